@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# End-to-end checks of the blixard binary's command-line contract.
+set -u
+bin="$1"
+fail=0
+expect() {  # expect <description> <want-exit> <pattern> -- args...
+  local what="$1" want="$2" pattern="$3"; shift 4
+  local out code
+  out=$("$bin" "$@" 2>&1); code=$?
+  if [[ "$code" != "$want" ]]; then
+    echo "FAIL: $what: exit $code, want $want; output: $out"; fail=1; return
+  fi
+  if ! grep -qE -- "$pattern" <<<"$out"; then
+    echo "FAIL: $what: output lacks /$pattern/: $out"; fail=1; return
+  fi
+  echo "ok: $what"
+}
+expect "help lists subcommands" 0 "^  version +print the release" -- --help
+expect "help word works too" 0 "commands:" -- help
+expect "no command is a usage error" 2 "usage: blixard" --
+expect "unknown command" 2 "^blixard: unknown command 'nosuch'" -- nosuch
+expect "version prints a version" 0 "^blixard [0-9]+\.[0-9]+\.[0-9]+ \(protocol [0-9]+\)$" -- version
+expect "unknown flag" 2 "unknown flag --bogus" -- version --bogus=1
+expect "stray argument" 2 "takes no arguments" -- version extra
+lines=$("$bin" nosuch 2>&1 | wc -l)
+if [[ "$lines" != 1 ]]; then echo "FAIL: unknown command error is $lines lines, want 1"; fail=1; fi
+exit $fail
