@@ -2,7 +2,8 @@
 # Runs every libFuzzer target for SECONDS each, two at a time (this machine
 # has two cores), merges new coverage into testdata/fuzz/<target>/, and prints
 # per target: executions per second, final coverage (edges), corpus size and
-# findings. Exits 1 if any target found a crash, leak or timeout; the
+# findings. Per-target extras: fuzz/<target>.dict (a dictionary) and
+# fuzz/<target>.flags (libFuzzer flags, one per line). Exits 1 if any target found a crash, leak or timeout; the
 # reproducers are left in fuzz/out/<target>/.
 #
 #   fuzz/run_all.sh 600            # 10 minutes per target
@@ -29,11 +30,14 @@ run_one() {
   local t=$1 out=fuzz/out/$1
   rm -rf "$out"; mkdir -p "$out/new"
   local corpus=testdata/fuzz/$t
-  local dict=()
+  local dict=() flags=()
   [[ -f fuzz/$t.dict ]] && dict=(-dict="fuzz/$t.dict")
+  # Per-target libFuzzer flags, one per line (e.g. -entropic=0 where the
+  # entropic schedule's bookkeeping dominates a target with many features).
+  [[ -f fuzz/$t.flags ]] && mapfile -t flags < "fuzz/$t.flags"
   # Work on a copy so the checked-in corpus only gains minimized inputs.
   cp "$corpus"/* "$out/new/" 2>/dev/null; rm -f "$out/new/BUILD.bazel"
-  "$bin/fuzz/$t" "$out/new" "${dict[@]}" -max_total_time="$seconds" \
+  "$bin/fuzz/$t" "$out/new" "${dict[@]}" "${flags[@]}" -max_total_time="$seconds" \
     -artifact_prefix="$out/" -print_final_stats=1 -rss_limit_mb=4096 \
     -timeout=30 >"$out/log" 2>&1
   echo $? >"$out/rc"
