@@ -38,6 +38,7 @@ const EntryDigest* SafetyChecker::CommittedAt(Index index) const {
 }
 
 void SafetyChecker::OnRole(NodeId node, bool is_leader, Term term) {
+  node_terms_[node] = term;
   if (!is_leader) return;
   ++checks_;
   auto [it, inserted] = leaders_.emplace(term, node);
@@ -67,6 +68,9 @@ void SafetyChecker::CheckLeaderCompleteness(NodeId node, Term term) {
     }
   }
   for (Index i = log.snapshot_index.Next(); i <= committed_last_; i = i.Next()) {
+    // Entries seen committed only in this term or later need not be here
+    // (a vote won in an old term can be counted after a newer commit).
+    if (committed_terms_[i.value() - 1] >= term) break;
     const EntryDigest& committed = committed_[i.value() - 1];
     const EntryDigest* held = log.At(i);
     if (held == nullptr || held->term != committed.term ||
@@ -203,6 +207,7 @@ void SafetyChecker::OnCommit(NodeId node, Index commit) {
     CHECK(mine != nullptr) << "n" << node.value() << " committed index " << i
                            << " below its snapshot before anyone else did";
     committed_.push_back(*mine);
+    committed_terms_.push_back(node_terms_[node]);
     committed_last_ = i;
     ++checks_;
     if (auto ack = acknowledged_.find(i);
@@ -262,6 +267,7 @@ void SafetyChecker::OnAcknowledge(NodeId node, Index index, Term term) {
 
 void SafetyChecker::CheckInvariants() const {
   CHECK_EQ(committed_.size(), committed_last_.value());
+  CHECK_EQ(committed_terms_.size(), committed_.size());
   for (const auto& [node, log] : logs_) {
     if (!log.entries.empty()) {
       CHECK_EQ(log.entries.front().index, log.snapshot_index.Next());

@@ -7,8 +7,11 @@
 //                         before it (§5.3) — checked inductively by recording,
 //                         for each (index, term), the entry's hash and the
 //                         term of its predecessor;
-//   leader completeness   a node that becomes leader holds every entry known
-//                         to be committed (§5.4);
+//   leader completeness   a node that becomes leader of term T holds every
+//                         entry known to be committed in a term below T
+//                         (§5.4; the commit term is the term of the node that
+//                         reported the commit, which can only overestimate
+//                         it, so the check never cries wolf);
 //   committed entries never change: no node commits, applies or acknowledges
 //                         a different entry at a committed index, and no node
 //                         truncates a committed entry from its log;
@@ -61,8 +64,8 @@ class SafetyChecker {
   // The virtual time stamped on violations found by later observations.
   void SetTime(int64_t time_us) { time_us_ = time_us; }
 
-  // `node` is leader (or not) at `term`. Checks election safety, and leader
-  // completeness when it becomes leader.
+  // `node` is at `term`, leader or not (call on every role or term change).
+  // Checks election safety, and leader completeness when it becomes leader.
   void OnRole(NodeId node, bool is_leader, Term term);
 
   // `node` wrote `entries` (contiguous) to its log; anything it held at or
@@ -134,7 +137,10 @@ class SafetyChecker {
   // committed_[i - 1] is the committed entry at index i; the run starts
   // from an empty log, so every committed entry passes through here.
   std::vector<EntryDigest> committed_;
+  // committed_terms_[i - 1]: the term in which index i was seen committed.
+  std::vector<Term> committed_terms_;
   Index committed_last_;
+  std::map<NodeId, Term> node_terms_;
   std::map<Index, std::pair<NodeId, uint64_t>> digests_;
   std::map<Index, Term> acknowledged_;
 };

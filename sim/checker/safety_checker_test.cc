@@ -68,11 +68,24 @@ TEST_F(SafetyCheckerTest, SameEntryAfterDifferentPrefixes) {
 }
 
 TEST_F(SafetyCheckerTest, LeaderWithoutACommittedEntry) {
+  checker_.OnRole(n1, true, Term(1));
   checker_.OnAppend(n1, {E(1, 1, 10), E(2, 1, 20)});
   checker_.OnAppend(n2, {E(1, 1, 10)});
   checker_.OnCommit(n1, Index(2));
   checker_.OnRole(n2, true, Term(2));
   ExpectViolation("leader completeness", "without committed entry (index 2");
+}
+
+TEST_F(SafetyCheckerTest, LateWinOfAnOlderTermIsNotALeaderCompletenessBug) {
+  // n2's votes for term 2 arrive after n1 committed in term 3: Raft only
+  // promises committed entries to leaders of later terms.
+  checker_.OnRole(n1, true, Term(3));
+  checker_.OnAppend(n1, {E(1, 3, 10)});
+  checker_.OnCommit(n1, Index(1));
+  checker_.OnRole(n2, true, Term(2));
+  EXPECT_TRUE(checker_.ok()) << checker_.violation()->detail;
+  checker_.OnRole(n3, true, Term(4));
+  ExpectViolation("leader completeness", "n3 became leader of term 4");
 }
 
 TEST_F(SafetyCheckerTest, OverwritingACommittedEntry) {
