@@ -1,0 +1,447 @@
+#include "sim/simulation.h"
+
+#include <algorithm>
+#include <memory>
+#include <optional>
+#include <set>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "core/base/check.h"
+#include "core/base/logger.h"
+#include "core/base/rng.h"
+#include "core/host/host.h"
+#include "core/proto/raft.pb.h"
+#include "sim/checker/safety_checker.h"
+#include "sim/fault_schedule.h"
+#include "sim/sim_clock.h"
+#include "sim/sim_disk.h"
+#include "sim/sim_executor.h"
+#include "sim/sim_network.h"
+#include "sim/sim_timers.h"
+#include "sim/trace.h"
+#include "sim/world.h"
+
+namespace blixard::sim {
+namespace {
+
+constexpr int64_t kTickUs = 100'000;
+// Events the liveness phase may run before it is declared stuck: a bound on
+// a livelock, far above what a healthy cluster needs.
+constexpr uint64_t kLivenessEventsMax = 50'000'000;
+
+uint64_t EntryHash(const raft::Entry& entry) {
+  std::string bytes;
+  bytes.push_back(static_cast<char>(entry.type()));
+  bytes += entry.data();
+  return StableHash64(bytes);
+}
+
+EntryDigest Digest(const raft::Entry& entry) {
+  return EntryDigest{Index(entry.index()), Term(entry.term()), EntryHash(entry)};
+}
+
+// A node's logger: prefixes virtual time and node id; writes to the
+// simulation's log stream when there is one.
+class NodeLogger final : public Logger {
+ public:
+  NodeLogger(const World* world, NodeId node, std::ostream* out)
+      : world_(world), node_(node), out_(out) {}
+  bool Enabled(LogLevel level) const override {
+    return out_ != nullptr && level >= LogLevel::kInfo;
+  }
+  void Log(LogLevel level, absl::string_view message) override {
+    if (!Enabled(level)) return;
+    *out_ << world_->now_us() << " n" << node_.value() << " "
+          << LogLevelName(level) << " " << message << "\n";
+  }
+
+ private:
+  const World* world_;
+  NodeId node_;
+  std::ostream* out_;
+};
+
+}  // namespace
+
+absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name) {
+  if (name == "none") return FaultProfile::kNone;
+  if (name == "default") return FaultProfile::kDefault;
+  if (name == "heavy") return FaultProfile::kHeavy;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown fault profile '", name, "' (none, default, heavy)"));
+}
+
+absl::string_view FaultProfileName(FaultProfile profile) {
+  switch (profile) {
+    case FaultProfile::kNone:
+      return "none";
+    case FaultProfile::kDefault:
+      return "default";
+    case FaultProfile::kHeavy:
+      return "heavy";
+  }
+  return "?";
+}
+
+absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
+  if (name == "kv") return WorkloadKind::kKv;
+  if (name == "cluster") return WorkloadKind::kCluster;
+  if (name == "mixed") return WorkloadKind::kMixed;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed)"));
+}
+
+absl::string_view WorkloadKindName(WorkloadKind kind) {
+  switch (kind) {
+    case WorkloadKind::kKv:
+      return "kv";
+    case WorkloadKind::kCluster:
+      return "cluster";
+    case WorkloadKind::kMixed:
+      return "mixed";
+  }
+  return "?";
+}
+
+absl::Status SimulationOptions::Validate() const {
+  if (nodes < 1 || nodes > kSimNodesMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("nodes must be in [1, ", kSimNodesMax, "], got ", nodes));
+  }
+  if (duration_us <= 0) {
+    return absl::InvalidArgumentError("duration must be positive");
+  }
+  if (liveness_us <= 0) {
+    return absl::InvalidArgumentError("liveness bound must be positive");
+  }
+  return absl::OkStatus();
+}
+
+namespace {
+
+class Simulation final : public ClusterAccess,
+                         public host::HostObserver,
+                         public WorkloadListener {
+ public:
+  explicit Simulation(const SimulationOptions& options)
+      : options_(options),
+        world_(options.seed),
+        trace_(options.trace),
+        network_(&world_, SimNetworkOptions{}) {
+    for (int i = 1; i <= options_.nodes; ++i) node_ids_.push_back(NodeId(static_cast<uint64_t>(i)));
+    for (NodeId id : node_ids_) {
+      world_.AddNode(id);
+      network_.AddNode(id);
+    }
+    world_.AddLifecycleListener(
+        [this](NodeId node, LifecycleChange change) { OnLifecycle(node, change); });
+    for (NodeId id : node_ids_) BuildNode(id);
+  }
+
+  SimulationReport Run() {
+    trace_.Header(options_.seed, options_.nodes, {
+        {"duration_us", absl::StrCat(options_.duration_us)},
+        {"faults", std::string(FaultProfileName(options_.faults))},
+        {"workload", std::string(WorkloadKindName(options_.workload))}});
+    for (NodeId id : node_ids_) StartHost(id);
+
+    WorkloadOptions workload_options;
+    workload_options.kind = options_.workload;
+    workload_ = std::make_unique<Workload>(&world_, this, this, workload_options);
+    workload_->Start();
+
+    FaultSchedule schedule = FaultSchedule::Generate(
+        world_.Stream("faults"), node_ids_, options_.duration_us,
+        ProfileFor(options_.faults));
+    for (const Fault& fault : schedule.faults()) {
+      world_.Schedule(fault.at_us, kNoNode, [this, fault] { Inject(fault); });
+    }
+
+    // Safety phase: faults at will, every check after every event.
+    RunPhase(options_.duration_us);
+    // Liveness phase: heal everything, then every client operation must end.
+    if (report_.passed) {
+      workload_->Stop();
+      HealAll();
+      const int64_t deadline = world_.now_us() + options_.liveness_us;
+      uint64_t events = 0;
+      while (report_.passed && !workload_->idle() && world_.now_us() < deadline &&
+             events < kLivenessEventsMax && world_.Step()) {
+        ++events;
+        AfterEvent();
+      }
+      if (report_.passed && !workload_->idle()) {
+        Fail(kNoNode, "liveness",
+             absl::StrCat("client operations still pending ",
+                          options_.liveness_us / 1'000'000,
+                          " s after every fault was healed: ",
+                          absl::StrJoin(workload_->InFlight(), "; ")));
+      }
+    }
+    if (report_.passed) {
+      report_.linearizability = CheckLinearizable(workload_->kv_history());
+      if (report_.linearizability.verdict !=
+          LinearizabilityResult::Verdict::kLinearizable) {
+        Fail(kNoNode, "linearizability",
+             absl::StrCat(VerdictName(report_.linearizability.verdict), ": ",
+                          report_.linearizability.detail));
+      }
+    }
+
+    report_.seed = options_.seed;
+    report_.nodes = options_.nodes;
+    report_.virtual_us = world_.now_us();
+    report_.events = world_.events_run();
+    report_.entries_committed = checker_.committed_index().value();
+    report_.clients = workload_->counts();
+    report_.checks = checker_.checks() + invariant_checks_;
+    for (const auto& [kind, count] : network_.FaultCounts()) report_.faults[kind] += count;
+    trace_.Result(report_.passed, report_.failure, report_.events);
+    report_.trace_hash = trace_.hash();
+    return report_;
+  }
+
+  // ClusterAccess.
+  host::Host* HostFor(NodeId node) override {
+    auto it = nodes_.find(node);
+    if (it == nodes_.end() || world_.IsCrashed(node)) return nullptr;
+    return it->second.host.get();
+  }
+  std::vector<NodeId> Nodes() const override { return node_ids_; }
+
+  // HostObserver.
+  void OnRole(NodeId node, absl::string_view role, Term term, NodeId leader) override {
+    trace_.Role(world_.now_us(), node, role, term);
+    if (role == "candidate") ++report_.elections;
+    const bool is_leader = role == "leader";
+    if (is_leader && leaders_seen_.insert({term, node}).second) ++report_.leader_changes;
+    (void)leader;
+    checker_.OnRole(node, is_leader, term);
+  }
+  void OnAppend(NodeId node, const std::vector<raft::Entry>& entries) override {
+    std::vector<EntryDigest> digests;
+    digests.reserve(entries.size());
+    for (const raft::Entry& entry : entries) digests.push_back(Digest(entry));
+    checker_.OnAppend(node, digests);
+  }
+  void OnSnapshot(NodeId node, Index index, Term term, bool installed) override {
+    checker_.OnSnapshot(node, index, term, installed);
+  }
+  void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
+                 const std::vector<raft::Entry>& entries) override {
+    std::vector<EntryDigest> digests;
+    for (const raft::Entry& entry : entries) digests.push_back(Digest(entry));
+    checker_.OnRecover(node, snapshot_index, snapshot_term, digests);
+  }
+  void OnCommit(NodeId node, Index commit) override { checker_.OnCommit(node, commit); }
+  void OnApply(NodeId node, const raft::Entry& entry) override {
+    const EntryDigest digest = Digest(entry);
+    trace_.Apply(world_.now_us(), node, digest.index, digest.term, digest.hash);
+    checker_.OnApply(node, digest);
+  }
+  void OnDigest(NodeId node, Index applied, uint64_t digest) override {
+    checker_.OnDigest(node, applied, digest);
+  }
+  void OnAcknowledge(NodeId node, Index index, Term term) override {
+    checker_.OnAcknowledge(node, index, term);
+  }
+
+  // WorkloadListener.
+  void OnInvoke(uint64_t client, uint64_t op_id, absl::string_view op,
+                const std::vector<std::pair<std::string, std::string>>& fields) override {
+    trace_.Invoke(world_.now_us(), client, op_id, op, fields);
+  }
+  void OnComplete(uint64_t client, uint64_t op_id, absl::string_view status,
+                  absl::string_view value) override {
+    trace_.Complete(world_.now_us(), client, op_id, status, value);
+  }
+
+ private:
+  struct Node {
+    std::unique_ptr<NodeLogger> logger;
+    std::unique_ptr<SimClock> clock;
+    std::unique_ptr<SimTimers> timers;
+    std::unique_ptr<SimDisk> disk;
+    std::unique_ptr<SimExecutor> executor;
+    std::unique_ptr<host::Host> host;
+  };
+
+  void BuildNode(NodeId id) {
+    Node& node = nodes_[id];
+    Rng rng = world_.NodeStream(id, "build");
+    node.logger = std::make_unique<NodeLogger>(&world_, id, options_.log);
+    node.clock = std::make_unique<SimClock>(
+        &world_, static_cast<int64_t>(rng.Uniform(1'000'000)),
+        static_cast<int64_t>(rng.Uniform(401)) - 200);
+    node.timers = std::make_unique<SimTimers>(&world_, node.clock.get(), id);
+    SimDiskOptions disk;
+    disk.seed = world_.NodeStream(id, "disk").Next();
+    disk.schedule = [this, id](uint64_t delay_us, std::function<void()> fn) {
+      world_.ScheduleAfter(static_cast<int64_t>(delay_us), id, std::move(fn));
+    };
+    disk.on_write_error = [this, id] {
+      // A failed durable write is fatal: the node crashes (and restarts later).
+      world_.Schedule(world_.now_us(), kNoNode, [this, id] { CrashNode(id, "disk"); });
+    };
+    if (options_.faults == FaultProfile::kHeavy) disk.write_error_per_million = 200;
+    node.disk = std::make_unique<SimDisk>(std::move(disk));
+    node.executor = std::make_unique<SimExecutor>(&world_, id, node.clock.get(),
+                                                  world_.NodeStream(id, "executor"));
+  }
+
+  host::HostOptions HostOptionsFor(NodeId id) {
+    host::HostOptions o;
+    o.id = id;
+    o.initial_voters = node_ids_;
+    o.tick_us = kTickUs;
+    o.election_ticks = 10;
+    o.heartbeat_ticks = 1;
+    o.raft_seed = world_.NodeStream(id, "raft").Next() ^ world_.epoch(id);
+    o.snapshot_interval_entries = 500;
+    o.log_retain_entries = 100;
+    cluster::RegisterWorker worker;
+    worker.set_address(absl::StrCat("10.0.0.", id.value(), ":7000"));
+    worker.mutable_capacity()->set_cpu_cores(8 + 4 * (id.value() % 3));
+    worker.mutable_capacity()->set_memory_mb(16384 * (1 + id.value() % 2));
+    worker.mutable_capacity()->set_disk_gb(200);
+    if (id.value() % 2 == 1) worker.add_features("ssd");
+    o.worker = worker;
+    return o;
+  }
+
+  void StartHost(NodeId id) {
+    Node& node = nodes_[id];
+    host::HostEnv env;
+    env.clock = node.clock.get();
+    env.timers = node.timers.get();
+    env.transport = network_.Endpoint(id);
+    env.log_store = node.disk.get();
+    env.executor = node.executor.get();
+    env.logger = node.logger.get();
+    env.observer = this;
+    node.host = std::make_unique<host::Host>(HostOptionsFor(id), env);
+    const absl::Status started = node.host->Start();
+    if (!started.ok()) {
+      // The store refused to open (a torn or corrupt log reported as
+      // DATA_LOSS): the node stays down, as a real one would.
+      node.host.reset();
+      trace_.Fault(world_.now_us(), "refused_start", {id}, started.ToString());
+      ++report_.faults["refused_start"];
+    }
+  }
+
+  void OnLifecycle(NodeId node, LifecycleChange change) {
+    Node& n = nodes_[node];
+    switch (change) {
+      case LifecycleChange::kCrash:
+        n.host.reset();  // its memory is gone; callbacks die with it
+        n.disk->Crash(/*tear=*/rng_faults_.Chance(1, 2));
+        break;
+      case LifecycleChange::kRestart:
+        StartHost(node);
+        break;
+      case LifecycleChange::kPause:
+      case LifecycleChange::kResume:
+        break;
+    }
+  }
+
+  void CrashNode(NodeId node, absl::string_view why) {
+    if (world_.Crash(node)) {
+      ++report_.faults["crash"];
+      trace_.Fault(world_.now_us(), "crash", {node}, why);
+    }
+  }
+
+  void Inject(const Fault& fault) {
+    if (!report_.passed) return;
+    std::string kind(FaultKindName(fault.kind));
+    bool applied = false;
+    switch (fault.kind) {
+      case FaultKind::kCrash:
+        applied = world_.Crash(fault.nodes.front());
+        break;
+      case FaultKind::kRestart:
+        applied = world_.Restart(fault.nodes.front());
+        break;
+      case FaultKind::kPause:
+        applied = world_.Pause(fault.nodes.front());
+        break;
+      case FaultKind::kResume:
+        applied = world_.Resume(fault.nodes.front());
+        break;
+      default:
+        applied = network_.ApplyFault(fault);
+        break;
+    }
+    if (!applied) return;
+    ++report_.faults[kind];
+    trace_.Fault(world_.now_us(), kind, fault.nodes, "");
+  }
+
+  void HealAll() {
+    network_.HealAll();
+    trace_.Fault(world_.now_us(), "heal", node_ids_, "liveness phase");
+    for (NodeId id : node_ids_) {
+      if (world_.state(id) == NodeState::kPaused) world_.Resume(id);
+      if (world_.IsCrashed(id)) world_.Restart(id);
+    }
+  }
+
+  void RunPhase(int64_t until_us) {
+    while (report_.passed) {
+      if (!world_.Step()) break;
+      if (world_.now_us() > until_us) break;
+      AfterEvent();
+    }
+  }
+
+  void AfterEvent() {
+    checker_.SetTime(world_.now_us());
+    if (!checker_.ok()) {
+      const Violation& v = *checker_.violation();
+      Fail(v.node, v.property, v.detail);
+      return;
+    }
+    for (auto& [id, node] : nodes_) {
+      if (node.host != nullptr && world_.IsUp(id)) {
+        node.host->CheckInvariants();
+        ++invariant_checks_;
+      }
+    }
+  }
+
+  void Fail(NodeId node, absl::string_view property, absl::string_view detail) {
+    if (!report_.passed) return;
+    report_.passed = false;
+    report_.failure = absl::StrCat(property, " violated at t=", world_.now_us(), " us",
+                                   node.is_none() ? "" : absl::StrCat(" on n", node.value()),
+                                   ": ", detail);
+  }
+
+  SimulationOptions options_;
+  World world_;
+  TraceWriter trace_;
+  SimNetwork network_;
+  std::vector<NodeId> node_ids_;
+  std::map<NodeId, Node> nodes_;
+  std::unique_ptr<Workload> workload_;
+  SafetyChecker checker_;
+  Rng rng_faults_ = world_.Stream("crash-tears");
+  std::set<std::pair<Term, NodeId>> leaders_seen_;
+  uint64_t invariant_checks_ = 0;
+  SimulationReport report_;
+};
+
+}  // namespace
+
+SimulationReport RunSimulation(const SimulationOptions& options) {
+  CHECK_OK(options.Validate());
+  Simulation simulation(options);
+  return simulation.Run();
+}
+
+}  // namespace blixard::sim
