@@ -22,7 +22,8 @@ Cluster::Cluster(ClusterOptions options, Logger* logger)
     : options_(options), logger_(logger) {}
 
 void Cluster::AddNode(uint64_t id, const std::vector<uint64_t>& voters,
-                      const std::vector<uint64_t>& learners) {
+                      const std::vector<uint64_t>& learners,
+                      const std::vector<uint64_t>& log_terms, uint64_t term) {
   CHECK(nodes_.count(id) == 0) << "node " << id << " exists";
   auto n = std::make_unique<TestNode>();
   n->id = NodeId(id);
@@ -30,6 +31,19 @@ void Cluster::AddNode(uint64_t id, const std::vector<uint64_t>& voters,
   for (uint64_t v : voters) cs.add_voters(v);
   for (uint64_t l : learners) cs.add_learners(l);
   if (!voters.empty()) CHECK_OK(n->storage.Bootstrap(cs));
+  if (!log_terms.empty() || term > 0) {
+    std::vector<Entry> entries;
+    for (size_t i = 0; i < log_terms.size(); ++i) {
+      Entry e;
+      e.set_index(i + 1);
+      e.set_term(log_terms[i]);
+      entries.push_back(std::move(e));
+    }
+    CHECK_OK(n->storage.Append(std::move(entries)));
+    HardState hs;
+    hs.set_term(std::max(term, log_terms.empty() ? 0 : log_terms.back()));
+    n->storage.SetHardState(hs);
+  }
   TestNode& ref = *n;
   nodes_.emplace(id, std::move(n));
   StartNode(ref);
@@ -181,8 +195,10 @@ bool Cluster::ProcessReady(uint64_t id) {
 
 void Cluster::Send(Message m) {
   if (LinkCut(m.from(), m.to())) return;
+  // Messages to unknown nodes stay queued (tests inspect them); delivery
+  // drops them.
   auto it = nodes_.find(m.to());
-  if (it == nodes_.end() || it->second->down) return;
+  if (it != nodes_.end() && it->second->down) return;
   in_flight_.push_back(std::move(m));
 }
 
@@ -190,6 +206,7 @@ absl::Status Cluster::DeliverAt(size_t i) {
   CHECK_LT(i, in_flight_.size());
   Message m = std::move(in_flight_[i]);
   in_flight_.erase(in_flight_.begin() + static_cast<long>(i));
+  if (!has_node(m.to())) return absl::OkStatus();
   TestNode& n = node(m.to());
   if (n.down) return absl::OkStatus();
   absl::Status s = n.raw->Step(std::move(m));
@@ -225,6 +242,7 @@ size_t Cluster::DeliverAll() {
   in_flight_.clear();
   size_t delivered = 0;
   for (Message& m : msgs) {
+    if (!has_node(m.to())) continue;
     TestNode& n = node(m.to());
     if (n.down) continue;
     n.raw->Step(std::move(m)).IgnoreError();

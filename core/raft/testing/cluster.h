@@ -81,8 +81,11 @@ class Cluster {
 
   // Adds a node. `voters`/`learners` bootstrap its storage (empty for a node
   // that joins later and learns the config from the leader).
+  // `log_terms` pre-fills its stored log (entry i+1 has term log_terms[i])
+  // and `term` its stored term, as if recovered from disk.
   void AddNode(uint64_t id, const std::vector<uint64_t>& voters,
-               const std::vector<uint64_t>& learners = {});
+               const std::vector<uint64_t>& learners = {},
+               const std::vector<uint64_t>& log_terms = {}, uint64_t term = 0);
   // Adds nodes 1..n, all voters.
   void AddVoters(size_t n);
 
