@@ -759,7 +759,7 @@ TEST_F(RaftPaperTest, TermAndVoteArePersistentState) {
   Out(c, 1);
   c.Crash(1);
   c.Restart(1);
-  EXPECT_EQ(c.raw(1).raft().term(), Term(3));
+  EXPECT_EQ(c.raw(1).raft().term(), Term(4));
   EXPECT_EQ(c.raw(1).raft().vote(), NodeId(2));
   ASSERT_TRUE(c.raw(1).Step(Msg(MSG_VOTE, 3, 1, 4)).ok());
   std::vector<Message> msgs = Out(c, 1);
@@ -799,7 +799,7 @@ TEST_F(RaftPaperTest, CandidateIgnoresStaleLeader) {
   ASSERT_EQ(c.raw(1).raft().term(), Term(4));
   ASSERT_TRUE(c.raw(1).Step(Append(2, 1, 3, 0, 0, {}, 0)).ok());
   EXPECT_EQ(c.raw(1).raft().role(), Role::kCandidate);
-  EXPECT_EQ(c.raw(1).raft().term(), Term(3));
+  EXPECT_EQ(c.raw(1).raft().term(), Term(4));
 }
 
 }  // namespace
