@@ -65,7 +65,7 @@
 namespace blixard {
 
 // Fixed limits on what one command may carry. Resource maxima keep every
-// weighted score below 2^34, far from overflow.
+// weighted score below 2^50, far from overflow.
 inline constexpr uint64_t kWorkerCpuCoresMax = uint64_t{1} << 16;
 inline constexpr uint64_t kWorkerMemoryMbMax = uint64_t{1} << 32;  // 4 PiB
 inline constexpr uint64_t kWorkerDiskGbMax = uint64_t{1} << 24;    // 16 PiB
@@ -91,7 +91,12 @@ inline constexpr uint32_t kSnapshotFormatVersion = 1;
 static_assert(kWorkerCpuCoresMax * sm::kScoreWeightCpu +
                   kWorkerMemoryMbMax * sm::kScoreWeightMemory +
                   kWorkerDiskGbMax * sm::kScoreWeightDisk <
-              (uint64_t{1} << 40));
+              (uint64_t{1} << 50));
+// CPU-first best fit (placement_index.h): one core outweighs any memory and
+// disk a worker may have.
+static_assert(kWorkerMemoryMbMax * sm::kScoreWeightMemory +
+                  kWorkerDiskGbMax * sm::kScoreWeightDisk <
+              sm::kScoreWeightCpu);
 
 // Tunables. Every replica of a cluster must use the same values (they shape
 // decisions), so they belong to the cluster's configuration.

@@ -3,27 +3,43 @@
 // The rule (ARCHITECTURE.md, "Replicated cluster state"): a worker is a
 // candidate when it is ONLINE, its free capacity covers the demand in cpu,
 // memory and disk, and it has every required feature. Among candidates the
-// best fit has the lowest integer score
+// best fit has the lowest integer score over the leftover capacity
 //
 //   score = kScoreWeightCpu    * (free.cpu_cores - need.cpu_cores)
 //         + kScoreWeightMemory * (free.memory_mb - need.memory_mb)
 //         + kScoreWeightDisk   * (free.disk_gb   - need.disk_gb)
 //
-// (weighted leftover capacity: one core weighs as 4 GiB of memory and 64 GB
-// of disk), and ties go to the lowest node id. `NaiveBestFit` states the
-// rule as a filter-and-score loop; `PlacementIndex` must give the same answer
-// on every input (placement_index_test checks it on random inputs).
+// and ties go to the lowest node id. The cpu weight (2^33) exceeds the
+// largest possible memory and disk term, so the rule is CPU-first best fit
+// (pack the worker with the fewest cores left), then the least memory and
+// disk left, one GB of disk weighing as 64 MB of memory. CPU leads because it
+// is the resource tasks exhaust first, and because it keeps the index below
+// fast: workers short of cores sort before the demand and are never visited.
+// `NaiveBestFit` states the rule as a filter-and-score loop;
+// `PlacementIndex` must give the same answer on every input
+// (placement_index_test checks it on random inputs).
 //
 // How the index is fast: the demand's weighted size is the same for every
 // worker, so the score orders workers exactly as their weighted *free* size
-// does. Workers are grouped by feature set, and each group keeps its workers
-// ordered by (weighted free size, node id). A fitting worker's weighted free
-// size is at least the demand's, so in each group whose features cover the
-// required ones, the best candidate is the first fitting entry at or after
-// lower_bound(weighted demand); the answer is the smallest of those over the
-// groups. The scan inside a group skips only workers that are bigger overall
-// but short in one dimension, and stops as soon as it cannot beat the best
-// found so far.
+// does. The index keeps the ONLINE workers in one treap ordered by (weighted
+// free size, node id). Every node also holds, for its subtree, the maximum
+// free cpu, memory and disk and the union of the feature bits. A fitting
+// worker's weighted free size is at least the demand's, so the best fit is
+// the first entry at or after the weighted demand that fits; the search
+// descends leftmost-first and skips every subtree whose maxima or feature
+// union show that no worker in it can fit (best fit leaves many workers that
+// are short in one dimension as the cluster fills). The search visits the
+// workers that have enough cores but too little memory or disk and sort
+// before the answer; it is O(log n) when few workers are like that and
+// degrades towards O(n) when most are (a memory-bound workload on a cluster
+// fragmented by best fit).
+//
+// Features get bits in order of first appearance (up to 63; bit 63 stands
+// for "some feature beyond those"). A required feature that was never seen
+// cannot be satisfied. Bits only prune; the answer is the same for any
+// assignment of bits, and nodes with overflow features are checked by name.
+// Treap priorities are a hash of the node id, so the shape is deterministic
+// too (not that answers depend on it).
 //
 // Integer only; iteration is over ordered containers only; no pointers are
 // compared. Not thread-safe.
@@ -32,8 +48,6 @@
 
 #include <cstdint>
 #include <map>
-#include <memory>
-#include <set>
 #include <string>
 #include <vector>
 
@@ -41,12 +55,13 @@
 
 namespace blixard::sm {
 
-inline constexpr uint64_t kScoreWeightCpu = 4096;
+inline constexpr uint64_t kScoreWeightCpu = uint64_t{1} << 33;
 inline constexpr uint64_t kScoreWeightMemory = 1;
 inline constexpr uint64_t kScoreWeightDisk = 64;
 
 // Resource amounts. Every amount stored by the state machine is bounded by
-// the kWorker*Max limits (cluster_limits.h), so weighted sizes never overflow.
+// the kWorker*Max limits (cluster_state_machine.h), so weighted sizes stay
+// below 2^50 and never overflow.
 struct Amounts {
   uint64_t cpu_cores = 0;
   uint64_t memory_mb = 0;
@@ -114,7 +129,7 @@ class PlacementIndex {
                    const std::vector<std::string>& required_features,
                    uint64_t exclude = 0) const;
 
-  // CHECKs that every worker sits in exactly one group under its current key.
+  // CHECKs the treap's order, heap property and subtree aggregates.
   void CheckInvariants() const;
 
  private:
@@ -129,25 +144,47 @@ class PlacementIndex {
       return a.node_id < b.node_id;
     }
   };
-  struct Group {
-    std::vector<std::string> features;
-    std::set<Entry> entries;
-  };
-  struct Slot {
-    Group* group;
+  static constexpr int32_t kNil = -1;
+  static constexpr int kFeatureBitsMax = 63;
+  static constexpr uint64_t kOverflowBit = uint64_t{1} << 63;
+  struct Node {
     Entry entry;
+    uint64_t priority = 0;
+    int32_t left = kNil;
+    int32_t right = kNil;
+    uint64_t features_mask = 0;
+    Amounts max_free;          // per-dimension maximum over the subtree
+    uint64_t union_mask = 0;   // OR of features_mask over the subtree
+    std::vector<std::string> features;
+  };
+  struct Query {
+    Amounts need;
+    uint64_t mask;
+    bool check_names;  // a required feature has no bit of its own
+    const std::vector<std::string>* required;
+    uint64_t exclude;
   };
 
-  const std::vector<Group*>& GroupsCovering(
-      const std::vector<std::string>& required_features) const;
+  uint64_t MaskOf(const std::vector<std::string>& features, bool assign,
+                  bool* unknown, bool* overflow);
+  int32_t NewNode(const Entry& entry);
+  void Pull(int32_t t);
+  // Splits t into keys < key (l) and keys >= key (r).
+  void Split(int32_t t, const Entry& key, int32_t& l, int32_t& r);
+  int32_t Merge(int32_t a, int32_t b);
+  void Insert(int32_t node);
+  void Erase(int32_t node);
+  bool Fits(const Node& n, const Query& q) const;
+  // The first entry >= probe that fits the query.
+  int32_t Find(int32_t t, const Entry& probe, const Query& q) const;
+  // CHECKs order, heap and aggregates; returns the subtree size.
+  size_t CheckSubtree(int32_t t, const Entry* lo, const Entry* hi) const;
 
-  // Keyed by the feature set joined with '\0'; groups are never freed while
-  // the index lives, so the Group* in slots and the cache stay valid.
-  std::map<std::string, std::unique_ptr<Group>> groups_;
-  absl::flat_hash_map<uint64_t, Slot> nodes_;  // lookups only, never iterated
-  // Required-feature key -> groups covering it, in group-key order. Cleared
-  // when a group is created.
-  mutable std::map<std::string, std::vector<Group*>> covering_cache_;
+  int32_t root_ = kNil;
+  std::vector<Node> pool_;
+  std::vector<int32_t> free_nodes_;
+  absl::flat_hash_map<uint64_t, int32_t> nodes_;  // lookups only, never iterated
+  std::map<std::string, int> feature_bits_;       // lookups only in decisions
 };
 
 // Joins sorted features into one key ("a\0b").

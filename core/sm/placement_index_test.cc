@@ -113,5 +113,40 @@ TEST(PlacementIndexTest, MatchesNaiveRuleOnRandomInputs) {
   }
 }
 
+// More distinct features than the index has bits: the overflow features are
+// matched by name, and answers still equal the naive rule's.
+TEST(PlacementIndexTest, ManyDistinctFeaturesStillMatchNaiveRule) {
+  Rng rng(99);
+  PlacementIndex index;
+  std::vector<NaiveCandidate> workers;
+  for (uint64_t id = 1; id <= 200; ++id) {
+    NaiveCandidate c;
+    c.node_id = id;
+    c.online = true;
+    c.free = RandomAmounts(rng, 8);
+    for (int i = 0; i < 3; ++i) {
+      c.features.push_back("f" + std::to_string(rng.Uniform(100)));
+    }
+    std::sort(c.features.begin(), c.features.end());
+    c.features.erase(std::unique(c.features.begin(), c.features.end()),
+                     c.features.end());
+    index.Add(id, c.free, c.features);
+    workers.push_back(c);
+  }
+  index.CheckInvariants();
+  for (int q = 0; q < 2000; ++q) {
+    std::vector<std::string> required;
+    const uint64_t n = rng.Uniform(3);
+    for (uint64_t i = 0; i < n; ++i) {
+      required.push_back("f" + std::to_string(rng.Uniform(110)));
+    }
+    std::sort(required.begin(), required.end());
+    required.erase(std::unique(required.begin(), required.end()), required.end());
+    const Amounts need = RandomAmounts(rng, 3);
+    ASSERT_EQ(index.BestFit(need, required), NaiveBestFit(workers, need, required))
+        << "query " << q;
+  }
+}
+
 }  // namespace
 }  // namespace blixard::sm
