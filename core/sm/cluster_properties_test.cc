@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "core/base/rng.h"
 #include "core/sm/cluster_state_machine.h"
+#include "core/sm/placement_index.h"
 #include "core/sm/testing/command_generator.h"
 #include "core/sm/transitions.h"
 #include "gmock/gmock.h"
@@ -101,13 +102,75 @@ bool IsDuplicate(const cluster::StateSnapshot& before,
   return false;
 }
 
-// Property 1: never over-committed, required features present.
+// The naive reference rule over a state: ONLINE workers, free = capacity -
+// reserved (placement_index.h states the rule; NaiveBestFit is its loop).
+std::vector<sm::NaiveCandidate> Candidates(
+    const google::protobuf::RepeatedPtrField<cluster::WorkerRecord>& workers) {
+  std::vector<sm::NaiveCandidate> out;
+  for (const cluster::WorkerRecord& w : workers) {
+    sm::NaiveCandidate c;
+    c.node_id = w.node_id();
+    c.online = w.status() == cluster::WORKER_ONLINE;
+    c.free = {w.capacity().cpu_cores() - w.reserved().cpu_cores(),
+              w.capacity().memory_mb() - w.reserved().memory_mb(),
+              w.capacity().disk_gb() - w.reserved().disk_gb()};
+    c.features.assign(w.features().begin(), w.features().end());
+    out.push_back(std::move(c));
+  }
+  return out;
+}
+std::vector<std::string> Required(const cluster::TaskRecord& t) {
+  return {t.spec().resources().required_features().begin(),
+          t.spec().resources().required_features().end()};
+}
+
+// Property 1: never over-committed, required features present; every
+// placement is the naive rule's answer, and backfill is complete.
 TEST(ClusterPropertiesTest, AssignmentRespectsResourcesAndFeatures) {
-  uint64_t placements = 0;
+  uint64_t placements = 0, reference_checked = 0;
   const Totals totals = RunSequences(
       1, CommandGeneratorOptions{},
-      [&](const cluster::StateSnapshot& before, const cluster::Command&,
-          const cluster::Result&, const ClusterStateMachine& sm) {
+      [&](const cluster::StateSnapshot& before, const cluster::Command& command,
+          const cluster::Result& result, const ClusterStateMachine& sm) {
+        // Reference: a new task placed by its own SubmitTask, with no other
+        // placement in the same apply, went where the naive rule says.
+        if (command.has_submit_task() && result.code() == cluster::RESULT_OK &&
+            !IsDuplicate(before, command)) {
+          bool existed = false;
+          for (const auto& t : before.tasks()) {
+            existed |= t.task_id() == command.submit_task().task_id();
+          }
+          uint64_t placed_now = 0;
+          std::map<std::string, uint32_t> attempts;
+          for (const auto& t : before.tasks()) attempts[t.task_id()] = t.attempt();
+          for (const auto& [id, t] : sm.tasks()) {
+            if (id != command.submit_task().task_id() && t.attempt() != attempts[id]) {
+              ++placed_now;  // another task placed in the same apply
+            }
+          }
+          for (const auto& [name, v] : sm.vms()) {
+            for (const auto& b : before.vms()) {
+              if (b.name() == name && b.generation() != v.generation()) ++placed_now;
+            }
+          }
+          const cluster::TaskRecord& t = result.task();
+          if (!existed && placed_now == 0) {
+            const uint64_t expected = sm::NaiveBestFit(
+                Candidates(before.workers()), Need(t), Required(t));
+            EXPECT_EQ(t.worker_id(), expected) << "task " << t.task_id();
+            ++reference_checked;
+          }
+        }
+        // Backfill is complete: no eligible pending task fits anywhere.
+        cluster::StateSnapshot after = sm.ToProto();
+        const auto candidates = Candidates(after.workers());
+        for (const auto& t : after.tasks()) {
+          if (t.state() != cluster::TASK_PENDING || t.not_before_ms() > sm.now_ms()) {
+            continue;
+          }
+          EXPECT_EQ(sm::NaiveBestFit(candidates, Need(t), Required(t)), 0u)
+              << "pending task " << t.task_id() << " fits but was not placed";
+        }
         std::map<uint64_t, sm::Amounts> used;
         auto add = [&used](uint64_t id, const sm::Amounts& a) {
           used[id].cpu_cores += a.cpu_cores;
@@ -140,6 +203,7 @@ TEST(ClusterPropertiesTest, AssignmentRespectsResourcesAndFeatures) {
         }
       });
   EXPECT_GT(placements, kSequences * 5) << "too few placements to mean anything";
+  EXPECT_GT(reference_checked, kSequences * 2);
   EXPECT_GT(totals.ok, totals.commands / 3);
 }
 
