@@ -2,7 +2,8 @@
 
 #include <unistd.h>
 
-#include <atomic>
+#include <cerrno>
+#include <cstring>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -14,7 +15,6 @@
 namespace blixard::storage {
 
 ScratchDir::ScratchDir(bool prefer_tmpfs) {
-  static std::atomic<int> counter{0};
   std::string base;
   if (prefer_tmpfs && access("/dev/shm", W_OK) == 0) {
     base = "/dev/shm";
@@ -23,12 +23,12 @@ ScratchDir::ScratchDir(bool prefer_tmpfs) {
   } else {
     base = "/tmp";
   }
-  path_ = absl::StrCat(base, "/blixard_storage_", getpid(), "_",
-                       counter.fetch_add(1));
-  std::error_code error;
-  std::filesystem::remove_all(path_, error);
-  CHECK(std::filesystem::create_directories(path_, error))
-      << path_ << ": " << error.message();
+  // mkdtemp, not the pid: tests in Bazel's sandboxes share the host's
+  // /dev/shm and each sees itself as a low pid in its own namespace.
+  std::string pattern = absl::StrCat(base, "/blixard_storage_XXXXXX");
+  CHECK(mkdtemp(pattern.data()) != nullptr)
+      << pattern << ": " << std::strerror(errno);
+  path_ = pattern;
 }
 
 ScratchDir::~ScratchDir() {
