@@ -117,6 +117,7 @@ void SimDisk::Apply(const LogWrite& write) {
     const raft::Snapshot& snapshot = *write.snapshot;
     const uint64_t index = snapshot.metadata().index();
     const uint64_t term = snapshot.metadata().term();
+    CHECK_GT(index, 0u) << "a snapshot at index 0";
     CHECK_GE(index, snapshot_index().value())
         << "a snapshot older than the stored one";
     // Raft Figure 13, steps 6-7 (as SqliteLogStore).

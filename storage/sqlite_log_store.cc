@@ -131,19 +131,13 @@ absl::StatusOr<int64_t> QueryInt(Db& db, absl::string_view sql) {
   return stmt.ColumnInt64(0);
 }
 
-// Creates the schema in a new database, or checks that an existing one is
-// ours and of this version.
-absl::Status EnsureSchema(Db& db) {
+// Reads only: true for an empty database (no tables), OK for one of ours
+// at this schema version, an error otherwise. Runs before anything is
+// written, so a file that is not ours is left untouched.
+absl::StatusOr<bool> CheckSchema(Db& db) {
   ASSIGN_OR_RETURN(int64_t tables,
                    QueryInt(db, "SELECT count(*) FROM sqlite_schema"));
-  if (tables == 0) {
-    ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
-    RETURN_IF_ERROR(db.Exec(kSchemaSql));
-    RETURN_IF_ERROR(db.Exec(absl::StrCat(
-        "INSERT INTO meta(key, value) VALUES('schema_version', ",
-        kSchemaVersion, ")")));
-    return txn.Commit();
-  }
+  if (tables == 0) return true;
   ASSIGN_OR_RETURN(int64_t has_meta,
                    QueryInt(db,
                             "SELECT count(*) FROM sqlite_schema WHERE "
@@ -167,7 +161,48 @@ absl::Status EnsureSchema(Db& db) {
         " is not supported (this build reads version ", kSchemaVersion,
         "); refusing to open"));
   }
-  return absl::OkStatus();
+  // The single-row tables always hold exactly their row 0 (created with the
+  // schema), so a row lost to damage cannot pass for a fresh store.
+  for (const char* table : {"hard_state", "snapshot"}) {
+    ASSIGN_OR_RETURN(int64_t rows,
+                     QueryInt(db, absl::StrCat("SELECT count(*) FROM ", table,
+                                               " WHERE id = 0")));
+    ASSIGN_OR_RETURN(int64_t all,
+                     QueryInt(db, absl::StrCat("SELECT count(*) FROM ",
+                                               table)));
+    if (rows != 1 || all != 1) {
+      return DataLoss(db.path(), absl::StrCat("table ", table, " holds ", all,
+                                              " rows, ", rows,
+                                              " of them row 0; expected "
+                                              "exactly row 0"));
+    }
+  }
+  ASSIGN_OR_RETURN(int64_t hints,
+                   QueryInt(db,
+                            "SELECT count(*) FROM meta WHERE "
+                            "key='applied_index_hint' AND typeof(value) = "
+                            "'integer'"));
+  if (hints != 1) return DataLoss(db.path(), "applied_index_hint row missing");
+  return false;
+}
+
+absl::Status CreateSchema(Db& db) {
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+  RETURN_IF_ERROR(db.Exec(kSchemaSql));
+  RETURN_IF_ERROR(db.Exec(absl::StrCat(
+      "INSERT INTO meta(key, value) VALUES('schema_version', ", kSchemaVersion,
+      "), ('applied_index_hint', 0)")));
+  const raft::HardState empty;
+  RETURN_IF_ERROR(db.Exec(absl::StrCat(
+      "INSERT INTO hard_state(id, term, vote, commit_index, crc) "
+      "VALUES(0, 0, 0, 0, ",
+      HardStateCrc(empty), ")")));
+  // Index 0: no snapshot yet.
+  RETURN_IF_ERROR(db.Exec(absl::StrCat(
+      "INSERT INTO snapshot(id, idx, term, conf_state, data_size, "
+      "chunk_count, data_crc, crc) VALUES(0, 0, 0, x'', 0, 0, 0, ",
+      SnapshotMetaCrc(0, 0, "", 0, 0, 0), ")")));
+  return txn.Commit();
 }
 
 absl::Status QuickCheck(Db& db) {
@@ -197,9 +232,14 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
   RETURN_IF_ERROR(ValidateOptions(options));
   ASSIGN_OR_RETURN(Db writer,
                    Db::Open(options.path, Db::kCreate, options.vfs_name));
+  // Check before changing anything: a file that is not ours, or damaged,
+  // must be refused as it is.
+  ASSIGN_OR_RETURN(const bool is_new, CheckSchema(writer));
+  if (!is_new && options.quick_check_on_open) {
+    RETURN_IF_ERROR(QuickCheck(writer));
+  }
   RETURN_IF_ERROR(ConfigureConnection(writer, options));
-  if (options.quick_check_on_open) RETURN_IF_ERROR(QuickCheck(writer));
-  RETURN_IF_ERROR(EnsureSchema(writer));
+  if (is_new) RETURN_IF_ERROR(CreateSchema(writer));
   ASSIGN_OR_RETURN(Db reader,
                    Db::Open(options.path, Db::kReadWrite, options.vfs_name));
   RETURN_IF_ERROR(ConfigureConnection(reader, options));
@@ -309,6 +349,12 @@ absl::Status SqliteLogStore::PrepareStatements() {
   RETURN_IF_ERROR(prep(writer_, insert_chunk_,
                        "INSERT INTO snapshot_chunks(seq, data, crc) "
                        "VALUES(?, ?, ?)"));
+  RETURN_IF_ERROR(prep(writer_, update_applied_hint_,
+                       "UPDATE meta SET value = ? WHERE "
+                       "key = 'applied_index_hint'"));
+  RETURN_IF_ERROR(prep(reader_, select_applied_hint_,
+                       "SELECT value FROM meta WHERE "
+                       "key = 'applied_index_hint'"));
   RETURN_IF_ERROR(prep(reader_, select_hard_state_,
                        "SELECT term, vote, commit_index, crc FROM hard_state "
                        "WHERE id = 0"));
@@ -358,6 +404,30 @@ void SqliteLogStore::PollCompletions() {
   for (Done& done : ready) done();
 }
 
+void SqliteLogStore::SetAppliedIndexHint(Index applied) {
+  absl::MutexLock lock(&mu_);
+  CHECK(!stopping_);
+  applied_hint_ = applied;
+  applied_hint_dirty_ = true;
+}
+
+absl::StatusOr<Index> SqliteLogStore::ReadAppliedIndexHint() {
+  Statement& stmt = *select_applied_hint_;
+  absl::StatusOr<bool> row = stmt.Step();
+  if (!row.ok()) {
+    stmt.Reset();
+    return row.status();
+  }
+  if (!*row || stmt.ColumnType(0) != SQLITE_INTEGER ||
+      stmt.ColumnInt64(0) < 0) {
+    stmt.Reset();
+    return DataLoss(options_.path, "applied_index_hint row missing or bad");
+  }
+  const Index hint(FromSql(stmt.ColumnInt64(0)));
+  stmt.Reset();
+  return hint;
+}
+
 void SqliteLogStore::WaitForDurable() {
   absl::MutexLock lock(&mu_);
   const uint64_t target = writes_queued_;
@@ -375,22 +445,31 @@ uint64_t SqliteLogStore::commit_count() const {
 void SqliteLogStore::IoThreadMain() {
   while (true) {
     std::deque<PendingWrite> batch;
+    std::optional<Index> hint;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !queued_.empty() || stopping_;
       };
       mu_.Await(absl::Condition(&ready));
-      if (queued_.empty()) return;  // stopping, nothing left to write
       // Group commit: everything queued so far goes into one transaction and
       // one fsync.
       batch.swap(queued_);
+      if (applied_hint_dirty_) hint = applied_hint_;
+      applied_hint_dirty_ = false;
+      // Stopping with nothing left to write (a last hint still goes out).
+      if (batch.empty() && !hint) return;
     }
     {
       absl::StatusOr<Transaction> txn = Transaction::Begin(writer_);
       CHECK_OK(txn.status()) << "durable write failed; stopping";
       for (const PendingWrite& pending : batch) {
         const absl::Status status = ApplyWrite(pending.write);
+        CHECK_OK(status) << "durable write failed; stopping";
+      }
+      if (hint) {
+        update_applied_hint_->BindInt64(1, ToSql(hint->value()));
+        const absl::Status status = update_applied_hint_->Run();
         CHECK_OK(status) << "durable write failed; stopping";
       }
       const absl::Status committed = txn->Commit();
@@ -404,6 +483,7 @@ void SqliteLogStore::IoThreadMain() {
       writes_durable_ += batch.size();
       ++commits_;
     }
+    if (batch.empty()) continue;  // a hint alone completes nothing
     if (options_.wakeup) options_.wakeup();
     {
       // Counted after the wakeup so WaitForDurable() also means "the owner
@@ -425,6 +505,7 @@ absl::Status SqliteLogStore::ApplyWrite(const LogWrite& write) {
 absl::Status SqliteLogStore::ApplySnapshot(const raft::Snapshot& snapshot) {
   const uint64_t index = snapshot.metadata().index();
   const uint64_t term = snapshot.metadata().term();
+  CHECK_GT(index, 0u) << "a snapshot at index 0";
   CHECK_GE(index, bounds_.snapshot_index.value())
       << "a snapshot older than the stored one";
   // Raft Figure 13, steps 6-7: entries after the snapshot survive only when
@@ -528,7 +609,7 @@ absl::StatusOr<raft::HardState> SqliteLogStore::ReadHardState() {
   raft::HardState hs;
   if (!row) {
     stmt.Reset();
-    return hs;  // never saved: term 0, no vote, commit 0
+    return DataLoss(options_.path, "hard state row missing");
   }
   hs.set_term(FromSql(stmt.ColumnInt64(0)));
   hs.set_vote(FromSql(stmt.ColumnInt64(1)));
@@ -550,7 +631,7 @@ SqliteLogStore::ReadSnapshotMetadata(Db& db, uint64_t* data_size,
                               "chunk_count, data_crc, crc FROM snapshot "
                               "WHERE id = 0"));
   ASSIGN_OR_RETURN(bool row, stmt.Step());
-  if (!row) return std::optional<raft::SnapshotMetadata>();
+  if (!row) return DataLoss(options_.path, "snapshot row missing");
   const uint64_t index = FromSql(stmt.ColumnInt64(0));
   const uint64_t term = FromSql(stmt.ColumnInt64(1));
   const absl::string_view conf_state = stmt.ColumnBlob(2);
@@ -567,6 +648,7 @@ SqliteLogStore::ReadSnapshotMetadata(Db& db, uint64_t* data_size,
                     absl::StrCat("snapshot metadata (index ", index,
                                  ") fails its checksum"));
   }
+  if (index == 0) return std::optional<raft::SnapshotMetadata>();  // none
   meta.set_index(index);
   meta.set_term(term);
   return std::optional<raft::SnapshotMetadata>(std::move(meta));

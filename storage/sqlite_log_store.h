@@ -98,7 +98,8 @@ class SqliteLogStore final : public LogStore {
   static absl::StatusOr<std::unique_ptr<SqliteLogStore>> Open(
       SqliteLogStoreOptions options);
 
-  // Waits until every queued write is durable, then stops the I/O thread.
+  // Waits until every queued write (and the applied-index hint) is durable,
+  // then stops the I/O thread.
   // Callbacks not yet run by PollCompletions() are destroyed without running:
   // the owner is going away.
   ~SqliteLogStore() override;
@@ -125,6 +126,17 @@ class SqliteLogStore final : public LogStore {
   // for it (its callback is then ready for PollCompletions()). For tests, tools and orderly shutdown;
   // never on the event loop.
   void WaitForDurable();
+
+  // The applied-index hint: the last index the state machine had applied,
+  // so a restart can skip re-applying what the snapshot does not cover (the
+  // first Blixard re-applied everything). Not Raft state and no fsync of its
+  // own: it is written in the next write's transaction, or at destruction.
+  // After a crash it may be older than what was applied (re-apply from it is
+  // then needed), never newer than the durable log. REQUIRES: `applied` is
+  // at most the commit index of a durable hard state.
+  void SetAppliedIndexHint(Index applied);
+  // The stored hint; Index(0) for a new store. DATA_LOSS if its row is gone.
+  absl::StatusOr<Index> ReadAppliedIndexHint();
 
   // Number of transactions (fsyncs) committed so far; with group commit this
   // is at most the number of writes. Thread-safe.
@@ -172,11 +184,13 @@ class SqliteLogStore final : public LogStore {
   std::optional<Statement> upsert_snapshot_;
   std::optional<Statement> delete_chunks_;
   std::optional<Statement> insert_chunk_;
+  std::optional<Statement> update_applied_hint_;
   // Reader statements (owner's thread).
   std::optional<Statement> select_hard_state_;
   std::optional<Statement> select_entries_;
   std::optional<Statement> select_term_r_;
   std::optional<Statement> select_bounds_;
+  std::optional<Statement> select_applied_hint_;
 
   StoredBounds bounds_;  // I/O thread (Open() before it starts).
 
@@ -188,6 +202,8 @@ class SqliteLogStore final : public LogStore {
   uint64_t writes_announced_ ABSL_GUARDED_BY(mu_) = 0;  // wakeup has run
   uint64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Index applied_hint_ ABSL_GUARDED_BY(mu_){0};
+  bool applied_hint_dirty_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread io_thread_;
 };
