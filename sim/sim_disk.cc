@@ -1,6 +1,7 @@
 #include "sim/sim_disk.h"
 
 #include <algorithm>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -45,18 +46,16 @@ std::string SerializeWrite(const LogWrite& write) {
 }  // namespace
 
 SimDisk::SimDisk(SimDiskOptions options)
-    : options_(std::move(options)), rng_(options_.seed) {
+    : options_(std::move(options)),
+      rng_(options_.seed),
+      alive_(std::make_shared<SimDisk*>(this)) {
   CHECK(options_.schedule != nullptr) << "SimDisk needs a schedule hook";
   CHECK_LE(options_.write_latency_us_min, options_.write_latency_us_max);
   CHECK_LE(options_.read_error_per_million, kSimDiskPerMillion);
   CHECK_LE(options_.write_error_per_million, kSimDiskPerMillion);
 }
 
-SimDisk::~SimDisk() {
-  // Events already handed to the scheduler may outlive us; bumping the epoch
-  // does not help once we are gone, so the owner must drop them (the
-  // simulator destroys a node's disk only with its world).
-}
+SimDisk::~SimDisk() = default;  // alive_ goes: pending events become no-ops
 
 void SimDisk::Write(LogWrite write, Done done) {
   CHECK(!write.empty()) << "empty LogWrite";
@@ -76,8 +75,14 @@ void SimDisk::Write(LogWrite write, Done done) {
                                   /*landed=*/false});
   const uint64_t delay_us =
       rng_.Range(options_.write_latency_us_min, options_.write_latency_us_max);
-  options_.schedule(delay_us,
-                    [this, epoch = epoch_, seq] { Land(epoch, seq); });
+  // The event may outlive this disk (a node removed from the world): it
+  // holds only a weak reference and does nothing once the disk is gone.
+  options_.schedule(delay_us, [alive = std::weak_ptr<SimDisk*>(alive_),
+                               epoch = epoch_, seq] {
+    if (std::shared_ptr<SimDisk*> self = alive.lock()) {
+      (*self)->Land(epoch, seq);
+    }
+  });
 }
 
 void SimDisk::Land(uint64_t epoch, uint64_t seq) {

@@ -42,6 +42,7 @@
 #include <cstdint>
 #include <deque>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -85,6 +86,7 @@ class SimDisk final : public LogStore {
   // CHECK-fails on invalid options (a simulator configuration bug): missing
   // schedule, latency min > max, rates above one million.
   explicit SimDisk(SimDiskOptions options);
+  // Events already scheduled may still fire later; they do nothing.
   ~SimDisk() override;
 
   SimDisk(const SimDisk&) = delete;
@@ -162,6 +164,8 @@ class SimDisk final : public LogStore {
   uint64_t epoch_ = 0;  // bumped by Crash(): stale events are ignored
   uint64_t completed_writes_ = 0;
   bool failed_ = false;
+  // Scheduled events hold a weak_ptr to this; destroying the disk expires it.
+  std::shared_ptr<SimDisk*> alive_;
 };
 
 }  // namespace blixard::sim

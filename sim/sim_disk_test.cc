@@ -363,5 +363,16 @@ TEST_F(SimDiskTest, CrashRecoveryUnderRandomWorkloadKeepsEveryAckedWrite) {
   EXPECT_EQ(crashes, 2000);
 }
 
+TEST_F(SimDiskTest, EventsOutlivingTheDiskDoNothing) {
+  int done = 0;
+  {
+    SimDisk disk(Options());
+    disk.Write(Append(1, 1, 1), [&] { ++done; });
+  }
+  EXPECT_EQ(queue_.size(), 1u);
+  queue_.RunAll();  // must not touch the destroyed disk (ASan checks)
+  EXPECT_EQ(done, 0);
+}
+
 }  // namespace
 }  // namespace blixard::sim
