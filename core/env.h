@@ -24,11 +24,22 @@ namespace blixard {
 // below its index), entries (truncating any stored suffix from the first new
 // index on), hard state, then compaction.
 struct LogWrite {
+  // Which entries ABOVE the snapshot's index survive follows Raft Figure 13,
+  // steps 6-7: all of them when the log holds the snapshot's last entry with
+  // the snapshot's term (a local snapshot, or a leader's of a prefix we
+  // have), none otherwise (the log is replaced; it restarts at index + 1).
+  // REQUIRES: index > 0 and >= the stored snapshot's index.
   std::optional<raft::Snapshot> snapshot;
+  // REQUIRES: consecutive indexes, non-decreasing terms (not below the term
+  // before them); the first index is above the snapshot index and at most
+  // the last index + 1.
   std::vector<raft::Entry> entries;
   std::optional<raft::HardState> hard_state;
   // Drop entries at or below this index. REQUIRES: a snapshot at or above
-  // it is stored (in this write or an earlier one).
+  // it is stored (in this write or an earlier one). Since a snapshot already
+  // drops every entry at or below its own index, this never removes
+  // anything today; it is kept so the write's shape need not change if
+  // snapshots ever retain a tail for lagging followers.
   std::optional<Index> compact_to;
 
   bool empty() const {
@@ -56,7 +67,10 @@ class LogStore {
 
   virtual ~LogStore() = default;
 
-  // Queues a write. REQUIRES: !write.empty(); entries are contiguous.
+  // Queues a write. Never blocks on disk; never runs `done` inside Write().
+  // REQUIRES: !write.empty(), `done` is set, and LogWrite's field REQUIRES.
+  // Reads may reflect a queued write before its callback runs (they always
+  // reflect every write whose callback has run).
   virtual void Write(LogWrite write, Done done) = 0;
 
   // Runs the callbacks of completed writes, in order, on the calling (owner's)
@@ -76,8 +90,9 @@ class LogStore {
   // Entries [lo, hi). REQUIRES: FirstIndex() <= lo <= hi <= LastIndex() + 1.
   virtual absl::StatusOr<std::vector<raft::Entry>> ReadEntries(Index lo,
                                                                Index hi) = 0;
-  // Term of the entry at `index`; the snapshot's term at its index.
-  // OUT_OF_RANGE outside [snapshot index, LastIndex()].
+  // Term of the entry at `index`; the snapshot's term at its index (Term(0)
+  // at Index(0) when there is no snapshot). OUT_OF_RANGE outside
+  // [snapshot index, LastIndex()].
   virtual absl::StatusOr<Term> ReadTerm(Index index) = 0;
 };
 
