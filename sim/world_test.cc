@@ -206,13 +206,26 @@ uint64_t RunChaos(uint64_t seed, uint64_t* events) {
   std::function<void()> tick;
   tick = [&] {
     const NodeId node(rng.Range(1, 3));
-    world.ScheduleAfter(static_cast<int64_t>(rng.Range(0, 100)), node, tick);
+    // Exactly one continuation, so the load stays constant.
     if (rng.Chance(1, 4)) {
-      world.ScheduleAfter(static_cast<int64_t>(rng.Range(0, 5)), kNoNode, tick);
+      world.ScheduleAfter(static_cast<int64_t>(rng.Range(1, 5)), kNoNode, tick);
+    } else {
+      world.ScheduleAfter(static_cast<int64_t>(rng.Range(1, 100)), node, tick);
     }
-    if (rng.Chance(1, 50)) world.Pause(node);
-    if (rng.Chance(1, 5)) world.Resume(NodeId(rng.Range(1, 3)));
   };
+  Rng fault_rng = world.Stream("faults");
+  std::function<void()> faults;
+  faults = [&] {
+    const NodeId node(fault_rng.Range(1, 3));
+    if (fault_rng.Chance(1, 2)) {
+      world.Pause(node);
+    } else {
+      world.Resume(node);
+    }
+    world.ScheduleAfter(static_cast<int64_t>(fault_rng.Range(1, 200)), kNoNode,
+                        faults);
+  };
+  world.Schedule(0, kNoNode, faults);
   world.Schedule(0, kNoNode, tick);
   world.Schedule(0, kNoNode, tick);
   world.RunUntil(20'000);
