@@ -1,0 +1,154 @@
+// SimNetwork: the simulated network, and each node's Transport onto it.
+//
+// Every packet gets its own latency, drawn from the "network" sub-stream:
+// uniform in [latency_min_us, latency_max_us], and with a small chance
+// (tail_per_million) multiplied by [tail_multiplier_min, tail_multiplier_max]
+// (a heavy tail: GC pauses, retransmits, a congested switch). Independent
+// latencies reorder packets. Packets may also be lost or duplicated at
+// seeded per-million rates. All arithmetic is integer.
+//
+// Faults, all decided at delivery time (a packet in flight when a partition
+// starts is lost, as on a TCP connection that breaks):
+//   - partitions: a set of blocked directed links. Partition(a, b) blocks
+//     both directions between two groups; PartitionOneWay(a, b) only a -> b;
+//     Isolate(n) cuts n off; Bridge(a, b, n) partitions a from b while n
+//     still reaches both (non-transitive: n's view disagrees with a's and
+//     b's). Heal() removes them all.
+//   - clogs (FoundationDB's swizzle-clog): packets from or to a clogged node
+//     are held, not dropped, and released in order with fresh latencies when
+//     the last clog on their link is lifted.
+//   - a crashed destination: packets in flight to it vanish (the World drops
+//     their events); packets sent to a node that is down are dropped.
+// Each drop and each fault is counted by kind in stats().
+//
+// Each directed link holds at most queue_packets_max packets in flight; a
+// Send beyond that returns kQueueFull (the Transport contract).
+//
+// Thread: the simulation's single thread. Construct after the World; it
+// registers a lifecycle listener, so it must outlive the World's run.
+#ifndef BLIXARD_SIM_SIM_NETWORK_H_
+#define BLIXARD_SIM_SIM_NETWORK_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/base/rng.h"
+#include "core/env.h"
+#include "sim/world.h"
+
+namespace blixard::sim {
+
+struct SimNetworkOptions {
+  int64_t latency_min_us = 100;
+  int64_t latency_max_us = 2000;
+  uint64_t tail_per_million = 10'000;  // 1%
+  uint64_t tail_multiplier_min = 10;
+  uint64_t tail_multiplier_max = 100;
+  uint64_t loss_per_million = 0;
+  uint64_t duplicate_per_million = 0;
+  size_t queue_packets_max = Transport::kQueuePacketsMax;
+
+  // INVALID_ARGUMENT naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// Counters by kind.
+struct SimNetworkStats {
+  uint64_t sent = 0;                // Send calls that were accepted
+  uint64_t delivered = 0;           // receiver calls
+  uint64_t lost = 0;                // random loss
+  uint64_t duplicated = 0;          // extra copies scheduled
+  uint64_t tail_delayed = 0;        // packets that drew a heavy-tail latency
+  uint64_t dropped_queue_full = 0;  // Send returned kQueueFull
+  uint64_t dropped_unknown_peer = 0;
+  uint64_t dropped_partition = 0;   // link blocked at delivery time
+  uint64_t dropped_node_down = 0;   // destination crashed (at send, or in flight)
+  uint64_t dropped_no_receiver = 0; // destination up but no receiver registered
+  uint64_t clog_held = 0;           // packets held by a clog
+  uint64_t partitions = 0;          // Partition/PartitionOneWay/Isolate/Bridge calls
+  uint64_t heals = 0;
+  uint64_t clogs = 0;
+};
+
+class SimNetwork {
+ public:
+  // REQUIRES: options.Validate().ok().
+  SimNetwork(World* world, const SimNetworkOptions& options);
+  ~SimNetwork();
+  SimNetwork(const SimNetwork&) = delete;
+  SimNetwork& operator=(const SimNetwork&) = delete;
+
+  // Attaches a node and returns its Transport, owned by the network.
+  // REQUIRES: world->HasNode(node); not attached yet.
+  Transport* Attach(NodeId node);
+  // REQUIRES: Attach(node) was called.
+  Transport* transport(NodeId node) const;
+
+  // Rates, changeable during the run. REQUIRES: per_million <= 1'000'000.
+  void SetLossPerMillion(uint64_t per_million);
+  void SetDuplicatePerMillion(uint64_t per_million);
+  const SimNetworkOptions& options() const { return options_; }
+
+  // Partitions. Node lists may name unattached ids (they are ignored when
+  // packets flow). A group must not contain the same node as the other.
+  void Partition(const std::vector<NodeId>& a, const std::vector<NodeId>& b);
+  void PartitionOneWay(const std::vector<NodeId>& from,
+                       const std::vector<NodeId>& to);
+  void Isolate(NodeId node);
+  // REQUIRES: `bridge` is in neither group.
+  void Bridge(const std::vector<NodeId>& a, const std::vector<NodeId>& b,
+              NodeId bridge);
+  // Removes every partition and lifts every clog.
+  void Heal();
+  bool LinkBlocked(NodeId from, NodeId to) const {
+    return blocked_.count({from, to}) != 0;
+  }
+  size_t blocked_links() const { return blocked_.size(); }
+
+  // Clogs. Clog returns false when already clogged, Unclog when not.
+  bool Clog(NodeId node);
+  bool Unclog(NodeId node);
+  bool IsClogged(NodeId node) const { return clogged_.count(node) != 0; }
+  size_t held_packets() const { return held_.size(); }
+
+  // Packets in flight (scheduled or held) on from -> to.
+  size_t InFlight(NodeId from, NodeId to) const;
+
+  const SimNetworkStats& stats() const { return stats_; }
+
+  void CheckInvariants() const;
+
+ private:
+  class Endpoint;
+  using Link = std::pair<NodeId, NodeId>;
+
+  Transport::SendResult Send(Packet packet);
+  void ScheduleDelivery(Packet packet);
+  void Deliver(Packet packet);
+  void ReleaseHeld();
+  int64_t DrawLatency();
+  void OnLifecycle(NodeId node, LifecycleChange change);
+  void Block(NodeId from, NodeId to);
+
+  World* world_;
+  SimNetworkOptions options_;
+  Rng rng_;
+  std::map<NodeId, std::unique_ptr<Endpoint>> endpoints_;
+  std::map<Link, size_t> in_flight_;
+  std::set<Link> blocked_;
+  std::set<NodeId> clogged_;
+  std::deque<Packet> held_;
+  SimNetworkStats stats_;
+};
+
+}  // namespace blixard::sim
+
+#endif  // BLIXARD_SIM_SIM_NETWORK_H_
