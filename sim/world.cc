@@ -242,6 +242,7 @@ bool World::RunNext(SimMicros limit_us) {
     event_hash_ = Mix(event_hash_, static_cast<uint64_t>(top.at_us));
     event_hash_ = Mix(event_hash_, top.seq);
     event_hash_ = Mix(event_hash_, slot.owner.value());
+    last_owner_ = slot.owner;
     FreeSlot(top.slot);
     ++events_run_;
     callback();

@@ -145,6 +145,11 @@ class World {
   size_t pending_events() const { return live_events_; }
   size_t deferred_events(NodeId node) const;
 
+  // The owner of the event that ran last (kNoNode: the world's own). Only
+  // that node's state can have changed in it, which lets checkers confine
+  // per-node work to it.
+  NodeId last_owner() const { return last_owner_; }
+
   // Counters.
   uint64_t events_run() const { return events_run_; }
   uint64_t events_dropped() const { return events_dropped_; }
@@ -198,6 +203,7 @@ class World {
   std::vector<uint32_t> free_slots_;
   std::vector<HeapEntry> heap_;
   size_t live_events_ = 0;  // scheduled, not run/cancelled/dropped/deferred
+  NodeId last_owner_;
   std::map<NodeId, Node> nodes_;
   std::vector<LifecycleListener> listeners_;
 

@@ -163,6 +163,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
                        snapshot ? Index(snapshot->metadata().index()) : Index(0),
                        snapshot ? Term(snapshot->metadata().term()) : Term(0),
                        entries);
+  if (commit_ > applied_) observer_->OnCommit(options_.id, commit_);
 
   raft::Config config;
   config.id = options_.id;
