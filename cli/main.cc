@@ -17,7 +17,8 @@ namespace {
 const std::vector<Command>& Commands() {
   static const auto* const commands = new std::vector<Command>{
       {"sim", "run a seeded simulation of a faulty cluster and check it", "",
-       {"seed", "nodes", "duration", "faults", "workload", "trace", "verbose"},
+       {"seed", "nodes", "duration", "faults", "workload", "trace", "timeline",
+        "verbose"},
        &RunSim},
       {"version", "print the release and protocol version", "", {}, &RunVersion},
   };

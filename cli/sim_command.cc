@@ -22,6 +22,7 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
 ABSL_FLAG(std::string, faults, "default", "fault profile: none, default or heavy");
 ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster or mixed");
 ABSL_FLAG(std::string, trace, "", "write the JSON-lines trace to this file");
+ABSL_FLAG(std::string, timeline, "", "draw the run as one self-contained HTML file");
 ABSL_FLAG(bool, verbose, false, "print every node's log lines (virtual time first)");
 
 namespace blixard::cli {
@@ -70,6 +71,17 @@ int RunSim(const std::vector<std::string>& args) {
       return kExitUsage;
     }
     options.trace = trace.get();
+  }
+  std::unique_ptr<std::ofstream> timeline;
+  const std::string timeline_path = absl::GetFlag(FLAGS_timeline);
+  if (!timeline_path.empty()) {
+    timeline = std::make_unique<std::ofstream>(timeline_path, std::ios::trunc);
+    if (!*timeline) {
+      std::fprintf(stderr, "blixard sim: cannot write timeline file '%s'\n",
+                   timeline_path.c_str());
+      return kExitUsage;
+    }
+    options.timeline = timeline.get();
   }
   if (absl::GetFlag(FLAGS_verbose)) options.log = &std::cerr;
 

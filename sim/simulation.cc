@@ -19,6 +19,7 @@
 #include "sim/sim_disk.h"
 #include "sim/sim_network.h"
 #include "sim/sim_timers.h"
+#include "sim/timeline.h"
 #include "sim/trace.h"
 #include "sim/world.h"
 
@@ -143,6 +144,9 @@ class Simulation final : public ClusterAccess,
         trace_(options.trace),
         network_(&world_, SimNetworkOptions{}) {
     for (int i = 1; i <= options_.nodes; ++i) node_ids_.push_back(NodeId(static_cast<uint64_t>(i)));
+    if (options_.timeline != nullptr) {
+      timeline_ = std::make_unique<Timeline>(options_.seed, node_ids_);
+    }
     for (NodeId id : node_ids_) {
       world_.AddNode(id);
       network_.Attach(id);
@@ -219,6 +223,10 @@ class Simulation final : public ClusterAccess,
         .Uint("checks", report_.checks);
     if (!report_.passed) result.Str("violation", report_.failure);
     report_.trace_hash = trace_.Result(report_.passed, result);
+    if (timeline_ != nullptr) {
+      if (!report_.passed) timeline_->Violation(world_.now_us(), report_.failure);
+      *options_.timeline << timeline_->Render(world_.now_us());
+    }
     return report_;
   }
 
@@ -233,6 +241,7 @@ class Simulation final : public ClusterAccess,
   // HostObserver.
   void OnRole(NodeId node, absl::string_view role, Term term, NodeId leader) override {
     trace_.Role(world_.now_us(), node, role, term);
+    if (timeline_ != nullptr) timeline_->Role(world_.now_us(), node, role, term);
     if (role == "candidate") ++report_.elections;
     const bool is_leader = role == "leader";
     if (is_leader && leaders_seen_.insert({term, node}).second) ++report_.leader_changes;
@@ -278,11 +287,13 @@ class Simulation final : public ClusterAccess,
       if (name == "expected") expected = field;
     }
     trace_.Invoke(world_.now_us(), client, op_id, op, key, value, expected);
+    if (timeline_ != nullptr) timeline_->Invoke(world_.now_us(), client, op_id, op);
   }
   void OnComplete(uint64_t client, uint64_t op_id, absl::string_view status,
                   absl::string_view value) override {
     trace_.Complete(world_.now_us(), client, op_id, status,
                     value.empty() ? std::nullopt : std::optional<std::string>(value));
+    if (timeline_ != nullptr) timeline_->Complete(world_.now_us(), client, op_id, status);
   }
 
  private:
@@ -353,9 +364,7 @@ class Simulation final : public ClusterAccess,
       // The store refused to open (a torn or corrupt log reported as
       // DATA_LOSS): the node stays down, as a real one would.
       node.host.reset();
-      trace_.Fault(world_.now_us(), "refused_start", {id},
-                   JsonLine().Str("error", started.ToString()));
-      ++report_.faults["refused_start"];
+      Note("refused_start", {id}, JsonLine().Str("error", started.ToString()));
     }
   }
 
@@ -376,10 +385,7 @@ class Simulation final : public ClusterAccess,
   }
 
   void CrashNode(NodeId node, absl::string_view why) {
-    if (world_.Crash(node)) {
-      ++report_.faults["crash"];
-      trace_.Fault(world_.now_us(), "crash", {node}, JsonLine().Str("why", why));
-    }
+    if (world_.Crash(node)) Note("crash", {node}, JsonLine().Str("why", why));
   }
 
   // Faults: a simple seeded plan until the fault schedule lands.
@@ -439,17 +445,21 @@ class Simulation final : public ClusterAccess,
     }
   }
 
-  void Note(absl::string_view kind, const std::vector<NodeId>& nodes) {
+  void Note(absl::string_view kind, const std::vector<NodeId>& nodes,
+            const JsonLine& extra = {}) {
     ++report_.faults[std::string(kind)];
-    trace_.Fault(world_.now_us(), kind, nodes);
+    trace_.Fault(world_.now_us(), kind, nodes, extra);
+    if (timeline_ != nullptr) timeline_->Fault(world_.now_us(), kind, nodes);
   }
 
   void HealAll() {
     network_.Heal();
-    trace_.Fault(world_.now_us(), "heal", node_ids_, JsonLine().Str("why", "liveness phase"));
+    network_.SetLossPerMillion(0);
+    network_.SetDuplicatePerMillion(0);
+    Note("heal", node_ids_, JsonLine().Str("why", "liveness phase"));
     for (NodeId id : node_ids_) {
-      if (world_.state(id) == NodeState::kPaused) world_.Resume(id);
-      if (world_.IsCrashed(id)) world_.Restart(id);
+      if (world_.state(id) == NodeState::kPaused && world_.Resume(id)) Note("resume", {id});
+      if (world_.IsCrashed(id) && world_.Restart(id)) Note("restart", {id});
     }
   }
 
@@ -495,6 +505,7 @@ class Simulation final : public ClusterAccess,
   std::vector<NodeId> node_ids_;
   std::map<NodeId, Node> nodes_;
   std::unique_ptr<Workload> workload_;
+  std::unique_ptr<Timeline> timeline_;
   SafetyChecker checker_;
   Rng rng_faults_ = world_.Stream("crash-tears");
   std::set<std::pair<Term, NodeId>> leaders_seen_;

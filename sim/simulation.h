@@ -49,6 +49,8 @@ struct SimulationOptions {
   std::ostream* trace = nullptr;
   // Node logs with virtual time; null: discarded.
   std::ostream* log = nullptr;
+  // The run drawn as one HTML file (sim/timeline.h); null: not drawn.
+  std::ostream* timeline = nullptr;
 
   absl::Status Validate() const;
 };
