@@ -304,6 +304,7 @@ class Simulation final : public ClusterAccess,
     std::unique_ptr<SimDisk> disk;
     std::unique_ptr<Executor> executor;
     std::unique_ptr<host::Host> host;
+    Index checked_applied;
   };
 
   void BuildNode(NodeId id) {
@@ -486,6 +487,14 @@ class Simulation final : public ClusterAccess,
       if (node.host != nullptr && world_.IsUp(id)) {
         node.host->CheckInvariants();
         ++invariant_checks_;
+        // Scheduler invariants (no over-commit, placements only where the
+        // resources and features are, reservations that add up) whenever
+        // the node's state machine moved.
+        if (node.host->applied_index() != node.checked_applied) {
+          node.checked_applied = node.host->applied_index();
+          node.host->state_machine().CheckInvariants();
+          ++invariant_checks_;
+        }
       }
     }
   }

@@ -795,6 +795,8 @@ bool Host::ReportSatisfied(const cluster::Command& command) const {
               task->state() != cluster::TASK_RUNNING);
     }
     case cluster::Command::kVmObserved: {
+      // The agent recomputes the next step every pass; an old one that
+      // landed, or no longer fits the placement, is done.
       const cluster::VmObserved& observed = command.vm_observed();
       const cluster::VmRecord* vm = sm_->FindVm(observed.name());
       return vm == nullptr || vm->generation() != observed.generation() ||
@@ -890,14 +892,26 @@ void Host::RunAgent() {
     if (mine.count(task_id) == 0) env_.executor->Stop(WorkKind::kTask, task_id);
   }
 
-  // VMs: run what is placed here and desired running; stop the rest.
+  // VMs: run what is placed here and desired running; stop the rest. The
+  // log learns what the executor sees one legal step at a time (the state
+  // machine's transition table), each step resent until it lands.
   std::set<std::string> vms_here;
   for (const auto& [name, vm] : sm_->vms()) {
     if (vm.worker_id() != self) continue;
     vms_here.insert(name);
     const bool want_running = vm.desired() == cluster::VM_DESIRED_RUNNING;
-    auto running = running_vms_.find(name);
-    if (want_running && running == running_vms_.end()) {
+    auto local = local_vms_.find(name);
+    if (local != local_vms_.end() && local->second.generation != vm.generation()) {
+      // Placed here again after a migration away and back: a new life.
+      if (local->second.phase != VmPhase::kExited) {
+        env_.executor->Stop(WorkKind::kVm, name);
+        continue;
+      }
+      local_vms_.erase(local);
+      local = local_vms_.end();
+    }
+    if (want_running && (local == local_vms_.end() ||
+                         local->second.phase == VmPhase::kExited)) {
       WorkSpec spec;
       spec.kind = WorkKind::kVm;
       spec.id = name;
@@ -905,21 +919,77 @@ void Host::RunAgent() {
       spec.vcpus = static_cast<uint32_t>(vm.spec().vcpus());
       spec.memory_mb = vm.spec().memory_mb();
       spec.disk_gb = vm.spec().disk_gb();
-      if (env_.executor->Start(spec).ok()) running_vms_[name] = vm.generation();
-    } else if (!want_running && running != running_vms_.end()) {
-      env_.executor->Stop(WorkKind::kVm, name);
-    } else if (!want_running && vm.observed() != cluster::VM_STOPPED) {
-      cluster::Command command;
-      cluster::VmObserved* observed = command.mutable_vm_observed();
-      observed->set_name(name);
-      observed->set_worker_id(self);
-      observed->set_state(cluster::VM_STOPPED);
-      observed->set_generation(vm.generation());
-      Report(std::move(command), absl::StrCat("vm/", name, "/", vm.generation()));
+      if (env_.executor->Start(spec).ok()) {
+        local_vms_[name] = LocalVm{vm.generation(), VmPhase::kStarting, false};
+      }
+    } else if (!want_running && local != local_vms_.end() &&
+               local->second.phase != VmPhase::kExited && !local->second.stopping) {
+      if (env_.executor->Stop(WorkKind::kVm, name)) local->second.stopping = true;
     }
+    local = local_vms_.find(name);
+    cluster::VmObservedState target = cluster::VM_STOPPED;
+    if (local != local_vms_.end()) {
+      switch (local->second.phase) {
+        case VmPhase::kStarting:
+          target = cluster::VM_STARTING;
+          break;
+        case VmPhase::kRunning:
+          target = local->second.stopping ? cluster::VM_STOPPING : cluster::VM_RUNNING;
+          break;
+        case VmPhase::kExited:
+          target = local->second.failed ? cluster::VM_FAILED : cluster::VM_STOPPED;
+          break;
+      }
+    } else if (want_running) {
+      continue;  // could not start it yet; nothing true to report
+    }
+    const cluster::VmObservedState next = NextVmStep(vm.observed(), target);
+    if (next == cluster::VM_OBSERVED_UNSPECIFIED) continue;
+    cluster::Command command;
+    cluster::VmObserved* observed = command.mutable_vm_observed();
+    observed->set_name(name);
+    observed->set_worker_id(self);
+    observed->set_state(next);
+    observed->set_generation(vm.generation());
+    Report(std::move(command), absl::StrCat("vm/", name));
   }
-  for (const auto& [name, generation] : running_vms_) {
-    if (vms_here.count(name) == 0) env_.executor->Stop(WorkKind::kVm, name);
+  for (auto it = local_vms_.begin(); it != local_vms_.end();) {
+    if (vms_here.count(it->first) == 0) {
+      if (it->second.phase == VmPhase::kExited) {
+        it = local_vms_.erase(it);
+        continue;
+      }
+      if (!it->second.stopping && env_.executor->Stop(WorkKind::kVm, it->first)) {
+        it->second.stopping = true;
+      }
+    }
+    ++it;
+  }
+}
+
+// The next legal observed state on the way from `from` to `to`
+// (sm/transitions.h), or UNSPECIFIED when there is nothing to report.
+cluster::VmObservedState Host::NextVmStep(cluster::VmObservedState from,
+                                          cluster::VmObservedState to) {
+  using S = cluster::VmObservedState;
+  if (from == to) return cluster::VM_OBSERVED_UNSPECIFIED;
+  if (to == cluster::VM_FAILED) return cluster::VM_FAILED;
+  switch (from) {
+    case cluster::VM_OBSERVED_UNSPECIFIED:
+      return cluster::VM_CREATING;
+    case cluster::VM_CREATING:
+      return to == cluster::VM_STOPPED ? cluster::VM_STOPPED : cluster::VM_STARTING;
+    case cluster::VM_STARTING:
+      return to == cluster::VM_RUNNING ? cluster::VM_RUNNING : cluster::VM_STOPPING;
+    case cluster::VM_RUNNING:
+      return cluster::VM_STOPPING;
+    case cluster::VM_STOPPING:
+      return cluster::VM_STOPPED;
+    case cluster::VM_STOPPED:
+    case cluster::VM_FAILED:
+      return to == cluster::VM_STOPPED ? cluster::VM_STOPPED : cluster::VM_STARTING;
+    default:
+      return S::VM_OBSERVED_UNSPECIFIED;
   }
 }
 
@@ -957,20 +1027,16 @@ void Host::OnWorkEvent(const WorkEvent& event) {
       Report(std::move(command), absl::StrCat("finished/", event.id, "/", attempt));
     }
   } else {
-    auto it = running_vms_.find(event.id);
-    if (it == running_vms_.end()) return;
-    const uint64_t generation = it->second;
-    if (event.state == WorkEvent::State::kExited) running_vms_.erase(it);
-    cluster::Command command;
-    cluster::VmObserved* observed = command.mutable_vm_observed();
-    observed->set_name(event.id);
-    observed->set_worker_id(self);
-    observed->set_generation(generation);
-    observed->set_state(event.state == WorkEvent::State::kRunning ? cluster::VM_RUNNING
-                        : event.reason == WorkEvent::Reason::kStopped
-                            ? cluster::VM_STOPPED
-                            : cluster::VM_FAILED);
-    Report(std::move(command), absl::StrCat("vm/", event.id, "/", generation));
+    auto it = local_vms_.find(event.id);
+    if (it == local_vms_.end()) return;
+    if (event.state == WorkEvent::State::kRunning) {
+      it->second.phase = VmPhase::kRunning;
+    } else {
+      it->second.phase = VmPhase::kExited;
+      it->second.failed = event.reason != WorkEvent::Reason::kStopped;
+      it->second.stopping = false;
+    }
+    RunAgent();
   }
   ProcessReady();
 }

@@ -268,7 +268,16 @@ class Host {
   // Agent: unacknowledged reports, by key, resent until the log has them.
   std::map<std::string, cluster::Command> reports_;
   std::map<std::string, uint32_t> running_tasks_;  // task id -> attempt
-  std::map<std::string, uint64_t> running_vms_;    // vm name -> generation
+  enum class VmPhase { kStarting, kRunning, kExited };
+  struct LocalVm {
+    uint64_t generation;
+    VmPhase phase;
+    bool stopping;
+    bool failed = false;
+  };
+  static cluster::VmObservedState NextVmStep(cluster::VmObservedState from,
+                                             cluster::VmObservedState to);
+  std::map<std::string, LocalVm> local_vms_;  // what this node's executor runs
   MonoMicros last_agent_heartbeat_ = 0;
   MonoMicros last_registration_ = 0;
 };
