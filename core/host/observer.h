@@ -12,6 +12,7 @@
 #include "absl/strings/string_view.h"
 #include "core/base/types.h"
 #include "core/proto/raft.pb.h"
+#include "core/sm/cluster_state_machine.h"
 
 namespace blixard::host {
 
@@ -38,6 +39,9 @@ class HostObserver {
   virtual void OnCommit(NodeId node, Index commit) = 0;
   // The node applied `entry` to its state machine.
   virtual void OnApply(NodeId node, const raft::Entry& entry) = 0;
+  // The state machine right after it applied the command at `index`.
+  virtual void OnStateApplied(NodeId node, Index index,
+                              const ClusterStateMachine& state_machine) = 0;
   // The node's state machine digest at `applied` (reported periodically).
   virtual void OnDigest(NodeId node, Index applied, uint64_t digest) = 0;
   // The node acknowledged a client write as applied at (index, term).
@@ -52,6 +56,7 @@ class NullObserver final : public HostObserver {
   void OnRecover(NodeId, Index, Term, const std::vector<raft::Entry>&) override {}
   void OnCommit(NodeId, Index) override {}
   void OnApply(NodeId, const raft::Entry&) override {}
+  void OnStateApplied(NodeId, Index, const ClusterStateMachine&) override {}
   void OnDigest(NodeId, Index, uint64_t) override {}
   void OnAcknowledge(NodeId, Index, Term) override {}
 };
