@@ -272,9 +272,9 @@ class Simulation final : public ClusterAccess,
     trace_.Apply(world_.now_us(), node, digest.index, digest.term, digest.hash);
     checker_.OnApply(node, digest);
   }
-  void OnStateApplied(NodeId node, Index index,
+  void OnStateApplied(NodeId node, Index index, const cluster::Command& command,
                       const ClusterStateMachine& state_machine) override {
-    scheduler_.OnApplied(node, index, state_machine);
+    scheduler_.OnApplied(node, index, command, state_machine);
   }
   void OnDigest(NodeId node, Index applied, uint64_t digest) override {
     checker_.OnDigest(node, applied, digest);

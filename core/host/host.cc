@@ -451,7 +451,7 @@ void Host::ApplyEntry(const raft::Entry& entry) {
     CHECK(command.ParseFromString(entry.data()))
         << "committed entry at " << index << " does not decode";
     cluster::Result result = sm_->Apply(index, command);
-    observer_->OnStateApplied(options_.id, index, *sm_);
+    observer_->OnStateApplied(options_.id, index, command, *sm_);
     const RequestKey key(command.request_id().client_id(),
                          command.request_id().sequence());
     auto it = pending_writes_.find(key);

@@ -39,8 +39,8 @@ class HostObserver {
   virtual void OnCommit(NodeId node, Index commit) = 0;
   // The node applied `entry` to its state machine.
   virtual void OnApply(NodeId node, const raft::Entry& entry) = 0;
-  // The state machine right after it applied the command at `index`.
-  virtual void OnStateApplied(NodeId node, Index index,
+  // The state machine right after it applied `command` at `index`.
+  virtual void OnStateApplied(NodeId node, Index index, const cluster::Command& command,
                               const ClusterStateMachine& state_machine) = 0;
   // The node's state machine digest at `applied` (reported periodically).
   virtual void OnDigest(NodeId node, Index applied, uint64_t digest) = 0;
@@ -56,7 +56,8 @@ class NullObserver final : public HostObserver {
   void OnRecover(NodeId, Index, Term, const std::vector<raft::Entry>&) override {}
   void OnCommit(NodeId, Index) override {}
   void OnApply(NodeId, const raft::Entry&) override {}
-  void OnStateApplied(NodeId, Index, const ClusterStateMachine&) override {}
+  void OnStateApplied(NodeId, Index, const cluster::Command&,
+                      const ClusterStateMachine&) override {}
   void OnDigest(NodeId, Index, uint64_t) override {}
   void OnAcknowledge(NodeId, Index, Term) override {}
 };

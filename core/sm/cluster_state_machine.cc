@@ -1229,6 +1229,16 @@ std::vector<cluster::TaskRecord> ClusterStateMachine::ListTasks(
   return out;
 }
 
+std::vector<const cluster::TaskRecord*> ClusterStateMachine::ActiveTasksOn(
+    uint64_t worker_id) const {
+  std::vector<const cluster::TaskRecord*> out;
+  auto lo = tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
+  for (auto it = lo; it != tasks_by_worker_.end() && it->first == worker_id; ++it) {
+    out.push_back(&tasks_.find(it->second)->second);
+  }
+  return out;
+}
+
 cluster::ClusterSummary ClusterStateMachine::Summary() const {
   cluster::ClusterSummary s;
   s.set_applied_index(applied_index_.value());

@@ -143,6 +143,10 @@ class ClusterStateMachine {
                                              uint64_t worker_id,
                                              size_t limit = kListResultsMax) const;
   cluster::ClusterSummary Summary() const;
+  // The ASSIGNED/RUNNING tasks on a worker, by task id, without copying
+  // (pointers valid until the next Apply or Restore). For oracles and agents
+  // that look at every apply.
+  std::vector<const cluster::TaskRecord*> ActiveTasksOn(uint64_t worker_id) const;
 
   const std::map<uint64_t, cluster::WorkerRecord>& workers() const {
     return workers_;

@@ -43,51 +43,54 @@ void SchedulerChecker::Fail(NodeId node, Index index, std::string detail) {
 
 void SchedulerChecker::OnRecover(NodeId node) { views_.erase(node); }
 
-void SchedulerChecker::OnApplied(NodeId node, Index index, const ClusterStateMachine& sm) {
+void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Command& command,
+                                 const ClusterStateMachine& sm) {
   if (violation_) return;
+  switch (command.op_case()) {
+    case cluster::Command::kKvPut:
+    case cluster::Command::kKvDelete:
+    case cluster::Command::kKvCompareAndSwap:
+      return;
+    default:
+      break;
+  }
   NodeView& view = views_[node];
-  NodeView next;
   for (const auto& [id, worker] : sm.workers()) {
     ++checks_;
-    next.statuses[id] = worker.status();
-    next.registered[id] = worker.registered_index();
     // Legal status transitions (a re-registered worker starts afresh).
-    auto before = view.statuses.find(id);
-    if (before != view.statuses.end() && view.registered[id] == worker.registered_index() &&
-        before->second != worker.status() &&
-        !sm::IsLegalWorkerTransition(before->second, worker.status())) {
+    auto before = view.workers.find(id);
+    if (before != view.workers.end() && before->second.second == worker.registered_index() &&
+        before->second.first != worker.status() &&
+        !sm::IsLegalWorkerTransition(before->second.first, worker.status())) {
       Fail(node, index, absl::StrCat("worker ", id, " went ",
-                                     sm::WorkerStatusName(before->second), " -> ",
+                                     sm::WorkerStatusName(before->second.first), " -> ",
                                      sm::WorkerStatusName(worker.status()),
                                      ", which the transition table forbids"));
       return;
     }
+    view.workers[id] = {worker.status(), worker.registered_index()};
     // Reservations add up exactly and fit.
     Amounts used;
-    for (const cluster::TaskRecord& task :
-         sm.ListTasks(cluster::TASK_STATE_UNSPECIFIED, id)) {
-      if (task.state() != cluster::TASK_ASSIGNED && task.state() != cluster::TASK_RUNNING) {
-        continue;
-      }
-      const cluster::TaskResources& r = task.spec().resources();
+    for (const cluster::TaskRecord* task : sm.ActiveTasksOn(id)) {
+      const cluster::TaskResources& r = task->spec().resources();
       used.cpu += r.cpu_cores();
       used.memory += r.memory_mb();
       used.disk += r.disk_gb();
       if (!HasAll(worker, r.required_features())) {
-        Fail(node, index, absl::StrCat("task ", task.task_id(), " runs on worker ", id,
+        Fail(node, index, absl::StrCat("task ", task->task_id(), " runs on worker ", id,
                                        ", which lacks a required feature"));
         return;
       }
-      next.assigned[task.task_id()] = {id, task.attempt()};
-      auto seen = view.assigned.find(task.task_id());
-      const bool new_assignment = seen == view.assigned.end() ||
-                                  seen->second != std::make_pair(id, task.attempt());
-      if (new_assignment && worker.status() != cluster::WORKER_ONLINE) {
-        Fail(node, index, absl::StrCat("task ", task.task_id(), " was assigned to worker ",
+      const std::pair<uint64_t, uint32_t> placement(id, task->attempt());
+      auto seen = view.assigned.find(task->task_id());
+      if (seen != view.assigned.end() && seen->second == placement) continue;
+      if (worker.status() != cluster::WORKER_ONLINE) {
+        Fail(node, index, absl::StrCat("task ", task->task_id(), " was assigned to worker ",
                                        id, " while it is ",
                                        sm::WorkerStatusName(worker.status())));
         return;
       }
+      view.assigned[task->task_id()] = placement;
     }
     for (const auto& [name, vm] : sm.vms()) {
       if (vm.worker_id() != id) continue;
@@ -99,15 +102,15 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const ClusterStateMac
                                        ", which lacks a required feature"));
         return;
       }
-      next.placed[name] = {id, vm.generation()};
+      const std::pair<uint64_t, uint64_t> placement(id, vm.generation());
       auto seen = view.placed.find(name);
-      const bool new_placement =
-          seen == view.placed.end() || seen->second != std::make_pair(id, vm.generation());
-      if (new_placement && worker.status() != cluster::WORKER_ONLINE) {
+      if (seen != view.placed.end() && seen->second == placement) continue;
+      if (worker.status() != cluster::WORKER_ONLINE) {
         Fail(node, index, absl::StrCat("VM ", name, " was placed on worker ", id,
                                        " while it is ", sm::WorkerStatusName(worker.status())));
         return;
       }
+      view.placed[name] = placement;
     }
     const Amounts reserved{worker.reserved().cpu_cores(), worker.reserved().memory_mb(),
                            worker.reserved().disk_gb()};
@@ -125,7 +128,6 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const ClusterStateMac
       return;
     }
   }
-  view = std::move(next);
 }
 
 }  // namespace blixard::sim

@@ -34,8 +34,10 @@ namespace blixard::sim {
 
 class SchedulerChecker {
  public:
-  // `node`'s state machine after it applied the command at `index`.
-  void OnApplied(NodeId node, Index index, const ClusterStateMachine& sm);
+  // `node`'s state machine after it applied `command` at `index`. Commands
+  // that cannot move work or workers (the KV's) are skipped.
+  void OnApplied(NodeId node, Index index, const cluster::Command& command,
+                 const ClusterStateMachine& sm);
   // `node` restarted: its state was rebuilt, so nothing it saw before counts
   // as the previous step.
   void OnRecover(NodeId node);
@@ -45,11 +47,14 @@ class SchedulerChecker {
   uint64_t checks() const { return checks_; }
 
  private:
+  // What a node's state looked like after its previous command. Entries of
+  // tasks and VMs that finished stay (harmlessly): (worker, attempt) and
+  // (worker, generation) change with every new placement, so a stale entry
+  // never hides one.
   struct NodeView {
-    std::map<uint64_t, cluster::WorkerStatus> statuses;      // worker -> status
-    std::map<uint64_t, uint64_t> registered;                 // worker -> registered index
-    std::map<std::string, std::pair<uint64_t, uint32_t>> assigned;  // task -> (worker, attempt)
-    std::map<std::string, std::pair<uint64_t, uint64_t>> placed;    // vm -> (worker, generation)
+    std::map<uint64_t, std::pair<cluster::WorkerStatus, uint64_t>> workers;  // status, registered index
+    std::map<std::string, std::pair<uint64_t, uint32_t>, std::less<>> assigned;  // task -> (worker, attempt)
+    std::map<std::string, std::pair<uint64_t, uint64_t>, std::less<>> placed;    // vm -> (worker, generation)
   };
 
   void Fail(NodeId node, Index index, std::string detail);

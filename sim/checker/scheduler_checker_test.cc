@@ -46,8 +46,9 @@ TEST(SchedulerCheckerTest, RandomCommandStreamsPassOnEveryStep) {
     ClusterStateMachine sm;
     sm::testing::CommandGenerator generator{Rng(seed)};
     for (uint64_t i = 1; i <= 300; ++i) {
-      sm.Apply(Index(i), generator.Next(sm));
-      checker.OnApplied(NodeId(1), Index(i), sm);
+      const cluster::Command command = generator.Next(sm);
+      sm.Apply(Index(i), command);
+      checker.OnApplied(NodeId(1), Index(i), command, sm);
       ASSERT_TRUE(checker.ok()) << "seed " << seed << ": " << checker.violation()->detail;
     }
     EXPECT_GT(checker.checks(), 0u);
@@ -63,9 +64,9 @@ TEST(SchedulerCheckerTest, IllegalStatusTransitionIsCaught) {
   online.Apply(Index(1), Register(1, 8));
   ASSERT_EQ(failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED)).message(), "");
   SchedulerChecker checker;
-  checker.OnApplied(NodeId(1), Index(2), failed);
+  checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
   ASSERT_TRUE(checker.ok());
-  checker.OnApplied(NodeId(1), Index(3), online);
+  checker.OnApplied(NodeId(1), Index(3), Register(1, 8), online);
   ASSERT_FALSE(checker.ok());
   EXPECT_THAT(checker.violation()->detail, HasSubstr("FAILED -> ONLINE"));
 }
@@ -84,11 +85,25 @@ TEST(SchedulerCheckerTest, AssignmentToADrainingWorkerIsCaught) {
   ASSERT_EQ(assigned.FindTask("b")->state(), cluster::TASK_ASSIGNED);
   ASSERT_EQ(pending.FindTask("b")->state(), cluster::TASK_PENDING);
   SchedulerChecker checker;
-  checker.OnApplied(NodeId(1), Index(3), pending);
+  checker.OnApplied(NodeId(1), Index(3), Submit("b", 1), pending);
   ASSERT_TRUE(checker.ok()) << checker.violation()->detail;
-  checker.OnApplied(NodeId(1), Index(4), assigned);
+  checker.OnApplied(NodeId(1), Index(4), Submit("b", 1), assigned);
   ASSERT_FALSE(checker.ok());
   EXPECT_THAT(checker.violation()->detail, HasSubstr("task b was assigned to worker 1 while it is DRAINING"));
+}
+
+TEST(SchedulerCheckerTest, KvCommandsAreSkipped) {
+  ClusterStateMachine failed, online;
+  failed.Apply(Index(1), Register(1, 8));
+  online.Apply(Index(1), Register(1, 8));
+  failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
+  SchedulerChecker checker;
+  checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
+  cluster::Command put;
+  put.mutable_kv_put()->set_key("k");
+  checker.OnApplied(NodeId(1), Index(3), put, online);
+  EXPECT_TRUE(checker.ok());
+  EXPECT_EQ(checker.checks(), 1u);
 }
 
 TEST(SchedulerCheckerTest, RecoverForgetsTheOldView) {
@@ -97,9 +112,9 @@ TEST(SchedulerCheckerTest, RecoverForgetsTheOldView) {
   online.Apply(Index(1), Register(1, 8));
   failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
   SchedulerChecker checker;
-  checker.OnApplied(NodeId(1), Index(2), failed);
+  checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
   checker.OnRecover(NodeId(1));
-  checker.OnApplied(NodeId(1), Index(1), online);
+  checker.OnApplied(NodeId(1), Index(1), Register(1, 8), online);
   EXPECT_TRUE(checker.ok());
 }
 
