@@ -189,6 +189,8 @@ class RawNode {
   // Committed entries handed out but not yet marked applied.
   Index applying_index_;
   uint64_t applying_bytes_ = 0;
+  // Reused by Propose so a proposal allocates nothing but its entry.
+  std::vector<Entry> propose_buffer_;
 };
 
 }  // namespace blixard::raft
