@@ -66,11 +66,14 @@ absl::Status Raft::Init() {
 
   const HardState& hs = init.hard_state;
   if (!IsEmptyHardState(hs)) {
-    const Index commit(hs.commit());
-    if (commit < log_.committed() || commit > log_.LastIndex()) {
+    // A snapshot only ever holds committed state, so a stored commit index
+    // below it (the Host snapshotted applied entries before the Ready that
+    // carried their commit index was durable) is raised to it.
+    const Index commit = std::max(Index(hs.commit()), log_.committed());
+    if (commit > log_.LastIndex()) {
       return absl::DataLossError(absl::StrCat(
-          "hard state commit ", commit.value(), " is out of range [",
-          log_.committed().value(), ", ", log_.LastIndex().value(), "]"));
+          "hard state commit ", commit.value(), " is beyond the last index ",
+          log_.LastIndex().value()));
     }
     log_.CommitTo(commit);
     term_ = Term(hs.term());
@@ -1079,9 +1082,12 @@ bool Raft::Restore(const Snapshot& snapshot) {
   for (uint64_t id : cs.learners()) found |= id == id_.value();
   for (uint64_t id : cs.voters_outgoing()) found |= id == id_.value();
   if (!found) {
-    logger_->Warning(Prefix(), " attempted to restore snapshot but it is not in the ConfState ",
-                     DescribeConfState(cs), "; should never happen");
-    return false;
+    // The leader counts us as a member, so a conf change after the
+    // snapshot adds us (a member added after the leader's last snapshot).
+    // Installing it is safe: until that change is applied we are not
+    // promotable. Refusing it would leave us unable to ever catch up.
+    logger_->Info(Prefix(), " installing snapshot whose ConfState ",
+                  DescribeConfState(cs), " does not include us yet");
   }
   if (log_.MatchTerm(sindex, sterm)) {
     // We already hold the snapshot's last entry: just fast-forward commit.
