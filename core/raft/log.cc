@@ -161,6 +161,35 @@ absl::StatusOr<std::vector<Entry>> RaftLog::EntriesFrom(Index lo,
   return Slice(lo, LastIndex().Next(), max_bytes);
 }
 
+absl::Status RaftLog::CopyEntriesFrom(
+    Index lo, uint64_t max_bytes, google::protobuf::RepeatedPtrField<Entry>* out,
+    uint64_t* bytes) const {
+  const Index hi = LastIndex().Next();
+  if (lo >= hi) return absl::OkStatus();
+  const Index offset = unstable_.offset();
+  if (lo < offset) {
+    // Stored entries: read through Storage, then continue in unstable.
+    absl::StatusOr<std::vector<Entry>> ents = Slice(lo, hi, max_bytes);
+    if (!ents.ok()) return ents.status();
+    out->Reserve(static_cast<int>(ents->size()));
+    for (Entry& e : *ents) {
+      *bytes += PayloadSize(e);
+      *out->Add() = std::move(e);
+    }
+    return absl::OkStatus();
+  }
+  uint64_t total = 0;
+  out->Reserve(static_cast<int>(hi.Since(lo)));
+  for (Index i = lo; i < hi; i = i.Next()) {
+    const Entry& e = unstable_.at(i);
+    total += PayloadSize(e);
+    if (out->size() > 0 && total > max_bytes) break;
+    *out->Add() = e;
+    *bytes += PayloadSize(e);
+  }
+  return absl::OkStatus();
+}
+
 void RaftLog::CommitTo(Index index) {
   if (committed_ < index) {
     CHECK_LE(index, LastIndex()) << "commit beyond the last index";

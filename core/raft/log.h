@@ -68,6 +68,12 @@ class RaftLog {
   // Entries from `lo` to the end, limited as Slice.
   absl::StatusOr<std::vector<Entry>> EntriesFrom(Index lo, uint64_t max_bytes) const;
 
+  // Appends copies of the entries from `lo` on to `out` (as EntriesFrom,
+  // without an intermediate vector); adds their payload to *bytes.
+  absl::Status CopyEntriesFrom(Index lo, uint64_t max_bytes,
+                               google::protobuf::RepeatedPtrField<Entry>* out,
+                               uint64_t* bytes) const;
+
   void CommitTo(Index index);
   // Commits max_index if its entry has `term` (paper 5.4.2: only entries of
   // the leader's current term are committed by counting).

@@ -66,11 +66,14 @@ absl::Status Raft::Init() {
 
   const HardState& hs = init.hard_state;
   if (!IsEmptyHardState(hs)) {
-    const Index commit(hs.commit());
-    if (commit < log_.committed() || commit > log_.LastIndex()) {
+    // A snapshot only ever holds committed state, so a stored commit index
+    // below it (the Host snapshotted applied entries before the Ready that
+    // carried their commit index was durable) is raised to it.
+    const Index commit = std::max(Index(hs.commit()), log_.committed());
+    if (commit > log_.LastIndex()) {
       return absl::DataLossError(absl::StrCat(
-          "hard state commit ", commit.value(), " is out of range [",
-          log_.committed().value(), ", ", log_.LastIndex().value(), "]"));
+          "hard state commit ", commit.value(), " is beyond the last index ",
+          log_.LastIndex().value()));
     }
     log_.CommitTo(commit);
     term_ = Term(hs.term());
@@ -144,28 +147,27 @@ bool Raft::MaybeSendAppend(NodeId to, bool send_if_empty) {
   if (pr == nullptr || pr->IsPaused()) return false;
   const Index prev_index = pr->next().Prev();
   absl::StatusOr<Term> prev_term = log_.TermAt(prev_index);
-  absl::StatusOr<std::vector<Entry>> entries = std::vector<Entry>();
+  Message m;
+  uint64_t bytes = 0;
+  absl::Status entries_status;
   if (pr->state() != ProgressState::kReplicate || !pr->inflights().Full()) {
-    entries = log_.EntriesFrom(pr->next(), config_.max_size_per_msg);
+    entries_status = log_.CopyEntriesFrom(pr->next(), config_.max_size_per_msg,
+                                          m.mutable_entries(), &bytes);
   }
-  if (entries.ok() && entries->empty() && !send_if_empty && prev_term.ok()) {
+  if (entries_status.ok() && m.entries_size() == 0 && !send_if_empty &&
+      prev_term.ok()) {
     return false;
   }
-  if (!prev_term.ok() || !entries.ok()) {
+  if (!prev_term.ok() || !entries_status.ok()) {
     // The entries the follower needs were compacted: send a snapshot.
     return MaybeSendSnapshot(to, *pr);
   }
-  uint64_t bytes = 0;
-  for (const Entry& e : *entries) bytes += PayloadSize(e);
-  const uint64_t count = entries->size();
-  Message m;
+  const uint64_t count = static_cast<uint64_t>(m.entries_size());
   m.set_type(MSG_APPEND);
   m.set_to(to.value());
   m.set_index(prev_index.value());
   m.set_log_term(prev_term->value());
   m.set_commit(log_.committed().value());
-  m.mutable_entries()->Reserve(static_cast<int>(count));
-  for (Entry& e : *entries) *m.add_entries() = std::move(e);
   pr->SentEntries(count, bytes);
   Send(std::move(m));
   return true;
@@ -216,6 +218,12 @@ void Raft::SendHeartbeat(NodeId to, const std::string& context) {
   m.set_commit(commit.value());
   m.set_context(context);
   Send(std::move(m));
+}
+
+void Raft::FlushPendingAppends() {
+  if (!bcast_pending_) return;
+  bcast_pending_ = false;
+  if (role_ == Role::kLeader) BcastAppend();
 }
 
 void Raft::BcastAppend() {
@@ -549,6 +557,14 @@ ProposalResult Raft::HandlePropose(Message& m) {
     logger_->Warning(Prefix(), " stepped empty MsgProp");
     return ProposalResult::kAccepted;
   }
+  std::vector<Entry> entries;
+  entries.reserve(static_cast<size_t>(m.entries_size()));
+  for (Entry& e : *m.mutable_entries()) entries.push_back(std::move(e));
+  return LeaderPropose(entries);
+}
+
+ProposalResult Raft::LeaderPropose(std::vector<Entry>& entries) {
+  CHECK(role_ == Role::kLeader);
   if (tracker_.Find(id_) == nullptr) {
     // Removed from the config (and still leader: step_down_on_removal off).
     return ProposalResult::kDroppedNotMember;
@@ -559,8 +575,8 @@ ProposalResult Raft::HandlePropose(Message& m) {
                    " is in progress; dropping proposal");
     return ProposalResult::kDroppedTransferring;
   }
-  for (int i = 0; i < m.entries_size(); ++i) {
-    Entry* e = m.mutable_entries(i);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    Entry* e = &entries[i];
     if (e->type() != ENTRY_CONF_CHANGE) continue;
     ConfChange cc;
     std::string failed;
@@ -589,13 +605,12 @@ ProposalResult Raft::HandlePropose(Message& m) {
       pending_conf_index_ = log_.LastIndex() + static_cast<uint64_t>(i + 1);
     }
   }
-  std::vector<Entry> entries;
-  entries.reserve(static_cast<size_t>(m.entries_size()));
-  for (Entry& e : *m.mutable_entries()) entries.push_back(std::move(e));
   if (!AppendEntries(std::move(entries))) {
     return ProposalResult::kDroppedUncommittedLimit;
   }
-  BcastAppend();
+  // Batching: proposals made before the next Ready share one append per
+  // follower (FlushPendingAppends), up to max_size_per_msg.
+  bcast_pending_ = true;
   return ProposalResult::kAccepted;
 }
 
@@ -1067,9 +1082,12 @@ bool Raft::Restore(const Snapshot& snapshot) {
   for (uint64_t id : cs.learners()) found |= id == id_.value();
   for (uint64_t id : cs.voters_outgoing()) found |= id == id_.value();
   if (!found) {
-    logger_->Warning(Prefix(), " attempted to restore snapshot but it is not in the ConfState ",
-                     DescribeConfState(cs), "; should never happen");
-    return false;
+    // The leader counts us as a member, so a conf change after the
+    // snapshot adds us (a member added after the leader's last snapshot).
+    // Installing it is safe: until that change is applied we are not
+    // promotable. Refusing it would leave us unable to ever catch up.
+    logger_->Info(Prefix(), " installing snapshot whose ConfState ",
+                  DescribeConfState(cs), " does not include us yet");
   }
   if (log_.MatchTerm(sindex, sterm)) {
     // We already hold the snapshot's last entry: just fast-forward commit.
@@ -1166,7 +1184,15 @@ bool Raft::AppendEntries(std::vector<Entry>&& entries) {
     return false;
   }
   const Index last = log_.Append(std::move(entries));
-  // Our own ack: counted once the entries are durable.
+  // Our own ack: counted once the entries are durable. Consecutive appends
+  // share one ack (the later index covers the earlier).
+  if (!self_after_persist_.empty()) {
+    Message& prev = self_after_persist_.back();
+    if (prev.type() == MSG_APPEND_RESPONSE && prev.term() == term_.value()) {
+      prev.set_index(last.value());
+      return true;
+    }
+  }
   Message self;
   self.set_type(MSG_APPEND_RESPONSE);
   self.set_to(id_.value());
@@ -1231,7 +1257,8 @@ void Raft::AppliedSnapshot(Index index) {
 // ---------------------------------------------------------------------------
 // Local requests and ticks.
 
-ProposalResult Raft::Propose(std::vector<Entry> entries) {
+ProposalResult Raft::Propose(std::vector<Entry>& entries) {
+  if (role_ == Role::kLeader) return LeaderPropose(entries);
   Message m;
   m.set_type(MSG_PROPOSE);
   m.set_from(id_.value());

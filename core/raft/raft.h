@@ -77,7 +77,9 @@ class Raft {
   ProposalResult Step(Message& m);
   void Tick();
 
-  ProposalResult Propose(std::vector<Entry> entries);
+  // Proposes entries (moved out of `entries`; the vector keeps its capacity
+  // so a caller can reuse it).
+  ProposalResult Propose(std::vector<Entry>& entries);
   ProposalResult ReadIndex(std::string context);
   ProposalResult TransferLeader(NodeId transferee);
   void Campaign();
@@ -115,6 +117,11 @@ class Raft {
   std::vector<Message>& self_after_persist() { return self_after_persist_; }
   std::vector<ReadState>& read_states() { return read_states_; }
 
+  // Sends the appends that proposals since the last call made necessary.
+  // The RawNode calls it before building a Ready.
+  void FlushPendingAppends();
+  bool has_pending_appends() const { return bcast_pending_; }
+
   // Tests only: campaign-like transitions without messages.
   void BecomeFollower(Term term, NodeId lead);
   void BecomeCandidate();
@@ -133,6 +140,7 @@ class Raft {
   ProposalResult StepCandidate(Message& m);
   ProposalResult StepFollower(Message& m);
   ProposalResult HandlePropose(Message& m);
+  ProposalResult LeaderPropose(std::vector<Entry>& entries);
   ProposalResult HandleReadIndexAtLeader(Message& m);
 
   void TickElection();
@@ -191,6 +199,7 @@ class Raft {
   // Conf changes up to this index may still be unapplied; only one at a time.
   Index pending_conf_index_;
   uint64_t uncommitted_size_ = 0;
+  bool bcast_pending_ = false;
   int election_elapsed_ = 0;
   int heartbeat_elapsed_ = 0;
   int randomized_election_timeout_ = 0;

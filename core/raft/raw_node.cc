@@ -149,9 +149,9 @@ absl::Status RawNode::StepInternal(Message& m) {
 
 ProposalResult RawNode::Propose(std::string data) {
   AdvanceApplied();
-  std::vector<Entry> entries(1);
-  entries[0].set_data(std::move(data));
-  return raft_->Propose(std::move(entries));
+  propose_buffer_.clear();
+  propose_buffer_.emplace_back().set_data(std::move(data));
+  return raft_->Propose(propose_buffer_);
 }
 
 ProposalResult RawNode::ProposeConfChange(const ConfChange& cc) {
@@ -159,7 +159,7 @@ ProposalResult RawNode::ProposeConfChange(const ConfChange& cc) {
   std::vector<Entry> entries(1);
   entries[0].set_type(ENTRY_CONF_CHANGE);
   cc.SerializeToString(entries[0].mutable_data());
-  return raft_->Propose(std::move(entries));
+  return raft_->Propose(entries);
 }
 
 ProposalResult RawNode::ReadIndex(std::string context) {
@@ -226,6 +226,7 @@ Status RawNode::GetStatus() const {
 
 bool RawNode::HasReady() {
   AdvanceApplied();
+  raft_->FlushPendingAppends();
   const RaftLog& log = raft_->log();
   return CurrentSoftState() != prev_soft_ ||
          !HardStateEqual(raft_->GetHardState(), prev_hard_) ||
@@ -237,6 +238,7 @@ bool RawNode::HasReady() {
 
 Ready RawNode::GetReady() {
   AdvanceApplied();
+  raft_->FlushPendingAppends();
   Ready rd;
   rd.number = ++last_ready_number_;
   const SoftState soft = CurrentSoftState();

@@ -37,6 +37,14 @@
 // index). Term and vote come from the hard state, so a node never votes twice
 // in a term.
 //
+// Bootstrap and joining: every member of a new cluster starts over a
+// MemoryStorage bootstrapped with the initial membership
+// (MemoryStorage::Bootstrap). A node that joins later starts from the same
+// bootstrap membership (it then replays every conf change from the log) or
+// is brought up by a snapshot from the leader once the log is compacted; a
+// node started with an empty membership cannot apply the log's joint
+// changes.
+//
 // Errors: Step returns INVALID_ARGUMENT for malformed or local-only messages
 // and NOT_FOUND for a response from a node that is not a member; the message
 // is then ignored and the node is unchanged. Expected protocol outcomes (not
@@ -189,6 +197,8 @@ class RawNode {
   // Committed entries handed out but not yet marked applied.
   Index applying_index_;
   uint64_t applying_bytes_ = 0;
+  // Reused by Propose so a proposal allocates nothing but its entry.
+  std::vector<Entry> propose_buffer_;
 };
 
 }  // namespace blixard::raft

@@ -86,7 +86,12 @@ std::string DescribeMessage(const Message& m) {
   std::string out = absl::StrCat(m.from(), "->", m.to(), " ",
                                  MessageTypeName(m.type()), " Term:", m.term(),
                                  " Log:", m.log_term(), "/", m.index());
-  if (m.reject()) absl::StrAppend(&out, " Rejected (Hint: ", m.reject_hint(), ")");
+  if (m.reject()) {
+    absl::StrAppend(&out, " Rejected");
+    if (m.type() == MSG_APPEND_RESPONSE) {
+      absl::StrAppend(&out, " (Hint: ", m.reject_hint(), ")");
+    }
+  }
   if (m.commit() != 0) absl::StrAppend(&out, " Commit:", m.commit());
   if (m.entries_size() > 0) {
     absl::StrAppend(&out, " Entries:[");

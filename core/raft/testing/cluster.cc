@@ -193,12 +193,34 @@ bool Cluster::ProcessReady(uint64_t id) {
   return any;
 }
 
+void Cluster::ReportSnapshotOutcome(const Message& m, bool ok) {
+  // The Host reports the outcome of every snapshot transfer to the sender.
+  if (m.type() != MSG_SNAPSHOT || !has_node(m.from())) return;
+  TestNode& sender = node(m.from());
+  if (sender.down) return;
+  sender.raw->ReportSnapshot(NodeId(m.to()), ok);
+  CheckNode(m.from());
+}
+
+void Cluster::Drop(size_t i) {
+  CHECK_LT(i, in_flight_.size());
+  Message m = std::move(in_flight_[i]);
+  in_flight_.erase(in_flight_.begin() + static_cast<long>(i));
+  ReportSnapshotOutcome(m, false);
+}
+
 void Cluster::Send(Message m) {
-  if (LinkCut(m.from(), m.to())) return;
+  if (LinkCut(m.from(), m.to())) {
+    ReportSnapshotOutcome(m, false);
+    return;
+  }
   // Messages to unknown nodes stay queued (tests inspect them); delivery
   // drops them.
   auto it = nodes_.find(m.to());
-  if (it != nodes_.end() && it->second->down) return;
+  if (it != nodes_.end() && it->second->down) {
+    ReportSnapshotOutcome(m, false);
+    return;
+  }
   in_flight_.push_back(std::move(m));
 }
 
@@ -209,8 +231,10 @@ absl::Status Cluster::DeliverAt(size_t i) {
   if (!has_node(m.to())) return absl::OkStatus();
   TestNode& n = node(m.to());
   if (n.down) return absl::OkStatus();
+  const Message copy_header = m.type() == MSG_SNAPSHOT ? m : Message();
   absl::Status s = n.raw->Step(std::move(m));
   CheckNode(n.id.value());
+  if (copy_header.type() == MSG_SNAPSHOT) ReportSnapshotOutcome(copy_header, s.ok());
   return s;
 }
 
@@ -230,8 +254,11 @@ size_t Cluster::DeliverTo(uint64_t id, const std::set<size_t>& drop) {
     if (drop.count(i + 1) > 0) continue;
     TestNode& n = node(id);
     if (n.down) continue;
-    n.raw->Step(std::move(mine[i])).IgnoreError();
+    const bool snap = mine[i].type() == MSG_SNAPSHOT;
+    const Message header = snap ? mine[i] : Message();
+    absl::Status s = n.raw->Step(std::move(mine[i]));
     CheckNode(id);
+    if (snap) ReportSnapshotOutcome(header, s.ok());
     ++delivered;
   }
   return delivered;
@@ -245,8 +272,11 @@ size_t Cluster::DeliverAll() {
     if (!has_node(m.to())) continue;
     TestNode& n = node(m.to());
     if (n.down) continue;
-    n.raw->Step(std::move(m)).IgnoreError();
+    const bool snap = m.type() == MSG_SNAPSHOT;
+    const Message header = snap ? m : Message();
+    absl::Status s = n.raw->Step(std::move(m));
     CheckNode(n.id.value());
+    if (snap) ReportSnapshotOutcome(header, s.ok());
     ++delivered;
   }
   return delivered;
@@ -309,10 +339,12 @@ void Cluster::Crash(uint64_t id) {
   n.raw.reset();
   n.pending_writes.clear();  // unsynced writes are lost
   std::vector<Message> rest;
+  std::vector<Message> lost;
   for (Message& m : in_flight_) {
-    if (m.to() != id) rest.push_back(std::move(m));
+    (m.to() != id ? rest : lost).push_back(std::move(m));
   }
   in_flight_ = std::move(rest);
+  for (const Message& m : lost) ReportSnapshotOutcome(m, false);
 }
 
 void Cluster::Restart(uint64_t id) {

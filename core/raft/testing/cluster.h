@@ -109,6 +109,9 @@ class Cluster {
   std::vector<Message>& in_flight() { return in_flight_; }
   // Queues a message, unless its link is cut or its target is down.
   void Send(Message m);
+  // Discards in_flight()[i] (a lost message; a lost snapshot is reported
+  // to its sender as failed, as a Host would).
+  void Drop(size_t i);
   // Steps in_flight()[i] into its target and removes it.
   absl::Status DeliverAt(size_t i);
   // Delivers every queued message addressed to `id` (in order); returns the
@@ -148,6 +151,7 @@ class Cluster {
  private:
   void StartNode(TestNode& n);
   void Apply(TestNode& n, const Entry& e);
+  void ReportSnapshotOutcome(const Message& m, bool ok);
 
   ClusterOptions options_;
   Logger* logger_;
