@@ -109,6 +109,52 @@ bool ValidWorkerStatus(int status) {
   return status >= cluster::WORKER_ONLINE && status <= cluster::WORKER_FAILED;
 }
 
+// True when `text` is well-formed UTF-8 (no overlongs, no surrogates, at
+// most U+10FFFF). Proto3 `string` fields must be, or a snapshot holding them
+// would not parse again; commands built in memory (fuzzers) may not be.
+bool IsValidUtf8(absl::string_view text) {
+  size_t i = 0;
+  while (i < text.size()) {
+    const auto c = static_cast<unsigned char>(text[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    size_t len = 0;
+    uint32_t cp = 0;
+    if ((c & 0xE0) == 0xC0) {
+      len = 2;
+      cp = c & 0x1Fu;
+    } else if ((c & 0xF0) == 0xE0) {
+      len = 3;
+      cp = c & 0x0Fu;
+    } else if ((c & 0xF8) == 0xF0) {
+      len = 4;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (i + len > text.size()) return false;
+    for (size_t k = 1; k < len; ++k) {
+      const auto cc = static_cast<unsigned char>(text[i + k]);
+      if ((cc & 0xC0) != 0x80) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if ((len == 2 && cp < 0x80) || (len == 3 && cp < 0x800) ||
+        (len == 4 && cp < 0x10000) || cp > 0x10FFFF ||
+        (cp >= 0xD800 && cp <= 0xDFFF)) {
+      return false;
+    }
+    i += len;
+  }
+  return true;
+}
+
+std::string ValidateText(absl::string_view text, absl::string_view what) {
+  if (!IsValidUtf8(text)) return absl::StrCat(what, " is not valid UTF-8");
+  return "";
+}
+
 // Validates a feature list; on success writes it sorted and unique.
 std::string ValidateFeatures(
     const google::protobuf::RepeatedPtrField<std::string>& features,
@@ -120,9 +166,11 @@ std::string ValidateFeatures(
   normalized.assign(features.begin(), features.end());
   for (const std::string& f : normalized) {
     if (f.empty() || f.size() > kFeatureBytesMax) {
-      return absl::StrCat(what, ": feature '", f, "' must have 1 to ",
-                          kFeatureBytesMax, " bytes");
+      return absl::StrCat(what, ": feature of ", f.size(),
+                          " bytes; features must have 1 to ", kFeatureBytesMax,
+                          " bytes");
     }
+    if (!IsValidUtf8(f)) return absl::StrCat(what, ": feature is not valid UTF-8");
   }
   std::sort(normalized.begin(), normalized.end());
   normalized.erase(std::unique(normalized.begin(), normalized.end()),
@@ -155,7 +203,7 @@ std::string ValidateId(absl::string_view id, absl::string_view what,
     return absl::StrCat(what, " must have 1 to ", max_bytes, " bytes, has ",
                         id.size());
   }
-  return "";
+  return ValidateText(id, what);
 }
 
 // Validates a task spec; on success writes the normalized spec (sorted
@@ -170,11 +218,13 @@ std::string ValidateTaskSpec(const cluster::TaskSpec& spec,
     return absl::StrCat("task has ", spec.args_size(), " args, more than ",
                         kTaskArgsMax);
   }
+  if (!IsValidUtf8(spec.command())) return "task command is not valid UTF-8";
   for (const std::string& arg : spec.args()) {
     if (arg.size() > kTaskArgBytesMax) {
       return absl::StrCat("task arg of ", arg.size(), " bytes exceeds ",
                           kTaskArgBytesMax);
     }
+    if (!IsValidUtf8(arg)) return "task arg is not valid UTF-8";
   }
   const cluster::TaskResources& r = spec.resources();
   std::string error = ValidateAmounts(
@@ -208,10 +258,8 @@ std::string ValidateVmSpec(const cluster::VmSpec& spec, cluster::VmSpec& out) {
   std::string error = ValidateAmounts(
       Amounts{spec.vcpus(), spec.memory_mb(), spec.disk_gb()}, "vm spec");
   if (!error.empty()) return error;
-  if (spec.image().empty() || spec.image().size() > kVmImageBytesMax) {
-    return absl::StrCat("vm image must have 1 to ", kVmImageBytesMax,
-                        " bytes, has ", spec.image().size());
-  }
+  error = ValidateId(spec.image(), "vm image", kVmImageBytesMax);
+  if (!error.empty()) return error;
   std::vector<std::string> features;
   error = ValidateFeatures(spec.features(), "vm features", features);
   if (!error.empty()) return error;
@@ -372,6 +420,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
                                     lost.reason().size(), " bytes exceeds ",
                                     kTaskErrorBytesMax));
       }
+      std::string error = ValidateText(lost.reason(), "worker_lost reason");
+      if (!error.empty()) return Invalid(std::move(error));
       return DoSetWorkerStatus(lost.node_id(), cluster::WORKER_OFFLINE,
                                lost.reason());
     }
@@ -660,7 +710,7 @@ void ClusterStateMachine::EnqueuePending(const cluster::TaskRecord& task,
     fresh_.insert(key);
     scan_needed_ = true;
   }
-  CHECK(pending_.insert(std::move(key)).second);
+  CHECK(pending_.emplace(std::move(key), TaskNeed(task)).second);
 }
 
 void ClusterStateMachine::DequeuePending(const cluster::TaskRecord& task) {
@@ -736,18 +786,23 @@ void ClusterStateMachine::Scan() {
   // tried on the dirty workers only; fresh tasks go through the full index.
   if (!pending_.empty() && (!fresh_.empty() || !dirty_workers_.empty())) {
     std::vector<uint64_t> dirty;
+    Amounts dirty_max;  // per-dimension maximum free room on dirty workers
     for (const uint64_t id : dirty_workers_) {
-      if (index_.Contains(id)) dirty.push_back(id);
+      if (!index_.Contains(id)) continue;
+      dirty.push_back(id);
+      const Amounts free = index_.Free(id);
+      dirty_max.cpu_cores = std::max(dirty_max.cpu_cores, free.cpu_cores);
+      dirty_max.memory_mb = std::max(dirty_max.memory_mb, free.memory_mb);
+      dirty_max.disk_gb = std::max(dirty_max.disk_gb, free.disk_gb);
     }
     const bool dirty_small = dirty.size() <= kDirtyScanMax;
-    // With no dirty worker only fresh tasks can move: walk those alone.
-    std::set<PendingKey>& walk = dirty.empty() ? fresh_ : pending_;
-    for (auto it = walk.begin(); it != walk.end();) {
-      const PendingKey key = *it;
-      ++it;
+    // Places one pending task if it fits; true when placed.
+    auto try_place = [&](const PendingKey& key, const Amounts& need,
+                         bool fresh) {
+      // An old task that needs more than any dirty worker has in some
+      // dimension stays put, decided without touching its record.
+      if (!fresh && !dirty_max.Covers(need)) return false;
       cluster::TaskRecord& task = tasks_.find(std::get<2>(key))->second;
-      const Amounts need = TaskNeed(task);
-      const bool fresh = (&walk == &fresh_) || fresh_.count(key) > 0;
       uint64_t target = 0;
       if (fresh || !dirty_small) {
         target = index_.BestFit(
@@ -769,11 +824,32 @@ void ClusterStateMachine::Scan() {
           }
         }
       }
-      if (target == 0) continue;
-      // `it` already points past `key`, so erasing `key` keeps it valid.
-      fresh_.erase(key);
-      CHECK_EQ(pending_.erase(key), 1u);
+      if (target == 0) return false;
       AssignTask(task, workers_.find(target)->second);
+      return true;
+    };
+    if (dirty.empty()) {
+      // No worker gained room: only fresh tasks can move; walk those alone.
+      for (auto it = fresh_.begin(); it != fresh_.end();) {
+        auto pending = pending_.find(*it);
+        CHECK(pending != pending_.end());
+        if (try_place(*it, pending->second, /*fresh=*/true)) {
+          pending_.erase(pending);
+          it = fresh_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    } else {
+      for (auto it = pending_.begin(); it != pending_.end();) {
+        const bool fresh = !fresh_.empty() && fresh_.count(it->first) > 0;
+        if (try_place(it->first, it->second, fresh)) {
+          if (fresh) fresh_.erase(it->first);
+          it = pending_.erase(it);
+        } else {
+          ++it;
+        }
+      }
     }
   }
   fresh_.clear();
@@ -905,6 +981,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
                                      c.result().attempt(),
                                      " is stale: current is ", task.attempt()));
   }
+  std::string error = ValidateText(c.result().error(), "task result error");
+  if (!error.empty()) return Invalid(std::move(error));
   cluster::TaskResult result = c.result();
   if (result.output_tail().size() > kTaskOutputTailBytesMax) {
     result.set_output_tail(result.output_tail().substr(
@@ -1546,6 +1624,29 @@ void ClusterStateMachine::RebuildDerived() {
   }
 }
 
+absl::Status ResultToStatus(const cluster::Result& result) {
+  switch (result.code()) {
+    case cluster::RESULT_OK:
+      return absl::OkStatus();
+    case cluster::RESULT_INVALID_ARGUMENT:
+      return absl::InvalidArgumentError(result.message());
+    case cluster::RESULT_NOT_FOUND:
+      return absl::NotFoundError(result.message());
+    case cluster::RESULT_ALREADY_EXISTS:
+      return absl::AlreadyExistsError(result.message());
+    case cluster::RESULT_FAILED_PRECONDITION:
+      return absl::FailedPreconditionError(result.message());
+    case cluster::RESULT_RESOURCE_EXHAUSTED:
+      return absl::ResourceExhaustedError(result.message());
+    case cluster::RESULT_OUT_OF_RANGE:
+      return absl::OutOfRangeError(result.message());
+    default:
+      return absl::UnknownError(
+          absl::StrCat("result code ", static_cast<int>(result.code()), ": ",
+                       result.message()));
+  }
+}
+
 // ---------------------------------------------------------------------------
 // Invariants
 
@@ -1676,8 +1777,9 @@ void ClusterStateMachine::CheckInvariants() const {
           << "vm " << v.name() << " on draining worker could migrate";
     }
   }
-  for (const PendingKey& key : pending_) {
+  for (const auto& [key, need] : pending_) {
     const cluster::TaskRecord& t = tasks_.find(std::get<2>(key))->second;
+    CHECK(need == TaskNeed(t)) << "pending task " << t.task_id();
     CHECK_EQ(index_.BestFit(TaskNeed(t),
                             ToVector(t.spec().resources().required_features())),
              0u)

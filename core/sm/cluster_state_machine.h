@@ -247,7 +247,7 @@ class ClusterStateMachine {
 
   // Derived from the records (rebuilt on restore).
   sm::PlacementIndex index_;                  // ONLINE workers
-  std::set<PendingKey> pending_;              // eligible PENDING tasks
+  std::map<PendingKey, sm::Amounts> pending_;  // eligible PENDING tasks -> need
   // Pending tasks that became eligible since the last scan (new, requeued,
   // retry due). Every other pending task fits on no ONLINE worker outside
   // dirty_workers_, so the scan only tries those for it.
@@ -263,6 +263,10 @@ class ClusterStateMachine {
   std::set<uint64_t> dirty_workers_;
   bool scan_needed_ = false;
 };
+
+// The canonical absl::Status for a Result's code and message (OK for
+// RESULT_OK), for callers that report errors as Status.
+absl::Status ResultToStatus(const cluster::Result& result);
 
 }  // namespace blixard
 
