@@ -711,6 +711,7 @@ void ClusterStateMachine::EnqueuePending(const cluster::TaskRecord& task,
     scan_needed_ = true;
   }
   CHECK(pending_.emplace(std::move(key), TaskNeed(task)).second);
+  need_floor_.Add(TaskNeed(task));
 }
 
 void ClusterStateMachine::DequeuePending(const cluster::TaskRecord& task) {
@@ -722,7 +723,10 @@ void ClusterStateMachine::DequeuePending(const cluster::TaskRecord& task) {
   PendingKey key{kTaskPriorityMax - task.spec().priority(), task.submit_index(),
                  task.task_id()};
   fresh_.erase(key);
-  CHECK_EQ(pending_.erase(key), 1u);
+  auto it = pending_.find(key);
+  CHECK(it != pending_.end());
+  need_floor_.Remove(it->second);
+  pending_.erase(it);
 }
 
 uint64_t ClusterStateMachine::BackoffMs(uint32_t failed_attempts) const {
@@ -733,6 +737,29 @@ uint64_t ClusterStateMachine::BackoffMs(uint32_t failed_attempts) const {
     backoff *= 2;  // base <= max <= 2^40: no overflow before the cap applies
   }
   return std::min(backoff, options_.retry_backoff_max_ms);
+}
+
+void ClusterStateMachine::NeedFloor::Add(const Amounts& need) {
+  ++cpu[need.cpu_cores];
+  ++memory[need.memory_mb];
+  ++disk[need.disk_gb];
+}
+
+void ClusterStateMachine::NeedFloor::Remove(const Amounts& need) {
+  for (auto [map, value] : {std::make_pair(&cpu, need.cpu_cores),
+                            std::make_pair(&memory, need.memory_mb),
+                            std::make_pair(&disk, need.disk_gb)}) {
+    auto it = map->find(value);
+    CHECK(it != map->end() && it->second > 0) << "need floor out of step";
+    if (--it->second == 0) map->erase(it);
+  }
+}
+
+bool ClusterStateMachine::NeedFloor::CoveredBy(const Amounts& room) const {
+  if (cpu.empty()) return false;
+  return cpu.begin()->first <= room.cpu_cores &&
+         memory.begin()->first <= room.memory_mb &&
+         disk.begin()->first <= room.disk_gb;
 }
 
 // ---------------------------------------------------------------------------
@@ -786,15 +813,22 @@ void ClusterStateMachine::Scan() {
   // tried on the dirty workers only; fresh tasks go through the full index.
   if (!pending_.empty() && (!fresh_.empty() || !dirty_workers_.empty())) {
     std::vector<uint64_t> dirty;
-    Amounts dirty_max;  // per-dimension maximum free room on dirty workers
     for (const uint64_t id : dirty_workers_) {
-      if (!index_.Contains(id)) continue;
-      dirty.push_back(id);
-      const Amounts free = index_.Free(id);
-      dirty_max.cpu_cores = std::max(dirty_max.cpu_cores, free.cpu_cores);
-      dirty_max.memory_mb = std::max(dirty_max.memory_mb, free.memory_mb);
-      dirty_max.disk_gb = std::max(dirty_max.disk_gb, free.disk_gb);
+      if (index_.Contains(id)) dirty.push_back(id);
     }
+    // Per-dimension maximum free room on the dirty workers, kept current as
+    // the scan places work on them.
+    Amounts dirty_max;
+    auto refresh_dirty_max = [&]() {
+      dirty_max = Amounts{};
+      for (const uint64_t id : dirty) {
+        const Amounts free = index_.Free(id);
+        dirty_max.cpu_cores = std::max(dirty_max.cpu_cores, free.cpu_cores);
+        dirty_max.memory_mb = std::max(dirty_max.memory_mb, free.memory_mb);
+        dirty_max.disk_gb = std::max(dirty_max.disk_gb, free.disk_gb);
+      }
+    };
+    refresh_dirty_max();
     const bool dirty_small = dirty.size() <= kDirtyScanMax;
     // Places one pending task if it fits; true when placed.
     auto try_place = [&](const PendingKey& key, const Amounts& need,
@@ -826,6 +860,7 @@ void ClusterStateMachine::Scan() {
       }
       if (target == 0) return false;
       AssignTask(task, workers_.find(target)->second);
+      refresh_dirty_max();
       return true;
     };
     if (dirty.empty()) {
@@ -834,6 +869,7 @@ void ClusterStateMachine::Scan() {
         auto pending = pending_.find(*it);
         CHECK(pending != pending_.end());
         if (try_place(*it, pending->second, /*fresh=*/true)) {
+          need_floor_.Remove(pending->second);
           pending_.erase(pending);
           it = fresh_.erase(it);
         } else {
@@ -841,10 +877,28 @@ void ClusterStateMachine::Scan() {
         }
       }
     } else {
-      for (auto it = pending_.begin(); it != pending_.end();) {
+      auto it = pending_.begin();
+      while (it != pending_.end()) {
+        if (!need_floor_.CoveredBy(dirty_max)) {
+          // No pending task fits in the room left on the dirty workers, and
+          // old tasks fit nowhere else: only fresh ones can still move.
+          for (auto f = fresh_.lower_bound(it->first); f != fresh_.end();) {
+            auto pending = pending_.find(*f);
+            CHECK(pending != pending_.end());
+            if (try_place(*f, pending->second, /*fresh=*/true)) {
+              need_floor_.Remove(pending->second);
+              pending_.erase(pending);
+              f = fresh_.erase(f);
+            } else {
+              ++f;
+            }
+          }
+          break;
+        }
         const bool fresh = !fresh_.empty() && fresh_.count(it->first) > 0;
         if (try_place(it->first, it->second, fresh)) {
           if (fresh) fresh_.erase(it->first);
+          need_floor_.Remove(it->second);
           it = pending_.erase(it);
         } else {
           ++it;
@@ -1691,6 +1745,13 @@ void ClusterStateMachine::CheckInvariants() const {
     CHECK_LE(t.failed_attempts(), t.spec().max_attempts());
   }
   CHECK_EQ(pending_.size(), pending_eligible);
+  {
+    NeedFloor floor;
+    for (const auto& [key, need] : pending_) floor.Add(need);
+    CHECK(floor.cpu == need_floor_.cpu && floor.memory == need_floor_.memory &&
+          floor.disk == need_floor_.disk)
+        << "pending need floor out of step";
+  }
   CHECK_EQ(retry_timers_.size(), pending_waiting);
   CHECK_EQ(tasks_by_worker_.size(), placed);
 

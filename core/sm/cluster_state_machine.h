@@ -184,7 +184,7 @@ class ClusterStateMachine {
   // pending work fits anywhere. O(state); for tests, sim and fuzzers.
   void CheckInvariants() const;
 
-  // Implementation detail of Apply (defined in the .cc).
+  // Implementation details (defined in the .cc).
   struct Outcome;
 
  private:
@@ -248,6 +248,18 @@ class ClusterStateMachine {
   // Derived from the records (rebuilt on restore).
   sm::PlacementIndex index_;                  // ONLINE workers
   std::map<PendingKey, sm::Amounts> pending_;  // eligible PENDING tasks -> need
+  // Per dimension, the multiset of pending needs: when the room left on the
+  // dirty workers is below the smallest need in some dimension, no old
+  // pending task can fit and the scan stops early.
+  struct NeedFloor {
+    std::map<uint64_t, uint64_t> cpu, memory, disk;  // need -> task count
+    void Add(const sm::Amounts& need);
+    void Remove(const sm::Amounts& need);
+    // True when some pending task might fit in `room`: the smallest need of
+    // each dimension fits. False when there are no pending tasks.
+    bool CoveredBy(const sm::Amounts& room) const;
+  };
+  NeedFloor need_floor_;
   // Pending tasks that became eligible since the last scan (new, requeued,
   // retry due). Every other pending task fits on no ONLINE worker outside
   // dirty_workers_, so the scan only tries those for it.
