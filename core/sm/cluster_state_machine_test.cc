@@ -790,6 +790,17 @@ TEST_F(ClusterStateMachineTest, SessionTableEvictsLeastRecentlyUsed) {
   EXPECT_EQ(restored.Digest(), sm_.Digest());
 }
 
+TEST_F(ClusterStateMachineTest, AbsurdLogTimesAreClamped) {
+  Apply(RegisterCmd(1, 4, 1024, 10));
+  cluster::Command off = StatusCmd(1, cluster::WORKER_OFFLINE);
+  off.set_log_time_ms(UINT64_MAX);
+  sm_.Apply(Index(++index_), off);
+  EXPECT_EQ(sm_.now_ms(), kLogTimeMsMax);
+  sm_.CheckInvariants();
+  ClusterStateMachine restored;
+  ASSERT_OK(restored.Restore(sm_.Snapshot()));
+}
+
 TEST_F(ClusterStateMachineTest, LogTimeIsMonotonic) {
   cluster::Command tick;
   tick.mutable_advance_time();
@@ -870,6 +881,19 @@ TEST_F(ClusterStateMachineTest, RestoreRejectsBadSnapshotsAndKeepsState) {
   s.mutable_workers(0)->mutable_capacity()->set_cpu_cores(1);
   s.mutable_workers(0)->mutable_reserved()->set_cpu_cores(2);
   EXPECT_THAT(sm_.RestoreFromProto(s), StatusIs(absl::StatusCode::kDataLoss));
+  s = sm_.ToProto();
+  s.mutable_tasks(0)->set_failed_attempts(5);
+  EXPECT_THAT(sm_.RestoreFromProto(s),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("failed more")));
+  // A pending task that fits somewhere: no Apply leaves that behind.
+  s = sm_.ToProto();
+  cluster::TaskRecord* pending = s.add_tasks();
+  *pending = s.tasks(0);
+  pending->set_task_id("b");
+  pending->set_state(cluster::TASK_PENDING);
+  pending->set_worker_id(0);
+  EXPECT_THAT(sm_.RestoreFromProto(s),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("fits")));
   EXPECT_EQ(sm_.Digest(), digest);
   sm_.CheckInvariants();
   ClusterStateMachine other;
