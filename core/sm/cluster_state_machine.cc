@@ -175,6 +175,22 @@ cluster::Result ClusterStateMachine::Apply(Index index,
   return result;
 }
 
+cluster::Result ClusterStateMachine::ApplyEntry(Index index,
+                                                absl::string_view data) {
+  cluster::Command command;
+  if (!command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    CHECK_GT(index, applied_index_) << "entries must be applied in log order";
+    applied_index_ = index;
+    Result result;
+    result.set_code(cluster::RESULT_INVALID_ARGUMENT);
+    result.set_message(absl::StrCat("entry ", index.value(), " of ",
+                                    data.size(),
+                                    " bytes is not a cluster command"));
+    return result;
+  }
+  return Apply(index, command);
+}
+
 ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
     Index index, const cluster::Command& command) {
   switch (command.op_case()) {

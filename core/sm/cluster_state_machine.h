@@ -99,6 +99,12 @@ class ClusterStateMachine {
   // leader no-ops and configuration changes, may leave gaps).
   cluster::Result Apply(Index index, const cluster::Command& command);
 
+  // Parses the data of a committed entry as a cluster::Command and applies
+  // it. Bytes that do not parse yield RESULT_INVALID_ARGUMENT and change
+  // nothing but the applied index (every replica rejects them alike).
+  // REQUIRES: index > applied_index().
+  cluster::Result ApplyEntry(Index index, absl::string_view data);
+
   // Read path (serve after ReadIndex or under a lease; never logged).
   cluster::QueryResult Query(const cluster::Query& query) const;
   const cluster::WorkerRecord* FindWorker(uint64_t node_id) const;

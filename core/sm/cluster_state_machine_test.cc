@@ -187,6 +187,20 @@ TEST(ResultToStatusTest, MapsCodesAndKeepsTheMessage) {
   EXPECT_THAT(ResultToStatus(r), StatusIs(absl::StatusCode::kFailedPrecondition));
 }
 
+TEST_F(ClusterStateMachineTest, ApplyEntryParsesOrRejectsBytes) {
+  cluster::Command put = PutCmd("k", "v");
+  put.set_log_time_ms(5);
+  EXPECT_EQ(sm_.ApplyEntry(Index(1), put.SerializeAsString()).code(),
+            cluster::RESULT_OK);
+  const uint64_t digest_before = sm_.FindKv("k")->mod_index();
+  const cluster::Result bad = sm_.ApplyEntry(Index(2), std::string("\xff\xff\xff", 3));
+  EXPECT_EQ(bad.code(), cluster::RESULT_INVALID_ARGUMENT);
+  EXPECT_THAT(bad.message(), HasSubstr("not a cluster command"));
+  EXPECT_EQ(sm_.applied_index(), Index(2));
+  EXPECT_EQ(sm_.FindKv("k")->mod_index(), digest_before);
+  sm_.CheckInvariants();
+}
+
 TEST_F(ClusterStateMachineTest, EmptyCommandIsInvalid) {
   ExpectRejected(cluster::Command{}, cluster::RESULT_INVALID_ARGUMENT,
                  "no operation");
