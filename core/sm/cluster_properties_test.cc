@@ -297,7 +297,10 @@ TEST(ClusterPropertiesTest, TaskResultsPersist) {
       if (rng.Chance(1, 40)) {
         // A replica restored from a snapshot takes over.
         ClusterStateMachine restored(SmallOptions());
-        ASSERT_TRUE(restored.Restore(sm.Snapshot()).ok());
+        {
+          const absl::Status status = restored.Restore(sm.Snapshot());
+          ASSERT_TRUE(status.ok()) << status;
+        }
         sm = std::move(restored);
         ++restores;
       }
@@ -332,7 +335,10 @@ TEST(ClusterPropertiesTest, TaskResultsPersist) {
       }
     }
     ClusterStateMachine copy(SmallOptions());
-    ASSERT_TRUE(copy.Restore(sm.Snapshot()).ok());
+    {
+      const absl::Status status = copy.Restore(sm.Snapshot());
+      ASSERT_TRUE(status.ok()) << status;
+    }
     for (const auto& [id, bytes] : terminal) {
       ASSERT_NE(copy.FindTask(id), nullptr);
       ASSERT_EQ(copy.FindTask(id)->SerializeAsString(), bytes);
@@ -541,8 +547,14 @@ TEST(ClusterPropertiesTest, ReplicasAgreeOnDigests) {
     shuffle(shuffled.mutable_kv());
     shuffle(shuffled.mutable_sessions());
     ClusterStateMachine d(SmallOptions()), e(SmallOptions());
-    ASSERT_TRUE(d.Restore(c.Snapshot()).ok());
-    ASSERT_TRUE(e.RestoreFromProto(shuffled).ok());
+    {
+      const absl::Status status = d.Restore(c.Snapshot());
+      ASSERT_TRUE(status.ok()) << status;
+    }
+    {
+      const absl::Status status = e.RestoreFromProto(shuffled);
+      ASSERT_TRUE(status.ok()) << status;
+    }
     ASSERT_EQ(d.Digest(), c.Digest());
     ASSERT_EQ(e.Digest(), c.Digest());
     d.CheckInvariants();

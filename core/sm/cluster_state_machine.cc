@@ -6,17 +6,31 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
-#include "core/base/rng.h"
+#include "core/sm/cluster_records.h"
 #include "core/sm/transitions.h"
-#include "google/protobuf/io/coded_stream.h"
-#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
-#include "google/protobuf/util/message_differencer.h"
 
 namespace blixard {
 
 using cluster::Result;
 using cluster::ResultCode;
 using sm::Amounts;
+using sm::FreeOf;
+using sm::Includes;
+using sm::IsPlacedState;
+using sm::TaskNeed;
+using sm::ToAmounts;
+using sm::ToVector;
+using sm::TruncateUtf8Prefix;
+using sm::ValidateAmounts;
+using sm::ValidateFeatures;
+using sm::ValidateId;
+using sm::ValidateKey;
+using sm::ValidateTaskSpec;
+using sm::ValidateText;
+using sm::ValidateVmSpec;
+using sm::ValidWorkerStatus;
+using sm::VmNeed;
+using sm::SameMessage;
 
 // What a command did: a code and message, and which record the reply shows
 // (filled after the placement scan, so a reply shows the task as placed).
@@ -37,42 +51,6 @@ using Outcome = ClusterStateMachine::Outcome;  // NOLINT: private, used below
 // The maximum number of dirty workers the scan tries one by one for a pending
 // task that was already known not to fit elsewhere; above it, the full index.
 constexpr size_t kDirtyScanMax = 16;
-
-template <typename RangeA, typename RangeB>
-bool Includes(const RangeA& have, const RangeB& need) {
-  return std::includes(have.begin(), have.end(), need.begin(), need.end());
-}
-
-std::vector<std::string> ToVector(
-    const google::protobuf::RepeatedPtrField<std::string>& features) {
-  return std::vector<std::string>(features.begin(), features.end());
-}
-
-Amounts ToAmounts(const cluster::Resources& r) {
-  return Amounts{r.cpu_cores(), r.memory_mb(), r.disk_gb()};
-}
-Amounts TaskNeed(const cluster::TaskRecord& task) {
-  const cluster::TaskResources& r = task.spec().resources();
-  return Amounts{r.cpu_cores(), r.memory_mb(), r.disk_gb()};
-}
-Amounts VmNeed(const cluster::VmRecord& vm) {
-  return Amounts{vm.spec().vcpus(), vm.spec().memory_mb(), vm.spec().disk_gb()};
-}
-Amounts FreeOf(const cluster::WorkerRecord& worker) {
-  const Amounts cap = ToAmounts(worker.capacity());
-  const Amounts used = ToAmounts(worker.reserved());
-  CHECK(cap.Covers(used)) << "worker " << worker.node_id() << " over-committed";
-  return Amounts{cap.cpu_cores - used.cpu_cores, cap.memory_mb - used.memory_mb,
-                 cap.disk_gb - used.disk_gb};
-}
-void SetResources(cluster::Resources& r, const Amounts& a) {
-  r.set_cpu_cores(a.cpu_cores);
-  r.set_memory_mb(a.memory_mb);
-  r.set_disk_gb(a.disk_gb);
-}
-bool IsPlacedState(cluster::TaskState state) {
-  return state == cluster::TASK_ASSIGNED || state == cluster::TASK_RUNNING;
-}
 
 Outcome Error(ResultCode code, std::string message) {
   Outcome o;
@@ -103,142 +81,6 @@ Outcome OkVm(const std::string& name) {
   o.subject = Outcome::Subject::kVm;
   o.key = name;
   return o;
-}
-
-bool ValidWorkerStatus(int status) {
-  return status >= cluster::WORKER_ONLINE && status <= cluster::WORKER_FAILED;
-}
-
-// Validates a feature list; on success writes it sorted and unique.
-std::string ValidateFeatures(
-    const google::protobuf::RepeatedPtrField<std::string>& features,
-    absl::string_view what, std::vector<std::string>& normalized) {
-  if (static_cast<size_t>(features.size()) > kWorkerFeaturesMax) {
-    return absl::StrCat(what, ": ", features.size(), " features, more than ",
-                        kWorkerFeaturesMax);
-  }
-  normalized.assign(features.begin(), features.end());
-  for (const std::string& f : normalized) {
-    if (f.empty() || f.size() > kFeatureBytesMax) {
-      return absl::StrCat(what, ": feature '", f, "' must have 1 to ",
-                          kFeatureBytesMax, " bytes");
-    }
-  }
-  std::sort(normalized.begin(), normalized.end());
-  normalized.erase(std::unique(normalized.begin(), normalized.end()),
-                   normalized.end());
-  return "";
-}
-
-std::string ValidateAmounts(const Amounts& a, absl::string_view what) {
-  if (a.cpu_cores > kWorkerCpuCoresMax) {
-    return absl::StrCat(what, ": cpu_cores ", a.cpu_cores, " exceeds ",
-                        kWorkerCpuCoresMax);
-  }
-  if (a.memory_mb > kWorkerMemoryMbMax) {
-    return absl::StrCat(what, ": memory_mb ", a.memory_mb, " exceeds ",
-                        kWorkerMemoryMbMax);
-  }
-  if (a.disk_gb > kWorkerDiskGbMax) {
-    return absl::StrCat(what, ": disk_gb ", a.disk_gb, " exceeds ",
-                        kWorkerDiskGbMax);
-  }
-  if (a.cpu_cores == 0 && a.memory_mb == 0 && a.disk_gb == 0) {
-    return absl::StrCat(what, ": cpu_cores, memory_mb and disk_gb are all 0");
-  }
-  return "";
-}
-
-std::string ValidateId(absl::string_view id, absl::string_view what,
-                       size_t max_bytes) {
-  if (id.empty() || id.size() > max_bytes) {
-    return absl::StrCat(what, " must have 1 to ", max_bytes, " bytes, has ",
-                        id.size());
-  }
-  return "";
-}
-
-// Validates a task spec; on success writes the normalized spec (sorted
-// required features) to `out`.
-std::string ValidateTaskSpec(const cluster::TaskSpec& spec,
-                             cluster::TaskSpec& out) {
-  if (spec.command().empty() || spec.command().size() > kTaskCommandBytesMax) {
-    return absl::StrCat("task command must have 1 to ", kTaskCommandBytesMax,
-                        " bytes, has ", spec.command().size());
-  }
-  if (static_cast<size_t>(spec.args_size()) > kTaskArgsMax) {
-    return absl::StrCat("task has ", spec.args_size(), " args, more than ",
-                        kTaskArgsMax);
-  }
-  for (const std::string& arg : spec.args()) {
-    if (arg.size() > kTaskArgBytesMax) {
-      return absl::StrCat("task arg of ", arg.size(), " bytes exceeds ",
-                          kTaskArgBytesMax);
-    }
-  }
-  const cluster::TaskResources& r = spec.resources();
-  std::string error = ValidateAmounts(
-      Amounts{r.cpu_cores(), r.memory_mb(), r.disk_gb()}, "task resources");
-  if (!error.empty()) return error;
-  std::vector<std::string> features;
-  error = ValidateFeatures(r.required_features(), "task required_features",
-                           features);
-  if (!error.empty()) return error;
-  if (spec.timeout_secs() > kTaskTimeoutSecsMax) {
-    return absl::StrCat("task timeout_secs ", spec.timeout_secs(),
-                        " exceeds ", kTaskTimeoutSecsMax);
-  }
-  if (spec.max_attempts() < 1 || spec.max_attempts() > kTaskMaxAttemptsMax) {
-    return absl::StrCat("task max_attempts ", spec.max_attempts(),
-                        " must be 1 to ", kTaskMaxAttemptsMax);
-  }
-  if (spec.priority() > kTaskPriorityMax) {
-    return absl::StrCat("task priority ", spec.priority(), " exceeds ",
-                        kTaskPriorityMax);
-  }
-  out = spec;
-  out.mutable_resources()->clear_required_features();
-  for (std::string& f : features) {
-    out.mutable_resources()->add_required_features(std::move(f));
-  }
-  return "";
-}
-
-std::string ValidateVmSpec(const cluster::VmSpec& spec, cluster::VmSpec& out) {
-  std::string error = ValidateAmounts(
-      Amounts{spec.vcpus(), spec.memory_mb(), spec.disk_gb()}, "vm spec");
-  if (!error.empty()) return error;
-  if (spec.image().empty() || spec.image().size() > kVmImageBytesMax) {
-    return absl::StrCat("vm image must have 1 to ", kVmImageBytesMax,
-                        " bytes, has ", spec.image().size());
-  }
-  std::vector<std::string> features;
-  error = ValidateFeatures(spec.features(), "vm features", features);
-  if (!error.empty()) return error;
-  out = spec;
-  out.clear_features();
-  for (std::string& f : features) out.add_features(std::move(f));
-  return "";
-}
-
-std::string ValidateKey(absl::string_view key) {
-  return ValidateId(key, "kv key", kKvKeyBytesMax);
-}
-
-// Keeps at most `max_bytes` of `text`, cut on a UTF-8 character boundary
-// (proto3 strings must stay valid UTF-8 for the snapshot to parse).
-void TruncateUtf8Prefix(std::string& text, size_t max_bytes) {
-  if (text.size() <= max_bytes) return;
-  size_t cut = max_bytes;
-  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) {
-    --cut;
-  }
-  text.resize(cut);
-}
-
-bool SameMessage(const google::protobuf::Message& a,
-                 const google::protobuf::Message& b) {
-  return google::protobuf::util::MessageDifferencer::Equals(a, b);
 }
 
 }  // namespace
@@ -290,7 +132,7 @@ cluster::Result ClusterStateMachine::Apply(Index index,
                                            const cluster::Command& command) {
   CHECK_GT(index, applied_index_) << "entries must be applied in log order";
   applied_index_ = index;
-  now_ms_ = std::max(now_ms_, command.log_time_ms());
+  now_ms_ = std::max(now_ms_, std::min(command.log_time_ms(), kLogTimeMsMax));
   ProcessTimers();
 
   Result result;
@@ -333,6 +175,22 @@ cluster::Result ClusterStateMachine::Apply(Index index,
   return result;
 }
 
+cluster::Result ClusterStateMachine::ApplyEntry(Index index,
+                                                absl::string_view data) {
+  cluster::Command command;
+  if (!command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    CHECK_GT(index, applied_index_) << "entries must be applied in log order";
+    applied_index_ = index;
+    Result result;
+    result.set_code(cluster::RESULT_INVALID_ARGUMENT);
+    result.set_message(absl::StrCat("entry ", index.value(), " of ",
+                                    data.size(),
+                                    " bytes is not a cluster command"));
+    return result;
+  }
+  return Apply(index, command);
+}
+
 ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
     Index index, const cluster::Command& command) {
   switch (command.op_case()) {
@@ -372,6 +230,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
                                     lost.reason().size(), " bytes exceeds ",
                                     kTaskErrorBytesMax));
       }
+      std::string error = ValidateText(lost.reason(), "worker_lost reason");
+      if (!error.empty()) return Invalid(std::move(error));
       return DoSetWorkerStatus(lost.node_id(), cluster::WORKER_OFFLINE,
                                lost.reason());
     }
@@ -639,6 +499,7 @@ void ClusterStateMachine::AssignTask(cluster::TaskRecord& task,
   task.set_worker_id(w.node_id());
   task.set_attempt(task.attempt() + 1);
   task.set_assigned_time_ms(now_ms_);
+  task.set_not_before_ms(0);  // meaningful only while PENDING
   CHECK(tasks_by_worker_.insert({w.node_id(), task.task_id()}).second);
 }
 
@@ -660,7 +521,8 @@ void ClusterStateMachine::EnqueuePending(const cluster::TaskRecord& task,
     fresh_.insert(key);
     scan_needed_ = true;
   }
-  CHECK(pending_.insert(std::move(key)).second);
+  CHECK(pending_.emplace(std::move(key), TaskNeed(task)).second);
+  need_floor_.Add(TaskNeed(task));
 }
 
 void ClusterStateMachine::DequeuePending(const cluster::TaskRecord& task) {
@@ -672,7 +534,10 @@ void ClusterStateMachine::DequeuePending(const cluster::TaskRecord& task) {
   PendingKey key{kTaskPriorityMax - task.spec().priority(), task.submit_index(),
                  task.task_id()};
   fresh_.erase(key);
-  CHECK_EQ(pending_.erase(key), 1u);
+  auto it = pending_.find(key);
+  CHECK(it != pending_.end());
+  need_floor_.Remove(it->second);
+  pending_.erase(it);
 }
 
 uint64_t ClusterStateMachine::BackoffMs(uint32_t failed_attempts) const {
@@ -683,6 +548,29 @@ uint64_t ClusterStateMachine::BackoffMs(uint32_t failed_attempts) const {
     backoff *= 2;  // base <= max <= 2^40: no overflow before the cap applies
   }
   return std::min(backoff, options_.retry_backoff_max_ms);
+}
+
+void ClusterStateMachine::NeedFloor::Add(const Amounts& need) {
+  ++cpu[need.cpu_cores];
+  ++memory[need.memory_mb];
+  ++disk[need.disk_gb];
+}
+
+void ClusterStateMachine::NeedFloor::Remove(const Amounts& need) {
+  for (auto [map, value] : {std::make_pair(&cpu, need.cpu_cores),
+                            std::make_pair(&memory, need.memory_mb),
+                            std::make_pair(&disk, need.disk_gb)}) {
+    auto it = map->find(value);
+    CHECK(it != map->end() && it->second > 0) << "need floor out of step";
+    if (--it->second == 0) map->erase(it);
+  }
+}
+
+bool ClusterStateMachine::NeedFloor::CoveredBy(const Amounts& room) const {
+  if (cpu.empty()) return false;
+  return cpu.begin()->first <= room.cpu_cores &&
+         memory.begin()->first <= room.memory_mb &&
+         disk.begin()->first <= room.disk_gb;
 }
 
 // ---------------------------------------------------------------------------
@@ -739,15 +627,27 @@ void ClusterStateMachine::Scan() {
     for (const uint64_t id : dirty_workers_) {
       if (index_.Contains(id)) dirty.push_back(id);
     }
+    // Per-dimension maximum free room on the dirty workers, kept current as
+    // the scan places work on them.
+    Amounts dirty_max;
+    auto refresh_dirty_max = [&]() {
+      dirty_max = Amounts{};
+      for (const uint64_t id : dirty) {
+        const Amounts free = index_.Free(id);
+        dirty_max.cpu_cores = std::max(dirty_max.cpu_cores, free.cpu_cores);
+        dirty_max.memory_mb = std::max(dirty_max.memory_mb, free.memory_mb);
+        dirty_max.disk_gb = std::max(dirty_max.disk_gb, free.disk_gb);
+      }
+    };
+    refresh_dirty_max();
     const bool dirty_small = dirty.size() <= kDirtyScanMax;
-    // With no dirty worker only fresh tasks can move: walk those alone.
-    std::set<PendingKey>& walk = dirty.empty() ? fresh_ : pending_;
-    for (auto it = walk.begin(); it != walk.end();) {
-      const PendingKey key = *it;
-      ++it;
+    // Places one pending task if it fits; true when placed.
+    auto try_place = [&](const PendingKey& key, const Amounts& need,
+                         bool fresh) {
+      // An old task that needs more than any dirty worker has in some
+      // dimension stays put, decided without touching its record.
+      if (!fresh && !dirty_max.Covers(need)) return false;
       cluster::TaskRecord& task = tasks_.find(std::get<2>(key))->second;
-      const Amounts need = TaskNeed(task);
-      const bool fresh = (&walk == &fresh_) || fresh_.count(key) > 0;
       uint64_t target = 0;
       if (fresh || !dirty_small) {
         target = index_.BestFit(
@@ -769,11 +669,52 @@ void ClusterStateMachine::Scan() {
           }
         }
       }
-      if (target == 0) continue;
-      // `it` already points past `key`, so erasing `key` keeps it valid.
-      fresh_.erase(key);
-      CHECK_EQ(pending_.erase(key), 1u);
+      if (target == 0) return false;
       AssignTask(task, workers_.find(target)->second);
+      refresh_dirty_max();
+      return true;
+    };
+    if (dirty.empty()) {
+      // No worker gained room: only fresh tasks can move; walk those alone.
+      for (auto it = fresh_.begin(); it != fresh_.end();) {
+        auto pending = pending_.find(*it);
+        CHECK(pending != pending_.end());
+        if (try_place(*it, pending->second, /*fresh=*/true)) {
+          need_floor_.Remove(pending->second);
+          pending_.erase(pending);
+          it = fresh_.erase(it);
+        } else {
+          ++it;
+        }
+      }
+    } else {
+      auto it = pending_.begin();
+      while (it != pending_.end()) {
+        if (!need_floor_.CoveredBy(dirty_max)) {
+          // No pending task fits in the room left on the dirty workers, and
+          // old tasks fit nowhere else: only fresh ones can still move.
+          for (auto f = fresh_.lower_bound(it->first); f != fresh_.end();) {
+            auto pending = pending_.find(*f);
+            CHECK(pending != pending_.end());
+            if (try_place(*f, pending->second, /*fresh=*/true)) {
+              need_floor_.Remove(pending->second);
+              pending_.erase(pending);
+              f = fresh_.erase(f);
+            } else {
+              ++f;
+            }
+          }
+          break;
+        }
+        const bool fresh = !fresh_.empty() && fresh_.count(it->first) > 0;
+        if (try_place(it->first, it->second, fresh)) {
+          if (fresh) fresh_.erase(it->first);
+          need_floor_.Remove(it->second);
+          it = pending_.erase(it);
+        } else {
+          ++it;
+        }
+      }
     }
   }
   fresh_.clear();
@@ -905,6 +846,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
                                      c.result().attempt(),
                                      " is stale: current is ", task.attempt()));
   }
+  std::string error = ValidateText(c.result().error(), "task result error");
+  if (!error.empty()) return Invalid(std::move(error));
   cluster::TaskResult result = c.result();
   if (result.output_tail().size() > kTaskOutputTailBytesMax) {
     result.set_output_tail(result.output_tail().substr(
@@ -1178,521 +1121,6 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoKvCompareAndSwap(
   put.set_key(c.key());
   put.set_value(c.value());
   return DoKvPut(index, put);
-}
-
-// ---------------------------------------------------------------------------
-// Queries
-
-const cluster::WorkerRecord* ClusterStateMachine::FindWorker(
-    uint64_t node_id) const {
-  auto it = workers_.find(node_id);
-  return it == workers_.end() ? nullptr : &it->second;
-}
-const cluster::TaskRecord* ClusterStateMachine::FindTask(
-    absl::string_view task_id) const {
-  auto it = tasks_.find(task_id);
-  return it == tasks_.end() ? nullptr : &it->second;
-}
-const cluster::VmRecord* ClusterStateMachine::FindVm(
-    absl::string_view name) const {
-  auto it = vms_.find(name);
-  return it == vms_.end() ? nullptr : &it->second;
-}
-const cluster::KvEntry* ClusterStateMachine::FindKv(
-    absl::string_view key) const {
-  auto it = kv_.find(key);
-  return it == kv_.end() ? nullptr : &it->second;
-}
-
-std::vector<cluster::TaskRecord> ClusterStateMachine::ListTasks(
-    cluster::TaskState state, uint64_t worker_id, size_t limit) const {
-  std::vector<cluster::TaskRecord> out;
-  if (worker_id != 0) {
-    // Only ASSIGNED/RUNNING tasks have a worker: use the per-worker index.
-    auto lo = tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
-    for (auto it = lo; it != tasks_by_worker_.end() && it->first == worker_id &&
-                       out.size() < limit;
-         ++it) {
-      const cluster::TaskRecord& t = tasks_.find(it->second)->second;
-      if (state == cluster::TASK_STATE_UNSPECIFIED || t.state() == state) {
-        out.push_back(t);
-      }
-    }
-    return out;
-  }
-  for (const auto& [id, t] : tasks_) {
-    if (out.size() >= limit) break;
-    if (state == cluster::TASK_STATE_UNSPECIFIED || t.state() == state) {
-      out.push_back(t);
-    }
-  }
-  return out;
-}
-
-std::vector<const cluster::TaskRecord*> ClusterStateMachine::ActiveTasksOn(
-    uint64_t worker_id) const {
-  std::vector<const cluster::TaskRecord*> out;
-  auto lo = tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
-  for (auto it = lo; it != tasks_by_worker_.end() && it->first == worker_id; ++it) {
-    out.push_back(&tasks_.find(it->second)->second);
-  }
-  return out;
-}
-
-cluster::ClusterSummary ClusterStateMachine::Summary() const {
-  cluster::ClusterSummary s;
-  s.set_applied_index(applied_index_.value());
-  s.set_now_ms(now_ms_);
-  Amounts cap_total, used_total;
-  for (const auto& [id, w] : workers_) {
-    cluster::WorkerUsage& u = *s.add_workers();
-    u.set_node_id(id);
-    u.set_status(w.status());
-    *u.mutable_capacity() = w.capacity();
-    *u.mutable_reserved() = w.reserved();
-    SetResources(*u.mutable_free(), FreeOf(w));
-    auto lo = tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
-    uint64_t tasks = 0;
-    for (auto it = lo; it != tasks_by_worker_.end() && it->first == id; ++it) ++tasks;
-    u.set_tasks(tasks);
-    auto vlo = vms_by_worker_.lower_bound(std::make_pair(id, std::string()));
-    uint64_t vms = 0;
-    for (auto it = vlo; it != vms_by_worker_.end() && it->first == id; ++it) ++vms;
-    u.set_vms(vms);
-    cap_total.cpu_cores += w.capacity().cpu_cores();
-    cap_total.memory_mb += w.capacity().memory_mb();
-    cap_total.disk_gb += w.capacity().disk_gb();
-    used_total.cpu_cores += w.reserved().cpu_cores();
-    used_total.memory_mb += w.reserved().memory_mb();
-    used_total.disk_gb += w.reserved().disk_gb();
-  }
-  for (int i = 0; i <= cluster::TaskState_MAX; ++i) s.add_tasks_by_state(0);
-  for (const auto& [id, t] : tasks_) {
-    const int state = static_cast<int>(t.state());
-    s.set_tasks_by_state(state, s.tasks_by_state(state) + 1);
-  }
-  s.set_vms(vms_.size());
-  s.set_vms_waiting(waiting_vms_.size());
-  s.set_kv_keys(kv_.size());
-  SetResources(*s.mutable_capacity_total(), cap_total);
-  SetResources(*s.mutable_reserved_total(), used_total);
-  return s;
-}
-
-cluster::QueryResult ClusterStateMachine::Query(const cluster::Query& q) const {
-  cluster::QueryResult r;
-  auto not_found = [&r](std::string message) {
-    r.set_code(cluster::RESULT_NOT_FOUND);
-    r.set_message(std::move(message));
-  };
-  switch (q.op_case()) {
-    case cluster::Query::kGetTask:
-      if (const auto* t = FindTask(q.get_task())) {
-        *r.add_tasks() = *t;
-      } else {
-        not_found(absl::StrCat("task '", q.get_task(), "' does not exist"));
-      }
-      break;
-    case cluster::Query::kListTasks: {
-      const size_t limit = q.list_tasks().limit() == 0
-                               ? kListResultsMax
-                               : std::min<size_t>(q.list_tasks().limit(),
-                                                  kListResultsMax);
-      for (auto& t : ListTasks(q.list_tasks().state(),
-                               q.list_tasks().worker_id(), limit)) {
-        *r.add_tasks() = std::move(t);
-      }
-      break;
-    }
-    case cluster::Query::kGetWorker:
-      if (const auto* w = FindWorker(q.get_worker())) {
-        *r.add_workers() = *w;
-      } else {
-        not_found(absl::StrCat("worker ", q.get_worker(), " is not registered"));
-      }
-      break;
-    case cluster::Query::kListWorkers:
-      for (const auto& [id, w] : workers_) *r.add_workers() = w;
-      break;
-    case cluster::Query::kGetVm:
-      if (const auto* v = FindVm(q.get_vm())) {
-        *r.add_vms() = *v;
-      } else {
-        not_found(absl::StrCat("vm '", q.get_vm(), "' does not exist"));
-      }
-      break;
-    case cluster::Query::kListVms:
-      for (const auto& [name, v] : vms_) *r.add_vms() = v;
-      break;
-    case cluster::Query::kKvGet:
-      if (const auto* e = FindKv(q.kv_get())) {
-        *r.mutable_kv() = *e;
-      } else {
-        not_found(absl::StrCat("kv key '", q.kv_get(), "' does not exist"));
-      }
-      break;
-    case cluster::Query::kSummary:
-      *r.mutable_summary() = Summary();
-      break;
-    case cluster::Query::OP_NOT_SET:
-      r.set_code(cluster::RESULT_INVALID_ARGUMENT);
-      r.set_message("query has no operation");
-      break;
-  }
-  return r;
-}
-
-// ---------------------------------------------------------------------------
-// Snapshots
-
-cluster::StateSnapshot ClusterStateMachine::ToProto() const {
-  cluster::StateSnapshot s;
-  s.set_format_version(kSnapshotFormatVersion);
-  s.set_applied_index(applied_index_.value());
-  s.set_now_ms(now_ms_);
-  for (const auto& [id, w] : workers_) *s.add_workers() = w;
-  for (const auto& [id, t] : tasks_) *s.add_tasks() = t;
-  for (const auto& [name, v] : vms_) *s.add_vms() = v;
-  for (const auto& [key, e] : kv_) *s.add_kv() = e;
-  for (const auto& [id, session] : sessions_) *s.add_sessions() = session;
-  return s;
-}
-
-std::string ClusterStateMachine::Snapshot() const {
-  const cluster::StateSnapshot s = ToProto();
-  std::string bytes;
-  {
-    google::protobuf::io::StringOutputStream raw(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&raw);
-    coded.SetSerializationDeterministic(true);
-    CHECK(s.SerializeToCodedStream(&coded));
-  }
-  return bytes;
-}
-
-uint64_t ClusterStateMachine::Digest() const {
-  return StableHash64(Snapshot());
-}
-
-absl::Status ClusterStateMachine::Restore(absl::string_view bytes) {
-  cluster::StateSnapshot s;
-  if (!s.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-    return absl::DataLossError(absl::StrCat(
-        "cluster snapshot of ", bytes.size(), " bytes does not parse"));
-  }
-  return RestoreFromProto(s);
-}
-
-absl::Status ClusterStateMachine::RestoreFromProto(
-    const cluster::StateSnapshot& s) {
-  if (s.format_version() != kSnapshotFormatVersion) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cluster snapshot format ", s.format_version(),
-                     " is not the supported ", kSnapshotFormatVersion));
-  }
-  auto bad = [](auto&&... parts) {
-    return absl::DataLossError(
-        absl::StrCat("cluster snapshot: ", std::forward<decltype(parts)>(parts)...));
-  };
-  ClusterStateMachine fresh(options_);
-  fresh.applied_index_ = Index(s.applied_index());
-  fresh.now_ms_ = s.now_ms();
-  for (const cluster::WorkerRecord& w : s.workers()) {
-    if (w.node_id() == 0) return bad("worker with node_id 0");
-    if (!ValidWorkerStatus(w.status())) {
-      return bad("worker ", w.node_id(), " has invalid status");
-    }
-    std::string error = ValidateAmounts(ToAmounts(w.capacity()), "capacity");
-    std::vector<std::string> features;
-    if (error.empty()) error = ValidateFeatures(w.features(), "worker", features);
-    if (!error.empty()) return bad("worker ", w.node_id(), ": ", error);
-    if (features != ToVector(w.features())) {
-      return bad("worker ", w.node_id(), " features are not sorted and unique");
-    }
-    cluster::WorkerRecord copy = w;
-    copy.mutable_reserved();
-    if (!fresh.workers_.emplace(w.node_id(), std::move(copy)).second) {
-      return bad("worker ", w.node_id(), " appears twice");
-    }
-  }
-  if (fresh.workers_.size() > options_.workers_max) return bad("too many workers");
-  std::map<uint64_t, Amounts> used;
-  auto add_use = [&used](uint64_t id, const Amounts& a) {
-    Amounts& u = used[id];
-    u.cpu_cores += a.cpu_cores;
-    u.memory_mb += a.memory_mb;
-    u.disk_gb += a.disk_gb;
-  };
-  for (const cluster::TaskRecord& t : s.tasks()) {
-    std::string error = ValidateId(t.task_id(), "task_id", kTaskIdBytesMax);
-    cluster::TaskSpec spec;
-    if (error.empty()) error = ValidateTaskSpec(t.spec(), spec);
-    if (!error.empty()) return bad("task '", t.task_id(), "': ", error);
-    if (!SameMessage(spec, t.spec())) {
-      return bad("task '", t.task_id(), "' spec is not normalized");
-    }
-    if (t.state() < cluster::TASK_PENDING || t.state() > cluster::TASK_CANCELLED) {
-      return bad("task '", t.task_id(), "' has invalid state");
-    }
-    if (IsPlacedState(t.state())) {
-      auto w = fresh.workers_.find(t.worker_id());
-      if (w == fresh.workers_.end()) {
-        return bad("task '", t.task_id(), "' is on unknown worker ", t.worker_id());
-      }
-      if (!Includes(w->second.features(), t.spec().resources().required_features())) {
-        return bad("task '", t.task_id(), "' is on worker ", t.worker_id(),
-                   " which lacks a required feature");
-      }
-      add_use(t.worker_id(), TaskNeed(t));
-    } else if (t.worker_id() != 0) {
-      return bad("task '", t.task_id(), "' is ", sm::TaskStateName(t.state()),
-                 " but names worker ", t.worker_id());
-    }
-    if (!fresh.tasks_.emplace(t.task_id(), t).second) {
-      return bad("task '", t.task_id(), "' appears twice");
-    }
-  }
-  if (fresh.tasks_.size() > options_.tasks_max) return bad("too many tasks");
-  for (const cluster::VmRecord& v : s.vms()) {
-    std::string error = ValidateId(v.name(), "vm name", kVmNameBytesMax);
-    cluster::VmSpec spec;
-    if (error.empty()) error = ValidateVmSpec(v.spec(), spec);
-    if (!error.empty()) return bad("vm '", v.name(), "': ", error);
-    if (!SameMessage(spec, v.spec())) {
-      return bad("vm '", v.name(), "' spec is not normalized");
-    }
-    if (v.desired() != cluster::VM_DESIRED_STOPPED &&
-        v.desired() != cluster::VM_DESIRED_RUNNING) {
-      return bad("vm '", v.name(), "' has invalid desired state");
-    }
-    if (v.worker_id() != 0) {
-      auto w = fresh.workers_.find(v.worker_id());
-      if (w == fresh.workers_.end()) {
-        return bad("vm '", v.name(), "' is on unknown worker ", v.worker_id());
-      }
-      if (!Includes(w->second.features(), v.spec().features())) {
-        return bad("vm '", v.name(), "' is on worker ", v.worker_id(),
-                   " which lacks a required feature");
-      }
-      add_use(v.worker_id(), VmNeed(v));
-    }
-    if (!fresh.vms_.emplace(v.name(), v).second) {
-      return bad("vm '", v.name(), "' appears twice");
-    }
-  }
-  if (fresh.vms_.size() > options_.vms_max) return bad("too many vms");
-  for (const auto& [id, w] : fresh.workers_) {
-    const Amounts u = used[id];
-    if (!(ToAmounts(w.reserved()) == u)) {
-      return bad("worker ", id, " reservation does not equal its placed work");
-    }
-    if (!ToAmounts(w.capacity()).Covers(u)) {
-      return bad("worker ", id, " is over-committed");
-    }
-    if ((w.status() == cluster::WORKER_FAILED) && !(u == Amounts{})) {
-      return bad("FAILED worker ", id, " still holds work");
-    }
-  }
-  for (const cluster::KvEntry& e : s.kv()) {
-    if (!ValidateKey(e.key()).empty() || e.value().size() > kKvValueBytesMax) {
-      return bad("kv entry outside the limits");
-    }
-    if (!fresh.kv_.emplace(e.key(), e).second) {
-      return bad("kv key '", e.key(), "' appears twice");
-    }
-  }
-  if (fresh.kv_.size() > options_.kv_keys_max) return bad("too many kv keys");
-  std::set<uint64_t> last_indexes;
-  for (const cluster::ClientSession& session : s.sessions()) {
-    if (session.client_id() == 0 || session.last_sequence() == 0) {
-      return bad("client session with id or sequence 0");
-    }
-    if (!last_indexes.insert(session.last_index()).second) {
-      return bad("two client sessions share last index ", session.last_index());
-    }
-    if (!fresh.sessions_.emplace(session.client_id(), session).second) {
-      return bad("client ", session.client_id(), " appears twice");
-    }
-  }
-  if (fresh.sessions_.size() > options_.client_sessions_max) {
-    return bad("too many client sessions");
-  }
-  fresh.RebuildDerived();
-  *this = std::move(fresh);
-  return absl::OkStatus();
-}
-
-void ClusterStateMachine::RebuildDerived() {
-  for (const auto& [id, w] : workers_) {
-    if (w.status() == cluster::WORKER_ONLINE) {
-      index_.Add(id, FreeOf(w), ToVector(w.features()));
-    } else if (w.status() == cluster::WORKER_DRAINING) {
-      draining_workers_.insert(id);
-    } else if (w.status() == cluster::WORKER_OFFLINE) {
-      const uint64_t deadline = w.status_since_ms() + options_.offline_grace_ms;
-      if (deadline > now_ms_) offline_timers_.insert({deadline, id});
-    }
-  }
-  for (const auto& [id, t] : tasks_) {
-    if (t.state() == cluster::TASK_PENDING) {
-      if (t.not_before_ms() > now_ms_) {
-        retry_timers_.insert({t.not_before_ms(), id});
-      } else {
-        EnqueuePending(t, /*fresh=*/false);
-      }
-    } else if (IsPlacedState(t.state())) {
-      tasks_by_worker_.insert({t.worker_id(), id});
-    }
-  }
-  for (const auto& [name, v] : vms_) {
-    if (v.worker_id() != 0) {
-      vms_by_worker_.insert({v.worker_id(), name});
-    } else {
-      waiting_vms_.insert({v.create_index(), name});
-    }
-  }
-  for (const auto& [id, session] : sessions_) {
-    session_lru_.insert({session.last_index(), id});
-  }
-}
-
-// ---------------------------------------------------------------------------
-// Invariants
-
-void ClusterStateMachine::CheckInvariants() const {
-  CHECK(fresh_.empty());
-  CHECK(dirty_workers_.empty());
-  CHECK(!scan_needed_);
-  index_.CheckInvariants();
-
-  std::map<uint64_t, Amounts> used;
-  auto add_use = [&used](uint64_t id, const Amounts& a) {
-    Amounts& u = used[id];
-    u.cpu_cores += a.cpu_cores;
-    u.memory_mb += a.memory_mb;
-    u.disk_gb += a.disk_gb;
-  };
-  size_t pending_eligible = 0, pending_waiting = 0, placed = 0;
-  for (const auto& [id, t] : tasks_) {
-    CHECK_EQ(id, t.task_id());
-    if (IsPlacedState(t.state())) {
-      ++placed;
-      auto w = workers_.find(t.worker_id());
-      CHECK(w != workers_.end()) << "task " << id << " on unknown worker";
-      CHECK(Includes(w->second.features(),
-                     t.spec().resources().required_features()))
-          << "task " << id << " on a worker without its features";
-      CHECK(tasks_by_worker_.count({t.worker_id(), id}) == 1);
-      add_use(t.worker_id(), TaskNeed(t));
-    } else {
-      CHECK_EQ(t.worker_id(), 0u) << "task " << id;
-    }
-    if (t.state() == cluster::TASK_PENDING) {
-      if (t.not_before_ms() > now_ms_) {
-        ++pending_waiting;
-        CHECK(retry_timers_.count({t.not_before_ms(), id}) == 1);
-      } else {
-        ++pending_eligible;
-        CHECK(pending_.count(PendingKey{kTaskPriorityMax - t.spec().priority(),
-                                        t.submit_index(), id}) == 1);
-      }
-    }
-    CHECK_LE(t.failed_attempts(), t.spec().max_attempts());
-  }
-  CHECK_EQ(pending_.size(), pending_eligible);
-  CHECK_EQ(retry_timers_.size(), pending_waiting);
-  CHECK_EQ(tasks_by_worker_.size(), placed);
-
-  size_t vms_placed = 0, vms_waiting = 0;
-  for (const auto& [name, v] : vms_) {
-    CHECK_EQ(name, v.name());
-    if (v.worker_id() != 0) {
-      ++vms_placed;
-      auto w = workers_.find(v.worker_id());
-      CHECK(w != workers_.end()) << "vm " << name << " on unknown worker";
-      CHECK(Includes(w->second.features(), v.spec().features()));
-      CHECK(vms_by_worker_.count({v.worker_id(), name}) == 1);
-      CHECK_GE(v.generation(), 1u);
-      add_use(v.worker_id(), VmNeed(v));
-    } else {
-      ++vms_waiting;
-      CHECK(waiting_vms_.count({v.create_index(), name}) == 1);
-      CHECK_EQ(v.observed(), cluster::VM_OBSERVED_UNSPECIFIED);
-    }
-  }
-  CHECK_EQ(vms_by_worker_.size(), vms_placed);
-  CHECK_EQ(waiting_vms_.size(), vms_waiting);
-
-  size_t online = 0, draining = 0, offline_timed = 0;
-  for (const auto& [id, w] : workers_) {
-    CHECK_EQ(id, w.node_id());
-    const Amounts u = used[id];
-    CHECK(ToAmounts(w.reserved()) == u)
-        << "worker " << id << " reservation differs from its placed work";
-    CHECK(ToAmounts(w.capacity()).Covers(u)) << "worker " << id << " over-committed";
-    switch (w.status()) {
-      case cluster::WORKER_ONLINE:
-        ++online;
-        CHECK(index_.Contains(id));
-        CHECK(index_.Free(id) == FreeOf(w));
-        break;
-      case cluster::WORKER_DRAINING:
-        ++draining;
-        CHECK(draining_workers_.count(id) == 1);
-        break;
-      case cluster::WORKER_OFFLINE: {
-        const uint64_t deadline = w.status_since_ms() + options_.offline_grace_ms;
-        if (deadline > now_ms_) {
-          ++offline_timed;
-          CHECK(offline_timers_.count({deadline, id}) == 1);
-        } else {
-          auto lo = tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
-          CHECK(lo == tasks_by_worker_.end() || lo->first != id)
-              << "OFFLINE worker " << id << " kept tasks past its grace period";
-        }
-        break;
-      }
-      case cluster::WORKER_FAILED:
-        CHECK(u == Amounts{}) << "FAILED worker " << id << " holds work";
-        break;
-      default:
-        break;
-    }
-  }
-  CHECK_EQ(index_.size(), online);
-  CHECK_EQ(draining_workers_.size(), draining);
-  CHECK_EQ(offline_timers_.size(), offline_timed);
-
-  CHECK_LE(sessions_.size(), options_.client_sessions_max);
-  CHECK_EQ(session_lru_.size(), sessions_.size());
-  for (const auto& [index, client] : session_lru_) {
-    auto it = sessions_.find(client);
-    CHECK(it != sessions_.end());
-    CHECK_EQ(it->second.last_index(), index);
-  }
-
-  // Backfill is complete: nothing eligible fits anywhere.
-  for (const auto& [create_index, name] : waiting_vms_) {
-    const cluster::VmRecord& v = vms_.find(name)->second;
-    CHECK_EQ(index_.BestFit(VmNeed(v), ToVector(v.spec().features())), 0u)
-        << "waiting vm " << name << " fits somewhere";
-  }
-  for (const uint64_t node_id : draining_workers_) {
-    auto lo = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id; ++it) {
-      const cluster::VmRecord& v = vms_.find(it->second)->second;
-      CHECK_EQ(index_.BestFit(VmNeed(v), ToVector(v.spec().features()), node_id),
-               0u)
-          << "vm " << v.name() << " on draining worker could migrate";
-    }
-  }
-  for (const PendingKey& key : pending_) {
-    const cluster::TaskRecord& t = tasks_.find(std::get<2>(key))->second;
-    CHECK_EQ(index_.BestFit(TaskNeed(t),
-                            ToVector(t.spec().resources().required_features())),
-             0u)
-        << "pending task " << t.task_id() << " fits somewhere";
-  }
 }
 
 }  // namespace blixard

@@ -60,43 +60,10 @@
 #include "absl/strings/string_view.h"
 #include "core/base/types.h"
 #include "core/proto/cluster.pb.h"
+#include "core/sm/cluster_limits.h"
 #include "core/sm/placement_index.h"
 
 namespace blixard {
-
-// Fixed limits on what one command may carry. Resource maxima keep every
-// weighted score below 2^50, far from overflow.
-inline constexpr uint64_t kWorkerCpuCoresMax = uint64_t{1} << 16;
-inline constexpr uint64_t kWorkerMemoryMbMax = uint64_t{1} << 32;  // 4 PiB
-inline constexpr uint64_t kWorkerDiskGbMax = uint64_t{1} << 24;    // 16 PiB
-inline constexpr size_t kWorkerFeaturesMax = 32;
-inline constexpr size_t kFeatureBytesMax = 64;
-inline constexpr size_t kAddressBytesMax = 256;
-inline constexpr size_t kTaskIdBytesMax = 128;
-inline constexpr size_t kTaskCommandBytesMax = 4096;
-inline constexpr size_t kTaskArgsMax = 256;
-inline constexpr size_t kTaskArgBytesMax = 4096;
-inline constexpr uint64_t kTaskTimeoutSecsMax = 7 * 24 * 3600;
-inline constexpr uint32_t kTaskMaxAttemptsMax = 100;
-inline constexpr uint32_t kTaskPriorityMax = 1000;
-inline constexpr size_t kTaskOutputTailBytesMax = 4096;
-inline constexpr size_t kTaskErrorBytesMax = 1024;
-inline constexpr size_t kVmNameBytesMax = 128;
-inline constexpr size_t kVmImageBytesMax = 1024;
-inline constexpr size_t kKvKeyBytesMax = 1024;
-inline constexpr size_t kKvValueBytesMax = 64 * 1024;
-inline constexpr size_t kListResultsMax = 10000;  // default cap of list queries
-inline constexpr uint32_t kSnapshotFormatVersion = 1;
-
-static_assert(kWorkerCpuCoresMax * sm::kScoreWeightCpu +
-                  kWorkerMemoryMbMax * sm::kScoreWeightMemory +
-                  kWorkerDiskGbMax * sm::kScoreWeightDisk <
-              (uint64_t{1} << 50));
-// CPU-first best fit (placement_index.h): one core outweighs any memory and
-// disk a worker may have.
-static_assert(kWorkerMemoryMbMax * sm::kScoreWeightMemory +
-                  kWorkerDiskGbMax * sm::kScoreWeightDisk <
-              sm::kScoreWeightCpu);
 
 // Tunables. Every replica of a cluster must use the same values (they shape
 // decisions), so they belong to the cluster's configuration.
@@ -131,6 +98,12 @@ class ClusterStateMachine {
   // REQUIRES: index > applied_index() (entries without a command, such as
   // leader no-ops and configuration changes, may leave gaps).
   cluster::Result Apply(Index index, const cluster::Command& command);
+
+  // Parses the data of a committed entry as a cluster::Command and applies
+  // it. Bytes that do not parse yield RESULT_INVALID_ARGUMENT and change
+  // nothing but the applied index (every replica rejects them alike).
+  // REQUIRES: index > applied_index().
+  cluster::Result ApplyEntry(Index index, absl::string_view data);
 
   // Read path (serve after ReadIndex or under a lease; never logged).
   cluster::QueryResult Query(const cluster::Query& query) const;
@@ -188,7 +161,7 @@ class ClusterStateMachine {
   // pending work fits anywhere. O(state); for tests, sim and fuzzers.
   void CheckInvariants() const;
 
-  // Implementation detail of Apply (defined in the .cc).
+  // Implementation details (defined in the .cc).
   struct Outcome;
 
  private:
@@ -251,7 +224,19 @@ class ClusterStateMachine {
 
   // Derived from the records (rebuilt on restore).
   sm::PlacementIndex index_;                  // ONLINE workers
-  std::set<PendingKey> pending_;              // eligible PENDING tasks
+  std::map<PendingKey, sm::Amounts> pending_;  // eligible PENDING tasks -> need
+  // Per dimension, the multiset of pending needs: when the room left on the
+  // dirty workers is below the smallest need in some dimension, no old
+  // pending task can fit and the scan stops early.
+  struct NeedFloor {
+    std::map<uint64_t, uint64_t> cpu, memory, disk;  // need -> task count
+    void Add(const sm::Amounts& need);
+    void Remove(const sm::Amounts& need);
+    // True when some pending task might fit in `room`: the smallest need of
+    // each dimension fits. False when there are no pending tasks.
+    bool CoveredBy(const sm::Amounts& room) const;
+  };
+  NeedFloor need_floor_;
   // Pending tasks that became eligible since the last scan (new, requeued,
   // retry due). Every other pending task fits on no ONLINE worker outside
   // dirty_workers_, so the scan only tries those for it.
@@ -267,6 +252,10 @@ class ClusterStateMachine {
   std::set<uint64_t> dirty_workers_;
   bool scan_needed_ = false;
 };
+
+// The canonical absl::Status for a Result's code and message (OK for
+// RESULT_OK), for callers that report errors as Status.
+absl::Status ResultToStatus(const cluster::Result& result);
 
 }  // namespace blixard
 

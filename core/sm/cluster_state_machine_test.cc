@@ -174,6 +174,33 @@ TEST(ClusterStateMachineOptionsTest, ValidateNamesTheBadField) {
   EXPECT_FALSE(o.Validate().ok());
 }
 
+TEST(ResultToStatusTest, MapsCodesAndKeepsTheMessage) {
+  cluster::Result r;
+  EXPECT_OK(ResultToStatus(r));
+  r.set_code(cluster::RESULT_ALREADY_EXISTS);
+  r.set_message("task 't' already exists");
+  EXPECT_THAT(ResultToStatus(r), StatusIs(absl::StatusCode::kAlreadyExists,
+                                          HasSubstr("'t'")));
+  r.set_code(cluster::RESULT_OUT_OF_RANGE);
+  EXPECT_THAT(ResultToStatus(r), StatusIs(absl::StatusCode::kOutOfRange));
+  r.set_code(cluster::RESULT_FAILED_PRECONDITION);
+  EXPECT_THAT(ResultToStatus(r), StatusIs(absl::StatusCode::kFailedPrecondition));
+}
+
+TEST_F(ClusterStateMachineTest, ApplyEntryParsesOrRejectsBytes) {
+  cluster::Command put = PutCmd("k", "v");
+  put.set_log_time_ms(5);
+  EXPECT_EQ(sm_.ApplyEntry(Index(1), put.SerializeAsString()).code(),
+            cluster::RESULT_OK);
+  const uint64_t digest_before = sm_.FindKv("k")->mod_index();
+  const cluster::Result bad = sm_.ApplyEntry(Index(2), std::string("\xff\xff\xff", 3));
+  EXPECT_EQ(bad.code(), cluster::RESULT_INVALID_ARGUMENT);
+  EXPECT_THAT(bad.message(), HasSubstr("not a cluster command"));
+  EXPECT_EQ(sm_.applied_index(), Index(2));
+  EXPECT_EQ(sm_.FindKv("k")->mod_index(), digest_before);
+  sm_.CheckInvariants();
+}
+
 TEST_F(ClusterStateMachineTest, EmptyCommandIsInvalid) {
   ExpectRejected(cluster::Command{}, cluster::RESULT_INVALID_ARGUMENT,
                  "no operation");
@@ -197,6 +224,11 @@ TEST_F(ClusterStateMachineTest, RegisterWorkerValidation) {
                  cluster::RESULT_INVALID_ARGUMENT, "feature");
   ExpectRejected(RegisterCmd(1, 4, 1024, 10, {std::string(kFeatureBytesMax + 1, 'f')}),
                  cluster::RESULT_INVALID_ARGUMENT, "feature");
+  ExpectRejected(RegisterCmd(1, 4, 1024, 10, {"\xff"}),
+                 cluster::RESULT_INVALID_ARGUMENT, "UTF-8");
+  cluster::Command bad_address = RegisterCmd(1, 4, 1024, 10);
+  bad_address.mutable_register_worker()->set_address("\xc0\x80");  // overlong
+  ExpectRejected(bad_address, cluster::RESULT_INVALID_ARGUMENT, "UTF-8");
   std::vector<std::string> many(kWorkerFeaturesMax + 1, "f");
   ExpectRejected(RegisterCmd(1, 4, 1024, 10, many),
                  cluster::RESULT_INVALID_ARGUMENT, "features");
@@ -286,6 +318,11 @@ TEST_F(ClusterStateMachineTest, SubmitTaskValidation) {
   s = Spec(1);
   s.add_args(std::string(kTaskArgBytesMax + 1, 'x'));
   ExpectRejected(SubmitCmd("t", s), cluster::RESULT_INVALID_ARGUMENT, "arg");
+  ExpectRejected(SubmitCmd("\xed\xa0\x80", Spec(1)),  // a surrogate
+                 cluster::RESULT_INVALID_ARGUMENT, "UTF-8");
+  s = Spec(1);
+  s.set_command("/bin/\xfe");
+  ExpectRejected(SubmitCmd("t", s), cluster::RESULT_INVALID_ARGUMENT, "UTF-8");
   ExpectRejected(SubmitCmd("t", Spec(0, 0, 0)), cluster::RESULT_INVALID_ARGUMENT,
                  "all 0");
   ExpectRejected(SubmitCmd("t", Spec(kWorkerCpuCoresMax + 1)),
@@ -387,6 +424,9 @@ TEST_F(ClusterStateMachineTest, TaskFinishedValidationAndResultTruncation) {
                  "assigned to worker 1");
   ExpectRejected(FinishedCmd("t", 1, 3, true), cluster::RESULT_FAILED_PRECONDITION,
                  "stale");
+  cluster::Command bad_error = FinishedCmd("t", 1, 1, false);
+  bad_error.mutable_task_finished()->mutable_result()->set_error("\x80oops");
+  ExpectRejected(bad_error, cluster::RESULT_INVALID_ARGUMENT, "UTF-8");
   cluster::Command done = FinishedCmd("t", 1, 1, true);
   std::string output(kTaskOutputTailBytesMax + 10, 'a');
   output.append("END");
@@ -649,6 +689,9 @@ TEST_F(ClusterStateMachineTest, KvPutGetDelete) {
   ExpectRejected(del, cluster::RESULT_NOT_FOUND, "'k'");
   EXPECT_EQ(sm_.Query(q).code(), cluster::RESULT_NOT_FOUND);
   ExpectRejected(PutCmd("", "v"), cluster::RESULT_INVALID_ARGUMENT, "kv key");
+  ExpectRejected(PutCmd("\xf8", "v"), cluster::RESULT_INVALID_ARGUMENT, "UTF-8");
+  EXPECT_EQ(Apply(PutCmd("caf\xc3\xa9 \xf0\x9f\x98\x80", "\xff binary")).code(),
+            cluster::RESULT_OK);  // valid UTF-8 key; values are bytes
   ExpectRejected(PutCmd(std::string(kKvKeyBytesMax + 1, 'k'), "v"),
                  cluster::RESULT_INVALID_ARGUMENT, "kv key");
   ExpectRejected(PutCmd("k", std::string(kKvValueBytesMax + 1, 'v')),
@@ -761,6 +804,17 @@ TEST_F(ClusterStateMachineTest, SessionTableEvictsLeastRecentlyUsed) {
   EXPECT_EQ(restored.Digest(), sm_.Digest());
 }
 
+TEST_F(ClusterStateMachineTest, AbsurdLogTimesAreClamped) {
+  Apply(RegisterCmd(1, 4, 1024, 10));
+  cluster::Command off = StatusCmd(1, cluster::WORKER_OFFLINE);
+  off.set_log_time_ms(UINT64_MAX);
+  sm_.Apply(Index(++index_), off);
+  EXPECT_EQ(sm_.now_ms(), kLogTimeMsMax);
+  sm_.CheckInvariants();
+  ClusterStateMachine restored;
+  ASSERT_OK(restored.Restore(sm_.Snapshot()));
+}
+
 TEST_F(ClusterStateMachineTest, LogTimeIsMonotonic) {
   cluster::Command tick;
   tick.mutable_advance_time();
@@ -841,6 +895,19 @@ TEST_F(ClusterStateMachineTest, RestoreRejectsBadSnapshotsAndKeepsState) {
   s.mutable_workers(0)->mutable_capacity()->set_cpu_cores(1);
   s.mutable_workers(0)->mutable_reserved()->set_cpu_cores(2);
   EXPECT_THAT(sm_.RestoreFromProto(s), StatusIs(absl::StatusCode::kDataLoss));
+  s = sm_.ToProto();
+  s.mutable_tasks(0)->set_failed_attempts(5);
+  EXPECT_THAT(sm_.RestoreFromProto(s),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("failed more")));
+  // A pending task that fits somewhere: no Apply leaves that behind.
+  s = sm_.ToProto();
+  cluster::TaskRecord* pending = s.add_tasks();
+  *pending = s.tasks(0);
+  pending->set_task_id("b");
+  pending->set_state(cluster::TASK_PENDING);
+  pending->set_worker_id(0);
+  EXPECT_THAT(sm_.RestoreFromProto(s),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("fits")));
   EXPECT_EQ(sm_.Digest(), digest);
   sm_.CheckInvariants();
   ClusterStateMachine other;

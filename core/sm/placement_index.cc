@@ -53,23 +53,16 @@ uint64_t NaiveBestFit(const std::vector<NaiveCandidate>& workers,
   return best_node;
 }
 
-uint64_t PlacementIndex::MaskOf(const std::vector<std::string>& features,
-                                bool assign, bool* unknown, bool* overflow) {
+uint64_t PlacementIndex::AssignMask(const std::vector<std::string>& features) {
   uint64_t mask = 0;
   for (const std::string& f : features) {
     auto it = feature_bits_.find(f);
-    if (it == feature_bits_.end() && assign &&
+    if (it == feature_bits_.end() &&
         feature_bits_.size() < static_cast<size_t>(kFeatureBitsMax)) {
       const int bit = static_cast<int>(feature_bits_.size());
       it = feature_bits_.emplace(f, bit).first;
     }
-    if (it != feature_bits_.end()) {
-      mask |= uint64_t{1} << it->second;
-    } else {
-      mask |= kOverflowBit;
-      if (overflow != nullptr) *overflow = true;
-      if (unknown != nullptr) *unknown = true;
-    }
+    mask |= it != feature_bits_.end() ? uint64_t{1} << it->second : kOverflowBit;
   }
   return mask;
 }
@@ -212,7 +205,7 @@ void PlacementIndex::Add(uint64_t node_id, const Amounts& free,
   CHECK_NE(node_id, 0u);
   CHECK(!nodes_.contains(node_id)) << "worker " << node_id << " added twice";
   DCHECK(std::is_sorted(features.begin(), features.end()));
-  const uint64_t mask = MaskOf(features, /*assign=*/true, nullptr, nullptr);
+  const uint64_t mask = AssignMask(features);
   const int32_t node = NewNode(Entry{WeightedSize(free), node_id, free});
   Node& n = pool_[static_cast<size_t>(node)];
   n.features = features;

@@ -165,8 +165,8 @@ class PlacementIndex {
     uint64_t exclude;
   };
 
-  uint64_t MaskOf(const std::vector<std::string>& features, bool assign,
-                  bool* unknown, bool* overflow);
+  // The feature bits of a worker, giving new features the next free bit.
+  uint64_t AssignMask(const std::vector<std::string>& features);
   int32_t NewNode(const Entry& entry);
   void Pull(int32_t t);
   // Splits t into keys < key (l) and keys >= key (r).
