@@ -54,6 +54,10 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
     default:
       break;
   }
+  // The first command after a (re)start: what is already placed was placed
+  // before this view began, so it becomes the baseline; only the ONLINE
+  // rule needs a previous step (every other check still runs).
+  const bool baseline = views_.count(node) == 0;
   NodeView& view = views_[node];
   for (const auto& [id, worker] : sm.workers()) {
     ++checks_;
@@ -84,7 +88,7 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
       const std::pair<uint64_t, uint32_t> placement(id, task->attempt());
       auto seen = view.assigned.find(task->task_id());
       if (seen != view.assigned.end() && seen->second == placement) continue;
-      if (worker.status() != cluster::WORKER_ONLINE) {
+      if (!baseline && worker.status() != cluster::WORKER_ONLINE) {
         Fail(node, index, absl::StrCat("task ", task->task_id(), " was assigned to worker ",
                                        id, " while it is ",
                                        sm::WorkerStatusName(worker.status())));
@@ -105,7 +109,7 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
       const std::pair<uint64_t, uint64_t> placement(id, vm.generation());
       auto seen = view.placed.find(name);
       if (seen != view.placed.end() && seen->second == placement) continue;
-      if (worker.status() != cluster::WORKER_ONLINE) {
+      if (!baseline && worker.status() != cluster::WORKER_ONLINE) {
         Fail(node, index, absl::StrCat("VM ", name, " was placed on worker ", id,
                                        " while it is ", sm::WorkerStatusName(worker.status())));
         return;
