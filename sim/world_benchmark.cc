@@ -1,0 +1,90 @@
+// Events per second of the bare World event queue, and of ping-pong traffic
+// over SimNetwork (the figure issue 6's throughput target builds on).
+//
+//   bazel run -c opt //sim:world_benchmark
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <vector>
+
+#include "benchmark/benchmark.h"
+#include "sim/sim_network.h"
+#include "sim/sim_timers.h"
+#include "sim/world.h"
+
+namespace blixard::sim {
+namespace {
+
+// `pending` self-rescheduling chains: each event schedules its successor at a
+// pseudo-random delay, so the heap holds `pending` events throughout.
+void BM_BareQueue(benchmark::State& state) {
+  const auto pending = static_cast<int>(state.range(0));
+  World world(1);
+  Rng rng(2);
+  std::function<void()> tick = [&] {
+    world.ScheduleAfter(static_cast<int64_t>(rng.Range(1, 1000)), kNoNode, tick);
+  };
+  for (int i = 0; i < pending; ++i) world.Schedule(0, kNoNode, tick);
+  for (auto _ : state) world.Step();
+  state.SetItemsProcessed(static_cast<int64_t>(world.events_run()));
+}
+BENCHMARK(BM_BareQueue)->Arg(16)->Arg(1024)->Arg(65536);
+
+// Like the Host's tick: cancel and re-arm a timer on every event.
+void BM_TimerRearm(benchmark::State& state) {
+  World world(1);
+  world.AddNode(NodeId(1));
+  SimClock clock(&world, 0, 0);
+  SimTimers timers(&world, &clock, NodeId(1));
+  std::function<void()> tick = [&] {
+    timers.ArmAfter(1, 1000, tick);
+    timers.ArmAfter(2, 5000, [] {});  // re-armed before it fires
+  };
+  timers.ArmAfter(1, 1000, tick);
+  for (auto _ : state) world.Step();
+  state.SetItemsProcessed(static_cast<int64_t>(world.events_run()));
+}
+BENCHMARK(BM_TimerRearm);
+
+// Every node keeps `window` heartbeats in flight to every other node and
+// answers each one it receives; one event per delivery.
+void BM_PingPong(benchmark::State& state) {
+  const auto nodes = static_cast<uint64_t>(state.range(0));
+  const auto window = static_cast<uint64_t>(state.range(1));
+  World world(3);
+  SimNetworkOptions options;
+  options.loss_per_million = 0;
+  SimNetwork network(&world, options);
+  for (uint64_t i = 1; i <= nodes; ++i) {
+    world.AddNode(NodeId(i));
+    Transport* t = network.Attach(NodeId(i));
+    t->SetReceiver([t](Packet packet) {
+      raft::Message reply;
+      reply.set_type(packet.raft.type() == raft::MSG_HEARTBEAT
+                         ? raft::MSG_HEARTBEAT_RESPONSE
+                         : raft::MSG_HEARTBEAT);
+      reply.set_term(packet.raft.term());
+      reply.set_commit(packet.raft.commit() + 1);
+      t->Send(packet.from, std::move(reply));
+    });
+  }
+  for (uint64_t i = 1; i <= nodes; ++i) {
+    for (uint64_t j = 1; j <= nodes; ++j) {
+      if (i == j) continue;
+      for (uint64_t w = 0; w < window; ++w) {
+        raft::Message m;
+        m.set_type(raft::MSG_HEARTBEAT);
+        m.set_term(1);
+        network.transport(NodeId(i))->Send(NodeId(j), m);
+      }
+    }
+  }
+  for (auto _ : state) world.Step();
+  state.SetItemsProcessed(static_cast<int64_t>(world.events_run()));
+  state.counters["virtual_s"] = static_cast<double>(world.now_us()) / 1e6;
+  state.counters["delivered"] = static_cast<double>(network.stats().delivered);
+}
+BENCHMARK(BM_PingPong)->Args({5, 1})->Args({5, 16})->Args({7, 4});
+
+}  // namespace
+}  // namespace blixard::sim
