@@ -93,6 +93,7 @@ void World::Notify(NodeId node, LifecycleChange change) {
   event_hash_ = Mix(event_hash_, 0xf00d0000u + static_cast<uint64_t>(change));
   event_hash_ = Mix(event_hash_, node.value());
   for (const LifecycleListener& listener : listeners_) listener(node, change);
+  if (after_event_) after_event_();
 }
 
 bool World::Pause(NodeId node) {
@@ -245,6 +246,7 @@ bool World::RunNext(SimMicros limit_us) {
     FreeSlot(top.slot);
     ++events_run_;
     callback();
+    if (after_event_) after_event_();
     return true;
   }
   return false;

@@ -33,6 +33,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -114,6 +115,11 @@ class World {
   bool Restart(NodeId node);
   void AddLifecycleListener(LifecycleListener listener);
 
+  // Runs after every event (and after every lifecycle change's listeners):
+  // where the simulator checks its oracles. At most one; an empty function
+  // removes it.
+  void SetAfterEventHook(Callback hook) { after_event_ = std::move(hook); }
+
   // ---- Events -------------------------------------------------------------
 
   // Schedules `callback` at virtual time `at_us`, owned by `owner` (kNoNode:
@@ -133,6 +139,11 @@ class World {
   // event is pending (idle). Events of paused nodes are moved aside and do
   // not count; events of crashed epochs are dropped and do not count.
   bool Step();
+  // Like Step, but only runs an event whose time is <= limit_us; returns
+  // false (time unchanged) when the next runnable event is later. For a
+  // driver that checks oracles after every event:
+  //   while (world.StepUntil(end)) CheckOracles();
+  bool StepUntil(SimMicros limit_us) { return RunNext(limit_us); }
   // Runs every event with time <= until_us, then sets now to until_us.
   // REQUIRES: until_us >= now_us().
   void RunUntil(SimMicros until_us);
@@ -200,6 +211,7 @@ class World {
   size_t live_events_ = 0;  // scheduled, not run/cancelled/dropped/deferred
   std::map<NodeId, Node> nodes_;
   std::vector<LifecycleListener> listeners_;
+  Callback after_event_;
 
   uint64_t events_run_ = 0;
   uint64_t events_dropped_ = 0;

@@ -244,6 +244,28 @@ TEST(WorldTest, SameSeedSameEventSequence) {
   EXPECT_NE(a, c);
 }
 
+TEST(WorldTest, StepUntilRunsOnlyEventsUpToTheLimit) {
+  World world(1);
+  int ran = 0;
+  world.Schedule(10, kNoNode, [&] { ++ran; });
+  world.Schedule(20, kNoNode, [&] { ++ran; });
+  EXPECT_TRUE(world.StepUntil(15));
+  EXPECT_FALSE(world.StepUntil(15));
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(world.now_us(), 10);
+}
+
+TEST(WorldTest, AfterEventHookRunsAfterEveryEventAndLifecycleChange) {
+  World world(1);
+  world.AddNode(kNode1);
+  std::vector<std::string> log;
+  world.SetAfterEventHook([&] { log.push_back("check"); });
+  world.Schedule(1, kNoNode, [&] { log.push_back("event"); });
+  world.Schedule(2, kNoNode, [&] { world.Crash(kNode1); });
+  world.RunUntilIdle(10);
+  EXPECT_EQ(log, (std::vector<std::string>{"event", "check", "check", "check"}));
+}
+
 TEST(WorldDeathTest, SchedulingInThePastCrashes) {
   World world(1);
   world.RunUntil(10);
