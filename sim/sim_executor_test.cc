@@ -189,6 +189,21 @@ TEST_F(SimExecutorTest, PausedNodeHearsCompletionsAtResume) {
   EXPECT_EQ(events_[1].duration_us, 1020);
 }
 
+TEST_F(SimExecutorTest, StopAfterPauseAndResumeReportsOneExit) {
+  Make();
+  executor_->SetPlanner([](const WorkSpec&) { return SimWorkPlan{false, 10, 5000, 0}; });
+  ASSERT_THAT(executor_->Start(Task("t")), IsOk());
+  world_.Pause(kNode);
+  world_.RunUntil(100'000);  // kRunning and the exit are both deferred
+  world_.Resume(kNode);
+  world_.StepUntil(world_.now_us());  // kRunning; the exit is queued for now
+  EXPECT_TRUE(executor_->Stop(WorkKind::kTask, "t"));
+  world_.RunUntilIdle(10);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[1].reason, WorkEvent::Reason::kStopped);
+  executor_->CheckInvariants();
+}
+
 TEST_F(SimExecutorTest, FailureRateIsPlausibleAndSeeded) {
   Make();  // 10% failures by default
   for (int i = 0; i < 2000; ++i) {

@@ -115,10 +115,10 @@ bool World::Resume(NodeId node) {
     if (slot.seq != entry.seq) continue;  // cancelled while deferred
     CHECK(slot.deferred);
     slot.deferred = false;
-    // Late events run now, in the order they came due.
+    // Late events run now, in the order they came due, after the events
+    // already queued for now.
     slot.at_us = now_us_;
-    slot.seq = next_seq_++;
-    Push(entry.slot);
+    Push(entry.slot, next_seq_++);
   }
   Notify(node, LifecycleChange::kResume);
   return true;
@@ -167,9 +167,9 @@ void World::FreeSlot(uint32_t slot) {
   free_slots_.push_back(slot);
 }
 
-void World::Push(uint32_t slot) {
+void World::Push(uint32_t slot, uint64_t order) {
   const Slot& s = slots_[slot];
-  heap_.push_back(HeapEntry{s.at_us, s.seq, slot});
+  heap_.push_back(HeapEntry{s.at_us, order, s.seq, slot});
   std::push_heap(heap_.begin(), heap_.end(), &World::HeapLater);
   ++live_events_;
 }
@@ -188,7 +188,7 @@ EventId World::Schedule(SimMicros at_us, NodeId owner, Callback callback) {
   s.epoch = epoch;
   s.deferred = false;
   s.callback = std::move(callback);
-  Push(slot);
+  Push(slot, s.seq);
   return EventId{s.seq, slot};
 }
 
@@ -241,7 +241,7 @@ bool World::RunNext(SimMicros limit_us) {
     now_us_ = top.at_us;
     Callback callback = std::move(slot.callback);
     event_hash_ = Mix(event_hash_, static_cast<uint64_t>(top.at_us));
-    event_hash_ = Mix(event_hash_, top.seq);
+    event_hash_ = Mix(event_hash_, top.order);
     event_hash_ = Mix(event_hash_, slot.owner.value());
     FreeSlot(top.slot);
     ++events_run_;

@@ -178,6 +178,10 @@ class World {
   };
   struct HeapEntry {
     SimMicros at_us;
+    // Run order among equal times: the sequence number when scheduled, a
+    // fresh one when re-queued at a resume. Identity stays `seq`, so an
+    // EventId still cancels a re-queued event.
+    uint64_t order;
     uint64_t seq;
     uint32_t slot;
   };
@@ -191,13 +195,13 @@ class World {
 
   static bool HeapLater(const HeapEntry& a, const HeapEntry& b) {
     if (a.at_us != b.at_us) return a.at_us > b.at_us;
-    return a.seq > b.seq;
+    return a.order > b.order;
   }
   // Runs the next runnable event if its time is <= limit_us.
   bool RunNext(SimMicros limit_us);
   uint32_t AllocSlot();
   void FreeSlot(uint32_t slot);
-  void Push(uint32_t slot);
+  void Push(uint32_t slot, uint64_t order);
   void Notify(NodeId node, LifecycleChange change);
   Node& node_ref(NodeId node);
   const Node& node_ref(NodeId node) const;

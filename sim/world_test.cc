@@ -128,6 +128,37 @@ TEST(WorldTest, DeferredEventsCanBeCancelled) {
   EXPECT_EQ(ran, 10);
 }
 
+TEST(WorldTest, EventIdStillCancelsAfterPauseAndResume) {
+  World world(1);
+  world.AddNode(kNode1);
+  int ran = 0;
+  EventId a = world.Schedule(10, kNode1, [&] { ran += 1; });
+  world.Schedule(20, kNode1, [&] { ran += 10; });
+  world.Pause(kNode1);
+  world.RunUntil(50);
+  world.Resume(kNode1);
+  EXPECT_TRUE(world.IsPending(a));
+  EXPECT_TRUE(world.Cancel(a));
+  world.RunUntilIdle(10);
+  EXPECT_EQ(ran, 10);
+  world.CheckInvariants();
+}
+
+TEST(WorldTest, ResumedEventsRunInTheOrderTheyCameDue) {
+  World world(1);
+  world.AddNode(kNode1);
+  std::vector<int> order;
+  world.Schedule(30, kNode1, [&] { order.push_back(30); });  // scheduled first
+  world.Schedule(10, kNode1, [&] { order.push_back(10); });
+  world.Schedule(20, kNode1, [&] { order.push_back(20); });
+  world.Pause(kNode1);
+  world.RunUntil(40);
+  world.Schedule(40, kNoNode, [&] { order.push_back(0); });  // already due now
+  world.Resume(kNode1);
+  world.RunUntilIdle(10);
+  EXPECT_EQ(order, (std::vector<int>{0, 10, 20, 30}));
+}
+
 TEST(WorldTest, CrashDropsPendingAndDeferredEventsOfThatNodeOnly) {
   World world(1);
   world.AddNode(kNode1);
