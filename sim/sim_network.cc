@@ -1,5 +1,6 @@
 #include "sim/sim_network.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -166,7 +167,13 @@ Transport::SendResult SimNetwork::Send(Packet packet) {
 
 void SimNetwork::ScheduleDelivery(Packet packet) {
   const NodeId to = packet.to;
-  world_->ScheduleAfter(DrawLatency(), to,
+  SimMicros at = world_->now_us() + DrawLatency();
+  if (options_.fifo_links) {
+    SimMicros& last = last_arrival_us_[{packet.from, packet.to}];
+    at = std::max(at, last);  // equal times keep send order
+    last = at;
+  }
+  world_->Schedule(at, to,
                         [this, packet = std::move(packet)]() mutable {
                           Deliver(std::move(packet));
                         });

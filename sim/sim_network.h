@@ -4,7 +4,7 @@
 // uniform in [latency_min_us, latency_max_us], and with a small chance
 // (tail_per_million) multiplied by [tail_multiplier_min, tail_multiplier_max]
 // (a heavy tail: GC pauses, retransmits, a congested switch). Independent
-// latencies reorder packets. Packets may also be lost or duplicated at
+// latencies reorder packets (unless fifo_links). Packets may also be lost or duplicated at
 // seeded per-million rates. All arithmetic is integer.
 //
 // Faults, all decided at delivery time (a packet in flight when a partition
@@ -55,6 +55,11 @@ struct SimNetworkOptions {
   uint64_t loss_per_million = 0;
   uint64_t duplicate_per_million = 0;
   size_t queue_packets_max = Transport::kQueuePacketsMax;
+  // When true, each directed link delivers in send order, like one TCP
+  // connection (a packet never overtakes an earlier one on its link; a slow
+  // packet holds up those behind it). When false, latencies are independent
+  // and packets reorder.
+  bool fifo_links = false;
 
   // INVALID_ARGUMENT naming the first bad field.
   absl::Status Validate() const;
@@ -143,6 +148,7 @@ class SimNetwork {
   Rng rng_;
   std::map<NodeId, std::unique_ptr<Endpoint>> endpoints_;
   std::map<Link, size_t> in_flight_;
+  std::map<Link, SimMicros> last_arrival_us_;  // fifo_links only
   std::set<Link> blocked_;
   std::set<NodeId> clogged_;
   std::deque<Packet> held_;

@@ -87,6 +87,21 @@ TEST(SimNetworkTest, IndependentLatenciesReorderPackets) {
   EXPECT_TRUE(reordered);
 }
 
+TEST(SimNetworkTest, FifoLinksDeliverInSendOrder) {
+  SimNetworkOptions options;
+  options.fifo_links = true;
+  options.tail_per_million = 100'000;  // plenty of slow packets to overtake
+  options.duplicate_per_million = 100'000;
+  Net net(2, options);
+  for (uint64_t i = 0; i < 500; ++i) net.Ping(1, 2, i);
+  net.world.RunUntilIdle(10'000);
+  const auto& got = net.received[NodeId(2)];
+  ASSERT_GE(got.size(), 500u);
+  for (size_t i = 1; i < got.size(); ++i) {
+    ASSERT_LE(got[i - 1].raft.index(), got[i].raft.index()) << i;
+  }
+}
+
 TEST(SimNetworkTest, HeavyTailIsRareAndLong) {
   Net net(3);  // default 1% tail, 10-100x
   const int kPackets = 20'000;
