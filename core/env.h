@@ -299,6 +299,24 @@ class Executor {
   virtual std::vector<std::string> Running(WorkKind kind) const = 0;
 };
 
+// ---------------------------------------------------------------------------
+
+// Everything a Host reaches the world through, borrowed (not owned): the
+// simulator's SimNodeEnv or the production runtime owns the parts and must
+// keep them alive for the Host's lifetime. REQUIRES for a Host: none null.
+struct Env {
+  Clock* clock = nullptr;
+  Timers* timers = nullptr;
+  Transport* transport = nullptr;
+  LogStore* log_store = nullptr;
+  Executor* executor = nullptr;
+
+  bool complete() const {
+    return clock != nullptr && timers != nullptr && transport != nullptr &&
+           log_store != nullptr && executor != nullptr;
+  }
+};
+
 inline absl::string_view WorkKindName(WorkKind kind) {
   return kind == WorkKind::kTask ? "task" : "vm";
 }

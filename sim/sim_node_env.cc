@@ -42,6 +42,18 @@ SimNodeEnv::SimNodeEnv(World* world, SimNetwork* network, NodeId node,
   CHECK_OK(options.Validate());
 }
 
+Env SimNodeEnv::MakeEnv(LogStore* log_store) {
+  CHECK(log_store != nullptr);
+  Env env;
+  env.clock = &clock_;
+  env.timers = &timers_;
+  env.transport = transport_;
+  env.log_store = log_store;
+  env.executor = &executor_;
+  CHECK(env.complete());
+  return env;
+}
+
 Rng SimNodeEnv::RaftRng(uint64_t incarnation) const {
   return world_->NodeStream(node_, "raft").Fork(incarnation);
 }

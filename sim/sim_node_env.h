@@ -14,8 +14,7 @@
 //   SimNetwork network(&world, SimNetworkOptions());
 //   world.AddNode(NodeId(1));
 //   SimNodeEnv env(&world, &network, NodeId(1), SimNodeEnvOptions());
-//   Host host(..., &env.clock(), &env.timers(), &env.transport(),
-//             &disk, &env.executor(), env.RaftRng());
+//   Host host(env.MakeEnv(&disk), env.RaftRng(world.epoch(NodeId(1))), ...);
 //
 // Thread: the simulation's single thread. Construct after the World and the
 // network; keep it alive for the World's whole run.
@@ -59,6 +58,10 @@ class SimNodeEnv {
   SimTimers& timers() { return timers_; }
   Transport& transport() { return *transport_; }
   SimExecutor& executor() { return executor_; }
+
+  // The Env for a Host on this node, with the node's disk (SimDisk, owned
+  // elsewhere). REQUIRES: log_store not null.
+  Env MakeEnv(LogStore* log_store);
 
   // A fresh generator for the node's Raft core (randomized election
   // timeouts), from the World's "node" stream. Each restart should take a
