@@ -81,6 +81,9 @@ struct ProfileParams {
   int64_t drift_ppm_max;
   uint64_t loss_per_million_max;
   uint64_t duplicate_per_million_max;
+  // Loss from the start to the end of the schedule (loss episodes return to
+  // it), so every run of the profile loses messages.
+  int64_t loss_baseline_per_million;
   // Weights, in the order of the episode kinds below.
   std::vector<uint64_t> weights;
 };
@@ -103,11 +106,11 @@ enum Episode : size_t {
 ProfileParams Params(FaultProfile profile) {
   if (profile == FaultProfile::kHeavy) {
     return ProfileParams{200'000,   2'000'000, 200'000, 5'000'000,
-                         SimClock::kDriftPpmMax, 300'000, 300'000,
+                         SimClock::kDriftPpmMax, 300'000, 300'000, 10'000,
                          {4, 3, 3, 2, 2, 2, 1, 1, 1, 2, 1}};
   }
   return ProfileParams{2'000'000, 8'000'000, 500'000, 5'000'000,
-                       1000,      100'000,   100'000,
+                       1000,      100'000,   100'000,   0,
                        {3, 2, 3, 1, 1, 1, 1, 1, 1, 1, 1}};
 }
 
@@ -295,6 +298,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
         rng.Range(static_cast<uint64_t>(lo), static_cast<uint64_t>(hi)));
   };
 
+  const bool baseline_loss = p.loss_baseline_per_million > 0 && duration_us > 1;
+  if (baseline_loss) emit(0, FaultKind::kLoss, {}, {}, p.loss_baseline_per_million);
   SimMicros t = draw(p.gap_min_us, p.gap_max_us);
   while (t < duration_us) {
     const size_t episode = PickWeighted(p.weights, rng);
@@ -402,7 +407,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
           const auto rate = static_cast<int64_t>(rng.Range(1'000, max));
           const FaultKind kind = loss ? FaultKind::kLoss : FaultKind::kDuplicate;
           emit(t, kind, {}, {}, rate);
-          emit(end, kind, {}, {}, 0);
+          emit(end, kind, {}, {},
+               loss && baseline_loss ? p.loss_baseline_per_million : 0);
           until = end + 1;
           break;
         }
@@ -412,6 +418,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
     }
     t += draw(p.gap_min_us, p.gap_max_us);
   }
+  // After every episode's end (stable sort keeps list order at equal times).
+  if (baseline_loss) emit(duration_us - 1, FaultKind::kLoss, {}, {}, 0);
   std::stable_sort(out.begin(), out.end(), [](const Fault& a, const Fault& b) {
     return a.at_us < b.at_us;
   });

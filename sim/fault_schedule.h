@@ -100,7 +100,8 @@ absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name);
 // before duration_us (restart after crash, resume after pause, heal after a
 // partition, unclog after clog, drift back to 0, loss back to the baseline),
 // so the cluster is whole again when the schedule ends. At most a minority of
-// the nodes is crashed or paused at once. kNone gives an empty schedule.
+// the nodes is crashed or paused at once. kHeavy also loses 1% of messages
+// throughout (until duration_us - 1). kNone gives an empty schedule.
 // REQUIRES: nodes non-empty, sorted, unique; duration_us >= 0.
 FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
                                     const std::vector<NodeId>& nodes,

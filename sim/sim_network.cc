@@ -15,6 +15,32 @@ constexpr int64_t kLatencyMaxUs = 60 * kMicrosPerSecond;
 
 }  // namespace
 
+absl::string_view PacketFateName(PacketFate fate) {
+  switch (fate) {
+    case PacketFate::kSent:
+      return "sent";
+    case PacketFate::kDelivered:
+      return "delivered";
+    case PacketFate::kLost:
+      return "lost";
+    case PacketFate::kDuplicated:
+      return "duplicated";
+    case PacketFate::kQueueFull:
+      return "queue_full";
+    case PacketFate::kUnknownPeer:
+      return "unknown_peer";
+    case PacketFate::kPartitioned:
+      return "partitioned";
+    case PacketFate::kNodeDown:
+      return "node_down";
+    case PacketFate::kNoReceiver:
+      return "no_receiver";
+    case PacketFate::kHeld:
+      return "held";
+  }
+  return "?";
+}
+
 absl::Status SimNetworkOptions::Validate() const {
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(absl::StrCat("SimNetworkOptions: ", what));
@@ -135,28 +161,34 @@ Transport::SendResult SimNetwork::Send(Packet packet) {
   auto dest = endpoints_.find(packet.to);
   if (dest == endpoints_.end()) {
     ++stats_.dropped_unknown_peer;
+    Observe(packet, PacketFate::kUnknownPeer);
     return Transport::SendResult::kUnreachable;
   }
   size_t& in_flight = in_flight_[{packet.from, packet.to}];
   if (in_flight >= options_.queue_packets_max) {
     ++stats_.dropped_queue_full;
+    Observe(packet, PacketFate::kQueueFull);
     return Transport::SendResult::kQueueFull;
   }
   ++stats_.sent;
+  Observe(packet, PacketFate::kSent);
   // Draws happen in a fixed order whatever the outcome, so one packet's
   // fate never depends on whether the node it is sent to is up.
   const bool lost = rng_.Chance(options_.loss_per_million, kMillion);
   const bool duplicate = rng_.Chance(options_.duplicate_per_million, kMillion);
   if (world_->IsCrashed(packet.to)) {
     ++stats_.dropped_node_down;
+    Observe(packet, PacketFate::kNodeDown);
     return Transport::SendResult::kQueued;
   }
   if (lost) {
     ++stats_.lost;
+    Observe(packet, PacketFate::kLost);
     return Transport::SendResult::kQueued;
   }
   if (duplicate) {
     ++stats_.duplicated;
+    Observe(packet, PacketFate::kDuplicated);
     ++in_flight;
     ScheduleDelivery(packet);
   }
@@ -183,6 +215,7 @@ void SimNetwork::Deliver(Packet packet) {
   const Link link{packet.from, packet.to};
   if (IsClogged(packet.from) || IsClogged(packet.to)) {
     ++stats_.clog_held;
+    Observe(packet, PacketFate::kHeld);
     held_.push_back(std::move(packet));
     return;
   }
@@ -191,6 +224,7 @@ void SimNetwork::Deliver(Packet packet) {
   --in_flight;
   if (LinkBlocked(packet.from, packet.to)) {
     ++stats_.dropped_partition;
+    Observe(packet, PacketFate::kPartitioned);
     return;
   }
   auto it = endpoints_.find(packet.to);
@@ -198,9 +232,11 @@ void SimNetwork::Deliver(Packet packet) {
   const Transport::Receiver& receiver = it->second->receiver();
   if (!receiver) {
     ++stats_.dropped_no_receiver;
+    Observe(packet, PacketFate::kNoReceiver);
     return;
   }
   ++stats_.delivered;
+  Observe(packet, PacketFate::kDelivered);
   receiver(std::move(packet));
 }
 

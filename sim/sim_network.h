@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -83,8 +84,26 @@ struct SimNetworkStats {
   uint64_t clogs = 0;
 };
 
+// What happened to a packet, for an observer (traces, timelines, tests).
+enum class PacketFate : uint8_t {
+  kSent = 0,         // accepted by Send (its fate follows)
+  kDelivered = 1,
+  kLost = 2,
+  kDuplicated = 3,   // an extra copy was scheduled
+  kQueueFull = 4,
+  kUnknownPeer = 5,
+  kPartitioned = 6,
+  kNodeDown = 7,     // destination down at send (in-flight drops at a crash
+                     // are counted, not observed: the World drops them)
+  kNoReceiver = 8,
+  kHeld = 9,         // held by a clog
+};
+absl::string_view PacketFateName(PacketFate fate);
+
 class SimNetwork {
  public:
+  using Observer = std::function<void(const Packet& packet, PacketFate fate)>;
+
   // REQUIRES: options.Validate().ok().
   SimNetwork(World* world, const SimNetworkOptions& options);
   ~SimNetwork();
@@ -129,6 +148,10 @@ class SimNetwork {
 
   const SimNetworkStats& stats() const { return stats_; }
 
+  // Called for every packet fate, before delivery for kDelivered. At most
+  // one; an empty function removes it. Must not send.
+  void SetObserver(Observer observer) { observer_ = std::move(observer); }
+
   void CheckInvariants() const;
 
  private:
@@ -142,6 +165,9 @@ class SimNetwork {
   int64_t DrawLatency();
   void OnLifecycle(NodeId node, LifecycleChange change);
   void Block(NodeId from, NodeId to);
+  void Observe(const Packet& packet, PacketFate fate) {
+    if (observer_) observer_(packet, fate);
+  }
 
   World* world_;
   SimNetworkOptions options_;
@@ -153,6 +179,7 @@ class SimNetwork {
   std::set<NodeId> clogged_;
   std::deque<Packet> held_;
   SimNetworkStats stats_;
+  Observer observer_;
 };
 
 }  // namespace blixard::sim

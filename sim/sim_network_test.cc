@@ -319,6 +319,28 @@ TEST(SimNetworkTest, SameSeedSameDeliveries) {
   EXPECT_NE(RunTraffic(21), RunTraffic(22));
 }
 
+TEST(SimNetworkTest, ObserverSeesEveryFate) {
+  SimNetworkOptions options = NoTail();
+  options.queue_packets_max = 1;
+  Net net(31, options);
+  std::vector<std::string> fates;
+  net.network.SetObserver([&](const Packet& p, PacketFate fate) {
+    fates.push_back(std::to_string(p.from.value()) + ">" +
+                    std::to_string(p.to.value()) + " " +
+                    std::string(PacketFateName(fate)));
+  });
+  net.Ping(1, 2);
+  net.Ping(1, 2);   // queue full
+  net.Ping(1, 99);  // unknown
+  net.world.RunUntilIdle(10);
+  net.network.Partition({NodeId(1)}, {NodeId(3)});
+  net.Ping(1, 3);
+  net.world.RunUntilIdle(10);
+  EXPECT_EQ(fates, (std::vector<std::string>{"1>2 sent", "1>2 queue_full",
+                                             "1>99 unknown_peer", "1>2 delivered",
+                                             "1>3 sent", "1>3 partitioned"}));
+}
+
 TEST(SimNetworkTest, OptionsAreValidated) {
   SimNetworkOptions options;
   EXPECT_TRUE(options.Validate().ok());
