@@ -3,12 +3,15 @@
 //
 //   bazel run -c opt //sim:world_benchmark
 #include <cstdint>
+#include <algorithm>
 #include <functional>
 #include <memory>
 #include <vector>
 
 #include "benchmark/benchmark.h"
+#include "sim/fault_schedule.h"
 #include "sim/sim_network.h"
+#include "sim/sim_node_env.h"
 #include "sim/sim_timers.h"
 #include "sim/world.h"
 
@@ -85,6 +88,70 @@ void BM_PingPong(benchmark::State& state) {
   state.counters["delivered"] = static_cast<double>(network.stats().delivered);
 }
 BENCHMARK(BM_PingPong)->Args({5, 1})->Args({5, 16})->Args({7, 4});
+
+// The shape of a 5-node Raft cluster without Raft: every node ticks every
+// 10 ms (jittered), node 1 sends a heartbeat to every peer each tick and
+// peers answer, under the default fault profile. One iteration is one
+// virtual second; `x_realtime` is the virtual:wall ratio of the bare world
+// (the ceiling for `blixard sim`).
+void BM_ToyCluster(benchmark::State& state) {
+  constexpr uint64_t kNodes = 5;
+  World world(4);
+  SimNetwork network(&world, SimNetworkOptions());
+  std::vector<std::unique_ptr<SimNodeEnv>> envs;
+  std::vector<NodeId> ids;
+  std::vector<std::function<void()>> ticks(kNodes + 1);
+  for (uint64_t i = 1; i <= kNodes; ++i) {
+    const NodeId id(i);
+    ids.push_back(id);
+    world.AddNode(id);
+    envs.push_back(std::make_unique<SimNodeEnv>(&world, &network, id,
+                                                SimNodeEnvOptions()));
+  }
+  auto start = [&](uint64_t i) {
+    SimNodeEnv* env = envs[i - 1].get();
+    auto rng = std::make_shared<Rng>(env->RaftRng(world.epoch(NodeId(i))));
+    env->transport().SetReceiver([env](Packet p) {
+      if (p.raft.type() == raft::MSG_HEARTBEAT) {
+        raft::Message reply;
+        reply.set_type(raft::MSG_HEARTBEAT_RESPONSE);
+        reply.set_term(p.raft.term());
+        env->transport().Send(p.from, std::move(reply));
+      }
+    });
+    ticks[i] = [&, env, rng, i] {
+      if (i == 1) {
+        for (uint64_t j = 2; j <= kNodes; ++j) {
+          raft::Message m;
+          m.set_type(raft::MSG_HEARTBEAT);
+          m.set_term(1);
+          env->transport().Send(NodeId(j), std::move(m));
+        }
+      }
+      env->timers().ArmAfter(1, 10'000 + static_cast<int64_t>(rng->Uniform(100)),
+                             ticks[i]);
+    };
+    env->timers().ArmAfter(1, 10'000, ticks[i]);
+  };
+  for (uint64_t i = 1; i <= kNodes; ++i) start(i);
+  world.AddLifecycleListener([&](NodeId id, LifecycleChange change) {
+    if (change == LifecycleChange::kRestart) start(id.value());
+  });
+  FaultInjector::Targets targets;
+  targets.world = &world;
+  targets.network = &network;
+  FaultInjector injector(targets);
+  constexpr SimMicros kHorizon = 3600 * kMicrosPerSecond;
+  injector.Schedule(GenerateFaultSchedule(world.Stream("faults"),
+                                          FaultProfile::kDefault, ids, kHorizon));
+  for (auto _ : state) {
+    world.RunUntil(std::min(kHorizon, world.now_us() + kMicrosPerSecond));
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(world.events_run()));
+  state.counters["x_realtime"] = benchmark::Counter(
+      static_cast<double>(world.now_us()) / 1e6, benchmark::Counter::kIsRate);
+}
+BENCHMARK(BM_ToyCluster);
 
 }  // namespace
 }  // namespace blixard::sim
