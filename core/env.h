@@ -154,7 +154,10 @@ class Timers {
 
 // What travels between two nodes: either a Raft message, or opaque bytes that
 // the Host frames itself (snapshot chunks, forwarded client requests, agent
-// heartbeats). Transports deliver packets whole or not at all.
+// heartbeats). Transports deliver packets whole or not at all. `from` and
+// `to` are stamped by the transport (production: from the connection's
+// handshake), never taken from the payload; a Host should drop a Raft message
+// whose own `from` disagrees with the packet's.
 struct Packet {
   enum class Kind : uint8_t { kRaft = 0, kBytes = 1 };
 
@@ -190,7 +193,9 @@ class Transport {
   enum class SendResult : uint8_t {
     kQueued = 0,      // accepted (it may still be lost later)
     kQueueFull = 1,   // dropped: kQueuePacketsMax packets already queued
-    kUnreachable = 2, // dropped: peer unknown, or known to be down
+    kUnreachable = 2, // dropped: peer unknown, or known to be down (the
+                      // simulator only knows "unknown": a crashed peer's
+                      // packets are accepted and vanish, as on a real wire)
   };
 
   using Receiver = std::function<void(Packet packet)>;
