@@ -207,6 +207,7 @@ absl::Status FaultSchedule::Validate() const {
           absl::StrCat("fault ", i, " (", f.ToText(), "): ", what));
     };
     if (f.at_us < 0) return error("negative time");
+    if (f.at_us > kFaultTimeMaxUs) return error("time beyond kFaultTimeMaxUs");
     if (f.at_us < last) return error("times must not decrease");
     last = f.at_us;
     if (NeedsNodes(f.kind) && f.nodes.empty()) return error("needs nodes=");
@@ -229,6 +230,7 @@ absl::Status FaultSchedule::Validate() const {
         break;
       case FaultKind::kClockJump:
         if (f.value < 0) return error("a monotonic clock only jumps forward");
+        if (f.value > kClockJumpMaxUs) return error("jump beyond kClockJumpMaxUs");
         break;
       case FaultKind::kLoss:
       case FaultKind::kDuplicate:

@@ -60,6 +60,11 @@ enum class FaultKind : uint8_t {
 };
 inline constexpr int kFaultKindCount = 17;
 
+// Bounds that Validate enforces, so a hand-edited or fuzzed schedule cannot
+// overflow virtual time.
+inline constexpr SimMicros kFaultTimeMaxUs = 365LL * 24 * 3600 * kMicrosPerSecond;
+inline constexpr int64_t kClockJumpMaxUs = 3600 * kMicrosPerSecond;
+
 // Stable names used in text and traces ("crash", "partition_one_way", ...).
 absl::string_view FaultKindName(FaultKind kind);
 absl::StatusOr<FaultKind> ParseFaultKind(absl::string_view name);

@@ -69,6 +69,25 @@ TEST(FaultScheduleTest, MalformedTextIsRejectedWithTheLine) {
               HasSubstr("line 3"));
 }
 
+TEST(FaultScheduleTest, GarbageNeverCrashesTheParser) {
+  Rng rng(77);
+  const std::string alphabet = "0123456789 =,-#\nabcdeghiklmnoprstuvwxy_";
+  int accepted = 0;
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    const uint64_t length = rng.Range(0, 40);
+    for (uint64_t j = 0; j < length; ++j) {
+      text += alphabet[rng.Uniform(alphabet.size())];
+    }
+    if (FaultSchedule::Parse(text).ok()) ++accepted;
+  }
+  EXPECT_GT(accepted, 0);  // blank and comment-only texts at least
+  EXPECT_THAT(FaultSchedule::Parse("1 clock_jump nodes=1 value=99999999999999").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+  EXPECT_THAT(FaultSchedule::Parse("99999999999999999 heal").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument));
+}
+
 TEST(FaultScheduleTest, ProfilesParse) {
   EXPECT_EQ(*ParseFaultProfile("heavy"), FaultProfile::kHeavy);
   EXPECT_EQ(*ParseFaultProfile("none"), FaultProfile::kNone);
