@@ -88,7 +88,6 @@ class LogStore {
   virtual absl::StatusOr<Term> ReadTerm(Index index) = 0;
 };
 
-
 // ---------------------------------------------------------------------------
 // Time.
 
@@ -191,11 +190,11 @@ class Transport {
 
   // A typed result, not an error: a dropped packet is an expected outcome.
   enum class SendResult : uint8_t {
-    kQueued = 0,      // accepted (it may still be lost later)
-    kQueueFull = 1,   // dropped: kQueuePacketsMax packets already queued
-    kUnreachable = 2, // dropped: peer unknown, or known to be down (the
-                      // simulator only knows "unknown": a crashed peer's
-                      // packets are accepted and vanish, as on a real wire)
+    kQueued = 0,       // accepted (it may still be lost later)
+    kQueueFull = 1,    // dropped: kQueuePacketsMax packets already queued
+    kUnreachable = 2,  // dropped: peer unknown, or known to be down (the
+                       // simulator only knows "unknown": a crashed peer's
+                       // packets are accepted and vanish, as on a real wire)
   };
 
   using Receiver = std::function<void(Packet packet)>;

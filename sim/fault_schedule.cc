@@ -14,10 +14,22 @@ namespace blixard::sim {
 namespace {
 
 constexpr absl::string_view kKindNames[kFaultKindCount] = {
-    "crash",       "restart",     "pause",      "resume",
-    "partition",   "partition_one_way", "isolate", "bridge",
-    "heal",        "clog",        "unclog",     "clock_drift",
-    "clock_jump",  "loss",        "duplicate",  "disk_write_errors",
+    "crash",
+    "restart",
+    "pause",
+    "resume",
+    "partition",
+    "partition_one_way",
+    "isolate",
+    "bridge",
+    "heal",
+    "clog",
+    "unclog",
+    "clock_drift",
+    "clock_jump",
+    "loss",
+    "duplicate",
+    "disk_write_errors",
     "disk_read_errors",
 };
 
@@ -105,13 +117,19 @@ enum Episode : size_t {
 
 ProfileParams Params(FaultProfile profile) {
   if (profile == FaultProfile::kHeavy) {
-    return ProfileParams{200'000,   2'000'000, 200'000, 5'000'000,
-                         SimClock::kDriftPpmMax, 300'000, 300'000, 10'000,
+    return ProfileParams{200'000,
+                         2'000'000,
+                         200'000,
+                         5'000'000,
+                         SimClock::kDriftPpmMax,
+                         300'000,
+                         300'000,
+                         10'000,
                          {4, 3, 3, 2, 2, 2, 1, 1, 1, 2, 1}};
   }
-  return ProfileParams{2'000'000, 8'000'000, 500'000, 5'000'000,
-                       1000,      100'000,   100'000,   0,
-                       {3, 2, 3, 1, 1, 1, 1, 1, 1, 1, 1}};
+  return ProfileParams{2'000'000, 8'000'000, 500'000,
+                       5'000'000, 1000,      100'000,
+                       100'000,   0,         {3, 2, 3, 1, 1, 1, 1, 1, 1, 1, 1}};
 }
 
 size_t PickWeighted(const std::vector<uint64_t>& weights, Rng& rng) {
@@ -137,7 +155,8 @@ absl::StatusOr<FaultKind> ParseFaultKind(absl::string_view name) {
   for (int i = 0; i < kFaultKindCount; ++i) {
     if (kKindNames[i] == name) return static_cast<FaultKind>(i);
   }
-  return absl::InvalidArgumentError(absl::StrCat("unknown fault kind \"", name, "\""));
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown fault kind \"", name, "\""));
 }
 
 std::string Fault::ToText() const {
@@ -172,7 +191,8 @@ absl::StatusOr<FaultSchedule> FaultSchedule::Parse(absl::string_view text) {
     if (line.empty() || line[0] == '#') continue;
     std::vector<absl::string_view> tokens =
         absl::StrSplit(line, ' ', absl::SkipEmpty());
-    if (tokens.size() < 2) return error("want \"<at_us> <kind> [key=value]...\"");
+    if (tokens.size() < 2)
+      return error("want \"<at_us> <kind> [key=value]...\"");
     Fault fault;
     if (!absl::SimpleAtoi(tokens[0], &fault.at_us)) return error("bad time");
     absl::StatusOr<FaultKind> kind = ParseFaultKind(tokens[1]);
@@ -186,7 +206,8 @@ absl::StatusOr<FaultSchedule> FaultSchedule::Parse(absl::string_view text) {
         if (!nodes.ok()) return error(nodes.status().message());
         (kv.first == "nodes" ? fault.nodes : fault.others) = *std::move(nodes);
       } else if (kv.first == "value") {
-        if (!absl::SimpleAtoi(kv.second, &fault.value)) return error("bad value");
+        if (!absl::SimpleAtoi(kv.second, &fault.value))
+          return error("bad value");
       } else {
         return error(absl::StrCat("unknown key \"", kv.first, "\""));
       }
@@ -224,19 +245,22 @@ absl::Status FaultSchedule::Validate() const {
         }
         break;
       case FaultKind::kClockDrift:
-        if (f.value > SimClock::kDriftPpmMax || f.value < -SimClock::kDriftPpmMax) {
+        if (f.value > SimClock::kDriftPpmMax ||
+            f.value < -SimClock::kDriftPpmMax) {
           return error("drift beyond SimClock::kDriftPpmMax");
         }
         break;
       case FaultKind::kClockJump:
         if (f.value < 0) return error("a monotonic clock only jumps forward");
-        if (f.value > kClockJumpMaxUs) return error("jump beyond kClockJumpMaxUs");
+        if (f.value > kClockJumpMaxUs)
+          return error("jump beyond kClockJumpMaxUs");
         break;
       case FaultKind::kLoss:
       case FaultKind::kDuplicate:
       case FaultKind::kDiskWriteErrors:
       case FaultKind::kDiskReadErrors:
-        if (f.value < 0 || f.value > 1'000'000) return error("rate not in [0, 1e6]");
+        if (f.value < 0 || f.value > 1'000'000)
+          return error("rate not in [0, 1e6]");
         break;
       default:
         break;
@@ -293,7 +317,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
   std::vector<Fault>& out = schedule.faults;
   auto emit = [&out](SimMicros at, FaultKind kind, std::vector<NodeId> a,
                      std::vector<NodeId> b = {}, int64_t value = 0) {
-    out.push_back(Fault{at, kind, Sorted(std::move(a)), Sorted(std::move(b)), value});
+    out.push_back(
+        Fault{at, kind, Sorted(std::move(a)), Sorted(std::move(b)), value});
   };
   auto draw = [&rng](SimMicros lo, SimMicros hi) {
     return static_cast<SimMicros>(
@@ -301,7 +326,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
   };
 
   const bool baseline_loss = p.loss_baseline_per_million > 0 && duration_us > 1;
-  if (baseline_loss) emit(0, FaultKind::kLoss, {}, {}, p.loss_baseline_per_million);
+  if (baseline_loss)
+    emit(0, FaultKind::kLoss, {}, {}, p.loss_baseline_per_million);
   SimMicros t = draw(p.gap_min_us, p.gap_max_us);
   while (t < duration_us) {
     const size_t episode = PickWeighted(p.weights, rng);
@@ -342,15 +368,17 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
             const NodeId bridge = order[0];
             const size_t split = 1 + static_cast<size_t>(rng.Uniform(n - 2));
             emit(t, FaultKind::kBridge,
-                 std::vector<NodeId>(order.begin() + 1,
-                                     order.begin() + static_cast<ptrdiff_t>(split) + 1),
-                 std::vector<NodeId>(order.begin() + static_cast<ptrdiff_t>(split) + 1,
-                                     order.end()),
+                 std::vector<NodeId>(
+                     order.begin() + 1,
+                     order.begin() + static_cast<ptrdiff_t>(split) + 1),
+                 std::vector<NodeId>(
+                     order.begin() + static_cast<ptrdiff_t>(split) + 1,
+                     order.end()),
                  static_cast<int64_t>(bridge.value()));
           } else {
             const size_t split = 1 + static_cast<size_t>(rng.Uniform(n - 1));
-            std::vector<NodeId> a(order.begin(),
-                                  order.begin() + static_cast<ptrdiff_t>(split));
+            std::vector<NodeId> a(
+                order.begin(), order.begin() + static_cast<ptrdiff_t>(split));
             std::vector<NodeId> b(order.begin() + static_cast<ptrdiff_t>(split),
                                   order.end());
             emit(t,
@@ -370,9 +398,11 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
           Shuffle(order, rng);
           const size_t k = 1 + static_cast<size_t>(rng.Uniform(n));
           order.resize(k);
-          const SimMicros step = std::max<SimMicros>(1, (end - t) / static_cast<SimMicros>(2 * k + 1));
+          const SimMicros step = std::max<SimMicros>(
+              1, (end - t) / static_cast<SimMicros>(2 * k + 1));
           for (size_t i = 0; i < k; ++i) {
-            emit(t + static_cast<SimMicros>(i) * step, FaultKind::kClog, {order[i]});
+            emit(t + static_cast<SimMicros>(i) * step, FaultKind::kClog,
+                 {order[i]});
           }
           Shuffle(order, rng);
           for (size_t i = 0; i < k; ++i) {
@@ -386,7 +416,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
           const NodeId victim = nodes[rng.Uniform(n)];
           if (clock_until[victim] > t) break;
           const int64_t ppm =
-              static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(2 * p.drift_ppm_max + 1))) -
+              static_cast<int64_t>(
+                  rng.Uniform(static_cast<uint64_t>(2 * p.drift_ppm_max + 1))) -
               p.drift_ppm_max;
           emit(t, FaultKind::kClockDrift, {victim}, {}, ppm);
           emit(end, FaultKind::kClockDrift, {victim}, {}, 0);
@@ -407,7 +438,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
           const uint64_t max =
               loss ? p.loss_per_million_max : p.duplicate_per_million_max;
           const auto rate = static_cast<int64_t>(rng.Range(1'000, max));
-          const FaultKind kind = loss ? FaultKind::kLoss : FaultKind::kDuplicate;
+          const FaultKind kind =
+              loss ? FaultKind::kLoss : FaultKind::kDuplicate;
           emit(t, kind, {}, {}, rate);
           emit(end, kind, {}, {},
                loss && baseline_loss ? p.loss_baseline_per_million : 0);
@@ -531,8 +563,8 @@ bool FaultInjector::Apply(const Fault& fault) {
         fault.kind == FaultKind::kLoss || fault.kind == FaultKind::kDuplicate) {
       extra.Int("value", fault.value);
     }
-    targets_.trace->Fault(world.now_us(), FaultKindName(fault.kind), fault.nodes,
-                          extra);
+    targets_.trace->Fault(world.now_us(), FaultKindName(fault.kind),
+                          fault.nodes, extra);
   }
   return true;
 }

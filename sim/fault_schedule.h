@@ -40,29 +40,30 @@
 namespace blixard::sim {
 
 enum class FaultKind : uint8_t {
-  kCrash = 0,            // nodes
-  kRestart = 1,          // nodes
-  kPause = 2,            // nodes
-  kResume = 3,           // nodes
-  kPartition = 4,        // nodes <-/-> others
-  kPartitionOneWay = 5,  // nodes -/-> others
-  kIsolate = 6,          // nodes (each)
-  kBridge = 7,           // nodes <-/-> others; value = the bridge node id
-  kHeal = 8,             // every partition and clog
-  kClog = 9,             // nodes
-  kUnclog = 10,          // nodes
-  kClockDrift = 11,      // nodes; value = ppm
-  kClockJump = 12,       // nodes; value = microseconds forward
-  kLoss = 13,            // value = loss per million
-  kDuplicate = 14,       // value = duplication per million
-  kDiskWriteErrors = 15, // nodes; value = per million (applied by the hook)
-  kDiskReadErrors = 16,  // nodes; value = per million (applied by the hook)
+  kCrash = 0,             // nodes
+  kRestart = 1,           // nodes
+  kPause = 2,             // nodes
+  kResume = 3,            // nodes
+  kPartition = 4,         // nodes <-/-> others
+  kPartitionOneWay = 5,   // nodes -/-> others
+  kIsolate = 6,           // nodes (each)
+  kBridge = 7,            // nodes <-/-> others; value = the bridge node id
+  kHeal = 8,              // every partition and clog
+  kClog = 9,              // nodes
+  kUnclog = 10,           // nodes
+  kClockDrift = 11,       // nodes; value = ppm
+  kClockJump = 12,        // nodes; value = microseconds forward
+  kLoss = 13,             // value = loss per million
+  kDuplicate = 14,        // value = duplication per million
+  kDiskWriteErrors = 15,  // nodes; value = per million (applied by the hook)
+  kDiskReadErrors = 16,   // nodes; value = per million (applied by the hook)
 };
 inline constexpr int kFaultKindCount = 17;
 
 // Bounds that Validate enforces, so a hand-edited or fuzzed schedule cannot
 // overflow virtual time.
-inline constexpr SimMicros kFaultTimeMaxUs = 365LL * 24 * 3600 * kMicrosPerSecond;
+inline constexpr SimMicros kFaultTimeMaxUs =
+    365LL * 24 * 3600 * kMicrosPerSecond;
 inline constexpr int64_t kClockJumpMaxUs = 3600 * kMicrosPerSecond;
 
 // Stable names used in text and traces ("crash", "partition_one_way", ...).
@@ -115,8 +116,8 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
 class FaultInjector {
  public:
   struct Targets {
-    World* world = nullptr;       // required
-    SimNetwork* network = nullptr;  // required
+    World* world = nullptr;              // required
+    SimNetwork* network = nullptr;       // required
     std::map<NodeId, SimClock*> clocks;  // clock faults on other nodes: no-op
     TraceWriter* trace = nullptr;  // optional: a "fault" line per applied fault
     // Optional: disk faults (and any kind the injector does not apply itself).

@@ -19,7 +19,8 @@ using ::testing::HasSubstr;
 
 std::vector<NodeId> Nodes(int n) {
   std::vector<NodeId> nodes;
-  for (int i = 1; i <= n; ++i) nodes.push_back(NodeId(static_cast<uint64_t>(i)));
+  for (int i = 1; i <= n; ++i)
+    nodes.push_back(NodeId(static_cast<uint64_t>(i)));
   return nodes;
 }
 
@@ -40,7 +41,8 @@ TEST(FaultScheduleTest, TextRoundTrips) {
   EXPECT_EQ(schedule->faults[1].kind, FaultKind::kPartition);
   EXPECT_EQ(schedule->faults[1].others.size(), 3u);
   EXPECT_EQ(schedule->faults[3].value, -800);
-  absl::StatusOr<FaultSchedule> again = FaultSchedule::Parse(schedule->ToText());
+  absl::StatusOr<FaultSchedule> again =
+      FaultSchedule::Parse(schedule->ToText());
   ASSERT_THAT(again.status(), IsOk());
   EXPECT_EQ(again->faults, schedule->faults);
   EXPECT_EQ(schedule->CountByKind().at("crash"), 1u);
@@ -82,7 +84,8 @@ TEST(FaultScheduleTest, GarbageNeverCrashesTheParser) {
     if (FaultSchedule::Parse(text).ok()) ++accepted;
   }
   EXPECT_GT(accepted, 0);  // blank and comment-only texts at least
-  EXPECT_THAT(FaultSchedule::Parse("1 clock_jump nodes=1 value=99999999999999").status(),
+  EXPECT_THAT(FaultSchedule::Parse("1 clock_jump nodes=1 value=99999999999999")
+                  .status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(FaultSchedule::Parse("99999999999999999 heal").status(),
               StatusIs(absl::StatusCode::kInvalidArgument));
@@ -102,12 +105,12 @@ TEST(FaultScheduleTest, NoneIsEmpty) {
 }
 
 TEST(FaultScheduleTest, SameSeedSameSchedule) {
-  const FaultSchedule a = GenerateFaultSchedule(Rng(5), FaultProfile::kHeavy,
-                                                Nodes(5), 60 * kMicrosPerSecond);
-  const FaultSchedule b = GenerateFaultSchedule(Rng(5), FaultProfile::kHeavy,
-                                                Nodes(5), 60 * kMicrosPerSecond);
-  const FaultSchedule c = GenerateFaultSchedule(Rng(6), FaultProfile::kHeavy,
-                                                Nodes(5), 60 * kMicrosPerSecond);
+  const FaultSchedule a = GenerateFaultSchedule(
+      Rng(5), FaultProfile::kHeavy, Nodes(5), 60 * kMicrosPerSecond);
+  const FaultSchedule b = GenerateFaultSchedule(
+      Rng(5), FaultProfile::kHeavy, Nodes(5), 60 * kMicrosPerSecond);
+  const FaultSchedule c = GenerateFaultSchedule(
+      Rng(6), FaultProfile::kHeavy, Nodes(5), 60 * kMicrosPerSecond);
   EXPECT_EQ(a.ToText(), b.ToText());
   EXPECT_NE(a.ToText(), c.ToText());
 }
@@ -181,7 +184,8 @@ void CheckGenerated(const FaultSchedule& schedule, int n, SimMicros duration) {
 TEST(FaultScheduleTest, GeneratedSchedulesEndWholeAndKeepAMajorityUp) {
   for (uint64_t seed = 1; seed <= 50; ++seed) {
     for (int n : {1, 2, 3, 5, 7}) {
-      for (FaultProfile profile : {FaultProfile::kDefault, FaultProfile::kHeavy}) {
+      for (FaultProfile profile :
+           {FaultProfile::kDefault, FaultProfile::kHeavy}) {
         SCOPED_TRACE(::testing::Message() << "seed " << seed << " n " << n);
         CheckGenerated(GenerateFaultSchedule(Rng(seed), profile, Nodes(n),
                                              30 * kMicrosPerSecond),
@@ -199,17 +203,18 @@ TEST(FaultScheduleTest, HeavyProfileInjectsEveryMajorKind) {
     for (const auto& [kind, count] : s.CountByKind()) total[kind] += count;
     EXPECT_GT(s.faults.size(), 20u);
   }
-  for (const char* kind : {"crash", "restart", "pause", "resume", "partition",
-                           "partition_one_way", "isolate", "bridge", "heal",
-                           "clog", "unclog", "clock_drift", "clock_jump", "loss",
-                           "duplicate"}) {
+  for (const char* kind :
+       {"crash", "restart", "pause", "resume", "partition", "partition_one_way",
+        "isolate", "bridge", "heal", "clog", "unclog", "clock_drift",
+        "clock_jump", "loss", "duplicate"}) {
     EXPECT_GT(total[kind], 0u) << kind;
   }
 }
 
 class InjectorTest : public ::testing::Test {
  protected:
-  InjectorTest() : world_(1), network_(&world_, SimNetworkOptions()), trace_(&out_) {
+  InjectorTest()
+      : world_(1), network_(&world_, SimNetworkOptions()), trace_(&out_) {
     for (NodeId id : Nodes(3)) {
       world_.AddNode(id);
       network_.Attach(id);
@@ -259,21 +264,23 @@ TEST_F(InjectorTest, AppliesAScheduleAtItsTimesAndTracesIt) {
   ASSERT_EQ(disk_faults_.size(), 1u);
   EXPECT_EQ(injector_->skipped(), 1u);
   EXPECT_EQ(injector_->applied().at("restart"), 1u);
-  EXPECT_EQ(out_.str(),
-            "{\"t\":100,\"type\":\"fault\",\"fault\":\"crash\",\"nodes\":[2]}\n"
-            "{\"t\":200,\"type\":\"fault\",\"fault\":\"partition_one_way\","
-            "\"nodes\":[1],\"others\":[3]}\n"
-            "{\"t\":300,\"type\":\"fault\",\"fault\":\"clock_drift\",\"nodes\":[3],"
-            "\"value\":500}\n"
-            "{\"t\":400,\"type\":\"fault\",\"fault\":\"disk_write_errors\","
-            "\"nodes\":[1],\"value\":1000}\n"
-            "{\"t\":500,\"type\":\"fault\",\"fault\":\"restart\",\"nodes\":[2]}\n"
-            "{\"t\":600,\"type\":\"fault\",\"fault\":\"heal\",\"nodes\":[]}\n");
+  EXPECT_EQ(
+      out_.str(),
+      "{\"t\":100,\"type\":\"fault\",\"fault\":\"crash\",\"nodes\":[2]}\n"
+      "{\"t\":200,\"type\":\"fault\",\"fault\":\"partition_one_way\","
+      "\"nodes\":[1],\"others\":[3]}\n"
+      "{\"t\":300,\"type\":\"fault\",\"fault\":\"clock_drift\",\"nodes\":[3],"
+      "\"value\":500}\n"
+      "{\"t\":400,\"type\":\"fault\",\"fault\":\"disk_write_errors\","
+      "\"nodes\":[1],\"value\":1000}\n"
+      "{\"t\":500,\"type\":\"fault\",\"fault\":\"restart\",\"nodes\":[2]}\n"
+      "{\"t\":600,\"type\":\"fault\",\"fault\":\"heal\",\"nodes\":[]}\n");
 }
 
 TEST_F(InjectorTest, GeneratedHeavyScheduleAppliesCleanly) {
-  const FaultSchedule s = GenerateFaultSchedule(
-      world_.Stream("faults"), FaultProfile::kHeavy, Nodes(3), 20 * kMicrosPerSecond);
+  const FaultSchedule s =
+      GenerateFaultSchedule(world_.Stream("faults"), FaultProfile::kHeavy,
+                            Nodes(3), 20 * kMicrosPerSecond);
   injector_->Schedule(s);
   world_.RunUntil(20 * kMicrosPerSecond);
   EXPECT_EQ(injector_->skipped(), 0u);

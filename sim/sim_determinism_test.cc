@@ -101,7 +101,7 @@ struct RunResult {
 };
 
 RunResult RunWorld(uint64_t seed, FaultProfile profile, int nodes,
-              SimMicros duration_us) {
+                   SimMicros duration_us) {
   World world(seed);
   SimNetwork network(&world, SimNetworkOptions());
   std::vector<NodeId> ids;
@@ -119,7 +119,8 @@ RunResult RunWorld(uint64_t seed, FaultProfile profile, int nodes,
   }
   std::map<NodeId, std::unique_ptr<ToyHost>> hosts;
   for (size_t i = 0; i < ids.size(); ++i) {
-    hosts[ids[i]] = std::make_unique<ToyHost>(&world, envs[i].get(), &trace, &ids);
+    hosts[ids[i]] =
+        std::make_unique<ToyHost>(&world, envs[i].get(), &trace, &ids);
   }
   // Registered after the envs' parts, so they have dropped their state first.
   world.AddLifecycleListener([&](NodeId node, LifecycleChange change) {
@@ -132,7 +133,8 @@ RunResult RunWorld(uint64_t seed, FaultProfile profile, int nodes,
   FaultInjector::Targets targets;
   targets.world = &world;
   targets.network = &network;
-  for (size_t i = 0; i < ids.size(); ++i) targets.clocks[ids[i]] = &envs[i]->clock();
+  for (size_t i = 0; i < ids.size(); ++i)
+    targets.clocks[ids[i]] = &envs[i]->clock();
   targets.trace = &trace;
   FaultInjector injector(targets);
   injector.Schedule(
@@ -145,10 +147,11 @@ RunResult RunWorld(uint64_t seed, FaultProfile profile, int nodes,
   }
   RunResult result;
   result.events = world.events_run();
-  result.trace_hash = trace.Result(
-      true,
-      JsonLine().Uint("events", world.events_run()).Hex("event_hash", world.event_hash()),
-      JsonLine().Uint("wall_ms", 0));
+  result.trace_hash = trace.Result(true,
+                                   JsonLine()
+                                       .Uint("events", world.events_run())
+                                       .Hex("event_hash", world.event_hash()),
+                                   JsonLine().Uint("wall_ms", 0));
   result.faults = injector.applied();
   result.network = network.stats();
   result.trace = out.str();
@@ -157,8 +160,10 @@ RunResult RunWorld(uint64_t seed, FaultProfile profile, int nodes,
 
 TEST(SimDeterminismTest, SameSeedSameTraceHashFor20Seeds) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    const RunResult a = RunWorld(seed, FaultProfile::kHeavy, 5, 10 * kMicrosPerSecond);
-    const RunResult b = RunWorld(seed, FaultProfile::kHeavy, 5, 10 * kMicrosPerSecond);
+    const RunResult a =
+        RunWorld(seed, FaultProfile::kHeavy, 5, 10 * kMicrosPerSecond);
+    const RunResult b =
+        RunWorld(seed, FaultProfile::kHeavy, 5, 10 * kMicrosPerSecond);
     ASSERT_EQ(a.trace_hash, b.trace_hash) << "seed " << seed;
     ASSERT_EQ(a.trace, b.trace) << "seed " << seed;
     EXPECT_GT(a.events, 5'000u);
@@ -166,15 +171,17 @@ TEST(SimDeterminismTest, SameSeedSameTraceHashFor20Seeds) {
 }
 
 TEST(SimDeterminismTest, DifferentSeedsDiffer) {
-  EXPECT_NE(RunWorld(1, FaultProfile::kDefault, 3, 5 * kMicrosPerSecond).trace_hash,
-            RunWorld(2, FaultProfile::kDefault, 3, 5 * kMicrosPerSecond).trace_hash);
+  EXPECT_NE(
+      RunWorld(1, FaultProfile::kDefault, 3, 5 * kMicrosPerSecond).trace_hash,
+      RunWorld(2, FaultProfile::kDefault, 3, 5 * kMicrosPerSecond).trace_hash);
 }
 
 TEST(SimDeterminismTest, HeavyFaultsAreActuallyInjected) {
   std::map<std::string, uint64_t> total;
   SimNetworkStats network;
   for (uint64_t seed = 1; seed <= 5; ++seed) {
-    const RunResult r = RunWorld(seed, FaultProfile::kHeavy, 5, 30 * kMicrosPerSecond);
+    const RunResult r =
+        RunWorld(seed, FaultProfile::kHeavy, 5, 30 * kMicrosPerSecond);
     for (const auto& [kind, count] : r.faults) total[kind] += count;
     network.lost += r.network.lost;
     network.duplicated += r.network.duplicated;

@@ -17,7 +17,8 @@ int64_t Draw(Rng& rng, int64_t lo, int64_t hi) {
 
 absl::Status SimExecutorOptions::Validate() const {
   auto bad = [](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("SimExecutorOptions: ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SimExecutorOptions: ", what));
   };
   if (task_start_min_us < 0 || task_start_max_us < task_start_min_us) {
     return bad("task_start range");
@@ -30,8 +31,8 @@ absl::Status SimExecutorOptions::Validate() const {
   }
   if (stop_min_us < 0 || stop_max_us < stop_min_us) return bad("stop range");
   if (vm_crash_window_us <= 0) return bad("vm_crash_window_us <= 0");
-  if (task_failure_per_million > kMillion || start_failure_per_million > kMillion ||
-      vm_crash_per_million > kMillion) {
+  if (task_failure_per_million > kMillion ||
+      start_failure_per_million > kMillion || vm_crash_per_million > kMillion) {
     return bad("a rate above 1e6 per million");
   }
   return absl::OkStatus();
@@ -64,9 +65,10 @@ SimWorkPlan SimExecutor::Draw(const WorkSpec& spec) {
   SimWorkPlan plan;
   plan.fail_start = rng_.Chance(options_.start_failure_per_million, kMillion);
   if (spec.kind == WorkKind::kTask) {
-    plan.start_us = sim::Draw(rng_, options_.task_start_min_us,
-                              options_.task_start_max_us);
-    plan.run_us = sim::Draw(rng_, options_.task_run_min_us, options_.task_run_max_us);
+    plan.start_us =
+        sim::Draw(rng_, options_.task_start_min_us, options_.task_start_max_us);
+    plan.run_us =
+        sim::Draw(rng_, options_.task_run_min_us, options_.task_run_max_us);
     plan.exit_code = rng_.Chance(options_.task_failure_per_million, kMillion)
                          ? static_cast<int32_t>(rng_.Range(1, 125))
                          : 0;
@@ -97,9 +99,9 @@ absl::Status SimExecutor::Start(const WorkSpec& spec) {
   }
   Key key{spec.kind, spec.id};
   if (work_.count(key) != 0) {
-    return absl::AlreadyExistsError(absl::StrCat(
-        WorkKindName(spec.kind), " ", spec.id, " is already running on node ",
-        node_.value()));
+    return absl::AlreadyExistsError(
+        absl::StrCat(WorkKindName(spec.kind), " ", spec.id,
+                     " is already running on node ", node_.value()));
   }
   if (work_.size() >= kRunningMax) {
     return absl::ResourceExhaustedError(absl::StrCat(
@@ -173,7 +175,8 @@ void SimExecutor::Exit(const Key& key, WorkEvent::Reason reason,
   event.duration_us = clock_->NowMicros() - work.started_at;
   std::string output = absl::StrCat(WorkKindName(key.first), " ", key.second,
                                     ": ", work.spec.command);
-  for (const std::string& arg : work.spec.args) absl::StrAppend(&output, " ", arg);
+  for (const std::string& arg : work.spec.args)
+    absl::StrAppend(&output, " ", arg);
   absl::StrAppend(&output, "\nexit ", exit_code, " after ", event.duration_us,
                   " us\n");
   if (output.size() > kOutputTailBytesMax) {
@@ -227,7 +230,8 @@ void SimExecutor::CheckInvariants() const {
     if (!world_->IsPending(work.next)) {
       CHECK(key.first == WorkKind::kVm && work.running && !work.stopping &&
             work.run_us < 0)
-          << WorkKindName(key.first) << " " << key.second << " has no next event";
+          << WorkKindName(key.first) << " " << key.second
+          << " has no next event";
     }
   }
 }

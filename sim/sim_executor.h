@@ -99,8 +99,8 @@ class SimExecutor final : public Executor {
     MonoMicros started_at = 0;
     bool running = false;  // kRunning reported
     bool stopping = false;
-    EventId next;          // the pending kRunning or kExited event
-    int64_t run_us = 0;    // after kRunning (see SimWorkPlan)
+    EventId next;        // the pending kRunning or kExited event
+    int64_t run_us = 0;  // after kRunning (see SimWorkPlan)
     int32_t exit_code = 0;
   };
 

@@ -36,12 +36,14 @@ WorkSpec Vm(std::string id) {
 
 class SimExecutorTest : public ::testing::Test {
  protected:
-  explicit SimExecutorTest(uint64_t seed = 3) : world_(seed), clock_(&world_, 0, 0) {
+  explicit SimExecutorTest(uint64_t seed = 3)
+      : world_(seed), clock_(&world_, 0, 0) {
     world_.AddNode(kNode);
   }
   void Make(const SimExecutorOptions& options = {}) {
     executor_ = std::make_unique<SimExecutor>(&world_, &clock_, kNode, options);
-    executor_->SetCallback([this](const WorkEvent& e) { events_.push_back(e); });
+    executor_->SetCallback(
+        [this](const WorkEvent& e) { events_.push_back(e); });
   }
   World world_;
   SimClock clock_;
@@ -54,7 +56,8 @@ TEST_F(SimExecutorTest, TaskRunsThenExitsWithinTheDrawnBounds) {
   options.task_failure_per_million = 0;
   Make(options);
   ASSERT_THAT(executor_->Start(Task("t1")), IsOk());
-  EXPECT_EQ(executor_->Running(WorkKind::kTask), std::vector<std::string>{"t1"});
+  EXPECT_EQ(executor_->Running(WorkKind::kTask),
+            std::vector<std::string>{"t1"});
   world_.RunUntilIdle(100);
   ASSERT_EQ(events_.size(), 2u);
   EXPECT_EQ(events_[0].state, WorkEvent::State::kRunning);
@@ -64,7 +67,8 @@ TEST_F(SimExecutorTest, TaskRunsThenExitsWithinTheDrawnBounds) {
   EXPECT_EQ(events_[1].reason, WorkEvent::Reason::kFinished);
   EXPECT_EQ(events_[1].exit_code, 0);
   EXPECT_EQ(events_[1].id, "t1");
-  EXPECT_GE(events_[1].duration_us, options.task_start_min_us + options.task_run_min_us);
+  EXPECT_GE(events_[1].duration_us,
+            options.task_start_min_us + options.task_run_min_us);
   EXPECT_THAT(events_[1].output_tail, ::testing::HasSubstr("/bin/work --fast"));
   EXPECT_TRUE(executor_->Running(WorkKind::kTask).empty());
   executor_->CheckInvariants();
@@ -112,7 +116,7 @@ TEST_F(SimExecutorTest, VmRunsUntilStopped) {
   EXPECT_EQ(events_[0].state, WorkEvent::State::kRunning);
   executor_->CheckInvariants();
   EXPECT_TRUE(executor_->Stop(WorkKind::kVm, "web"));
-  EXPECT_FALSE(executor_->Stop(WorkKind::kVm, "web"));  // already stopping
+  EXPECT_FALSE(executor_->Stop(WorkKind::kVm, "web"));    // already stopping
   EXPECT_FALSE(executor_->Stop(WorkKind::kTask, "web"));  // kinds are apart
   world_.RunUntilIdle(10);
   ASSERT_EQ(events_.size(), 2u);
@@ -178,7 +182,9 @@ TEST_F(SimExecutorTest, CrashKillsAllWorkSilently) {
 
 TEST_F(SimExecutorTest, PausedNodeHearsCompletionsAtResume) {
   Make();
-  executor_->SetPlanner([](const WorkSpec&) { return SimWorkPlan{false, 10, 20, 0}; });
+  executor_->SetPlanner([](const WorkSpec&) {
+    return SimWorkPlan{false, 10, 20, 0};
+  });
   ASSERT_THAT(executor_->Start(Task("t")), IsOk());
   world_.Pause(kNode);
   world_.RunUntil(1000);
@@ -191,7 +197,9 @@ TEST_F(SimExecutorTest, PausedNodeHearsCompletionsAtResume) {
 
 TEST_F(SimExecutorTest, StopAfterPauseAndResumeReportsOneExit) {
   Make();
-  executor_->SetPlanner([](const WorkSpec&) { return SimWorkPlan{false, 10, 5000, 0}; });
+  executor_->SetPlanner([](const WorkSpec&) {
+    return SimWorkPlan{false, 10, 5000, 0};
+  });
   ASSERT_THAT(executor_->Start(Task("t")), IsOk());
   world_.Pause(kNode);
   world_.RunUntil(100'000);  // kRunning and the exit are both deferred

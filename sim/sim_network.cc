@@ -43,10 +43,12 @@ absl::string_view PacketFateName(PacketFate fate) {
 
 absl::Status SimNetworkOptions::Validate() const {
   auto bad = [](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("SimNetworkOptions: ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SimNetworkOptions: ", what));
   };
   if (latency_min_us < 0) return bad("latency_min_us < 0");
-  if (latency_max_us < latency_min_us) return bad("latency_max_us < latency_min_us");
+  if (latency_max_us < latency_min_us)
+    return bad("latency_max_us < latency_min_us");
   if (tail_multiplier_min < 1) return bad("tail_multiplier_min < 1");
   if (tail_multiplier_max < tail_multiplier_min) {
     return bad("tail_multiplier_max < tail_multiplier_min");
@@ -57,7 +59,8 @@ absl::Status SimNetworkOptions::Validate() const {
   }
   if (tail_per_million > kMillion) return bad("tail_per_million > 1e6");
   if (loss_per_million > kMillion) return bad("loss_per_million > 1e6");
-  if (duplicate_per_million > kMillion) return bad("duplicate_per_million > 1e6");
+  if (duplicate_per_million > kMillion)
+    return bad("duplicate_per_million > 1e6");
   if (queue_packets_max == 0) return bad("queue_packets_max == 0");
   return absl::OkStatus();
 }
@@ -108,8 +111,9 @@ class SimNetwork::Endpoint final : public Transport {
 SimNetwork::SimNetwork(World* world, const SimNetworkOptions& options)
     : world_(world), options_(options), rng_(world->Stream("network")) {
   CHECK_OK(options.Validate());
-  world_->AddLifecycleListener(
-      [this](NodeId node, LifecycleChange change) { OnLifecycle(node, change); });
+  world_->AddLifecycleListener([this](NodeId node, LifecycleChange change) {
+    OnLifecycle(node, change);
+  });
 }
 
 SimNetwork::~SimNetwork() = default;
@@ -148,8 +152,8 @@ int64_t SimNetwork::DrawLatency() {
   uint64_t latency = rng_.Range(static_cast<uint64_t>(options_.latency_min_us),
                                 static_cast<uint64_t>(options_.latency_max_us));
   if (rng_.Chance(options_.tail_per_million, kMillion)) {
-    latency *= rng_.Range(options_.tail_multiplier_min,
-                          options_.tail_multiplier_max);
+    latency *=
+        rng_.Range(options_.tail_multiplier_min, options_.tail_multiplier_max);
     ++stats_.tail_delayed;
   }
   return static_cast<int64_t>(latency);
@@ -157,7 +161,8 @@ int64_t SimNetwork::DrawLatency() {
 
 Transport::SendResult SimNetwork::Send(Packet packet) {
   CHECK_NE(packet.from, packet.to) << "a node does not send to itself";
-  CHECK(!world_->IsCrashed(packet.from)) << "crashed " << packet.from << " sent";
+  CHECK(!world_->IsCrashed(packet.from))
+      << "crashed " << packet.from << " sent";
   auto dest = endpoints_.find(packet.to);
   if (dest == endpoints_.end()) {
     ++stats_.dropped_unknown_peer;
@@ -205,10 +210,9 @@ void SimNetwork::ScheduleDelivery(Packet packet) {
     at = std::max(at, last);  // equal times keep send order
     last = at;
   }
-  world_->Schedule(at, to,
-                        [this, packet = std::move(packet)]() mutable {
-                          Deliver(std::move(packet));
-                        });
+  world_->Schedule(at, to, [this, packet = std::move(packet)]() mutable {
+    Deliver(std::move(packet));
+  });
 }
 
 void SimNetwork::Deliver(Packet packet) {

@@ -4,8 +4,8 @@
 // uniform in [latency_min_us, latency_max_us], and with a small chance
 // (tail_per_million) multiplied by [tail_multiplier_min, tail_multiplier_max]
 // (a heavy tail: GC pauses, retransmits, a congested switch). Independent
-// latencies reorder packets (unless fifo_links). Packets may also be lost or duplicated at
-// seeded per-million rates. All arithmetic is integer.
+// latencies reorder packets (unless fifo_links). Packets may also be lost or
+// duplicated at seeded per-million rates. All arithmetic is integer.
 //
 // Faults, all decided at delivery time (a packet in flight when a partition
 // starts is lost, as on a TCP connection that breaks):
@@ -75,28 +75,30 @@ struct SimNetworkStats {
   uint64_t tail_delayed = 0;        // packets that drew a heavy-tail latency
   uint64_t dropped_queue_full = 0;  // Send returned kQueueFull
   uint64_t dropped_unknown_peer = 0;
-  uint64_t dropped_partition = 0;   // link blocked at delivery time
-  uint64_t dropped_node_down = 0;   // destination crashed (at send, or in flight)
-  uint64_t dropped_no_receiver = 0; // destination up but no receiver registered
-  uint64_t clog_held = 0;           // packets held by a clog
-  uint64_t partitions = 0;          // Partition/PartitionOneWay/Isolate/Bridge calls
+  uint64_t dropped_partition = 0;  // link blocked at delivery time
+  uint64_t dropped_node_down =
+      0;  // destination crashed (at send, or in flight)
+  uint64_t dropped_no_receiver =
+      0;                    // destination up but no receiver registered
+  uint64_t clog_held = 0;   // packets held by a clog
+  uint64_t partitions = 0;  // Partition/PartitionOneWay/Isolate/Bridge calls
   uint64_t heals = 0;
   uint64_t clogs = 0;
 };
 
 // What happened to a packet, for an observer (traces, timelines, tests).
 enum class PacketFate : uint8_t {
-  kSent = 0,         // accepted by Send (its fate follows)
+  kSent = 0,  // accepted by Send (its fate follows)
   kDelivered = 1,
   kLost = 2,
-  kDuplicated = 3,   // an extra copy was scheduled
+  kDuplicated = 3,  // an extra copy was scheduled
   kQueueFull = 4,
   kUnknownPeer = 5,
   kPartitioned = 6,
-  kNodeDown = 7,     // destination down at send (in-flight drops at a crash
-                     // are counted, not observed: the World drops them)
+  kNodeDown = 7,  // destination down at send (in-flight drops at a crash
+                  // are counted, not observed: the World drops them)
   kNoReceiver = 8,
-  kHeld = 9,         // held by a clog
+  kHeld = 9,  // held by a clog
 };
 absl::string_view PacketFateName(PacketFate fate);
 

@@ -155,7 +155,8 @@ TEST(SimNetworkTest, LossAndDuplicationRatesArePlausible) {
 
 TEST(SimNetworkTest, SymmetricPartitionCutsBothWaysAndHealRestores) {
   Net net(6, NoTail());
-  net.network.Partition({NodeId(1), NodeId(2)}, {NodeId(3), NodeId(4), NodeId(5)});
+  net.network.Partition({NodeId(1), NodeId(2)},
+                        {NodeId(3), NodeId(4), NodeId(5)});
   EXPECT_TRUE(net.Reaches(1, 2));
   EXPECT_TRUE(net.Reaches(3, 5));
   EXPECT_FALSE(net.Reaches(1, 3));
@@ -266,7 +267,8 @@ TEST(SimNetworkTest, CrashDropsInFlightAndRestartNeedsANewReceiver) {
   EXPECT_EQ(net.network.stats().dropped_node_down, 3u);
   EXPECT_FALSE(net.Reaches(1, 2));  // no receiver yet
   EXPECT_EQ(net.network.stats().dropped_no_receiver, 1u);
-  net.t(2)->SetReceiver([&](Packet p) { net.received[NodeId(2)].push_back(p); });
+  net.t(2)->SetReceiver(
+      [&](Packet p) { net.received[NodeId(2)].push_back(p); });
   EXPECT_TRUE(net.Reaches(1, 2));
   net.network.CheckInvariants();
 }
@@ -306,7 +308,8 @@ uint64_t RunTraffic(uint64_t seed) {
   }
   for (uint64_t i = 1; i <= 5; ++i) {
     for (uint64_t j = 1; j <= 5; ++j) {
-      if (i != j) network.transport(NodeId(i))->Send(NodeId(j), raft::Message());
+      if (i != j)
+        network.transport(NodeId(i))->Send(NodeId(j), raft::Message());
     }
   }
   world.RunUntilIdle(1'000'000);
@@ -336,9 +339,9 @@ TEST(SimNetworkTest, ObserverSeesEveryFate) {
   net.network.Partition({NodeId(1)}, {NodeId(3)});
   net.Ping(1, 3);
   net.world.RunUntilIdle(10);
-  EXPECT_EQ(fates, (std::vector<std::string>{"1>2 sent", "1>2 queue_full",
-                                             "1>99 unknown_peer", "1>2 delivered",
-                                             "1>3 sent", "1>3 partitioned"}));
+  EXPECT_EQ(fates, (std::vector<std::string>{
+                       "1>2 sent", "1>2 queue_full", "1>99 unknown_peer",
+                       "1>2 delivered", "1>3 sent", "1>3 partitioned"}));
 }
 
 TEST(SimNetworkTest, OptionsAreValidated) {

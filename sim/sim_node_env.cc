@@ -13,7 +13,8 @@ int64_t DrawOffset(const World* world, NodeId node, int64_t max_us) {
 
 int64_t DrawDrift(const World* world, NodeId node, int64_t max_ppm) {
   Rng rng = world->NodeStream(node, "clock_drift");
-  return static_cast<int64_t>(rng.Range(0, static_cast<uint64_t>(2 * max_ppm))) -
+  return static_cast<int64_t>(
+             rng.Range(0, static_cast<uint64_t>(2 * max_ppm))) -
          max_ppm;
 }
 
@@ -21,11 +22,13 @@ int64_t DrawDrift(const World* world, NodeId node, int64_t max_ppm) {
 
 absl::Status SimNodeEnvOptions::Validate() const {
   if (clock_offset_max_us < 0) {
-    return absl::InvalidArgumentError("SimNodeEnvOptions: clock_offset_max_us < 0");
+    return absl::InvalidArgumentError(
+        "SimNodeEnvOptions: clock_offset_max_us < 0");
   }
   if (drift_ppm_max < 0 || drift_ppm_max > SimClock::kDriftPpmMax) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "SimNodeEnvOptions: drift_ppm_max not in [0, ", SimClock::kDriftPpmMax, "]"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SimNodeEnvOptions: drift_ppm_max not in [0, ",
+                     SimClock::kDriftPpmMax, "]"));
   }
   return executor.Validate();
 }

@@ -34,8 +34,8 @@ TEST_F(SimTimersTest, FireInDeadlineOrderAndEqualDeadlinesInArmOrder) {
   timers_->ArmAfter(4, 500, Record("d"));  // also 1500, armed last
   timers_->CheckInvariants();
   world_.RunUntilIdle(100);
-  EXPECT_EQ(fired_, (std::vector<std::string>{"b@1200", "a@1500", "c@1500",
-                                              "d@1500"}));
+  EXPECT_EQ(fired_,
+            (std::vector<std::string>{"b@1200", "a@1500", "c@1500", "d@1500"}));
   EXPECT_EQ(timers_->armed(), 0u);
   EXPECT_EQ(timers_->fired(), 4u);
 }

@@ -252,9 +252,7 @@ bool World::RunNext(SimMicros limit_us) {
   return false;
 }
 
-bool World::Step() {
-  return RunNext(std::numeric_limits<SimMicros>::max());
-}
+bool World::Step() { return RunNext(std::numeric_limits<SimMicros>::max()); }
 
 void World::RunUntil(SimMicros until_us) {
   CHECK_GE(until_us, now_us_);

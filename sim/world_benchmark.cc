@@ -2,8 +2,8 @@
 // over SimNetwork (the figure issue 6's throughput target builds on).
 //
 //   bazel run -c opt //sim:world_benchmark
-#include <cstdint>
 #include <algorithm>
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <vector>
@@ -25,7 +25,8 @@ void BM_BareQueue(benchmark::State& state) {
   World world(1);
   Rng rng(2);
   std::function<void()> tick = [&] {
-    world.ScheduleAfter(static_cast<int64_t>(rng.Range(1, 1000)), kNoNode, tick);
+    world.ScheduleAfter(static_cast<int64_t>(rng.Range(1, 1000)), kNoNode,
+                        tick);
   };
   for (int i = 0; i < pending; ++i) world.Schedule(0, kNoNode, tick);
   for (auto _ : state) world.Step();
@@ -128,8 +129,8 @@ void BM_ToyCluster(benchmark::State& state) {
           env->transport().Send(NodeId(j), std::move(m));
         }
       }
-      env->timers().ArmAfter(1, 10'000 + static_cast<int64_t>(rng->Uniform(100)),
-                             ticks[i]);
+      env->timers().ArmAfter(
+          1, 10'000 + static_cast<int64_t>(rng->Uniform(100)), ticks[i]);
     };
     env->timers().ArmAfter(1, 10'000, ticks[i]);
   };
@@ -142,8 +143,8 @@ void BM_ToyCluster(benchmark::State& state) {
   targets.network = &network;
   FaultInjector injector(targets);
   constexpr SimMicros kHorizon = 3600 * kMicrosPerSecond;
-  injector.Schedule(GenerateFaultSchedule(world.Stream("faults"),
-                                          FaultProfile::kDefault, ids, kHorizon));
+  injector.Schedule(GenerateFaultSchedule(
+      world.Stream("faults"), FaultProfile::kDefault, ids, kHorizon));
   for (auto _ : state) {
     world.RunUntil(std::min(kHorizon, world.now_us() + kMicrosPerSecond));
   }

@@ -29,7 +29,8 @@ TEST(WorldTest, EventsRunInTimeOrderThenScheduleOrder) {
 TEST(WorldTest, TimeJumpsToTheNextEvent) {
   World world(1);
   std::vector<SimMicros> times;
-  world.Schedule(1'000'000'000, kNoNode, [&] { times.push_back(world.now_us()); });
+  world.Schedule(1'000'000'000, kNoNode,
+                 [&] { times.push_back(world.now_us()); });
   ASSERT_TRUE(world.Step());
   EXPECT_EQ(times, (std::vector<SimMicros>{1'000'000'000}));
   EXPECT_FALSE(world.Step());
@@ -294,7 +295,8 @@ TEST(WorldTest, AfterEventHookRunsAfterEveryEventAndLifecycleChange) {
   world.Schedule(1, kNoNode, [&] { log.push_back("event"); });
   world.Schedule(2, kNoNode, [&] { world.Crash(kNode1); });
   world.RunUntilIdle(10);
-  EXPECT_EQ(log, (std::vector<std::string>{"event", "check", "check", "check"}));
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"event", "check", "check", "check"}));
 }
 
 TEST(WorldDeathTest, SchedulingInThePastCrashes) {
