@@ -145,6 +145,17 @@ TEST_F(SimExecutorTest, VmsCanDie) {
   EXPECT_EQ(events_[1].reason, WorkEvent::Reason::kFailed);
 }
 
+TEST_F(SimExecutorTest, OutputTailIsBounded) {
+  Make();
+  WorkSpec spec = Task("chatty");
+  spec.args.assign(1000, "0123456789");
+  ASSERT_THAT(executor_->Start(spec), IsOk());
+  world_.RunUntilIdle(10);
+  ASSERT_EQ(events_.size(), 2u);
+  EXPECT_EQ(events_[1].output_tail.size(), Executor::kOutputTailBytesMax);
+  EXPECT_THAT(events_[1].output_tail, ::testing::EndsWith(" us\n"));
+}
+
 TEST_F(SimExecutorTest, BadSpecsAreRejected) {
   Make();
   EXPECT_THAT(executor_->Start(Task("")),

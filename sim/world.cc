@@ -243,6 +243,7 @@ bool World::RunNext(SimMicros limit_us) {
     event_hash_ = Mix(event_hash_, static_cast<uint64_t>(top.at_us));
     event_hash_ = Mix(event_hash_, top.order);
     event_hash_ = Mix(event_hash_, slot.owner.value());
+    current_event_ = EventInfo{top.at_us, top.order, slot.owner};
     FreeSlot(top.slot);
     ++events_run_;
     callback();

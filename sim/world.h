@@ -64,6 +64,13 @@ enum class LifecycleChange : uint8_t {
 };
 absl::string_view LifecycleChangeName(LifecycleChange change);
 
+// The event being run (or last run), for hooks, logs and determinism checks.
+struct EventInfo {
+  SimMicros at_us = 0;
+  uint64_t order = 0;  // position among equal times (sequence number)
+  NodeId owner;        // kNoNode: a world event
+};
+
 class World {
  public:
   using Callback = std::function<void()>;
@@ -164,6 +171,8 @@ class World {
   // A stable running hash of (time, sequence, owner) of every event run: two
   // runs with equal hashes ran the same events in the same order.
   uint64_t event_hash() const { return event_hash_; }
+  // The event running now, or the last one run (zeros before the first).
+  const EventInfo& current_event() const { return current_event_; }
 
   void CheckInvariants() const;
 
@@ -222,6 +231,7 @@ class World {
   uint64_t events_deferred_ = 0;
   uint64_t events_cancelled_ = 0;
   uint64_t event_hash_ = 0;
+  EventInfo current_event_;
 };
 
 }  // namespace blixard::sim

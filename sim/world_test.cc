@@ -276,6 +276,21 @@ TEST(WorldTest, SameSeedSameEventSequence) {
   EXPECT_NE(a, c);
 }
 
+TEST(WorldTest, CurrentEventNamesTheRunningEvent) {
+  World world(1);
+  world.AddNode(kNode2);
+  std::vector<uint64_t> owners;
+  world.Schedule(7, kNode2, [&] {
+    owners.push_back(world.current_event().owner.value());
+    EXPECT_EQ(world.current_event().at_us, 7);
+  });
+  world.Schedule(8, kNoNode, [&] {
+    owners.push_back(world.current_event().owner.value());
+  });
+  world.RunUntilIdle(10);
+  EXPECT_EQ(owners, (std::vector<uint64_t>{2, 0}));
+}
+
 TEST(WorldTest, StepUntilRunsOnlyEventsUpToTheLimit) {
   World world(1);
   int ran = 0;
