@@ -112,6 +112,8 @@ enum Episode : size_t {
   kEpJump,
   kEpLoss,
   kEpDuplicate,
+  kEpDiskWrite,
+  kEpDiskRead,
   kEpCount,
 };
 
@@ -125,11 +127,12 @@ ProfileParams Params(FaultProfile profile) {
                          300'000,
                          300'000,
                          10'000,
-                         {4, 3, 3, 2, 2, 2, 1, 1, 1, 2, 1}};
+                         {4, 3, 3, 2, 2, 2, 1, 1, 1, 2, 1, 1, 1}};
   }
-  return ProfileParams{2'000'000, 8'000'000, 500'000,
-                       5'000'000, 1000,      100'000,
-                       100'000,   0,         {3, 2, 3, 1, 1, 1, 1, 1, 1, 1, 1}};
+  return ProfileParams{
+      2'000'000, 8'000'000, 500'000,
+      5'000'000, 1000,      100'000,
+      100'000,   0,         {3, 2, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
 }
 
 size_t PickWeighted(const std::vector<uint64_t>& weights, Rng& rng) {
@@ -297,20 +300,25 @@ absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name) {
 
 FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
                                     const std::vector<NodeId>& nodes,
-                                    SimMicros duration_us) {
+                                    SimMicros duration_us, bool disk_faults) {
   CHECK(!nodes.empty());
   CHECK(std::is_sorted(nodes.begin(), nodes.end()));
   CHECK(std::adjacent_find(nodes.begin(), nodes.end()) == nodes.end());
   CHECK_GE(duration_us, 0);
   FaultSchedule schedule;
   if (profile == FaultProfile::kNone) return schedule;
-  const ProfileParams p = Params(profile);
+  ProfileParams p = Params(profile);
   CHECK_EQ(p.weights.size(), static_cast<size_t>(kEpCount));
+  if (!disk_faults) {
+    p.weights[kEpDiskWrite] = 0;
+    p.weights[kEpDiskRead] = 0;
+  }
   const size_t n = nodes.size();
   const size_t down_max = (n - 1) / 2;
 
   std::map<NodeId, SimMicros> down_until;   // crashed or paused
   std::map<NodeId, SimMicros> clock_until;  // drifting
+  std::map<NodeId, SimMicros> disk_until;   // disk errors on
   SimMicros network_until = 0;              // partition or swizzle active
   SimMicros loss_until = 0;
   SimMicros duplicate_until = 0;
@@ -444,6 +452,19 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
           emit(end, kind, {}, {},
                loss && baseline_loss ? p.loss_baseline_per_million : 0);
           until = end + 1;
+          break;
+        }
+        case kEpDiskWrite:
+        case kEpDiskRead: {
+          const NodeId victim = nodes[rng.Uniform(n)];
+          if (disk_until[victim] > t) break;
+          const FaultKind kind = episode == kEpDiskWrite
+                                     ? FaultKind::kDiskWriteErrors
+                                     : FaultKind::kDiskReadErrors;
+          emit(t, kind, {victim}, {},
+               static_cast<int64_t>(rng.Range(1'000, 100'000)));
+          emit(end, kind, {victim}, {}, 0);
+          disk_until[victim] = end + 1;
           break;
         }
         default:

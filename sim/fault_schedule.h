@@ -109,9 +109,13 @@ absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name);
 // the nodes is crashed or paused at once. kHeavy also loses 1% of messages
 // throughout (until duration_us - 1). kNone gives an empty schedule.
 // REQUIRES: nodes non-empty, sorted, unique; duration_us >= 0.
+// With `disk_faults`, it also emits disk_write_errors / disk_read_errors
+// episodes (a rate, then 0) for the FaultInjector's `other` hook; off by
+// default until SimDisk defines what an error does.
 FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
                                     const std::vector<NodeId>& nodes,
-                                    SimMicros duration_us);
+                                    SimMicros duration_us,
+                                    bool disk_faults = false);
 
 class FaultInjector {
  public:

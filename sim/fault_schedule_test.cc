@@ -211,6 +211,33 @@ TEST(FaultScheduleTest, HeavyProfileInjectsEveryMajorKind) {
   }
 }
 
+TEST(FaultScheduleTest, DiskFaultsOnlyWhenAskedAndAlwaysEnded) {
+  std::map<std::string, uint64_t> with, without;
+  for (uint64_t seed = 1; seed <= 10; ++seed) {
+    for (const auto& [kind, count] :
+         GenerateFaultSchedule(Rng(seed), FaultProfile::kHeavy, Nodes(5),
+                               60 * kMicrosPerSecond)
+             .CountByKind()) {
+      without[kind] += count;
+    }
+    const FaultSchedule s = GenerateFaultSchedule(
+        Rng(seed), FaultProfile::kHeavy, Nodes(5), 60 * kMicrosPerSecond, true);
+    for (const auto& [kind, count] : s.CountByKind()) with[kind] += count;
+    std::map<std::pair<FaultKind, NodeId>, int64_t> rate;
+    for (const Fault& f : s.faults) {
+      if (f.kind == FaultKind::kDiskWriteErrors ||
+          f.kind == FaultKind::kDiskReadErrors) {
+        rate[{f.kind, f.nodes[0]}] = f.value;
+      }
+    }
+    for (const auto& [key, value] : rate) EXPECT_EQ(value, 0);
+  }
+  EXPECT_EQ(without.count("disk_write_errors"), 0u);
+  EXPECT_EQ(without.count("disk_read_errors"), 0u);
+  EXPECT_GT(with["disk_write_errors"], 0u);
+  EXPECT_GT(with["disk_read_errors"], 0u);
+}
+
 class InjectorTest : public ::testing::Test {
  protected:
   InjectorTest()
