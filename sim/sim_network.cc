@@ -41,6 +41,23 @@ absl::string_view PacketFateName(PacketFate fate) {
   return "?";
 }
 
+std::vector<std::pair<std::string, uint64_t>> SimNetworkStats::ByKind() const {
+  return {{"sent", sent},
+          {"delivered", delivered},
+          {"lost", lost},
+          {"duplicated", duplicated},
+          {"tail_delayed", tail_delayed},
+          {"dropped_queue_full", dropped_queue_full},
+          {"dropped_unknown_peer", dropped_unknown_peer},
+          {"dropped_partition", dropped_partition},
+          {"dropped_node_down", dropped_node_down},
+          {"dropped_no_receiver", dropped_no_receiver},
+          {"clog_held", clog_held},
+          {"partitions", partitions},
+          {"heals", heals},
+          {"clogs", clogs}};
+}
+
 absl::Status SimNetworkOptions::Validate() const {
   auto bad = [](absl::string_view what) {
     return absl::InvalidArgumentError(

@@ -84,6 +84,10 @@ struct SimNetworkStats {
   uint64_t partitions = 0;  // Partition/PartitionOneWay/Isolate/Bridge calls
   uint64_t heals = 0;
   uint64_t clogs = 0;
+
+  // Every counter as (name, value), in declaration order, for summaries and
+  // the trace's result line.
+  std::vector<std::pair<std::string, uint64_t>> ByKind() const;
 };
 
 // What happened to a packet, for an observer (traces, timelines, tests).

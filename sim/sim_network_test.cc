@@ -344,6 +344,16 @@ TEST(SimNetworkTest, ObserverSeesEveryFate) {
                        "1>2 delivered", "1>3 sent", "1>3 partitioned"}));
 }
 
+TEST(SimNetworkTest, StatsByKindNamesEveryCounter) {
+  Net net(32);
+  net.Ping(1, 2);
+  net.world.RunUntilIdle(10);
+  const auto kinds = net.network.stats().ByKind();
+  EXPECT_EQ(kinds.size(), sizeof(SimNetworkStats) / sizeof(uint64_t));
+  EXPECT_EQ(kinds[0], (std::pair<std::string, uint64_t>{"sent", 1}));
+  EXPECT_EQ(kinds[1], (std::pair<std::string, uint64_t>{"delivered", 1}));
+}
+
 TEST(SimNetworkTest, OptionsAreValidated) {
   SimNetworkOptions options;
   EXPECT_TRUE(options.Validate().ok());
