@@ -68,25 +68,33 @@ struct SimNetworkOptions {
 
 // Counters by kind.
 struct SimNetworkStats {
-  uint64_t sent = 0;                // Send calls that were accepted
-  uint64_t delivered = 0;           // receiver calls
-  uint64_t lost = 0;                // random loss
-  uint64_t duplicated = 0;          // extra copies scheduled
-  uint64_t tail_delayed = 0;        // packets that drew a heavy-tail latency
-  uint64_t dropped_queue_full = 0;  // Send returned kQueueFull
+  // Send calls that were accepted.
+  uint64_t sent = 0;
+  // Receiver calls.
+  uint64_t delivered = 0;
+  // Random loss.
+  uint64_t lost = 0;
+  // Extra copies scheduled.
+  uint64_t duplicated = 0;
+  // Packets that drew a heavy-tail latency.
+  uint64_t tail_delayed = 0;
+  // Send returned kQueueFull.
+  uint64_t dropped_queue_full = 0;
+  // Send returned kUnreachable.
   uint64_t dropped_unknown_peer = 0;
-  uint64_t dropped_partition = 0;  // link blocked at delivery time
-  uint64_t dropped_node_down =
-      0;  // destination crashed (at send, or in flight)
-  uint64_t dropped_no_receiver =
-      0;                    // destination up but no receiver registered
-  uint64_t clog_held = 0;   // packets held by a clog
-  uint64_t partitions = 0;  // Partition/PartitionOneWay/Isolate/Bridge calls
+  // Link blocked at delivery time.
+  uint64_t dropped_partition = 0;
+  // Destination crashed (at send, or while the packet was in flight).
+  uint64_t dropped_node_down = 0;
+  // Destination up but no receiver registered (a Host not yet rebuilt).
+  uint64_t dropped_no_receiver = 0;
+  // Packets held by a clog.
+  uint64_t clog_held = 0;
+  // Partition, PartitionOneWay, Isolate and Bridge calls.
+  uint64_t partitions = 0;
   uint64_t heals = 0;
   uint64_t clogs = 0;
 
-  // Every counter as (name, value), in declaration order, for summaries and
-  // the trace's result line.
   std::vector<std::pair<std::string, uint64_t>> ByKind() const;
 };
 
@@ -99,8 +107,9 @@ enum class PacketFate : uint8_t {
   kQueueFull = 4,
   kUnknownPeer = 5,
   kPartitioned = 6,
-  kNodeDown = 7,  // destination down at send (in-flight drops at a crash
-                  // are counted, not observed: the World drops them)
+  // Destination down at send. (Packets in flight when it crashes are
+  // counted in stats, not observed: the World drops their events.)
+  kNodeDown = 7,
   kNoReceiver = 8,
   kHeld = 9,  // held by a clog
 };
