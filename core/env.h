@@ -129,16 +129,20 @@ class Timers {
 
   // At most this many timers are armed at once per node. REQUIRES on Arm*.
   static constexpr size_t kArmedMax = 1024;
+  // The longest delay or distance to a deadline (a year): keeps deadline
+  // arithmetic far from overflow.
+  static constexpr int64_t kDelayMaxUs = 365LL * 24 * 3600 * 1000 * 1000;
 
   virtual ~Timers() = default;
 
   // Arms `id` to fire at `deadline` on this node's Clock. A deadline in the
   // past fires as soon as possible. REQUIRES: callback is not empty; fewer
-  // than kArmedMax timers are armed, or `id` is one of them.
+  // than kArmedMax timers are armed, or `id` is one of them; deadline is at
+  // most kDelayMaxUs after now.
   virtual void ArmAt(TimerId id, MonoMicros deadline, Callback callback) = 0;
 
-  // Arms `id` to fire `delay_us` after now. REQUIRES: delay_us >= 0 and the
-  // REQUIRES of ArmAt.
+  // Arms `id` to fire `delay_us` after now. REQUIRES: 0 <= delay_us <=
+  // kDelayMaxUs and the REQUIRES of ArmAt.
   virtual void ArmAfter(TimerId id, int64_t delay_us, Callback callback) = 0;
 
   // Disarms `id`; its callback will not run. Returns false (and does nothing)

@@ -127,5 +127,10 @@ TEST_F(SimTimersTest, CallbackThatDisarmsALaterTimerInTheSameBatch) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"a"}));
 }
 
+TEST_F(SimTimersTest, DeadlinesTooFarAwayAreABug) {
+  EXPECT_DEATH(timers_->ArmAfter(1, Timers::kDelayMaxUs + 1, [] {}), "");
+  EXPECT_DEATH(timers_->ArmAt(1, INT64_MAX, [] {}), "too far");
+}
+
 }  // namespace
 }  // namespace blixard::sim
