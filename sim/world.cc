@@ -139,6 +139,11 @@ bool World::Crash(NodeId node) {
   return true;
 }
 
+EventId World::ScheduleCrash(NodeId node) {
+  CHECK(HasNode(node)) << "unknown node " << node;
+  return ScheduleAfter(0, kNoNode, [this, node] { Crash(node); });
+}
+
 bool World::Restart(NodeId node) {
   Node& n = node_ref(node);
   if (n.state != NodeState::kCrashed) return false;

@@ -122,6 +122,13 @@ class World {
   bool Restart(NodeId node);
   void AddLifecycleListener(LifecycleListener listener);
 
+  // Crashes `node` in a world event at the current time, after the running
+  // event returns: the safe way for a node's own code (a fatal disk error in
+  // SimDisk's on_write_error, a Host that must stop) to crash itself, since
+  // Crash() runs listeners that destroy the Host while its method would
+  // still be on the stack.
+  EventId ScheduleCrash(NodeId node);
+
   // Runs after every event (and after every lifecycle change's listeners):
   // where the simulator checks its oracles. At most one; an empty function
   // removes it.

@@ -200,6 +200,20 @@ TEST(WorldTest, LifecycleChangesOnlyFromTheRightState) {
   EXPECT_TRUE(world.IsUp(kNode1));
 }
 
+TEST(WorldTest, ScheduleCrashCrashesAfterTheRunningEvent) {
+  World world(1);
+  world.AddNode(kNode1);
+  bool up_after_call = false;
+  world.Schedule(5, kNode1, [&] {
+    world.ScheduleCrash(kNode1);
+    up_after_call = world.IsUp(kNode1);
+  });
+  world.RunUntilIdle(10);
+  EXPECT_TRUE(up_after_call);
+  EXPECT_TRUE(world.IsCrashed(kNode1));
+  EXPECT_EQ(world.now_us(), 5);
+}
+
 TEST(WorldTest, ListenersHearEveryChangeInOrder) {
   World world(1);
   world.AddNode(kNode1);
