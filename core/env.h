@@ -103,7 +103,6 @@ class LogStore {
   virtual absl::StatusOr<Term> ReadTerm(Index index) = 0;
 };
 
-
 // ---------------------------------------------------------------------------
 // Time.
 
@@ -145,16 +144,20 @@ class Timers {
 
   // At most this many timers are armed at once per node. REQUIRES on Arm*.
   static constexpr size_t kArmedMax = 1024;
+  // The longest delay or distance to a deadline (a year): keeps deadline
+  // arithmetic far from overflow.
+  static constexpr int64_t kDelayMaxUs = 365LL * 24 * 3600 * 1000 * 1000;
 
   virtual ~Timers() = default;
 
   // Arms `id` to fire at `deadline` on this node's Clock. A deadline in the
   // past fires as soon as possible. REQUIRES: callback is not empty; fewer
-  // than kArmedMax timers are armed, or `id` is one of them.
+  // than kArmedMax timers are armed, or `id` is one of them; deadline is at
+  // most kDelayMaxUs after now.
   virtual void ArmAt(TimerId id, MonoMicros deadline, Callback callback) = 0;
 
-  // Arms `id` to fire `delay_us` after now. REQUIRES: delay_us >= 0 and the
-  // REQUIRES of ArmAt.
+  // Arms `id` to fire `delay_us` after now. REQUIRES: 0 <= delay_us <=
+  // kDelayMaxUs and the REQUIRES of ArmAt.
   virtual void ArmAfter(TimerId id, int64_t delay_us, Callback callback) = 0;
 
   // Disarms `id`; its callback will not run. Returns false (and does nothing)
@@ -169,7 +172,10 @@ class Timers {
 
 // What travels between two nodes: either a Raft message, or opaque bytes that
 // the Host frames itself (snapshot chunks, forwarded client requests, agent
-// heartbeats). Transports deliver packets whole or not at all.
+// heartbeats). Transports deliver packets whole or not at all. `from` and
+// `to` are stamped by the transport (production: from the connection's
+// handshake), never taken from the payload; a Host should drop a Raft message
+// whose own `from` disagrees with the packet's.
 struct Packet {
   enum class Kind : uint8_t { kRaft = 0, kBytes = 1 };
 
@@ -203,9 +209,11 @@ class Transport {
 
   // A typed result, not an error: a dropped packet is an expected outcome.
   enum class SendResult : uint8_t {
-    kQueued = 0,      // accepted (it may still be lost later)
-    kQueueFull = 1,   // dropped: kQueuePacketsMax packets already queued
-    kUnreachable = 2, // dropped: peer unknown, or known to be down
+    kQueued = 0,       // accepted (it may still be lost later)
+    kQueueFull = 1,    // dropped: kQueuePacketsMax packets already queued
+    kUnreachable = 2,  // dropped: peer unknown, or known to be down (the
+                       // simulator only knows "unknown": a crashed peer's
+                       // packets are accepted and vanish, as on a real wire)
   };
 
   using Receiver = std::function<void(Packet packet)>;
@@ -312,6 +320,24 @@ class Executor {
 
   // Ids of the work of `kind` that has not exited, sorted.
   virtual std::vector<std::string> Running(WorkKind kind) const = 0;
+};
+
+// ---------------------------------------------------------------------------
+
+// Everything a Host reaches the world through, borrowed (not owned): the
+// simulator's SimNodeEnv or the production runtime owns the parts and must
+// keep them alive for the Host's lifetime. REQUIRES for a Host: none null.
+struct Env {
+  Clock* clock = nullptr;
+  Timers* timers = nullptr;
+  Transport* transport = nullptr;
+  LogStore* log_store = nullptr;
+  Executor* executor = nullptr;
+
+  bool complete() const {
+    return clock != nullptr && timers != nullptr && transport != nullptr &&
+           log_store != nullptr && executor != nullptr;
+  }
 };
 
 inline absl::string_view WorkKindName(WorkKind kind) {

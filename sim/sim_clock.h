@@ -1,7 +1,8 @@
 // SimClock: a node's monotonic Clock in the simulated world, with drift.
 //
 // The node's time is a piecewise-linear function of virtual time:
-//   node = base_node + (world - base_world) * (1'000'000 + drift_ppm) / 1'000'000
+//   node = base_node + (world - base_world) * (1'000'000 + drift_ppm) /
+//   1'000'000
 // in integer arithmetic (rounded down). Changing the drift rebases the line at
 // the current instant, so the node's time is continuous; with drift_ppm >
 // -1'000'000 it never decreases, and NowMicros() CHECKs that. A node's clock

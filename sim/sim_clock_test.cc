@@ -32,8 +32,9 @@ TEST(SimClockTest, DriftChangesAndJumpsNeverGoBackwards) {
   for (int i = 0; i < 5000; ++i) {
     world.RunUntil(world.now_us() + static_cast<int64_t>(rng.Range(0, 3000)));
     if (rng.Chance(1, 10)) {
-      clock.SetDrift(static_cast<int64_t>(rng.Range(0, 2 * SimClock::kDriftPpmMax)) -
-                     SimClock::kDriftPpmMax);
+      clock.SetDrift(
+          static_cast<int64_t>(rng.Range(0, 2 * SimClock::kDriftPpmMax)) -
+          SimClock::kDriftPpmMax);
     }
     if (rng.Chance(1, 100)) {
       clock.JumpForward(static_cast<int64_t>(rng.Range(0, 1'000'000)));
@@ -47,15 +48,16 @@ TEST(SimClockTest, DriftChangesAndJumpsNeverGoBackwards) {
 
 TEST(SimClockTest, WorldTimeForIsTheEarliestInstantReachingTheDeadline) {
   World world(1);
-  for (int64_t drift : std::vector<int64_t>{-SimClock::kDriftPpmMax, -333, 0, 7, 999,
-                        SimClock::kDriftPpmMax}) {
+  for (int64_t drift : std::vector<int64_t>{-SimClock::kDriftPpmMax, -333, 0, 7,
+                                            999, SimClock::kDriftPpmMax}) {
     SimClock clock(&world, 77, drift);
     for (MonoMicros deadline : {0, 77, 78, 1000, 123'457, 10'000'001}) {
       const SimMicros at = clock.WorldTimeFor(deadline);
       EXPECT_GE(at, world.now_us());
       EXPECT_GE(clock.NodeTimeAt(at), deadline) << drift << " " << deadline;
       if (at > world.now_us()) {
-        EXPECT_LT(clock.NodeTimeAt(at - 1), deadline) << drift << " " << deadline;
+        EXPECT_LT(clock.NodeTimeAt(at - 1), deadline)
+            << drift << " " << deadline;
       }
     }
   }

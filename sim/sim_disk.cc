@@ -302,4 +302,14 @@ void SimDisk::CheckInvariants() const {
   CHECK_LE(completed_writes_ + pending_.size(), next_seq_);
 }
 
+void SimDisk::SetWriteErrorPerMillion(uint64_t per_million) {
+  CHECK_LE(per_million, kSimDiskPerMillion);
+  options_.write_error_per_million = per_million;
+}
+
+void SimDisk::SetReadErrorPerMillion(uint64_t per_million) {
+  CHECK_LE(per_million, kSimDiskPerMillion);
+  options_.read_error_per_million = per_million;
+}
+
 }  // namespace blixard::sim

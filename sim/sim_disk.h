@@ -112,6 +112,11 @@ class SimDisk final : public LogStore {
   // crash become no-ops. The disk then serves the restarted node.
   void Crash(bool tear);
 
+  // Injected error rates, changeable during a run (fault episodes).
+  // REQUIRES: per_million <= kSimDiskPerMillion.
+  void SetWriteErrorPerMillion(uint64_t per_million);
+  void SetReadErrorPerMillion(uint64_t per_million);
+
   // Flips a byte of the stored entry at `index` (a bad sector), for tests of
   // the checksum path. REQUIRES: the entry is stored and has data.
   void CorruptEntryForTesting(Index index);

@@ -1,5 +1,6 @@
 #include "sim/sim_network.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -14,12 +15,57 @@ constexpr int64_t kLatencyMaxUs = 60 * kMicrosPerSecond;
 
 }  // namespace
 
+absl::string_view PacketFateName(PacketFate fate) {
+  switch (fate) {
+    case PacketFate::kSent:
+      return "sent";
+    case PacketFate::kDelivered:
+      return "delivered";
+    case PacketFate::kLost:
+      return "lost";
+    case PacketFate::kDuplicated:
+      return "duplicated";
+    case PacketFate::kQueueFull:
+      return "queue_full";
+    case PacketFate::kUnknownPeer:
+      return "unknown_peer";
+    case PacketFate::kPartitioned:
+      return "partitioned";
+    case PacketFate::kNodeDown:
+      return "node_down";
+    case PacketFate::kNoReceiver:
+      return "no_receiver";
+    case PacketFate::kHeld:
+      return "held";
+  }
+  return "?";
+}
+
+std::vector<std::pair<std::string, uint64_t>> SimNetworkStats::ByKind() const {
+  return {{"sent", sent},
+          {"delivered", delivered},
+          {"lost", lost},
+          {"duplicated", duplicated},
+          {"tail_delayed", tail_delayed},
+          {"dropped_queue_full", dropped_queue_full},
+          {"dropped_unknown_peer", dropped_unknown_peer},
+          {"dropped_partition", dropped_partition},
+          {"dropped_node_down", dropped_node_down},
+          {"dropped_no_receiver", dropped_no_receiver},
+          {"clog_held", clog_held},
+          {"partitions", partitions},
+          {"heals", heals},
+          {"clogs", clogs}};
+}
+
 absl::Status SimNetworkOptions::Validate() const {
   auto bad = [](absl::string_view what) {
-    return absl::InvalidArgumentError(absl::StrCat("SimNetworkOptions: ", what));
+    return absl::InvalidArgumentError(
+        absl::StrCat("SimNetworkOptions: ", what));
   };
   if (latency_min_us < 0) return bad("latency_min_us < 0");
-  if (latency_max_us < latency_min_us) return bad("latency_max_us < latency_min_us");
+  if (latency_max_us < latency_min_us)
+    return bad("latency_max_us < latency_min_us");
   if (tail_multiplier_min < 1) return bad("tail_multiplier_min < 1");
   if (tail_multiplier_max < tail_multiplier_min) {
     return bad("tail_multiplier_max < tail_multiplier_min");
@@ -30,7 +76,8 @@ absl::Status SimNetworkOptions::Validate() const {
   }
   if (tail_per_million > kMillion) return bad("tail_per_million > 1e6");
   if (loss_per_million > kMillion) return bad("loss_per_million > 1e6");
-  if (duplicate_per_million > kMillion) return bad("duplicate_per_million > 1e6");
+  if (duplicate_per_million > kMillion)
+    return bad("duplicate_per_million > 1e6");
   if (queue_packets_max == 0) return bad("queue_packets_max == 0");
   return absl::OkStatus();
 }
@@ -81,8 +128,9 @@ class SimNetwork::Endpoint final : public Transport {
 SimNetwork::SimNetwork(World* world, const SimNetworkOptions& options)
     : world_(world), options_(options), rng_(world->Stream("network")) {
   CHECK_OK(options.Validate());
-  world_->AddLifecycleListener(
-      [this](NodeId node, LifecycleChange change) { OnLifecycle(node, change); });
+  world_->AddLifecycleListener([this](NodeId node, LifecycleChange change) {
+    OnLifecycle(node, change);
+  });
 }
 
 SimNetwork::~SimNetwork() = default;
@@ -121,8 +169,8 @@ int64_t SimNetwork::DrawLatency() {
   uint64_t latency = rng_.Range(static_cast<uint64_t>(options_.latency_min_us),
                                 static_cast<uint64_t>(options_.latency_max_us));
   if (rng_.Chance(options_.tail_per_million, kMillion)) {
-    latency *= rng_.Range(options_.tail_multiplier_min,
-                          options_.tail_multiplier_max);
+    latency *=
+        rng_.Range(options_.tail_multiplier_min, options_.tail_multiplier_max);
     ++stats_.tail_delayed;
   }
   return static_cast<int64_t>(latency);
@@ -130,32 +178,39 @@ int64_t SimNetwork::DrawLatency() {
 
 Transport::SendResult SimNetwork::Send(Packet packet) {
   CHECK_NE(packet.from, packet.to) << "a node does not send to itself";
-  CHECK(!world_->IsCrashed(packet.from)) << "crashed " << packet.from << " sent";
+  CHECK(!world_->IsCrashed(packet.from))
+      << "crashed " << packet.from << " sent";
   auto dest = endpoints_.find(packet.to);
   if (dest == endpoints_.end()) {
     ++stats_.dropped_unknown_peer;
+    Observe(packet, PacketFate::kUnknownPeer);
     return Transport::SendResult::kUnreachable;
   }
   size_t& in_flight = in_flight_[{packet.from, packet.to}];
   if (in_flight >= options_.queue_packets_max) {
     ++stats_.dropped_queue_full;
+    Observe(packet, PacketFate::kQueueFull);
     return Transport::SendResult::kQueueFull;
   }
   ++stats_.sent;
+  Observe(packet, PacketFate::kSent);
   // Draws happen in a fixed order whatever the outcome, so one packet's
   // fate never depends on whether the node it is sent to is up.
   const bool lost = rng_.Chance(options_.loss_per_million, kMillion);
   const bool duplicate = rng_.Chance(options_.duplicate_per_million, kMillion);
   if (world_->IsCrashed(packet.to)) {
     ++stats_.dropped_node_down;
+    Observe(packet, PacketFate::kNodeDown);
     return Transport::SendResult::kQueued;
   }
   if (lost) {
     ++stats_.lost;
+    Observe(packet, PacketFate::kLost);
     return Transport::SendResult::kQueued;
   }
   if (duplicate) {
     ++stats_.duplicated;
+    Observe(packet, PacketFate::kDuplicated);
     ++in_flight;
     ScheduleDelivery(packet);
   }
@@ -166,16 +221,22 @@ Transport::SendResult SimNetwork::Send(Packet packet) {
 
 void SimNetwork::ScheduleDelivery(Packet packet) {
   const NodeId to = packet.to;
-  world_->ScheduleAfter(DrawLatency(), to,
-                        [this, packet = std::move(packet)]() mutable {
-                          Deliver(std::move(packet));
-                        });
+  SimMicros at = world_->now_us() + DrawLatency();
+  if (options_.fifo_links) {
+    SimMicros& last = last_arrival_us_[{packet.from, packet.to}];
+    at = std::max(at, last);  // equal times keep send order
+    last = at;
+  }
+  world_->Schedule(at, to, [this, packet = std::move(packet)]() mutable {
+    Deliver(std::move(packet));
+  });
 }
 
 void SimNetwork::Deliver(Packet packet) {
   const Link link{packet.from, packet.to};
   if (IsClogged(packet.from) || IsClogged(packet.to)) {
     ++stats_.clog_held;
+    Observe(packet, PacketFate::kHeld);
     held_.push_back(std::move(packet));
     return;
   }
@@ -184,6 +245,7 @@ void SimNetwork::Deliver(Packet packet) {
   --in_flight;
   if (LinkBlocked(packet.from, packet.to)) {
     ++stats_.dropped_partition;
+    Observe(packet, PacketFate::kPartitioned);
     return;
   }
   auto it = endpoints_.find(packet.to);
@@ -191,9 +253,11 @@ void SimNetwork::Deliver(Packet packet) {
   const Transport::Receiver& receiver = it->second->receiver();
   if (!receiver) {
     ++stats_.dropped_no_receiver;
+    Observe(packet, PacketFate::kNoReceiver);
     return;
   }
   ++stats_.delivered;
+  Observe(packet, PacketFate::kDelivered);
   receiver(std::move(packet));
 }
 

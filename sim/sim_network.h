@@ -4,8 +4,8 @@
 // uniform in [latency_min_us, latency_max_us], and with a small chance
 // (tail_per_million) multiplied by [tail_multiplier_min, tail_multiplier_max]
 // (a heavy tail: GC pauses, retransmits, a congested switch). Independent
-// latencies reorder packets. Packets may also be lost or duplicated at
-// seeded per-million rates. All arithmetic is integer.
+// latencies reorder packets (unless fifo_links). Packets may also be lost or
+// duplicated at seeded per-million rates. All arithmetic is integer.
 //
 // Faults, all decided at delivery time (a packet in flight when a partition
 // starts is lost, as on a TCP connection that breaks):
@@ -32,6 +32,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <memory>
 #include <set>
@@ -55,6 +56,11 @@ struct SimNetworkOptions {
   uint64_t loss_per_million = 0;
   uint64_t duplicate_per_million = 0;
   size_t queue_packets_max = Transport::kQueuePacketsMax;
+  // When true, each directed link delivers in send order, like one TCP
+  // connection (a packet never overtakes an earlier one on its link; a slow
+  // packet holds up those behind it). When false, latencies are independent
+  // and packets reorder.
+  bool fifo_links = false;
 
   // INVALID_ARGUMENT naming the first bad field.
   absl::Status Validate() const;
@@ -62,24 +68,57 @@ struct SimNetworkOptions {
 
 // Counters by kind.
 struct SimNetworkStats {
-  uint64_t sent = 0;                // Send calls that were accepted
-  uint64_t delivered = 0;           // receiver calls
-  uint64_t lost = 0;                // random loss
-  uint64_t duplicated = 0;          // extra copies scheduled
-  uint64_t tail_delayed = 0;        // packets that drew a heavy-tail latency
-  uint64_t dropped_queue_full = 0;  // Send returned kQueueFull
+  // Send calls that were accepted.
+  uint64_t sent = 0;
+  // Receiver calls.
+  uint64_t delivered = 0;
+  // Random loss.
+  uint64_t lost = 0;
+  // Extra copies scheduled.
+  uint64_t duplicated = 0;
+  // Packets that drew a heavy-tail latency.
+  uint64_t tail_delayed = 0;
+  // Send returned kQueueFull.
+  uint64_t dropped_queue_full = 0;
+  // Send returned kUnreachable.
   uint64_t dropped_unknown_peer = 0;
-  uint64_t dropped_partition = 0;   // link blocked at delivery time
-  uint64_t dropped_node_down = 0;   // destination crashed (at send, or in flight)
-  uint64_t dropped_no_receiver = 0; // destination up but no receiver registered
-  uint64_t clog_held = 0;           // packets held by a clog
-  uint64_t partitions = 0;          // Partition/PartitionOneWay/Isolate/Bridge calls
+  // Link blocked at delivery time.
+  uint64_t dropped_partition = 0;
+  // Destination crashed (at send, or while the packet was in flight).
+  uint64_t dropped_node_down = 0;
+  // Destination up but no receiver registered (a Host not yet rebuilt).
+  uint64_t dropped_no_receiver = 0;
+  // Packets held by a clog.
+  uint64_t clog_held = 0;
+  // Partition, PartitionOneWay, Isolate and Bridge calls.
+  uint64_t partitions = 0;
   uint64_t heals = 0;
   uint64_t clogs = 0;
+
+  std::vector<std::pair<std::string, uint64_t>> ByKind() const;
 };
+
+// What happened to a packet, for an observer (traces, timelines, tests).
+enum class PacketFate : uint8_t {
+  kSent = 0,  // accepted by Send (its fate follows)
+  kDelivered = 1,
+  kLost = 2,
+  kDuplicated = 3,  // an extra copy was scheduled
+  kQueueFull = 4,
+  kUnknownPeer = 5,
+  kPartitioned = 6,
+  // Destination down at send. (Packets in flight when it crashes are
+  // counted in stats, not observed: the World drops their events.)
+  kNodeDown = 7,
+  kNoReceiver = 8,
+  kHeld = 9,  // held by a clog
+};
+absl::string_view PacketFateName(PacketFate fate);
 
 class SimNetwork {
  public:
+  using Observer = std::function<void(const Packet& packet, PacketFate fate)>;
+
   // REQUIRES: options.Validate().ok().
   SimNetwork(World* world, const SimNetworkOptions& options);
   ~SimNetwork();
@@ -124,6 +163,10 @@ class SimNetwork {
 
   const SimNetworkStats& stats() const { return stats_; }
 
+  // Called for every packet fate, before delivery for kDelivered. At most
+  // one; an empty function removes it. Must not send.
+  void SetObserver(Observer observer) { observer_ = std::move(observer); }
+
   void CheckInvariants() const;
 
  private:
@@ -137,16 +180,21 @@ class SimNetwork {
   int64_t DrawLatency();
   void OnLifecycle(NodeId node, LifecycleChange change);
   void Block(NodeId from, NodeId to);
+  void Observe(const Packet& packet, PacketFate fate) {
+    if (observer_) observer_(packet, fate);
+  }
 
   World* world_;
   SimNetworkOptions options_;
   Rng rng_;
   std::map<NodeId, std::unique_ptr<Endpoint>> endpoints_;
   std::map<Link, size_t> in_flight_;
+  std::map<Link, SimMicros> last_arrival_us_;  // fifo_links only
   std::set<Link> blocked_;
   std::set<NodeId> clogged_;
   std::deque<Packet> held_;
   SimNetworkStats stats_;
+  Observer observer_;
 };
 
 }  // namespace blixard::sim

@@ -87,6 +87,21 @@ TEST(SimNetworkTest, IndependentLatenciesReorderPackets) {
   EXPECT_TRUE(reordered);
 }
 
+TEST(SimNetworkTest, FifoLinksDeliverInSendOrder) {
+  SimNetworkOptions options;
+  options.fifo_links = true;
+  options.tail_per_million = 100'000;  // plenty of slow packets to overtake
+  options.duplicate_per_million = 100'000;
+  Net net(2, options);
+  for (uint64_t i = 0; i < 500; ++i) net.Ping(1, 2, i);
+  net.world.RunUntilIdle(10'000);
+  const auto& got = net.received[NodeId(2)];
+  ASSERT_GE(got.size(), 500u);
+  for (size_t i = 1; i < got.size(); ++i) {
+    ASSERT_LE(got[i - 1].raft.index(), got[i].raft.index()) << i;
+  }
+}
+
 TEST(SimNetworkTest, HeavyTailIsRareAndLong) {
   Net net(3);  // default 1% tail, 10-100x
   const int kPackets = 20'000;
@@ -140,7 +155,8 @@ TEST(SimNetworkTest, LossAndDuplicationRatesArePlausible) {
 
 TEST(SimNetworkTest, SymmetricPartitionCutsBothWaysAndHealRestores) {
   Net net(6, NoTail());
-  net.network.Partition({NodeId(1), NodeId(2)}, {NodeId(3), NodeId(4), NodeId(5)});
+  net.network.Partition({NodeId(1), NodeId(2)},
+                        {NodeId(3), NodeId(4), NodeId(5)});
   EXPECT_TRUE(net.Reaches(1, 2));
   EXPECT_TRUE(net.Reaches(3, 5));
   EXPECT_FALSE(net.Reaches(1, 3));
@@ -251,7 +267,8 @@ TEST(SimNetworkTest, CrashDropsInFlightAndRestartNeedsANewReceiver) {
   EXPECT_EQ(net.network.stats().dropped_node_down, 3u);
   EXPECT_FALSE(net.Reaches(1, 2));  // no receiver yet
   EXPECT_EQ(net.network.stats().dropped_no_receiver, 1u);
-  net.t(2)->SetReceiver([&](Packet p) { net.received[NodeId(2)].push_back(p); });
+  net.t(2)->SetReceiver(
+      [&](Packet p) { net.received[NodeId(2)].push_back(p); });
   EXPECT_TRUE(net.Reaches(1, 2));
   net.network.CheckInvariants();
 }
@@ -291,7 +308,8 @@ uint64_t RunTraffic(uint64_t seed) {
   }
   for (uint64_t i = 1; i <= 5; ++i) {
     for (uint64_t j = 1; j <= 5; ++j) {
-      if (i != j) network.transport(NodeId(i))->Send(NodeId(j), raft::Message());
+      if (i != j)
+        network.transport(NodeId(i))->Send(NodeId(j), raft::Message());
     }
   }
   world.RunUntilIdle(1'000'000);
@@ -302,6 +320,38 @@ uint64_t RunTraffic(uint64_t seed) {
 TEST(SimNetworkTest, SameSeedSameDeliveries) {
   EXPECT_EQ(RunTraffic(21), RunTraffic(21));
   EXPECT_NE(RunTraffic(21), RunTraffic(22));
+}
+
+TEST(SimNetworkTest, ObserverSeesEveryFate) {
+  SimNetworkOptions options = NoTail();
+  options.queue_packets_max = 1;
+  Net net(31, options);
+  std::vector<std::string> fates;
+  net.network.SetObserver([&](const Packet& p, PacketFate fate) {
+    fates.push_back(std::to_string(p.from.value()) + ">" +
+                    std::to_string(p.to.value()) + " " +
+                    std::string(PacketFateName(fate)));
+  });
+  net.Ping(1, 2);
+  net.Ping(1, 2);   // queue full
+  net.Ping(1, 99);  // unknown
+  net.world.RunUntilIdle(10);
+  net.network.Partition({NodeId(1)}, {NodeId(3)});
+  net.Ping(1, 3);
+  net.world.RunUntilIdle(10);
+  EXPECT_EQ(fates, (std::vector<std::string>{
+                       "1>2 sent", "1>2 queue_full", "1>99 unknown_peer",
+                       "1>2 delivered", "1>3 sent", "1>3 partitioned"}));
+}
+
+TEST(SimNetworkTest, StatsByKindNamesEveryCounter) {
+  Net net(32);
+  net.Ping(1, 2);
+  net.world.RunUntilIdle(10);
+  const auto kinds = net.network.stats().ByKind();
+  EXPECT_EQ(kinds.size(), sizeof(SimNetworkStats) / sizeof(uint64_t));
+  EXPECT_EQ(kinds[0], (std::pair<std::string, uint64_t>{"sent", 1}));
+  EXPECT_EQ(kinds[1], (std::pair<std::string, uint64_t>{"delivered", 1}));
 }
 
 TEST(SimNetworkTest, OptionsAreValidated) {

@@ -20,6 +20,8 @@ SimTimers::SimTimers(World* world, SimClock* clock, NodeId node)
 void SimTimers::ArmAt(TimerId id, MonoMicros deadline, Callback callback) {
   CHECK(callback);
   CHECK(!world_->IsCrashed(node_)) << "timer armed on crashed node " << node_;
+  CHECK_LE(deadline, clock_->Peek() + kDelayMaxUs)
+      << "timer " << id << " deadline too far away";
   auto it = timers_.find(id);
   if (it != timers_.end()) {
     order_.erase({Key{it->second.deadline, it->second.arm_seq}, id});
@@ -34,6 +36,7 @@ void SimTimers::ArmAt(TimerId id, MonoMicros deadline, Callback callback) {
 
 void SimTimers::ArmAfter(TimerId id, int64_t delay_us, Callback callback) {
   CHECK_GE(delay_us, 0);
+  CHECK_LE(delay_us, kDelayMaxUs);
   ArmAt(id, clock_->Peek() + delay_us, std::move(callback));
 }
 

@@ -34,8 +34,8 @@ TEST_F(SimTimersTest, FireInDeadlineOrderAndEqualDeadlinesInArmOrder) {
   timers_->ArmAfter(4, 500, Record("d"));  // also 1500, armed last
   timers_->CheckInvariants();
   world_.RunUntilIdle(100);
-  EXPECT_EQ(fired_, (std::vector<std::string>{"b@1200", "a@1500", "c@1500",
-                                              "d@1500"}));
+  EXPECT_EQ(fired_,
+            (std::vector<std::string>{"b@1200", "a@1500", "c@1500", "d@1500"}));
   EXPECT_EQ(timers_->armed(), 0u);
   EXPECT_EQ(timers_->fired(), 4u);
 }
@@ -125,6 +125,11 @@ TEST_F(SimTimersTest, CallbackThatDisarmsALaterTimerInTheSameBatch) {
   timers_->ArmAt(2, 1100, Record("b"));
   world_.RunUntilIdle(10);
   EXPECT_EQ(fired_, (std::vector<std::string>{"a"}));
+}
+
+TEST_F(SimTimersTest, DeadlinesTooFarAwayAreABug) {
+  EXPECT_DEATH(timers_->ArmAfter(1, Timers::kDelayMaxUs + 1, [] {}), "");
+  EXPECT_DEATH(timers_->ArmAt(1, INT64_MAX, [] {}), "too far");
 }
 
 }  // namespace

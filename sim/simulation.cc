@@ -16,10 +16,10 @@
 #include "core/proto/raft.pb.h"
 #include "sim/checker/safety_checker.h"
 #include "sim/checker/scheduler_checker.h"
-#include "sim/sim_clock.h"
 #include "sim/sim_disk.h"
+#include "sim/sim_logger.h"
+#include "sim/sim_node_env.h"
 #include "sim/sim_network.h"
-#include "sim/sim_timers.h"
 #include "sim/timeline.h"
 #include "sim/trace.h"
 #include "sim/world.h"
@@ -43,61 +43,7 @@ EntryDigest Digest(const raft::Entry& entry) {
   return EntryDigest{Index(entry.index()), Term(entry.term()), EntryHash(entry)};
 }
 
-// A node's logger: prefixes virtual time and node id; writes to the
-// simulation's log stream when there is one.
-class NodeLogger final : public Logger {
- public:
-  NodeLogger(const World* world, NodeId node, std::ostream* out)
-      : world_(world), node_(node), out_(out) {}
-  bool Enabled(LogLevel level) const override {
-    return out_ != nullptr && level >= LogLevel::kInfo;
-  }
-  void Log(LogLevel level, absl::string_view message) override {
-    if (!Enabled(level)) return;
-    *out_ << world_->now_us() << " n" << node_.value() << " "
-          << LogLevelName(level) << " " << message << "\n";
-  }
-
- private:
-  const World* world_;
-  NodeId node_;
-  std::ostream* out_;
-};
-
-// Runs nothing: every start succeeds at once and every piece of work exits
-// successfully right away. (Stand-in until the simulated executor lands.)
-class StubExecutor final : public Executor {
- public:
-  void SetCallback(Callback callback) override { callback_ = std::move(callback); }
-  absl::Status Start(const WorkSpec&) override { return absl::OkStatus(); }
-  bool Stop(WorkKind, absl::string_view) override { return false; }
-  std::vector<std::string> Running(WorkKind) const override { return {}; }
-
- private:
-  Callback callback_;
-};
-
 }  // namespace
-
-absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name) {
-  if (name == "none") return FaultProfile::kNone;
-  if (name == "default") return FaultProfile::kDefault;
-  if (name == "heavy") return FaultProfile::kHeavy;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown fault profile '", name, "' (none, default, heavy)"));
-}
-
-absl::string_view FaultProfileName(FaultProfile profile) {
-  switch (profile) {
-    case FaultProfile::kNone:
-      return "none";
-    case FaultProfile::kDefault:
-      return "default";
-    case FaultProfile::kHeavy:
-      return "heavy";
-  }
-  return "?";
-}
 
 absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
   if (name == "kv") return WorkloadKind::kKv;
@@ -148,12 +94,14 @@ class Simulation final : public ClusterAccess,
     if (options_.timeline != nullptr) {
       timeline_ = std::make_unique<Timeline>(options_.seed, node_ids_);
     }
-    for (NodeId id : node_ids_) {
-      world_.AddNode(id);
-      network_.Attach(id);
-    }
+    for (NodeId id : node_ids_) world_.AddNode(id);
     world_.AddLifecycleListener(
         [this](NodeId node, LifecycleChange change) { OnLifecycle(node, change); });
+    if (options_.log != nullptr) {
+      log_sink_ = std::make_unique<OstreamLogger>(options_.log);
+    } else {
+      log_sink_ = std::make_unique<NullLogger>();
+    }
     for (NodeId id : node_ids_) BuildNode(id);
   }
 
@@ -170,7 +118,19 @@ class Simulation final : public ClusterAccess,
     workload_ = std::make_unique<Workload>(&world_, this, this, workload_options);
     workload_->Start();
 
-    ScheduleFaults();
+    FaultInjector::Targets targets;
+    targets.world = &world_;
+    targets.network = &network_;
+    for (auto& [id, node] : nodes_) targets.clocks[id] = &node.env->clock();
+    targets.trace = &trace_;
+    targets.other = [this](const Fault& fault) { return ApplyDiskFault(fault); };
+    injector_ = std::make_unique<FaultInjector>(std::move(targets));
+    const FaultSchedule schedule =
+        options_.schedule.has_value()
+            ? *options_.schedule
+            : GenerateFaultSchedule(world_.Stream("faults"), options_.faults, node_ids_,
+                                    options_.duration_us, /*disk_faults=*/true);
+    injector_->Schedule(schedule);
 
     // Safety phase: faults at will, every check after every event.
     RunPhase(options_.duration_us);
@@ -210,10 +170,11 @@ class Simulation final : public ClusterAccess,
     report_.entries_committed = checker_.committed_index().value();
     report_.clients = workload_->counts();
     report_.checks = checker_.checks() + scheduler_.checks() + invariant_checks_;
+    for (const auto& [kind, count] : injector_->applied()) report_.faults[kind] += count;
     const SimNetworkStats& net = network_.stats();
-    if (net.lost > 0) report_.faults["loss"] = net.lost;
-    if (net.duplicated > 0) report_.faults["duplicate"] = net.duplicated;
-    if (net.tail_delayed > 0) report_.faults["delay"] = net.tail_delayed;
+    if (net.lost > 0) report_.faults["lost_packets"] = net.lost;
+    if (net.duplicated > 0) report_.faults["duplicated_packets"] = net.duplicated;
+    if (net.tail_delayed > 0) report_.faults["delayed_packets"] = net.tail_delayed;
     JsonLine result;
     result.Int("virtual_us", report_.virtual_us)
         .Uint("events", report_.events)
@@ -305,35 +266,58 @@ class Simulation final : public ClusterAccess,
 
  private:
   struct Node {
-    std::unique_ptr<NodeLogger> logger;
-    std::unique_ptr<SimClock> clock;
-    std::unique_ptr<SimTimers> timers;
+    std::unique_ptr<SimNodeEnv> env;
+    std::unique_ptr<SimLogger> logger;
     std::unique_ptr<SimDisk> disk;
-    std::unique_ptr<Executor> executor;
     std::unique_ptr<host::Host> host;
     Index checked_applied;
   };
 
+  // Writes node log lines to the simulation's log stream.
+  class OstreamLogger final : public Logger {
+   public:
+    explicit OstreamLogger(std::ostream* out) : out_(out) {}
+    bool Enabled(LogLevel level) const override { return level >= LogLevel::kInfo; }
+    void Log(LogLevel level, absl::string_view message) override {
+      *out_ << LogLevelName(level) << " " << message << "\n";
+    }
+
+   private:
+    std::ostream* out_;
+  };
+
   void BuildNode(NodeId id) {
     Node& node = nodes_[id];
-    Rng rng = world_.NodeStream(id, "build");
-    node.logger = std::make_unique<NodeLogger>(&world_, id, options_.log);
-    node.clock = std::make_unique<SimClock>(
-        &world_, static_cast<int64_t>(rng.Uniform(1'000'000)),
-        static_cast<int64_t>(rng.Uniform(401)) - 200);
-    node.timers = std::make_unique<SimTimers>(&world_, node.clock.get(), id);
+    node.env = std::make_unique<SimNodeEnv>(&world_, &network_, id, SimNodeEnvOptions{});
+    node.logger = std::make_unique<SimLogger>(&world_, id, log_sink_.get());
     SimDiskOptions disk;
     disk.seed = world_.NodeStream(id, "disk").Next();
     disk.schedule = [this, id](uint64_t delay_us, std::function<void()> fn) {
       world_.ScheduleAfter(static_cast<int64_t>(delay_us), id, std::move(fn));
     };
-    disk.on_write_error = [this, id] {
-      // A failed durable write is fatal: the node crashes (and restarts later).
-      world_.Schedule(world_.now_us(), kNoNode, [this, id] { CrashNode(id, "disk"); });
-    };
-    if (options_.faults == FaultProfile::kHeavy) disk.write_error_per_million = 200;
+    // A failed durable write is fatal: the node crashes (from a world event,
+    // never under its own Host's feet) and restarts when the schedule says.
+    disk.on_write_error = [this, id] { world_.ScheduleCrash(id); };
     node.disk = std::make_unique<SimDisk>(std::move(disk));
-    node.executor = std::make_unique<StubExecutor>();
+  }
+
+  bool ApplyDiskFault(const Fault& fault) {
+    if (fault.kind != FaultKind::kDiskWriteErrors && fault.kind != FaultKind::kDiskReadErrors) {
+      return false;
+    }
+    bool applied = false;
+    for (NodeId id : fault.nodes) {
+      auto it = nodes_.find(id);
+      if (it == nodes_.end()) continue;
+      const uint64_t rate = static_cast<uint64_t>(std::max<int64_t>(fault.value, 0));
+      if (fault.kind == FaultKind::kDiskWriteErrors) {
+        it->second.disk->SetWriteErrorPerMillion(rate);
+      } else {
+        it->second.disk->SetReadErrorPerMillion(rate);
+      }
+      applied = true;
+    }
+    return applied;
   }
 
   host::HostOptions HostOptionsFor(NodeId id) {
@@ -343,7 +327,7 @@ class Simulation final : public ClusterAccess,
     o.tick_us = kTickUs;
     o.election_ticks = 10;
     o.heartbeat_ticks = 1;
-    o.raft_seed = world_.NodeStream(id, "raft").Next() ^ world_.epoch(id);
+    o.raft_seed = nodes_[id].env->RaftRng(world_.epoch(id)).Next();
     o.snapshot_interval_entries = 500;
     o.log_retain_entries = 100;
     cluster::RegisterWorker worker;
@@ -358,15 +342,9 @@ class Simulation final : public ClusterAccess,
 
   void StartHost(NodeId id) {
     Node& node = nodes_[id];
-    host::HostEnv env;
-    env.clock = node.clock.get();
-    env.timers = node.timers.get();
-    env.transport = network_.transport(id);
-    env.log_store = node.disk.get();
-    env.executor = node.executor.get();
-    env.logger = node.logger.get();
-    env.observer = this;
-    node.host = std::make_unique<host::Host>(HostOptionsFor(id), env);
+    node.host = std::make_unique<host::Host>(HostOptionsFor(id), node.env->MakeEnv(node.disk.get()),
+                                             node.logger.get(), this);
+    node.checked_applied = Index(0);
     const absl::Status started = node.host->Start();
     if (!started.ok()) {
       // The store refused to open (a torn or corrupt log reported as
@@ -381,7 +359,7 @@ class Simulation final : public ClusterAccess,
     switch (change) {
       case LifecycleChange::kCrash:
         n.host.reset();  // its memory is gone; callbacks die with it
-        n.disk->Crash(/*tear=*/rng_faults_.Chance(1, 2));
+        n.disk->Crash(/*tear=*/tear_rng_.Chance(1, 4));
         break;
       case LifecycleChange::kRestart:
         StartHost(node);
@@ -389,67 +367,6 @@ class Simulation final : public ClusterAccess,
       case LifecycleChange::kPause:
       case LifecycleChange::kResume:
         break;
-    }
-  }
-
-  void CrashNode(NodeId node, absl::string_view why) {
-    if (world_.Crash(node)) Note("crash", {node}, JsonLine().Str("why", why));
-  }
-
-  // Faults: a simple seeded plan until the fault schedule lands.
-  void ScheduleFaults() {
-    if (options_.faults == FaultProfile::kNone) return;
-    Rng rng = world_.Stream("faults");
-    const bool heavy = options_.faults == FaultProfile::kHeavy;
-    const int64_t gap_us = heavy ? 2'000'000 : 5'000'000;
-    for (int64_t t = gap_us; t < options_.duration_us; t += gap_us) {
-      const int64_t at = t + static_cast<int64_t>(rng.Uniform(static_cast<uint64_t>(gap_us)));
-      const NodeId node = node_ids_[rng.Uniform(node_ids_.size())];
-      const uint64_t kind = rng.Uniform(4);
-      const int64_t length = static_cast<int64_t>(rng.Range(500'000, 4'000'000));
-      world_.Schedule(at, kNoNode, [this, kind, node, length] { Inject(kind, node, length); });
-    }
-    if (heavy) network_.SetLossPerMillion(20'000);
-  }
-
-  void Inject(uint64_t kind, NodeId node, int64_t length_us) {
-    if (!report_.passed) return;
-    switch (kind) {
-      case 0:
-        if (world_.Crash(node)) {
-          Note("crash", {node});
-          world_.ScheduleAfter(length_us, kNoNode, [this, node] {
-            if (world_.Restart(node)) Note("restart", {node});
-          });
-        }
-        return;
-      case 1:
-        if (world_.Pause(node)) {
-          Note("pause", {node});
-          world_.ScheduleAfter(length_us, kNoNode, [this, node] {
-            if (world_.Resume(node)) Note("resume", {node});
-          });
-        }
-        return;
-      case 2:
-        network_.Isolate(node);
-        Note("partition", {node});
-        world_.ScheduleAfter(length_us, kNoNode, [this] {
-          network_.Heal();
-          Note("heal", node_ids_);
-        });
-        return;
-      default: {
-        std::vector<NodeId> a, b;
-        for (NodeId id : node_ids_) (id.value() % 2 == node.value() % 2 ? a : b).push_back(id);
-        network_.Partition(a, b);
-        Note("partition", a);
-        world_.ScheduleAfter(length_us, kNoNode, [this] {
-          network_.Heal();
-          Note("heal", node_ids_);
-        });
-        return;
-      }
     }
   }
 
@@ -489,7 +406,7 @@ class Simulation final : public ClusterAccess,
     }
     // Only the event's owner can have changed (the world's own events,
     // faults among them, can touch anyone).
-    const NodeId owner = world_.last_owner();
+    const NodeId owner = world_.current_event().owner;
     for (auto& [id, node] : nodes_) {
       if (!owner.is_none() && id != owner) continue;
       if (node.host != nullptr && world_.IsUp(id)) {
@@ -525,7 +442,9 @@ class Simulation final : public ClusterAccess,
   std::unique_ptr<Timeline> timeline_;
   SafetyChecker checker_;
   SchedulerChecker scheduler_;
-  Rng rng_faults_ = world_.Stream("crash-tears");
+  Rng tear_rng_ = world_.Stream("disk_tear");
+  std::unique_ptr<Logger> log_sink_;
+  std::unique_ptr<FaultInjector> injector_;
   std::set<std::pair<Term, NodeId>> leaders_seen_;
   uint64_t invariant_checks_ = 0;
   SimulationReport report_;

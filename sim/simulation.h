@@ -17,20 +17,18 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <ostream>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "sim/checker/linearizability.h"
+#include "sim/fault_schedule.h"
 #include "sim/workload.h"
 
 namespace blixard::sim {
 
-enum class FaultProfile { kNone, kDefault, kHeavy };
-
-absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name);
-absl::string_view FaultProfileName(FaultProfile profile);
 absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name);
 absl::string_view WorkloadKindName(WorkloadKind kind);
 
@@ -41,6 +39,9 @@ struct SimulationOptions {
   int nodes = 5;
   int64_t duration_us = 60'000'000;  // the safety phase, in virtual time
   FaultProfile faults = FaultProfile::kDefault;
+  // An explicit schedule to run instead of one generated from the seed and
+  // `faults` (replays, shrinking, fuzzing).
+  std::optional<FaultSchedule> schedule;
   WorkloadKind workload = WorkloadKind::kMixed;
   // After the safety phase every fault is healed and every node restarted;
   // each client operation in flight must then finish within this bound.

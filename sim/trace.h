@@ -16,7 +16,8 @@
 //   trace.Header(seed, 5, JsonLine().Str("faults", "heavy"));
 //   trace.Role(world.now_us(), NodeId(1), "leader", Term(2));
 //   ...
-//   trace.Result(true, JsonLine().Uint("events", n), JsonLine().Uint("wall_ms", w));
+//   trace.Result(true, JsonLine().Uint("events", n), JsonLine().Uint("wall_ms",
+//   w));
 //
 // Thread: one thread. The stream must outlive the writer.
 #ifndef BLIXARD_SIM_TRACE_H_

@@ -93,6 +93,7 @@ void World::Notify(NodeId node, LifecycleChange change) {
   event_hash_ = Mix(event_hash_, 0xf00d0000u + static_cast<uint64_t>(change));
   event_hash_ = Mix(event_hash_, node.value());
   for (const LifecycleListener& listener : listeners_) listener(node, change);
+  if (after_event_) after_event_();
 }
 
 bool World::Pause(NodeId node) {
@@ -114,10 +115,10 @@ bool World::Resume(NodeId node) {
     if (slot.seq != entry.seq) continue;  // cancelled while deferred
     CHECK(slot.deferred);
     slot.deferred = false;
-    // Late events run now, in the order they came due.
+    // Late events run now, in the order they came due, after the events
+    // already queued for now.
     slot.at_us = now_us_;
-    slot.seq = next_seq_++;
-    Push(entry.slot);
+    Push(entry.slot, next_seq_++);
   }
   Notify(node, LifecycleChange::kResume);
   return true;
@@ -136,6 +137,11 @@ bool World::Crash(NodeId node) {
   n.deferred.clear();
   Notify(node, LifecycleChange::kCrash);
   return true;
+}
+
+EventId World::ScheduleCrash(NodeId node) {
+  CHECK(HasNode(node)) << "unknown node " << node;
+  return ScheduleAfter(0, kNoNode, [this, node] { Crash(node); });
 }
 
 bool World::Restart(NodeId node) {
@@ -166,9 +172,9 @@ void World::FreeSlot(uint32_t slot) {
   free_slots_.push_back(slot);
 }
 
-void World::Push(uint32_t slot) {
+void World::Push(uint32_t slot, uint64_t order) {
   const Slot& s = slots_[slot];
-  heap_.push_back(HeapEntry{s.at_us, s.seq, slot});
+  heap_.push_back(HeapEntry{s.at_us, order, s.seq, slot});
   std::push_heap(heap_.begin(), heap_.end(), &World::HeapLater);
   ++live_events_;
 }
@@ -187,7 +193,7 @@ EventId World::Schedule(SimMicros at_us, NodeId owner, Callback callback) {
   s.epoch = epoch;
   s.deferred = false;
   s.callback = std::move(callback);
-  Push(slot);
+  Push(slot, s.seq);
   return EventId{s.seq, slot};
 }
 
@@ -240,20 +246,19 @@ bool World::RunNext(SimMicros limit_us) {
     now_us_ = top.at_us;
     Callback callback = std::move(slot.callback);
     event_hash_ = Mix(event_hash_, static_cast<uint64_t>(top.at_us));
-    event_hash_ = Mix(event_hash_, top.seq);
+    event_hash_ = Mix(event_hash_, top.order);
     event_hash_ = Mix(event_hash_, slot.owner.value());
-    last_owner_ = slot.owner;
+    current_event_ = EventInfo{top.at_us, top.order, slot.owner};
     FreeSlot(top.slot);
     ++events_run_;
     callback();
+    if (after_event_) after_event_();
     return true;
   }
   return false;
 }
 
-bool World::Step() {
-  return RunNext(std::numeric_limits<SimMicros>::max());
-}
+bool World::Step() { return RunNext(std::numeric_limits<SimMicros>::max()); }
 
 void World::RunUntil(SimMicros until_us) {
   CHECK_GE(until_us, now_us_);

@@ -34,6 +34,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -62,6 +63,13 @@ enum class LifecycleChange : uint8_t {
   kRestart = 3,
 };
 absl::string_view LifecycleChangeName(LifecycleChange change);
+
+// The event being run (or last run), for hooks, logs and determinism checks.
+struct EventInfo {
+  SimMicros at_us = 0;
+  uint64_t order = 0;  // position among equal times (sequence number)
+  NodeId owner;        // kNoNode: a world event
+};
 
 class World {
  public:
@@ -114,6 +122,18 @@ class World {
   bool Restart(NodeId node);
   void AddLifecycleListener(LifecycleListener listener);
 
+  // Crashes `node` in a world event at the current time, after the running
+  // event returns: the safe way for a node's own code (a fatal disk error in
+  // SimDisk's on_write_error, a Host that must stop) to crash itself, since
+  // Crash() runs listeners that destroy the Host while its method would
+  // still be on the stack.
+  EventId ScheduleCrash(NodeId node);
+
+  // Runs after every event (and after every lifecycle change's listeners):
+  // where the simulator checks its oracles. At most one; an empty function
+  // removes it.
+  void SetAfterEventHook(Callback hook) { after_event_ = std::move(hook); }
+
   // ---- Events -------------------------------------------------------------
 
   // Schedules `callback` at virtual time `at_us`, owned by `owner` (kNoNode:
@@ -133,6 +153,11 @@ class World {
   // event is pending (idle). Events of paused nodes are moved aside and do
   // not count; events of crashed epochs are dropped and do not count.
   bool Step();
+  // Like Step, but only runs an event whose time is <= limit_us; returns
+  // false (time unchanged) when the next runnable event is later. For a
+  // driver that checks oracles after every event:
+  //   while (world.StepUntil(end)) CheckOracles();
+  bool StepUntil(SimMicros limit_us) { return RunNext(limit_us); }
   // Runs every event with time <= until_us, then sets now to until_us.
   // REQUIRES: until_us >= now_us().
   void RunUntil(SimMicros until_us);
@@ -145,11 +170,6 @@ class World {
   size_t pending_events() const { return live_events_; }
   size_t deferred_events(NodeId node) const;
 
-  // The owner of the event that ran last (kNoNode: the world's own). Only
-  // that node's state can have changed in it, which lets checkers confine
-  // per-node work to it.
-  NodeId last_owner() const { return last_owner_; }
-
   // Counters.
   uint64_t events_run() const { return events_run_; }
   uint64_t events_dropped() const { return events_dropped_; }
@@ -158,6 +178,8 @@ class World {
   // A stable running hash of (time, sequence, owner) of every event run: two
   // runs with equal hashes ran the same events in the same order.
   uint64_t event_hash() const { return event_hash_; }
+  // The event running now, or the last one run (zeros before the first).
+  const EventInfo& current_event() const { return current_event_; }
 
   void CheckInvariants() const;
 
@@ -172,6 +194,10 @@ class World {
   };
   struct HeapEntry {
     SimMicros at_us;
+    // Run order among equal times: the sequence number when scheduled, a
+    // fresh one when re-queued at a resume. Identity stays `seq`, so an
+    // EventId still cancels a re-queued event.
+    uint64_t order;
     uint64_t seq;
     uint32_t slot;
   };
@@ -185,13 +211,13 @@ class World {
 
   static bool HeapLater(const HeapEntry& a, const HeapEntry& b) {
     if (a.at_us != b.at_us) return a.at_us > b.at_us;
-    return a.seq > b.seq;
+    return a.order > b.order;
   }
   // Runs the next runnable event if its time is <= limit_us.
   bool RunNext(SimMicros limit_us);
   uint32_t AllocSlot();
   void FreeSlot(uint32_t slot);
-  void Push(uint32_t slot);
+  void Push(uint32_t slot, uint64_t order);
   void Notify(NodeId node, LifecycleChange change);
   Node& node_ref(NodeId node);
   const Node& node_ref(NodeId node) const;
@@ -203,15 +229,16 @@ class World {
   std::vector<uint32_t> free_slots_;
   std::vector<HeapEntry> heap_;
   size_t live_events_ = 0;  // scheduled, not run/cancelled/dropped/deferred
-  NodeId last_owner_;
   std::map<NodeId, Node> nodes_;
   std::vector<LifecycleListener> listeners_;
+  Callback after_event_;
 
   uint64_t events_run_ = 0;
   uint64_t events_dropped_ = 0;
   uint64_t events_deferred_ = 0;
   uint64_t events_cancelled_ = 0;
   uint64_t event_hash_ = 0;
+  EventInfo current_event_;
 };
 
 }  // namespace blixard::sim

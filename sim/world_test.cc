@@ -29,7 +29,8 @@ TEST(WorldTest, EventsRunInTimeOrderThenScheduleOrder) {
 TEST(WorldTest, TimeJumpsToTheNextEvent) {
   World world(1);
   std::vector<SimMicros> times;
-  world.Schedule(1'000'000'000, kNoNode, [&] { times.push_back(world.now_us()); });
+  world.Schedule(1'000'000'000, kNoNode,
+                 [&] { times.push_back(world.now_us()); });
   ASSERT_TRUE(world.Step());
   EXPECT_EQ(times, (std::vector<SimMicros>{1'000'000'000}));
   EXPECT_FALSE(world.Step());
@@ -128,6 +129,37 @@ TEST(WorldTest, DeferredEventsCanBeCancelled) {
   EXPECT_EQ(ran, 10);
 }
 
+TEST(WorldTest, EventIdStillCancelsAfterPauseAndResume) {
+  World world(1);
+  world.AddNode(kNode1);
+  int ran = 0;
+  EventId a = world.Schedule(10, kNode1, [&] { ran += 1; });
+  world.Schedule(20, kNode1, [&] { ran += 10; });
+  world.Pause(kNode1);
+  world.RunUntil(50);
+  world.Resume(kNode1);
+  EXPECT_TRUE(world.IsPending(a));
+  EXPECT_TRUE(world.Cancel(a));
+  world.RunUntilIdle(10);
+  EXPECT_EQ(ran, 10);
+  world.CheckInvariants();
+}
+
+TEST(WorldTest, ResumedEventsRunInTheOrderTheyCameDue) {
+  World world(1);
+  world.AddNode(kNode1);
+  std::vector<int> order;
+  world.Schedule(30, kNode1, [&] { order.push_back(30); });  // scheduled first
+  world.Schedule(10, kNode1, [&] { order.push_back(10); });
+  world.Schedule(20, kNode1, [&] { order.push_back(20); });
+  world.Pause(kNode1);
+  world.RunUntil(40);
+  world.Schedule(40, kNoNode, [&] { order.push_back(0); });  // already due now
+  world.Resume(kNode1);
+  world.RunUntilIdle(10);
+  EXPECT_EQ(order, (std::vector<int>{0, 10, 20, 30}));
+}
+
 TEST(WorldTest, CrashDropsPendingAndDeferredEventsOfThatNodeOnly) {
   World world(1);
   world.AddNode(kNode1);
@@ -166,6 +198,20 @@ TEST(WorldTest, LifecycleChangesOnlyFromTheRightState) {
   EXPECT_FALSE(world.Resume(kNode1));
   EXPECT_TRUE(world.Restart(kNode1));
   EXPECT_TRUE(world.IsUp(kNode1));
+}
+
+TEST(WorldTest, ScheduleCrashCrashesAfterTheRunningEvent) {
+  World world(1);
+  world.AddNode(kNode1);
+  bool up_after_call = false;
+  world.Schedule(5, kNode1, [&] {
+    world.ScheduleCrash(kNode1);
+    up_after_call = world.IsUp(kNode1);
+  });
+  world.RunUntilIdle(10);
+  EXPECT_TRUE(up_after_call);
+  EXPECT_TRUE(world.IsCrashed(kNode1));
+  EXPECT_EQ(world.now_us(), 5);
 }
 
 TEST(WorldTest, ListenersHearEveryChangeInOrder) {
@@ -242,6 +288,44 @@ TEST(WorldTest, SameSeedSameEventSequence) {
   EXPECT_EQ(events_a, events_b);
   EXPECT_GT(events_a, 100u);
   EXPECT_NE(a, c);
+}
+
+TEST(WorldTest, CurrentEventNamesTheRunningEvent) {
+  World world(1);
+  world.AddNode(kNode2);
+  std::vector<uint64_t> owners;
+  world.Schedule(7, kNode2, [&] {
+    owners.push_back(world.current_event().owner.value());
+    EXPECT_EQ(world.current_event().at_us, 7);
+  });
+  world.Schedule(8, kNoNode, [&] {
+    owners.push_back(world.current_event().owner.value());
+  });
+  world.RunUntilIdle(10);
+  EXPECT_EQ(owners, (std::vector<uint64_t>{2, 0}));
+}
+
+TEST(WorldTest, StepUntilRunsOnlyEventsUpToTheLimit) {
+  World world(1);
+  int ran = 0;
+  world.Schedule(10, kNoNode, [&] { ++ran; });
+  world.Schedule(20, kNoNode, [&] { ++ran; });
+  EXPECT_TRUE(world.StepUntil(15));
+  EXPECT_FALSE(world.StepUntil(15));
+  EXPECT_EQ(ran, 1);
+  EXPECT_EQ(world.now_us(), 10);
+}
+
+TEST(WorldTest, AfterEventHookRunsAfterEveryEventAndLifecycleChange) {
+  World world(1);
+  world.AddNode(kNode1);
+  std::vector<std::string> log;
+  world.SetAfterEventHook([&] { log.push_back("check"); });
+  world.Schedule(1, kNoNode, [&] { log.push_back("event"); });
+  world.Schedule(2, kNoNode, [&] { world.Crash(kNode1); });
+  world.RunUntilIdle(10);
+  EXPECT_EQ(log,
+            (std::vector<std::string>{"event", "check", "check", "check"}));
 }
 
 TEST(WorldDeathTest, SchedulingInThePastCrashes) {

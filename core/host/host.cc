@@ -74,15 +74,14 @@ absl::Status HostOptions::Validate() const {
   return state_machine.Validate();
 }
 
-Host::Host(HostOptions options, HostEnv env)
+Host::Host(HostOptions options, Env env, Logger* logger, HostObserver* observer)
     : options_(std::move(options)),
       env_(env),
-      observer_(env.observer != nullptr ? env.observer : &null_observer_),
-      logger_(env.logger) {
+      observer_(observer != nullptr ? observer : &null_observer_),
+      logger_(logger) {
   CHECK_OK(options_.Validate());
-  CHECK(env_.clock != nullptr && env_.timers != nullptr &&
-        env_.transport != nullptr && env_.log_store != nullptr &&
-        env_.executor != nullptr && env_.logger != nullptr);
+  CHECK(env_.complete()) << "every Env interface is required";
+  CHECK(logger_ != nullptr);
   sm_ = std::make_unique<ClusterStateMachine>(options_.state_machine);
 }
 

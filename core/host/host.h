@@ -115,22 +115,13 @@ struct HostOptions {
   absl::Status Validate() const;
 };
 
-struct HostEnv {
-  Clock* clock = nullptr;
-  Timers* timers = nullptr;
-  Transport* transport = nullptr;
-  LogStore* log_store = nullptr;
-  Executor* executor = nullptr;
-  Logger* logger = nullptr;
-  HostObserver* observer = nullptr;  // null: NullObserver
-};
-
 class Host {
  public:
   using Reply = std::function<void(const ClientResponse& response)>;
 
-  // REQUIRES: options.Validate().ok(); every env pointer except observer set.
-  Host(HostOptions options, HostEnv env);
+  // REQUIRES: options.Validate().ok(); env.complete(); logger set.
+  // `observer` may be null (NullObserver).
+  Host(HostOptions options, Env env, Logger* logger, HostObserver* observer = nullptr);
   ~Host();
   Host(const Host&) = delete;
   Host& operator=(const Host&) = delete;
@@ -227,7 +218,7 @@ class Host {
   MonoMicros Now() const;
 
   HostOptions options_;
-  HostEnv env_;
+  Env env_;
   NullObserver null_observer_;
   HostObserver* observer_;
   Logger* logger_;
