@@ -381,6 +381,10 @@ class Simulation final : public ClusterAccess,
     network_.Heal();
     network_.SetLossPerMillion(0);
     network_.SetDuplicatePerMillion(0);
+    for (auto& [id, node] : nodes_) {
+      node.disk->SetWriteErrorPerMillion(0);
+      node.disk->SetReadErrorPerMillion(0);
+    }
     Note("heal", node_ids_, JsonLine().Str("why", "liveness phase"));
     for (NodeId id : node_ids_) {
       if (world_.state(id) == NodeState::kPaused && world_.Resume(id)) Note("resume", {id});
