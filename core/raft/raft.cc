@@ -30,7 +30,6 @@ const char* ProposalResultName(ProposalResult result) {
     case ProposalResult::kDroppedTransferring: return "dropped: leadership transfer in progress";
     case ProposalResult::kDroppedUncommittedLimit: return "dropped: uncommitted size limit";
     case ProposalResult::kDroppedNotMember: return "dropped: not a member";
-    case ProposalResult::kDroppedNotLeader: return "dropped: not leader";
     case ProposalResult::kDroppedQueueFull: return "dropped: queue full";
   }
   return "?";

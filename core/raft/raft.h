@@ -53,7 +53,6 @@ enum class ProposalResult {
   kDroppedTransferring,        // a leadership transfer is in progress
   kDroppedUncommittedLimit,    // max_uncommitted_entries_size reached
   kDroppedNotMember,           // this leader was removed from the config
-  kDroppedNotLeader,           // a candidate cannot take it
   kDroppedQueueFull,           // the ReadIndex queue is full
 };
 const char* ProposalResultName(ProposalResult result);

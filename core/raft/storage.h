@@ -95,7 +95,9 @@ class MemoryStorage final : public Storage {
   absl::StatusOr<Snapshot> CreateSnapshot(Index index, const ConfState* cs,
                                           std::string data);
   // Drops entries below `index` (the entry at `index` becomes the dummy).
-  // REQUIRES for success: FirstIndex()-1 < index <= LastIndex().
+  // REQUIRES for success: FirstIndex()-1 < index <= LastIndex(). Call
+  // CreateSnapshot(index, ...) first: a leader sends GetSnapshot() to
+  // followers that need compacted entries, so it must cover them.
   absl::Status Compact(Index index);
   // Bootstrap: the membership of a brand-new cluster, recorded as the conf
   // state of the empty (index 0) snapshot. FAILED_PRECONDITION once the
