@@ -389,6 +389,7 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
   {
     absl::MutexLock lock(&mu_);
     CHECK(!stopping_);
+    CHECK_LT(queued_.size(), kQueuedWritesMax) << "write queue overflow";
     queued_.push_back(PendingWrite{std::move(write), std::move(done)});
     ++writes_queued_;
   }

@@ -64,6 +64,11 @@ namespace blixard::storage {
 // refused at Open() (FAILED_PRECONDITION); there is no silent migration.
 inline constexpr int64_t kSchemaVersion = 1;
 
+// Bound on writes queued and not yet taken by the I/O thread. The Host
+// keeps far fewer in flight (one per Ready); reaching it means the Host
+// outran the disk without limit, a bug (CHECK), not a workload.
+inline constexpr uint64_t kQueuedWritesMax = 1 << 16;
+
 inline constexpr uint64_t kSnapshotChunkSizeBytesMin = 1024;
 inline constexpr uint64_t kSnapshotChunkSizeBytesMax = 64ull << 20;
 
@@ -111,7 +116,7 @@ class SqliteLogStore final : public LogStore {
   // thread for those that need the stored log): !write.empty(); entries have
   // consecutive indexes and non-decreasing terms; the first new index is
   // above the snapshot index and at most the last index + 1; compact_to is at
-  // most the stored snapshot's index.
+  // most the stored snapshot's index; fewer than kQueuedWritesMax queued.
   void Write(LogWrite write, Done done) override;
   void PollCompletions() override;
   absl::StatusOr<raft::HardState> ReadHardState() override;
