@@ -755,6 +755,16 @@ absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(
     const uint32_t crc = static_cast<uint32_t>(stmt.ColumnInt64(4));
     if (index != expected) {
       stmt.Reset();
+      uint64_t size = 0, count = 0;
+      uint32_t snapshot_crc = 0;
+      ASSIGN_OR_RETURN(
+          std::optional<raft::SnapshotMetadata> meta,
+          ReadSnapshotMetadata(reader_, &size, &count, &snapshot_crc));
+      if (meta && expected <= meta->index()) {
+        return absl::OutOfRangeError(absl::StrCat(
+            "log store ", options_.path, ": entries from index ", expected,
+            " are compacted (snapshot at index ", meta->index(), ")"));
+      }
       return DataLoss(options_.path,
                       absl::StrCat("entry at index ", expected, " is missing"));
     }

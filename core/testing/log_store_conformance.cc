@@ -461,6 +461,22 @@ TEST_P(LogStoreConformanceTest, EmptySnapshotDataRoundTrips) {
   SettleAndCompare();
 }
 
+TEST_P(LogStoreConformanceTest, ReadsOutsideTheLogAreOutOfRange) {
+  Write(Entries(1, 10, 1));
+  LogWrite write;
+  write.snapshot = MakeSnapshot(6, 1, "state at 6");
+  Write(std::move(write));
+  SettleAndCompare();
+  EXPECT_THAT(store().ReadEntries(Index(3), Index(8)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadEntries(Index(7), Index(20)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadTerm(Index(11)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadTerm(Index(5)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+}
+
 TEST_P(LogStoreConformanceTest, ReadEntriesOfEmptyRangeIsEmpty) {
   Write(Entries(1, 3, 1));
   SettleAndCompare();
