@@ -159,6 +159,8 @@ void SimDisk::Apply(const LogWrite& write) {
     CHECK_LE(*write.compact_to, snapshot_index())
         << "compaction past the stored snapshot";
   }
+  CHECK_LE(hard_state_.commit(), DurableLastIndex().value())
+      << "commit index beyond the log";
   if (kExpensiveChecks) CheckInvariants();
 }
 

@@ -253,7 +253,6 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
   // the Host uses, and learn the bounds the I/O thread keeps.
   const std::string& path = store->options_.path;
   ASSIGN_OR_RETURN(raft::HardState hard_state, store->ReadHardState());
-  (void)hard_state;
   ASSIGN_OR_RETURN(std::optional<raft::Snapshot> snapshot,
                    store->ReadSnapshot());
   StoredBounds bounds;
@@ -308,6 +307,16 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
       first = false;
     }
   }
+  // Raft never commits past its log; a commit index beyond it means the
+  // log lost its tail.
+  if (hard_state.commit() > bounds.last_index.value()) {
+    return DataLoss(path, absl::StrCat("hard state commit index ",
+                                       hard_state.commit(),
+                                       " is beyond the last index ",
+                                       bounds.last_index.value(),
+                                       ": entries are missing"));
+  }
+  bounds.commit = Index(hard_state.commit());
   store->bounds_ = bounds;
   store->CheckInvariants();
   store->io_thread_ = std::thread([s = store.get()] { s->IoThreadMain(); });
@@ -500,6 +509,8 @@ absl::Status SqliteLogStore::ApplyWrite(const LogWrite& write) {
   if (!write.entries.empty()) RETURN_IF_ERROR(ApplyEntries(write.entries));
   if (write.hard_state) RETURN_IF_ERROR(ApplyHardState(*write.hard_state));
   if (write.compact_to) RETURN_IF_ERROR(ApplyCompaction(*write.compact_to));
+  CHECK_LE(bounds_.commit, bounds_.last_index)
+      << "commit index beyond the log";
   return absl::OkStatus();
 }
 
@@ -588,6 +599,7 @@ absl::Status SqliteLogStore::ApplyEntries(
 }
 
 absl::Status SqliteLogStore::ApplyHardState(const raft::HardState& hs) {
+  bounds_.commit = Index(hs.commit());
   upsert_hard_state_->BindInt64(1, ToSql(hs.term()));
   upsert_hard_state_->BindInt64(2, ToSql(hs.vote()));
   upsert_hard_state_->BindInt64(3, ToSql(hs.commit()));

@@ -19,7 +19,7 @@
 // every read. Open() validates the whole database before the node may start:
 // SQLite's own quick_check, the schema version, the hard state, the snapshot
 // (all chunks) and every entry (checksum, no gap, indexes after the snapshot,
-// terms never decreasing). Any lie is DATA_LOSS naming the file and the
+// terms never decreasing), and that the commit index is within the log. Any lie is DATA_LOSS naming the file and the
 // index; the node must refuse to start rather than run on a log that lies.
 // Snapshots are stored in chunks of at most `snapshot_chunk_size_bytes`, so
 // no single SQLite value approaches its size limit.
@@ -161,6 +161,7 @@ class SqliteLogStore final : public LogStore {
     Term snapshot_term{0};
     Index last_index{0};  // snapshot_index when the log is empty
     Term last_term{0};
+    Index commit{0};  // of the stored hard state
   };
 
   SqliteLogStore(SqliteLogStoreOptions options, Db writer, Db reader);

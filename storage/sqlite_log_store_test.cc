@@ -228,6 +228,18 @@ TEST_F(SqliteLogStoreTest, GapInLogIsDataLossNamingTheIndex) {
                        AllOf(HasSubstr("gap"), HasSubstr("index 11"))));
 }
 
+TEST_F(SqliteLogStoreTest, LostTailBelowCommitIsDataLoss) {
+  MakeStore();  // entries 1..20, commit 20
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("DELETE FROM entries WHERE idx > 14"));
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("commit index 20"),
+                             HasSubstr("last index 14"))));
+}
+
 TEST_F(SqliteLogStoreTest, EntryNotFollowingSnapshotIsDataLoss) {
   MakeStore();
   {

@@ -137,6 +137,8 @@ void LogModel::Apply(const LogWrite& write) {
   if (write.compact_to) {
     CHECK_LE(*write.compact_to, snapshot_index());
   }
+  CHECK_LE(hard_state_.commit(), LastIndex().value())
+      << "commit index beyond the log";
   CheckInvariants();
 }
 
@@ -237,9 +239,13 @@ std::string LogWorkload::RandomBytes(uint64_t max) {
 }
 
 LogWrite LogWorkload::Next(const LogModel& model) {
+  // Raft-faithful: committed entries are never truncated, a snapshot that
+  // replaces the log covers everything committed, and the commit index never
+  // decreases or passes the log.
   LogWrite write;
   const uint64_t snap = model.snapshot_index().value();
   const uint64_t last = model.LastIndex().value();
+  const uint64_t commit = model.hard_state().commit();
   const uint64_t roll = rng_.Uniform(100);
   LogModel after = model;
   if (roll < options_.snapshot_percent && last > 0) {
@@ -249,7 +255,8 @@ LogWrite LogWorkload::Next(const LogModel& model) {
       index = rng_.Range(snap + 1, last);  // keeps the log after it
       term = model.TermAt(Index(index)).value();
     } else {
-      index = rng_.Range(snap + 1, last + 5);  // a leader's newer snapshot
+      // A leader's newer snapshot.
+      index = rng_.Range(std::max(snap + 1, commit), last + 5);
       term = ++term_;
     }
     write.snapshot = MakeSnapshot(index, term,
@@ -261,8 +268,8 @@ LogWrite LogWorkload::Next(const LogModel& model) {
     write.compact_to = Index(rng_.Range(1, snap));
   } else if (roll < options_.snapshot_percent + options_.compact_percent +
                         options_.truncate_percent &&
-             last > snap) {
-    const uint64_t start = rng_.Range(snap + 1, last);
+             last > std::max(snap, commit)) {
+    const uint64_t start = rng_.Range(std::max(snap, commit) + 1, last);
     ++term_;
     const uint64_t count = rng_.Range(1, options_.entries_per_write_max);
     for (uint64_t i = 0; i < count; ++i) {
@@ -280,11 +287,12 @@ LogWrite LogWorkload::Next(const LogModel& model) {
   const uint64_t new_last = write.entries.empty()
                                 ? after.LastIndex().value()
                                 : write.entries.back().index();
+  CHECK_LE(commit, new_last);
   if (write.empty() || rng_.Uniform(100) < options_.hard_state_percent) {
     raft::HardState hs;
     hs.set_term(term_);
     hs.set_vote(rng_.Range(0, 3));
-    hs.set_commit(rng_.Range(0, new_last));
+    hs.set_commit(rng_.Range(commit, new_last));
     write.hard_state = hs;
   }
   CHECK(!write.empty());
