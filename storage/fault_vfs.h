@@ -13,8 +13,10 @@
 // Faults on command: the next write or the next sync fails with
 // SQLITE_IOERR_WRITE / SQLITE_IOERR_FSYNC and changes nothing.
 //
-// Deletes are treated as durable at once (SQLite syncs the directory where it
-// matters). Reads see the live files, as a process sees its page cache.
+// File creation and deletion are treated as durable at once: directory
+// entries are not modelled (a weaker crash model than a file system that
+// loses a new file whose directory was never fsync'd). Reads see the live
+// files, as a process sees its page cache.
 //
 // Thread-safety: all methods may be called from any thread; the mutation
 // hook runs on the thread doing the I/O, with no VFS lock held.
