@@ -38,7 +38,8 @@ std::string SerializeWrite(const LogWrite& write) {
   for (const raft::Entry& entry : write.entries) {
     PutBytes(bytes, entry.SerializeAsString());
   }
-  PutBytes(bytes, write.hard_state ? write.hard_state->SerializeAsString() : "");
+  PutBytes(bytes,
+           write.hard_state ? write.hard_state->SerializeAsString() : "");
   PutU64(bytes, write.compact_to ? write.compact_to->value() + 1 : 0);
   return bytes;
 }
@@ -77,12 +78,12 @@ void SimDisk::Write(LogWrite write, Done done) {
       rng_.Range(options_.write_latency_us_min, options_.write_latency_us_max);
   // The event may outlive this disk (a node removed from the world): it
   // holds only a weak reference and does nothing once the disk is gone.
-  options_.schedule(delay_us, [alive = std::weak_ptr<SimDisk*>(alive_),
-                               epoch = epoch_, seq] {
-    if (std::shared_ptr<SimDisk*> self = alive.lock()) {
-      (*self)->Land(epoch, seq);
-    }
-  });
+  options_.schedule(
+      delay_us, [alive = std::weak_ptr<SimDisk*>(alive_), epoch = epoch_, seq] {
+        if (std::shared_ptr<SimDisk*> self = alive.lock()) {
+          (*self)->Land(epoch, seq);
+        }
+      });
 }
 
 void SimDisk::Land(uint64_t epoch, uint64_t seq) {
@@ -136,9 +137,9 @@ void SimDisk::Apply(const LogWrite& write) {
     }
     if (keep_suffix) {
       entries_.erase(entries_.begin(),
-                     entries_.begin() + static_cast<std::ptrdiff_t>(
-                                            Index(index).Next().Since(
-                                                DurableFirstIndex())));
+                     entries_.begin() +
+                         static_cast<std::ptrdiff_t>(
+                             Index(index).Next().Since(DurableFirstIndex())));
     } else {
       entries_.clear();
     }
@@ -244,10 +245,10 @@ absl::StatusOr<std::vector<raft::Entry>> SimDisk::ReadEntries(Index lo,
   std::vector<raft::Entry> out;
   if (lo == hi) return out;
   if (lo < DurableFirstIndex() || hi > DurableLastIndex().Next()) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "sim disk: entries [", lo.value(), ", ", hi.value(),
-        ") outside the log [", DurableFirstIndex().value(), ", ",
-        DurableLastIndex().value(), "]"));
+    return absl::OutOfRangeError(
+        absl::StrCat("sim disk: entries [", lo.value(), ", ", hi.value(),
+                     ") outside the log [", DurableFirstIndex().value(), ", ",
+                     DurableLastIndex().value(), "]"));
   }
   out.reserve(hi.Since(lo));
   for (Index i = lo; i < hi; i = i.Next()) {

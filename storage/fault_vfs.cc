@@ -180,8 +180,8 @@ absl::Status FaultVfs::WriteCrashImage(const std::string& dir, bool tear,
 
 // ------------------------------------------------------------ VFS methods
 
-int FaultVfs::Open(sqlite3_vfs* vfs, sqlite3_filename name,
-                   sqlite3_file* file, int flags, int* out_flags) {
+int FaultVfs::Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file,
+                   int flags, int* out_flags) {
   FaultVfs* self = Self(vfs);
   File* f = reinterpret_cast<File*>(file);
   f->base.pMethods = nullptr;
@@ -248,7 +248,8 @@ int FaultVfs::CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out) {
 // ------------------------------------------------------------ file methods
 
 #define REAL(f) (reinterpret_cast<File*>(f)->real())
-#define REAL_CALL(f, method, ...) REAL(f)->pMethods->method(REAL(f), ##__VA_ARGS__)
+#define REAL_CALL(f, method, ...) \
+  REAL(f)->pMethods->method(REAL(f), ##__VA_ARGS__)
 
 int FaultVfs::Close(sqlite3_file* file) {
   File* f = reinterpret_cast<File*>(file);
@@ -383,9 +384,7 @@ int FaultVfs::Fetch(sqlite3_file*, sqlite3_int64, int, void** out) {
   *out = nullptr;
   return SQLITE_OK;
 }
-int FaultVfs::Unfetch(sqlite3_file*, sqlite3_int64, void*) {
-  return SQLITE_OK;
-}
+int FaultVfs::Unfetch(sqlite3_file*, sqlite3_int64, void*) { return SQLITE_OK; }
 
 #undef REAL_CALL
 #undef REAL

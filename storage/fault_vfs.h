@@ -23,7 +23,8 @@
 //
 //   FaultVfs vfs("fault");
 //   vfs.SetBeforeMutationHook([&](uint64_t op) {
-//     CHECK_OK(vfs.WriteCrashImage(absl::StrCat(dir, "/crash", op), true, rng));
+//     CHECK_OK(vfs.WriteCrashImage(absl::StrCat(dir, "/crash", op), true,
+//     rng));
 //   });
 //   options.vfs_name = vfs.name();
 #ifndef BLIXARD_STORAGE_FAULT_VFS_H_
@@ -97,11 +98,11 @@ class FaultVfs {
                   int flags, int* out_flags);
   static int Delete(sqlite3_vfs* vfs, const char* name, int sync_dir);
   static int Access(sqlite3_vfs* vfs, const char* name, int flags, int* out);
-  static int FullPathname(sqlite3_vfs* vfs, const char* name, int n,
-                          char* out);
+  static int FullPathname(sqlite3_vfs* vfs, const char* name, int n, char* out);
   static void* DlOpen(sqlite3_vfs* vfs, const char* name);
   static void DlError(sqlite3_vfs* vfs, int n, char* out);
-  static void (*DlSym(sqlite3_vfs* vfs, void* handle, const char* symbol))(void);
+  static void (*DlSym(sqlite3_vfs* vfs, void* handle,
+                      const char* symbol))(void);
   static void DlClose(sqlite3_vfs* vfs, void* handle);
   static int Randomness(sqlite3_vfs* vfs, int n, char* out);
   static int Sleep(sqlite3_vfs* vfs, int micros);
@@ -110,7 +111,8 @@ class FaultVfs {
   static int CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out);
 
   static int Close(sqlite3_file* file);
-  static int Read(sqlite3_file* file, void* buf, int amount, sqlite3_int64 offset);
+  static int Read(sqlite3_file* file, void* buf, int amount,
+                  sqlite3_int64 offset);
   static int Write(sqlite3_file* file, const void* buf, int amount,
                    sqlite3_int64 offset);
   static int Truncate(sqlite3_file* file, sqlite3_int64 size);

@@ -23,8 +23,7 @@ using ::testing::StartsWith;
 class RawFile {
  public:
   RawFile(sqlite3_vfs* vfs, const std::string& path)
-      : path_(path),
-        mem_(static_cast<size_t>(vfs->szOsFile), '\0') {
+      : path_(path), mem_(static_cast<size_t>(vfs->szOsFile), '\0') {
     int out = 0;
     CHECK_EQ(vfs->xOpen(vfs, path_.c_str(), file(),
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -129,11 +128,12 @@ TEST_F(FaultVfsTest, HookSeesEveryMutation) {
 }
 
 TEST_F(FaultVfsTest, SqliteRunsInWalModeThroughIt) {
-  ASSERT_OK_AND_ASSIGN(Db db, Db::Open(dir_.File("db"), Db::kCreate,
-                                       vfs_.name()));
-  ASSERT_OK(db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                    "CREATE TABLE t(v INTEGER) STRICT;"
-                    "INSERT INTO t VALUES(1);"));
+  ASSERT_OK_AND_ASSIGN(Db db,
+                       Db::Open(dir_.File("db"), Db::kCreate, vfs_.name()));
+  ASSERT_OK(
+      db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+              "CREATE TABLE t(v INTEGER) STRICT;"
+              "INSERT INTO t VALUES(1);"));
   EXPECT_GT(vfs_.sync_count(), 0u);
   EXPECT_EQ(vfs_.unsynced_change_count(), 0u)
       << "a FULL-sync WAL commit leaves nothing unsynced";

@@ -43,9 +43,8 @@ std::map<int64_t, double> raw_fdatasync_entries_per_s;
 
 std::string ScratchPath(const std::string& name) {
   const char* dir = std::getenv("TEST_TMPDIR");
-  const std::string path =
-      absl::StrCat(dir != nullptr ? dir : "/tmp", "/blixard_bench_", getpid(),
-                   "_", name);
+  const std::string path = absl::StrCat(dir != nullptr ? dir : "/tmp",
+                                        "/blixard_bench_", getpid(), "_", name);
   for (const char* suffix : {"", "-wal", "-shm"}) {
     std::remove((path + suffix).c_str());
   }
@@ -102,9 +101,10 @@ void BM_RawSqliteInsert(benchmark::State& state) {
   {
     absl::StatusOr<Db> db = Db::Open(path, Db::kCreate);
     CHECK_OK(db.status());
-    CHECK_OK(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                      "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
-                      "data BLOB NOT NULL) STRICT;"));
+    CHECK_OK(
+        db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
+                 "data BLOB NOT NULL) STRICT;"));
     absl::StatusOr<Statement> insert =
         db->Prepare("INSERT INTO entries(idx, data) VALUES(?, ?)");
     CHECK_OK(insert.status());
@@ -191,9 +191,10 @@ void BM_PairedStoreVsRawSqlite(benchmark::State& state) {
   {
     absl::StatusOr<Db> db = Db::Open(raw_path, Db::kCreate);
     CHECK_OK(db.status());
-    CHECK_OK(db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                      "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
-                      "data BLOB NOT NULL) STRICT;"));
+    CHECK_OK(
+        db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                 "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
+                 "data BLOB NOT NULL) STRICT;"));
     absl::StatusOr<Statement> insert =
         db->Prepare("INSERT INTO entries(idx, data) VALUES(?, ?)");
     CHECK_OK(insert.status());
@@ -248,11 +249,23 @@ void BM_PairedStoreVsRawSqlite(benchmark::State& state) {
 // Real time: the work happens in the I/O thread and the kernel.
 BENCHMARK(BM_RawFdatasync)->Arg(1)->Arg(16)->Arg(256)->Arg(1024)->UseRealTime();
 BENCHMARK(BM_RawSqliteInsert)
-    ->Arg(1)->Arg(16)->Arg(256)->Arg(1024)->UseRealTime();
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Arg(1024)
+    ->UseRealTime();
 BENCHMARK(BM_SqliteLogStoreAppend)
-    ->Arg(1)->Arg(16)->Arg(256)->Arg(1024)->UseRealTime();
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Arg(1024)
+    ->UseRealTime();
 BENCHMARK(BM_PairedStoreVsRawSqlite)
-    ->Arg(1)->Arg(16)->Arg(256)->Arg(1024)->UseRealTime();
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->Arg(1024)
+    ->UseRealTime();
 
 }  // namespace
 }  // namespace blixard::storage

@@ -112,10 +112,9 @@ absl::Status ConfigureConnection(Db& db, const SqliteLogStoreOptions& options) {
   ASSIGN_OR_RETURN(Statement mode, db.Prepare("PRAGMA journal_mode=WAL"));
   ASSIGN_OR_RETURN(bool row, mode.Step());
   if (!row || mode.ColumnBlob(0) != "wal") {
-    return absl::FailedPreconditionError(
-        absl::StrCat("log store ", db.path(),
-                     ": cannot switch to journal_mode=WAL (got '",
-                     row ? mode.ColumnBlob(0) : "", "')"));
+    return absl::FailedPreconditionError(absl::StrCat(
+        "log store ", db.path(), ": cannot switch to journal_mode=WAL (got '",
+        row ? mode.ColumnBlob(0) : "", "')"));
   }
   mode.Reset();
   RETURN_IF_ERROR(db.Exec("PRAGMA synchronous=FULL"));
@@ -147,19 +146,18 @@ absl::StatusOr<bool> CheckSchema(Db& db) {
         "log store ", db.path(),
         ": a SQLite database but not a Blixard log store (no meta table)"));
   }
-  ASSIGN_OR_RETURN(Statement version,
-                   db.Prepare("SELECT value FROM meta WHERE "
-                              "key='schema_version'"));
+  ASSIGN_OR_RETURN(Statement version, db.Prepare("SELECT value FROM meta WHERE "
+                                                 "key='schema_version'"));
   ASSIGN_OR_RETURN(bool row, version.Step());
   if (!row || version.ColumnType(0) != SQLITE_INTEGER) {
     return DataLoss(db.path(), "no schema_version row in table meta");
   }
   const int64_t found = version.ColumnInt64(0);
   if (found != kSchemaVersion) {
-    return absl::FailedPreconditionError(absl::StrCat(
-        "log store ", db.path(), ": schema version ", found,
-        " is not supported (this build reads version ", kSchemaVersion,
-        "); refusing to open"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("log store ", db.path(), ": schema version ", found,
+                     " is not supported (this build reads version ",
+                     kSchemaVersion, "); refusing to open"));
   }
   // The single-row tables always hold exactly their row 0 (created with the
   // schema), so a row lost to damage cannot pass for a fresh store.
@@ -167,9 +165,9 @@ absl::StatusOr<bool> CheckSchema(Db& db) {
     ASSIGN_OR_RETURN(int64_t rows,
                      QueryInt(db, absl::StrCat("SELECT count(*) FROM ", table,
                                                " WHERE id = 0")));
-    ASSIGN_OR_RETURN(int64_t all,
-                     QueryInt(db, absl::StrCat("SELECT count(*) FROM ",
-                                               table)));
+    ASSIGN_OR_RETURN(
+        int64_t all,
+        QueryInt(db, absl::StrCat("SELECT count(*) FROM ", table)));
     if (rows != 1 || all != 1) {
       return DataLoss(db.path(), absl::StrCat("table ", table, " holds ", all,
                                               " rows, ", rows,
@@ -189,19 +187,19 @@ absl::StatusOr<bool> CheckSchema(Db& db) {
 absl::Status CreateSchema(Db& db) {
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
   RETURN_IF_ERROR(db.Exec(kSchemaSql));
-  RETURN_IF_ERROR(db.Exec(absl::StrCat(
-      "INSERT INTO meta(key, value) VALUES('schema_version', ", kSchemaVersion,
-      "), ('applied_index_hint', 0)")));
+  RETURN_IF_ERROR(db.Exec(
+      absl::StrCat("INSERT INTO meta(key, value) VALUES('schema_version', ",
+                   kSchemaVersion, "), ('applied_index_hint', 0)")));
   const raft::HardState empty;
-  RETURN_IF_ERROR(db.Exec(absl::StrCat(
-      "INSERT INTO hard_state(id, term, vote, commit_index, crc) "
-      "VALUES(0, 0, 0, 0, ",
-      HardStateCrc(empty), ")")));
+  RETURN_IF_ERROR(db.Exec(
+      absl::StrCat("INSERT INTO hard_state(id, term, vote, commit_index, crc) "
+                   "VALUES(0, 0, 0, 0, ",
+                   HardStateCrc(empty), ")")));
   // Index 0: no snapshot yet.
-  RETURN_IF_ERROR(db.Exec(absl::StrCat(
-      "INSERT INTO snapshot(id, idx, term, conf_state, data_size, "
-      "chunk_count, data_crc, crc) VALUES(0, 0, 0, x'', 0, 0, 0, ",
-      SnapshotMetaCrc(0, 0, "", 0, 0, 0), ")")));
+  RETURN_IF_ERROR(db.Exec(
+      absl::StrCat("INSERT INTO snapshot(id, idx, term, conf_state, data_size, "
+                   "chunk_count, data_crc, crc) VALUES(0, 0, 0, x'', 0, 0, 0, ",
+                   SnapshotMetaCrc(0, 0, "", 0, 0, 0), ")")));
   return txn.Commit();
 }
 
@@ -244,9 +242,8 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
                    Db::Open(options.path, Db::kReadWrite, options.vfs_name));
   RETURN_IF_ERROR(ConfigureConnection(reader, options));
 
-  std::unique_ptr<SqliteLogStore> store(
-      new SqliteLogStore(std::move(options), std::move(writer),
-                         std::move(reader)));
+  std::unique_ptr<SqliteLogStore> store(new SqliteLogStore(
+      std::move(options), std::move(writer), std::move(reader)));
   RETURN_IF_ERROR(store->PrepareStatements());
 
   // Validate everything the node will recover from, through the same reads
@@ -263,10 +260,10 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
   bounds.last_index = bounds.snapshot_index;
   bounds.last_term = bounds.snapshot_term;
   {
-    ASSIGN_OR_RETURN(Statement scan,
-                     store->writer_.Prepare(
-                         "SELECT idx, term, type, data, crc FROM entries "
-                         "ORDER BY idx"));
+    ASSIGN_OR_RETURN(
+        Statement scan,
+        store->writer_.Prepare("SELECT idx, term, type, data, crc FROM entries "
+                               "ORDER BY idx"));
     bool first = true;
     while (true) {
       ASSIGN_OR_RETURN(bool row, scan.Step());
@@ -290,10 +287,10 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
                                            ": next entry is index ", index));
       }
       if (term < bounds.last_term.value()) {
-        return DataLoss(path, absl::StrCat("entry at index ", index,
-                                           " has term ", term,
-                                           " below the term before it (",
-                                           bounds.last_term.value(), ")"));
+        return DataLoss(
+            path, absl::StrCat("entry at index ", index, " has term ", term,
+                               " below the term before it (",
+                               bounds.last_term.value(), ")"));
       }
       const uint64_t type = FromSql(scan.ColumnInt64(2));
       const uint32_t crc = static_cast<uint32_t>(scan.ColumnInt64(4));
@@ -310,11 +307,10 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
   // Raft never commits past its log; a commit index beyond it means the
   // log lost its tail.
   if (hard_state.commit() > bounds.last_index.value()) {
-    return DataLoss(path, absl::StrCat("hard state commit index ",
-                                       hard_state.commit(),
-                                       " is beyond the last index ",
-                                       bounds.last_index.value(),
-                                       ": entries are missing"));
+    return DataLoss(
+        path, absl::StrCat("hard state commit index ", hard_state.commit(),
+                           " is beyond the last index ",
+                           bounds.last_index.value(), ": entries are missing"));
   }
   bounds.commit = Index(hard_state.commit());
   store->bounds_ = bounds;
@@ -353,8 +349,7 @@ absl::Status SqliteLogStore::PrepareStatements() {
                        "INSERT OR REPLACE INTO snapshot(id, idx, term, "
                        "conf_state, data_size, chunk_count, data_crc, crc) "
                        "VALUES(0, ?, ?, ?, ?, ?, ?, ?)"));
-  RETURN_IF_ERROR(
-      prep(writer_, delete_chunks_, "DELETE FROM snapshot_chunks"));
+  RETURN_IF_ERROR(prep(writer_, delete_chunks_, "DELETE FROM snapshot_chunks"));
   RETURN_IF_ERROR(prep(writer_, insert_chunk_,
                        "INSERT INTO snapshot_chunks(seq, data, crc) "
                        "VALUES(?, ?, ?)"));
@@ -373,8 +368,8 @@ absl::Status SqliteLogStore::PrepareStatements() {
   RETURN_IF_ERROR(
       prep(reader_, select_term_r_,
            "SELECT idx, term, type, data, crc FROM entries WHERE idx = ?"));
-  RETURN_IF_ERROR(prep(reader_, select_bounds_,
-                       "SELECT min(idx), max(idx) FROM entries"));
+  RETURN_IF_ERROR(
+      prep(reader_, select_bounds_, "SELECT min(idx), max(idx) FROM entries"));
   return absl::OkStatus();
 }
 
@@ -509,8 +504,7 @@ absl::Status SqliteLogStore::ApplyWrite(const LogWrite& write) {
   if (!write.entries.empty()) RETURN_IF_ERROR(ApplyEntries(write.entries));
   if (write.hard_state) RETURN_IF_ERROR(ApplyHardState(*write.hard_state));
   if (write.compact_to) RETURN_IF_ERROR(ApplyCompaction(*write.compact_to));
-  CHECK_LE(bounds_.commit, bounds_.last_index)
-      << "commit index beyond the log";
+  CHECK_LE(bounds_.commit, bounds_.last_index) << "commit index beyond the log";
   return absl::OkStatus();
 }
 
@@ -657,9 +651,8 @@ SqliteLogStore::ReadSnapshotMetadata(Db& db, uint64_t* data_size,
                       *data_crc) != crc ||
       !meta.mutable_conf_state()->ParseFromArray(
           conf_state.data(), static_cast<int>(conf_state.size()))) {
-    return DataLoss(options_.path,
-                    absl::StrCat("snapshot metadata (index ", index,
-                                 ") fails its checksum"));
+    return DataLoss(options_.path, absl::StrCat("snapshot metadata (index ",
+                                                index, ") fails its checksum"));
   }
   if (index == 0) return std::optional<raft::SnapshotMetadata>();  // none
   meta.set_index(index);
@@ -673,11 +666,11 @@ absl::StatusOr<std::optional<raft::Snapshot>> SqliteLogStore::ReadSnapshot() {
   uint32_t data_crc = 0;
   // One read transaction so the metadata and the chunks are one version.
   RETURN_IF_ERROR(reader_.Exec("BEGIN"));
-  absl::StatusOr<std::optional<raft::Snapshot>> result = [&]()
-      -> absl::StatusOr<std::optional<raft::Snapshot>> {
-    ASSIGN_OR_RETURN(std::optional<raft::SnapshotMetadata> meta,
-                     ReadSnapshotMetadata(reader_, &data_size, &chunk_count,
-                                          &data_crc));
+  absl::StatusOr<std::optional<raft::Snapshot>> result =
+      [&]() -> absl::StatusOr<std::optional<raft::Snapshot>> {
+    ASSIGN_OR_RETURN(
+        std::optional<raft::SnapshotMetadata> meta,
+        ReadSnapshotMetadata(reader_, &data_size, &chunk_count, &data_crc));
     if (!meta) return std::optional<raft::Snapshot>();
     const uint64_t index = meta->index();
     raft::Snapshot snapshot;
@@ -694,10 +687,10 @@ absl::StatusOr<std::optional<raft::Snapshot>> SqliteLogStore::ReadSnapshot() {
       if (FromSql(chunks.ColumnInt64(0)) != seq ||
           Crc(0, chunk) != static_cast<uint32_t>(chunks.ColumnInt64(2)) ||
           data->size() + chunk.size() > data_size) {
-        return DataLoss(options_.path,
-                        absl::StrCat("snapshot at index ", index, ": chunk ",
-                                     seq, " is missing or fails its "
-                                          "checksum"));
+        return DataLoss(options_.path, absl::StrCat("snapshot at index ", index,
+                                                    ": chunk ", seq,
+                                                    " is missing or fails its "
+                                                    "checksum"));
       }
       data->append(chunk.data(), chunk.size());
       ++seq;
@@ -743,8 +736,8 @@ absl::StatusOr<Index> SqliteLogStore::LastIndex() {
   return meta ? Index(meta->index()) : Index(0);
 }
 
-absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(
-    Index lo, Index hi) {
+absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(Index lo,
+                                                                     Index hi) {
   CHECK_LE(lo, hi);
   std::vector<raft::Entry> entries;
   if (lo == hi) return entries;
@@ -795,10 +788,9 @@ absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(
   }
   stmt.Reset();
   if (expected != hi.value()) {
-    return absl::OutOfRangeError(
-        absl::StrCat("log store ", options_.path, ": entries [", lo.value(),
-                     ", ", hi.value(), ") not all held; ends before index ",
-                     expected));
+    return absl::OutOfRangeError(absl::StrCat(
+        "log store ", options_.path, ": entries [", lo.value(), ", ",
+        hi.value(), ") not all held; ends before index ", expected));
   }
   return entries;
 }
@@ -819,9 +811,9 @@ absl::StatusOr<Term> SqliteLogStore::ReadTerm(Index index) {
         static_cast<uint32_t>(stmt.ColumnInt64(4));
     stmt.Reset();
     if (!intact) {
-      return DataLoss(options_.path, absl::StrCat("entry at index ",
-                                                  index.value(),
-                                                  " fails its checksum"));
+      return DataLoss(options_.path,
+                      absl::StrCat("entry at index ", index.value(),
+                                   " fails its checksum"));
     }
     return Term(term);
   }

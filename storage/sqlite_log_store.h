@@ -19,10 +19,11 @@
 // every read. Open() validates the whole database before the node may start:
 // SQLite's own quick_check, the schema version, the hard state, the snapshot
 // (all chunks) and every entry (checksum, no gap, indexes after the snapshot,
-// terms never decreasing), and that the commit index is within the log. Any lie is DATA_LOSS naming the file and the
-// index; the node must refuse to start rather than run on a log that lies.
-// Snapshots are stored in chunks of at most `snapshot_chunk_size_bytes`, so
-// no single SQLite value approaches its size limit.
+// terms never decreasing), and that the commit index is within the log. Any lie
+// is DATA_LOSS naming the file and the index; the node must refuse to start
+// rather than run on a log that lies. Snapshots are stored in chunks of at most
+// `snapshot_chunk_size_bytes`, so no single SQLite value approaches its size
+// limit.
 //
 // Threads. Write(), PollCompletions() and the reads belong to the owner's
 // thread (one thread). `wakeup` runs on the I/O thread and must be
@@ -99,7 +100,8 @@ class SqliteLogStore final : public LogStore {
   // file cannot be opened; FAILED_PRECONDITION for a SQLite database that is
   // not a Blixard store or has another schema version; DATA_LOSS (naming the
   // file and, where there is one, the index) for damage or a log that lies.
-  // On error nothing was written to the file.
+  // On error nothing was written to an existing file (a missing one is
+  // created empty before the error, if any).
   static absl::StatusOr<std::unique_ptr<SqliteLogStore>> Open(
       SqliteLogStoreOptions options);
 
@@ -128,8 +130,8 @@ class SqliteLogStore final : public LogStore {
   absl::StatusOr<Term> ReadTerm(Index index) override;
 
   // Blocks until every write queued so far is durable and `wakeup` has run
-  // for it (its callback is then ready for PollCompletions()). For tests, tools and orderly shutdown;
-  // never on the event loop.
+  // for it (its callback is then ready for PollCompletions()). For tests,
+  // tools and orderly shutdown; never on the event loop.
   void WaitForDurable();
 
   // The applied-index hint: the last index the state machine had applied,

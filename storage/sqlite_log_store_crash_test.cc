@@ -192,10 +192,10 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
   vfs.SetBeforeMutationHook(nullptr);
 
   std::cout << "crash points verified: " << verified_ << " (torn " << torn_
-            << "), writes: " << digests.size() - 1
-            << ", restarts: " << restarts << ", DATA_LOSS refusals: "
-            << data_loss_ << ", unacknowledged writes that survived: "
-            << unacked_survived_ << "\n";
+            << "), writes: " << digests.size() - 1 << ", restarts: " << restarts
+            << ", DATA_LOSS refusals: " << data_loss_
+            << ", unacknowledged writes that survived: " << unacked_survived_
+            << "\n";
   EXPECT_GE(verified_, kCrashPointsMin);
   EXPECT_GT(torn_, 0u);
   // SQLite's WAL checksums drop torn frames, so with fsync honoured no crash
@@ -210,8 +210,8 @@ TEST_F(SqliteLogStoreCrashTest, FailedFsyncIsFatal) {
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
-        auto store = SqliteLogStore::Open(
-            StoreOptions(dir.File("node.db"), vfs.name()));
+        auto store =
+            SqliteLogStore::Open(StoreOptions(dir.File("node.db"), vfs.name()));
         CHECK_OK(store.status());
         vfs.FailNextSync();
         LogWrite write;
@@ -228,8 +228,8 @@ TEST_F(SqliteLogStoreCrashTest, FailedWriteIsFatal) {
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
-        auto store = SqliteLogStore::Open(
-            StoreOptions(dir.File("node.db"), vfs.name()));
+        auto store =
+            SqliteLogStore::Open(StoreOptions(dir.File("node.db"), vfs.name()));
         CHECK_OK(store.status());
         vfs.FailNextWrite();
         LogWrite write;

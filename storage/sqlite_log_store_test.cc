@@ -58,11 +58,11 @@ class SqliteHarness : public LogStoreHarness {
   std::unique_ptr<SqliteLogStore> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Sqlite, LogStoreConformanceTest,
-    ::testing::Values(LogStoreConformanceParam{
-        "Sqlite", [] { return std::make_unique<SqliteHarness>(); }}),
-    ::blixard::testing::LogStoreConformanceParamName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, LogStoreConformanceTest,
+                         ::testing::Values(LogStoreConformanceParam{
+                             "Sqlite",
+                             [] { return std::make_unique<SqliteHarness>(); }}),
+                         ::blixard::testing::LogStoreConformanceParamName);
 
 class SqliteLogStoreTest : public ::testing::Test {
  protected:
@@ -174,8 +174,8 @@ TEST_F(SqliteLogStoreTest, OtherSchemaVersionIsRefused) {
   MakeStore();
   {
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
-    ASSERT_OK(db.Exec(
-        "UPDATE meta SET value = 99 WHERE key = 'schema_version'"));
+    ASSERT_OK(
+        db.Exec("UPDATE meta SET value = 99 WHERE key = 'schema_version'"));
   }
   EXPECT_THAT(SqliteLogStore::Open(Options()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -198,9 +198,10 @@ TEST_F(SqliteLogStoreTest, FlippedByteInEntryIsDataLossNamingTheIndex) {
   {
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
     // Flip one byte of entry 7's data, as a bad sector would.
-    ASSERT_OK(db.Exec("UPDATE entries SET data = "
-                      "CAST(substr(data, 1, 1) || 'X' || substr(data, 3) AS "
-                      "BLOB) WHERE idx = 7"));
+    ASSERT_OK(
+        db.Exec("UPDATE entries SET data = "
+                "CAST(substr(data, 1, 1) || 'X' || substr(data, 3) AS "
+                "BLOB) WHERE idx = 7"));
   }
   EXPECT_THAT(SqliteLogStore::Open(Options()),
               StatusIs(absl::StatusCode::kDataLoss,
@@ -234,10 +235,10 @@ TEST_F(SqliteLogStoreTest, LostTailBelowCommitIsDataLoss) {
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
     ASSERT_OK(db.Exec("DELETE FROM entries WHERE idx > 14"));
   }
-  EXPECT_THAT(SqliteLogStore::Open(Options()),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       AllOf(HasSubstr("commit index 20"),
-                             HasSubstr("last index 14"))));
+  EXPECT_THAT(
+      SqliteLogStore::Open(Options()),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("commit index 20"),
+                                                  HasSubstr("last index 14"))));
 }
 
 TEST_F(SqliteLogStoreTest, EntryNotFollowingSnapshotIsDataLoss) {
@@ -280,9 +281,9 @@ TEST_F(SqliteLogStoreTest, CorruptHardStateAndSnapshotAreDataLoss) {
     ASSERT_OK(db.Exec("UPDATE hard_state SET vote = 0"));
     ASSERT_OK(db.Exec("UPDATE snapshot_chunks SET data = CAST('x' AS BLOB)"));
   }
-  EXPECT_THAT(SqliteLogStore::Open(Options()),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("snapshot at index 10")));
+  EXPECT_THAT(
+      SqliteLogStore::Open(Options()),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("snapshot at index 10")));
 }
 
 TEST_F(SqliteLogStoreTest, SnapshotIsStoredInChunks) {
@@ -366,9 +367,9 @@ void MakeMarkedStore(const std::string& path, uint64_t count) {
   LogWrite write;
   for (uint64_t i = 1; i <= count; ++i) {
     write.entries.push_back(::blixard::testing::MakeEntry(
-        i, 1, absl::StrCat("MARK", std::string(4 - std::to_string(i).size(),
-                                               '0'),
-                           i, std::string(100, 'd'))));
+        i, 1,
+        absl::StrCat("MARK", std::string(4 - std::to_string(i).size(), '0'), i,
+                     std::string(100, 'd'))));
   }
   raft::HardState hs;
   hs.set_term(1);

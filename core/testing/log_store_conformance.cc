@@ -115,12 +115,11 @@ void LogModel::Apply(const LogWrite& write) {
     const bool keep_suffix = index >= snapshot_index() &&
                              index <= LastIndex() && TermAt(index) == term;
     if (keep_suffix) {
-      entries_.erase(
-          std::remove_if(entries_.begin(), entries_.end(),
-                         [&](const raft::Entry& e) {
-                           return e.index() <= index.value();
-                         }),
-          entries_.end());
+      entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                    [&](const raft::Entry& e) {
+                                      return e.index() <= index.value();
+                                    }),
+                     entries_.end());
     } else {
       entries_.clear();
     }
@@ -165,9 +164,8 @@ absl::StatusOr<uint64_t> StoreDigest(LogStore& store) {
   ASSIGN_OR_RETURN(Index first, store.FirstIndex());
   ASSIGN_OR_RETURN(Index last, store.LastIndex());
   if (last.Next() < first) {
-    return absl::InternalError(
-        absl::StrCat("last index ", last.value(), " < first index ",
-                     first.value(), " - 1"));
+    return absl::InternalError(absl::StrCat(
+        "last index ", last.value(), " < first index ", first.value(), " - 1"));
   }
   ASSIGN_OR_RETURN(std::vector<raft::Entry> entries,
                    store.ReadEntries(first, last.Next()));
@@ -178,8 +176,8 @@ absl::Status StoreMatchesModel(LogStore& store, const LogModel& model) {
   ASSIGN_OR_RETURN(raft::HardState hs, store.ReadHardState());
   if (hs.SerializeAsString() != model.hard_state().SerializeAsString()) {
     return absl::InternalError(
-        absl::StrCat("hard state: store {", hs.ShortDebugString(),
-                     "} model {", model.hard_state().ShortDebugString(), "}"));
+        absl::StrCat("hard state: store {", hs.ShortDebugString(), "} model {",
+                     model.hard_state().ShortDebugString(), "}"));
   }
   ASSIGN_OR_RETURN(std::optional<raft::Snapshot> snapshot,
                    store.ReadSnapshot());
@@ -188,8 +186,7 @@ absl::Status StoreMatchesModel(LogStore& store, const LogModel& model) {
                     model.snapshot()->SerializeAsString()))) {
     return absl::InternalError(absl::StrCat(
         "snapshot: store ",
-        snapshot ? snapshot->metadata().ShortDebugString() : "none",
-        " model ",
+        snapshot ? snapshot->metadata().ShortDebugString() : "none", " model ",
         model.snapshot() ? model.snapshot()->metadata().ShortDebugString()
                          : "none"));
   }
@@ -259,8 +256,8 @@ LogWrite LogWorkload::Next(const LogModel& model) {
       index = rng_.Range(std::max(snap + 1, commit), last + 5);
       term = ++term_;
     }
-    write.snapshot = MakeSnapshot(index, term,
-                                  RandomBytes(options_.snapshot_data_bytes_max));
+    write.snapshot = MakeSnapshot(
+        index, term, RandomBytes(options_.snapshot_data_bytes_max));
     if (rng_.Chance(1, 2)) write.compact_to = Index(rng_.Range(0, index));
     after.Apply(write);
   } else if (roll < options_.snapshot_percent + options_.compact_percent &&
