@@ -4,11 +4,12 @@
 // Every write and truncate of a file opened through it is recorded, with the
 // bytes it replaced, until the file is synced (xSync = fsync). So at any
 // moment the VFS can produce the files as they would be after a crash:
-// every unsynced change dropped, and optionally the most recent unsynced
-// write torn (a random prefix of it kept). A crash image is written beside
-// the live files (WriteCrashImage) so the live database keeps running and
-// one workload yields thousands of crash points. The -shm file is not
-// tracked or imaged: SQLite rebuilds it from the WAL, as after a reboot.
+// every unsynced change dropped, or the most recent unsynced write torn (a
+// random prefix of it kept), or any subset of unsynced changes kept. A crash
+// image is written beside the live files (WriteCrashImage) so the live database
+// keeps running and one workload yields thousands of crash points. The -shm
+// file is not tracked or imaged: SQLite rebuilds it from the WAL, as after a
+// reboot.
 //
 // Faults on command: the next write or the next sync fails with
 // SQLITE_IOERR_WRITE / SQLITE_IOERR_FSYNC and changes nothing.
@@ -23,8 +24,8 @@
 //
 //   FaultVfs vfs("fault");
 //   vfs.SetBeforeMutationHook([&](uint64_t op) {
-//     CHECK_OK(vfs.WriteCrashImage(absl::StrCat(dir, "/crash", op), true,
-//     rng));
+//     CHECK_OK(vfs.WriteCrashImage(absl::StrCat(dir, "/crash", op),
+//                                  FaultVfs::CrashMode::kTearLast, rng));
 //   });
 //   options.vfs_name = vfs.name();
 #ifndef BLIXARD_STORAGE_FAULT_VFS_H_
@@ -62,11 +63,24 @@ class FaultVfs {
   // sequence number counting them from 0. Replaces any earlier hook.
   void SetBeforeMutationHook(std::function<void(uint64_t op)> hook);
 
+  // What of the unsynced changes a power loss leaves on disk.
+  enum class CrashMode {
+    // Nothing: the files as of their last fsync.
+    kDropUnsynced,
+    // Nothing but a random prefix of the most recent write (the one in
+    // flight): a torn write.
+    kTearLast,
+    // Each unsynced change independently, as write-back in any order would
+    // (the most recent write maybe torn): the harshest model, and the one
+    // fsync-ordered designs such as SQLite's WAL are built to survive.
+    kRandomSubset,
+  };
+
   // Writes into directory `dir` (which must exist) every tracked file that
-  // exists, under its base name, as it would be after a power loss now.
-  // With `tear`, the most recent unsynced write, if any, keeps a random
-  // prefix (drawn from `rng`) of its new bytes.
-  absl::Status WriteCrashImage(const std::string& dir, bool tear, Rng& rng);
+  // exists, under its base name, as it would be after a power loss now, by
+  // `mode`; the choices are drawn from `rng`.
+  absl::Status WriteCrashImage(const std::string& dir, CrashMode mode,
+                               Rng& rng);
 
   // The next write (or sync) to a tracked file fails and changes nothing.
   void FailNextWrite() { fail_next_write_.store(true); }
