@@ -480,6 +480,7 @@ void SqliteLogStore::IoThreadMain() {
       const absl::Status committed = txn->Commit();
       CHECK_OK(committed) << "durable write (commit/fsync) failed; stopping";
     }
+    CheckIoInvariants();
     {
       absl::MutexLock lock(&mu_);
       for (PendingWrite& pending : batch) {
@@ -827,6 +828,23 @@ absl::StatusOr<Term> SqliteLogStore::ReadTerm(Index index) {
   if (!meta && index.value() == 0) return Term(0);
   return absl::OutOfRangeError(absl::StrCat(
       "log store ", options_.path, ": no term for index ", index.value()));
+}
+
+void SqliteLogStore::CheckIoInvariants() {
+  CHECK_LE(bounds_.snapshot_index, bounds_.last_index);
+  CHECK_LE(bounds_.snapshot_term, bounds_.last_term);
+  CHECK_LE(bounds_.commit, bounds_.last_index);
+  if (kExpensiveChecks) {
+    // The cached bounds match the file (one b-tree seek each).
+    absl::StatusOr<int64_t> last =
+        QueryInt(writer_, "SELECT coalesce(max(idx), -1) FROM entries");
+    CHECK_OK(last.status());
+    if (*last >= 0) {
+      CHECK_EQ(FromSql(*last), bounds_.last_index.value());
+    } else {
+      CHECK_EQ(bounds_.last_index, bounds_.snapshot_index);
+    }
+  }
 }
 
 void SqliteLogStore::CheckInvariants() const {

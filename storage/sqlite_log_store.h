@@ -169,6 +169,8 @@ class SqliteLogStore final : public LogStore {
   SqliteLogStore(SqliteLogStoreOptions options, Db writer, Db reader);
   absl::Status PrepareStatements();
   void IoThreadMain();
+  // The I/O thread's own invariants (its cached bounds), after each commit.
+  void CheckIoInvariants();
   // Applies one queued write inside the open transaction.
   absl::Status ApplyWrite(const LogWrite& write);
   absl::Status ApplySnapshot(const raft::Snapshot& snapshot);
