@@ -93,10 +93,12 @@ class SimDisk final : public LogStore {
   SimDisk& operator=(const SimDisk&) = delete;
 
   // LogStore. REQUIRES (CHECKed; those that need the stored log when the
-  // write lands): !write.empty(); entries consecutive with non-decreasing
-  // terms; the first new index above the snapshot index and at most the last
-  // index + 1; compact_to at most the snapshot index; fewer than
-  // kSimDiskPendingWritesMax queued writes.
+  // write lands): the REQUIRES of LogWrite in core/env.h (snapshot index > 0;
+  // entries consecutive with non-decreasing terms, the first above the
+  // snapshot index and at most the last index + 1; commit within the log;
+  // compact_to at most the snapshot index); fewer than
+  // kSimDiskPendingWritesMax queued writes; and, with report_torn_writes, no
+  // torn write reported (a node whose disk said DATA_LOSS must not start).
   void Write(LogWrite write, Done done) override;
   void PollCompletions() override {}
   // Reads see the durable state: every completed write, nothing queued.
