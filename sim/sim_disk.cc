@@ -48,7 +48,10 @@ std::string SerializeWrite(const LogWrite& write) {
 
 SimDisk::SimDisk(SimDiskOptions options)
     : options_(std::move(options)),
-      rng_(options_.seed),
+      latency_rng_(Rng(options_.seed).Fork("latency")),
+      write_error_rng_(Rng(options_.seed).Fork("write_errors")),
+      read_error_rng_(Rng(options_.seed).Fork("read_errors")),
+      tear_rng_(Rng(options_.seed).Fork("tear")),
       alive_(std::make_shared<SimDisk*>(this)) {
   CHECK(options_.schedule != nullptr) << "SimDisk needs a schedule hook";
   CHECK_LE(options_.write_latency_us_min, options_.write_latency_us_max);
@@ -74,8 +77,8 @@ void SimDisk::Write(LogWrite write, Done done) {
   const uint64_t seq = next_seq_++;
   pending_.push_back(PendingWrite{seq, std::move(write), std::move(done),
                                   /*landed=*/false});
-  const uint64_t delay_us =
-      rng_.Range(options_.write_latency_us_min, options_.write_latency_us_max);
+  const uint64_t delay_us = latency_rng_.Range(options_.write_latency_us_min,
+                                               options_.write_latency_us_max);
   // The event may outlive this disk (a node removed from the world): it
   // holds only a weak reference and does nothing once the disk is gone.
   options_.schedule(
@@ -95,7 +98,8 @@ void SimDisk::Land(uint64_t epoch, uint64_t seq) {
   PendingWrite& landing = pending_[position];
   CHECK_EQ(landing.seq, seq);
   CHECK(!landing.landed);
-  if (rng_.Chance(options_.write_error_per_million, kSimDiskPerMillion)) {
+  if (write_error_rng_.Chance(options_.write_error_per_million,
+                              kSimDiskPerMillion)) {
     failed_ = true;
     if (options_.on_write_error) {
       options_.on_write_error();
@@ -172,7 +176,11 @@ void SimDisk::Crash(bool tear) {
     const LogWrite& write = pending_.front().write;
     std::string bytes = SerializeWrite(write);
     const uint64_t checksum = StableHash64(bytes);
-    bytes.resize(rng_.Range(0, bytes.size()));
+    // A quarter of the time the record made it whole (the write had landed
+    // but was not yet acknowledged); otherwise it is cut anywhere.
+    if (!tear_rng_.Chance(1, 4)) {
+      bytes.resize(tear_rng_.Uniform(bytes.size()));
+    }
     torn_ = TornRecord{write, std::move(bytes), checksum};
   }
   // Unsynced writes are gone; their callbacks never run.
@@ -201,7 +209,8 @@ absl::Status SimDisk::Recover() {
 }
 
 absl::Status SimDisk::ReadFault() {
-  if (rng_.Chance(options_.read_error_per_million, kSimDiskPerMillion)) {
+  if (read_error_rng_.Chance(options_.read_error_per_million,
+                             kSimDiskPerMillion)) {
     return absl::UnavailableError("sim disk: injected read error");
   }
   return Recover();
