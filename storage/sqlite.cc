@@ -74,6 +74,11 @@ Db& Db::operator=(Db&& other) noexcept {
   return *this;
 }
 
+void Db::Close() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
 Db::~Db() {
   if (db_ != nullptr) {
     // close_v2 defers the close if statements are still alive; we require

@@ -1,10 +1,15 @@
 #include "storage/sqlite_log_store.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
 #include <zlib.h>
 
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
+#include "absl/cleanup/cleanup.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
 #include "core/base/status_macros.h"
@@ -204,6 +209,31 @@ absl::Status CreateSchema(Db& db) {
   return txn.Commit();
 }
 
+// Opens (creating) `path` and takes an exclusive, non-blocking flock on it.
+absl::StatusOr<int> LockFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) {
+    const int error = errno;
+    return absl::Status(
+        error == ENOENT ? absl::StatusCode::kNotFound
+                        : absl::StatusCode::kPermissionDenied,
+        absl::StrCat("log store lock ", path, ": ", std::strerror(error)));
+  }
+  if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    const int error = errno;
+    close(fd);
+    if (error == EWOULDBLOCK) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "log store lock ", path,
+          ": the log is in use by another store (another node process, or "
+          "this one opened it twice)"));
+    }
+    return absl::InternalError(
+        absl::StrCat("log store lock ", path, ": ", std::strerror(error)));
+  }
+  return fd;
+}
+
 absl::Status QuickCheck(Db& db) {
   ASSIGN_OR_RETURN(Statement check, db.Prepare("PRAGMA quick_check"));
   ASSIGN_OR_RETURN(bool row, check.Step());
@@ -244,6 +274,12 @@ uint32_t EntryCrc(uint64_t index, uint64_t term, uint64_t type,
 absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
     SqliteLogStoreOptions options) {
   RETURN_IF_ERROR(ValidateOptions(options));
+  // One owner per log: two nodes (or two instances of one) appending to the
+  // same file would interleave two Raft logs into one lie. An advisory lock
+  // beside the database, held for the store's life, released by the kernel
+  // when the process dies (so a crash never leaves it stuck).
+  ASSIGN_OR_RETURN(int lock_fd, LockFile(options.path + ".lock"));
+  absl::Cleanup unlock = [lock_fd] { close(lock_fd); };
   ASSIGN_OR_RETURN(Db writer,
                    Db::Open(options.path, Db::kCreate, options.vfs_name));
   // Check before changing anything: a file that is not ours, or damaged,
@@ -260,6 +296,8 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
 
   std::unique_ptr<SqliteLogStore> store(new SqliteLogStore(
       std::move(options), std::move(writer), std::move(reader)));
+  std::move(unlock).Cancel();
+  store->lock_fd_ = lock_fd;
   RETURN_IF_ERROR(store->PrepareStatements());
 
   // Validate everything the node will recover from, through the same reads
@@ -395,6 +433,25 @@ SqliteLogStore::~SqliteLogStore() {
     stopping_ = true;
   }
   if (io_thread_.joinable()) io_thread_.join();
+  // Close the database (statements first) before giving up the lock.
+  insert_entry_.reset();
+  delete_entries_from_.reset();
+  delete_entries_through_.reset();
+  delete_all_entries_.reset();
+  select_term_w_.reset();
+  upsert_hard_state_.reset();
+  upsert_snapshot_.reset();
+  delete_chunks_.reset();
+  insert_chunk_.reset();
+  update_applied_hint_.reset();
+  select_hard_state_.reset();
+  select_entries_.reset();
+  select_term_r_.reset();
+  select_bounds_.reset();
+  select_applied_hint_.reset();
+  writer_.Close();
+  reader_.Close();
+  if (lock_fd_ >= 0) close(lock_fd_);
 }
 
 void SqliteLogStore::Write(LogWrite write, Done done) {

@@ -216,6 +216,7 @@ class SqliteLogStore final : public LogStore {
   bool applied_hint_dirty_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread io_thread_;
+  int lock_fd_ = -1;  // flock'd "<path>.lock", held for the store's life
 };
 
 // The CRC32 (zlib) of an entry's canonical bytes: index, term and type as

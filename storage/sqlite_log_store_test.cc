@@ -186,6 +186,16 @@ TEST_F(SqliteLogStoreTest, EventfdWakeupDrivesAnEventLoop) {
   close(efd);
 }
 
+TEST_F(SqliteLogStoreTest, SecondOpenOfTheSameLogIsRefused) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> first,
+                       SqliteLogStore::Open(Options()));
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("in use"), HasSubstr(Options().path))));
+  first.reset();  // the lock goes with the store
+  EXPECT_OK(SqliteLogStore::Open(Options()).status());
+}
+
 TEST_F(SqliteLogStoreTest, MissingDirectoryIsNotFound) {
   SqliteLogStoreOptions options = Options();
   options.path = dir_.File("no/such/dir/node.db");
