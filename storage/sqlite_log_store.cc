@@ -209,6 +209,28 @@ absl::Status CreateSchema(Db& db) {
   return txn.Commit();
 }
 
+// fsync()s the directory holding `path`, making its directory entries (the
+// database, its WAL) durable.
+absl::Status SyncDirectoryOf(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos
+                              ? "."
+                              : (slash == 0 ? "/" : path.substr(0, slash));
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    return absl::InternalError(
+        absl::StrCat("log store directory ", dir, ": ", std::strerror(errno)));
+  }
+  const int rc = fsync(fd);
+  const int error = errno;
+  close(fd);
+  if (rc != 0) {
+    return absl::InternalError(absl::StrCat("log store directory ", dir,
+                                            ": fsync: ", std::strerror(error)));
+  }
+  return absl::OkStatus();
+}
+
 // Opens (creating) `path` and takes an exclusive, non-blocking flock on it.
 absl::StatusOr<int> LockFile(const std::string& path) {
   const int fd = open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -552,6 +574,16 @@ void SqliteLogStore::IoThreadMain() {
       }
       const absl::Status committed = txn->Commit();
       CHECK_OK(committed) << "durable write (commit/fsync) failed; stopping";
+    }
+    if (!directory_synced_) {
+      // SQLite fsyncs the files but not the directory that names them, and
+      // the WAL may have been created by this session: until the directory
+      // entry is durable a power loss could lose the whole file. Once per
+      // store, before the first completion (the WAL is then never deleted
+      // while the store is open).
+      const absl::Status synced = SyncDirectoryOf(options_.path);
+      CHECK_OK(synced) << "durable write (directory fsync) failed; stopping";
+      directory_synced_ = true;
     }
     CheckIoInvariants();
     {

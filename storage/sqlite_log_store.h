@@ -6,7 +6,9 @@
 // writing connection; it drains every queued write into one transaction and
 // one fsync (group commit), then hands the writes' callbacks back to the
 // owner. A callback therefore runs only after its write and every earlier
-// write are on disk. Callbacks run on the owner's thread inside
+// write are on disk (the first commit of each store also fsyncs the
+// directory, so a WAL this session created cannot vanish with its
+// directory entry). Callbacks run on the owner's thread inside
 // PollCompletions(); the I/O thread calls `options.wakeup` (production: write
 // an eventfd) whenever completions are waiting, so the owner's event loop
 // never blocks on disk and never polls blindly.
@@ -202,7 +204,8 @@ class SqliteLogStore final : public LogStore {
   std::optional<Statement> select_bounds_;
   std::optional<Statement> select_applied_hint_;
 
-  StoredBounds bounds_;  // I/O thread (Open() before it starts).
+  StoredBounds bounds_;            // I/O thread (Open() before it starts).
+  bool directory_synced_ = false;  // I/O thread
 
   mutable absl::Mutex mu_;
   std::deque<PendingWrite> queued_ ABSL_GUARDED_BY(mu_);
