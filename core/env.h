@@ -41,6 +41,9 @@ struct LogWrite {
   // before them); the first index is above the snapshot index and at most
   // the last index + 1.
   std::vector<raft::Entry> entries;
+  // REQUIRES: once the write is applied, the stored commit index is at most
+  // the last index (Raft never commits past its log; a store that finds
+  // otherwise at start-up reports DATA_LOSS: the log lost its tail).
   std::optional<raft::HardState> hard_state;
   // Drop entries at or below this index. REQUIRES: a snapshot at or above
   // it is stored (in this write or an earlier one). Since a snapshot already

@@ -38,7 +38,8 @@ std::string SerializeWrite(const LogWrite& write) {
   for (const raft::Entry& entry : write.entries) {
     PutBytes(bytes, entry.SerializeAsString());
   }
-  PutBytes(bytes, write.hard_state ? write.hard_state->SerializeAsString() : "");
+  PutBytes(bytes,
+           write.hard_state ? write.hard_state->SerializeAsString() : "");
   PutU64(bytes, write.compact_to ? write.compact_to->value() + 1 : 0);
   return bytes;
 }
@@ -47,7 +48,10 @@ std::string SerializeWrite(const LogWrite& write) {
 
 SimDisk::SimDisk(SimDiskOptions options)
     : options_(std::move(options)),
-      rng_(options_.seed),
+      latency_rng_(Rng(options_.seed).Fork("latency")),
+      write_error_rng_(Rng(options_.seed).Fork("write_errors")),
+      read_error_rng_(Rng(options_.seed).Fork("read_errors")),
+      tear_rng_(Rng(options_.seed).Fork("tear")),
       alive_(std::make_shared<SimDisk*>(this)) {
   CHECK(options_.schedule != nullptr) << "SimDisk needs a schedule hook";
   CHECK_LE(options_.write_latency_us_min, options_.write_latency_us_max);
@@ -73,16 +77,16 @@ void SimDisk::Write(LogWrite write, Done done) {
   const uint64_t seq = next_seq_++;
   pending_.push_back(PendingWrite{seq, std::move(write), std::move(done),
                                   /*landed=*/false});
-  const uint64_t delay_us =
-      rng_.Range(options_.write_latency_us_min, options_.write_latency_us_max);
+  const uint64_t delay_us = latency_rng_.Range(options_.write_latency_us_min,
+                                               options_.write_latency_us_max);
   // The event may outlive this disk (a node removed from the world): it
   // holds only a weak reference and does nothing once the disk is gone.
-  options_.schedule(delay_us, [alive = std::weak_ptr<SimDisk*>(alive_),
-                               epoch = epoch_, seq] {
-    if (std::shared_ptr<SimDisk*> self = alive.lock()) {
-      (*self)->Land(epoch, seq);
-    }
-  });
+  options_.schedule(
+      delay_us, [alive = std::weak_ptr<SimDisk*>(alive_), epoch = epoch_, seq] {
+        if (std::shared_ptr<SimDisk*> self = alive.lock()) {
+          (*self)->Land(epoch, seq);
+        }
+      });
 }
 
 void SimDisk::Land(uint64_t epoch, uint64_t seq) {
@@ -94,7 +98,8 @@ void SimDisk::Land(uint64_t epoch, uint64_t seq) {
   PendingWrite& landing = pending_[position];
   CHECK_EQ(landing.seq, seq);
   CHECK(!landing.landed);
-  if (rng_.Chance(options_.write_error_per_million, kSimDiskPerMillion)) {
+  if (write_error_rng_.Chance(options_.write_error_per_million,
+                              kSimDiskPerMillion)) {
     failed_ = true;
     if (options_.on_write_error) {
       options_.on_write_error();
@@ -136,9 +141,9 @@ void SimDisk::Apply(const LogWrite& write) {
     }
     if (keep_suffix) {
       entries_.erase(entries_.begin(),
-                     entries_.begin() + static_cast<std::ptrdiff_t>(
-                                            Index(index).Next().Since(
-                                                DurableFirstIndex())));
+                     entries_.begin() +
+                         static_cast<std::ptrdiff_t>(
+                             Index(index).Next().Since(DurableFirstIndex())));
     } else {
       entries_.clear();
     }
@@ -159,6 +164,8 @@ void SimDisk::Apply(const LogWrite& write) {
     CHECK_LE(*write.compact_to, snapshot_index())
         << "compaction past the stored snapshot";
   }
+  CHECK_LE(hard_state_.commit(), DurableLastIndex().value())
+      << "commit index beyond the log";
   if (kExpensiveChecks) CheckInvariants();
 }
 
@@ -169,7 +176,11 @@ void SimDisk::Crash(bool tear) {
     const LogWrite& write = pending_.front().write;
     std::string bytes = SerializeWrite(write);
     const uint64_t checksum = StableHash64(bytes);
-    bytes.resize(rng_.Range(0, bytes.size()));
+    // A quarter of the time the record made it whole (the write had landed
+    // but was not yet acknowledged); otherwise it is cut anywhere.
+    if (!tear_rng_.Chance(1, 4)) {
+      bytes.resize(tear_rng_.Uniform(bytes.size()));
+    }
     torn_ = TornRecord{write, std::move(bytes), checksum};
   }
   // Unsynced writes are gone; their callbacks never run.
@@ -198,7 +209,8 @@ absl::Status SimDisk::Recover() {
 }
 
 absl::Status SimDisk::ReadFault() {
-  if (rng_.Chance(options_.read_error_per_million, kSimDiskPerMillion)) {
+  if (read_error_rng_.Chance(options_.read_error_per_million,
+                             kSimDiskPerMillion)) {
     return absl::UnavailableError("sim disk: injected read error");
   }
   return Recover();
@@ -242,10 +254,10 @@ absl::StatusOr<std::vector<raft::Entry>> SimDisk::ReadEntries(Index lo,
   std::vector<raft::Entry> out;
   if (lo == hi) return out;
   if (lo < DurableFirstIndex() || hi > DurableLastIndex().Next()) {
-    return absl::OutOfRangeError(absl::StrCat(
-        "sim disk: entries [", lo.value(), ", ", hi.value(),
-        ") outside the log [", DurableFirstIndex().value(), ", ",
-        DurableLastIndex().value(), "]"));
+    return absl::OutOfRangeError(
+        absl::StrCat("sim disk: entries [", lo.value(), ", ", hi.value(),
+                     ") outside the log [", DurableFirstIndex().value(), ", ",
+                     DurableLastIndex().value(), "]"));
   }
   out.reserve(hi.Since(lo));
   for (Index i = lo; i < hi; i = i.Next()) {

@@ -13,7 +13,7 @@
 // Crashes. Crash(tear) models power loss: every write not yet completed is
 // lost and its callback never runs. With `tear`, the oldest lost write was
 // being written: a random prefix of its bytes reaches the disk as a torn
-// record. Recovery (on the next read or write) checks the record's checksum:
+// record (a quarter of the time all of them). Recovery (on the next read or write) checks the record's checksum:
 // a complete record is applied (the write landed; it was just never
 // acknowledged), a torn one is dropped, or with `report_torn_writes`
 // reported as DATA_LOSS naming the write's first index. Every stored entry
@@ -93,10 +93,12 @@ class SimDisk final : public LogStore {
   SimDisk& operator=(const SimDisk&) = delete;
 
   // LogStore. REQUIRES (CHECKed; those that need the stored log when the
-  // write lands): !write.empty(); entries consecutive with non-decreasing
-  // terms; the first new index above the snapshot index and at most the last
-  // index + 1; compact_to at most the snapshot index; fewer than
-  // kSimDiskPendingWritesMax queued writes.
+  // write lands): the REQUIRES of LogWrite in core/env.h (snapshot index > 0;
+  // entries consecutive with non-decreasing terms, the first above the
+  // snapshot index and at most the last index + 1; commit within the log;
+  // compact_to at most the snapshot index); fewer than
+  // kSimDiskPendingWritesMax queued writes; and, with report_torn_writes, no
+  // torn write reported (a node whose disk said DATA_LOSS must not start).
   void Write(LogWrite write, Done done) override;
   void PollCompletions() override {}
   // Reads see the durable state: every completed write, nothing queued.
@@ -155,7 +157,12 @@ class SimDisk final : public LogStore {
   Index snapshot_index() const;
 
   SimDiskOptions options_;
-  Rng rng_;
+  // Independent sub-streams of options.seed, so that e.g. adding reads never
+  // shifts the latencies of later writes.
+  Rng latency_rng_;
+  Rng write_error_rng_;
+  Rng read_error_rng_;
+  Rng tear_rng_;
 
   // Durable state.
   raft::HardState hard_state_;

@@ -139,7 +139,7 @@ void FaultVfs::CheckInvariants() const {
   }
 }
 
-absl::Status FaultVfs::WriteCrashImage(const std::string& dir, bool tear,
+absl::Status FaultVfs::WriteCrashImage(const std::string& dir, CrashMode mode,
                                        Rng& rng) {
   absl::MutexLock lock(&mu_);
   // The latest unsynced change across all files: the write in flight.
@@ -162,11 +162,31 @@ absl::Status FaultVfs::WriteCrashImage(const std::string& dir, bool tear,
       Splice(buf, it->offset, it->old_bytes);
       buf.resize(static_cast<size_t>(it->old_size), '\0');
     }
-    if (tear && last != nullptr && last->is_write && !state.unsynced.empty() &&
-        &state.unsynced.back() == last) {
-      const uint64_t keep = rng.Range(0, last->new_bytes.size());
-      Splice(buf, last->offset,
-             absl::string_view(last->new_bytes).substr(0, keep));
+    // Then replay the changes that reached the disk anyway.
+    for (const Change& change : state.unsynced) {
+      const bool is_last = &change == last;
+      bool lands = false;
+      bool torn = false;
+      switch (mode) {
+        case CrashMode::kDropUnsynced:
+          break;
+        case CrashMode::kTearLast:
+          lands = torn = is_last;
+          break;
+        case CrashMode::kRandomSubset:
+          lands = rng.Chance(1, 2);
+          torn = lands && is_last && rng.Chance(1, 2);
+          break;
+      }
+      if (!lands) continue;
+      if (change.is_write) {
+        const uint64_t keep = torn ? rng.Range(0, change.new_bytes.size())
+                                   : change.new_bytes.size();
+        Splice(buf, change.offset,
+               absl::string_view(change.new_bytes).substr(0, keep));
+      } else {
+        buf.resize(static_cast<size_t>(change.offset), '\0');
+      }
     }
     const std::string out_path = absl::StrCat(dir, "/", BaseName(path));
     std::ofstream out(out_path, std::ios::binary | std::ios::trunc);
@@ -180,8 +200,8 @@ absl::Status FaultVfs::WriteCrashImage(const std::string& dir, bool tear,
 
 // ------------------------------------------------------------ VFS methods
 
-int FaultVfs::Open(sqlite3_vfs* vfs, sqlite3_filename name,
-                   sqlite3_file* file, int flags, int* out_flags) {
+int FaultVfs::Open(sqlite3_vfs* vfs, sqlite3_filename name, sqlite3_file* file,
+                   int flags, int* out_flags) {
   FaultVfs* self = Self(vfs);
   File* f = reinterpret_cast<File*>(file);
   f->base.pMethods = nullptr;
@@ -248,7 +268,8 @@ int FaultVfs::CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out) {
 // ------------------------------------------------------------ file methods
 
 #define REAL(f) (reinterpret_cast<File*>(f)->real())
-#define REAL_CALL(f, method, ...) REAL(f)->pMethods->method(REAL(f), ##__VA_ARGS__)
+#define REAL_CALL(f, method, ...) \
+  REAL(f)->pMethods->method(REAL(f), ##__VA_ARGS__)
 
 int FaultVfs::Close(sqlite3_file* file) {
   File* f = reinterpret_cast<File*>(file);
@@ -383,9 +404,7 @@ int FaultVfs::Fetch(sqlite3_file*, sqlite3_int64, int, void** out) {
   *out = nullptr;
   return SQLITE_OK;
 }
-int FaultVfs::Unfetch(sqlite3_file*, sqlite3_int64, void*) {
-  return SQLITE_OK;
-}
+int FaultVfs::Unfetch(sqlite3_file*, sqlite3_int64, void*) { return SQLITE_OK; }
 
 #undef REAL_CALL
 #undef REAL

@@ -4,24 +4,28 @@
 // Every write and truncate of a file opened through it is recorded, with the
 // bytes it replaced, until the file is synced (xSync = fsync). So at any
 // moment the VFS can produce the files as they would be after a crash:
-// every unsynced change dropped, and optionally the most recent unsynced
-// write torn (a random prefix of it kept). A crash image is written beside
-// the live files (WriteCrashImage) so the live database keeps running and
-// one workload yields thousands of crash points. The -shm file is not
-// tracked or imaged: SQLite rebuilds it from the WAL, as after a reboot.
+// every unsynced change dropped, or the most recent unsynced write torn (a
+// random prefix of it kept), or any subset of unsynced changes kept. A crash
+// image is written beside the live files (WriteCrashImage) so the live database
+// keeps running and one workload yields thousands of crash points. The -shm
+// file is not tracked or imaged: SQLite rebuilds it from the WAL, as after a
+// reboot.
 //
 // Faults on command: the next write or the next sync fails with
 // SQLITE_IOERR_WRITE / SQLITE_IOERR_FSYNC and changes nothing.
 //
-// Deletes are treated as durable at once (SQLite syncs the directory where it
-// matters). Reads see the live files, as a process sees its page cache.
+// File creation and deletion are treated as durable at once: directory
+// entries are not modelled (a weaker crash model than a file system that
+// loses a new file whose directory was never fsync'd). Reads see the live
+// files, as a process sees its page cache.
 //
 // Thread-safety: all methods may be called from any thread; the mutation
 // hook runs on the thread doing the I/O, with no VFS lock held.
 //
 //   FaultVfs vfs("fault");
 //   vfs.SetBeforeMutationHook([&](uint64_t op) {
-//     CHECK_OK(vfs.WriteCrashImage(absl::StrCat(dir, "/crash", op), true, rng));
+//     CHECK_OK(vfs.WriteCrashImage(absl::StrCat(dir, "/crash", op),
+//                                  FaultVfs::CrashMode::kTearLast, rng));
 //   });
 //   options.vfs_name = vfs.name();
 #ifndef BLIXARD_STORAGE_FAULT_VFS_H_
@@ -59,11 +63,24 @@ class FaultVfs {
   // sequence number counting them from 0. Replaces any earlier hook.
   void SetBeforeMutationHook(std::function<void(uint64_t op)> hook);
 
+  // What of the unsynced changes a power loss leaves on disk.
+  enum class CrashMode {
+    // Nothing: the files as of their last fsync.
+    kDropUnsynced,
+    // Nothing but a random prefix of the most recent write (the one in
+    // flight): a torn write.
+    kTearLast,
+    // Each unsynced change independently, as write-back in any order would
+    // (the most recent write maybe torn): the harshest model, and the one
+    // fsync-ordered designs such as SQLite's WAL are built to survive.
+    kRandomSubset,
+  };
+
   // Writes into directory `dir` (which must exist) every tracked file that
-  // exists, under its base name, as it would be after a power loss now.
-  // With `tear`, the most recent unsynced write, if any, keeps a random
-  // prefix (drawn from `rng`) of its new bytes.
-  absl::Status WriteCrashImage(const std::string& dir, bool tear, Rng& rng);
+  // exists, under its base name, as it would be after a power loss now, by
+  // `mode`; the choices are drawn from `rng`.
+  absl::Status WriteCrashImage(const std::string& dir, CrashMode mode,
+                               Rng& rng);
 
   // The next write (or sync) to a tracked file fails and changes nothing.
   void FailNextWrite() { fail_next_write_.store(true); }
@@ -95,11 +112,11 @@ class FaultVfs {
                   int flags, int* out_flags);
   static int Delete(sqlite3_vfs* vfs, const char* name, int sync_dir);
   static int Access(sqlite3_vfs* vfs, const char* name, int flags, int* out);
-  static int FullPathname(sqlite3_vfs* vfs, const char* name, int n,
-                          char* out);
+  static int FullPathname(sqlite3_vfs* vfs, const char* name, int n, char* out);
   static void* DlOpen(sqlite3_vfs* vfs, const char* name);
   static void DlError(sqlite3_vfs* vfs, int n, char* out);
-  static void (*DlSym(sqlite3_vfs* vfs, void* handle, const char* symbol))(void);
+  static void (*DlSym(sqlite3_vfs* vfs, void* handle,
+                      const char* symbol))(void);
   static void DlClose(sqlite3_vfs* vfs, void* handle);
   static int Randomness(sqlite3_vfs* vfs, int n, char* out);
   static int Sleep(sqlite3_vfs* vfs, int micros);
@@ -108,7 +125,8 @@ class FaultVfs {
   static int CurrentTimeInt64(sqlite3_vfs* vfs, sqlite3_int64* out);
 
   static int Close(sqlite3_file* file);
-  static int Read(sqlite3_file* file, void* buf, int amount, sqlite3_int64 offset);
+  static int Read(sqlite3_file* file, void* buf, int amount,
+                  sqlite3_int64 offset);
   static int Write(sqlite3_file* file, const void* buf, int amount,
                    sqlite3_int64 offset);
   static int Truncate(sqlite3_file* file, sqlite3_int64 size);

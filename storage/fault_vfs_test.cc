@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <memory>
+#include <set>
 #include <string>
 
 #include "absl/strings/str_cat.h"
@@ -23,8 +24,7 @@ using ::testing::StartsWith;
 class RawFile {
  public:
   RawFile(sqlite3_vfs* vfs, const std::string& path)
-      : path_(path),
-        mem_(static_cast<size_t>(vfs->szOsFile), '\0') {
+      : path_(path), mem_(static_cast<size_t>(vfs->szOsFile), '\0') {
     int out = 0;
     CHECK_EQ(vfs->xOpen(vfs, path_.c_str(), file(),
                         SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
@@ -53,10 +53,15 @@ class FaultVfsTest : public ::testing::Test {
   FaultVfsTest() : vfs_(absl::StrCat("fault_vfs_test_", counter_++)) {}
   sqlite3_vfs* raw_vfs() { return sqlite3_vfs_find(vfs_.name().c_str()); }
   std::string Image(bool tear, uint64_t seed = 1) {
+    return Image(tear ? FaultVfs::CrashMode::kTearLast
+                      : FaultVfs::CrashMode::kDropUnsynced,
+                 seed);
+  }
+  std::string Image(FaultVfs::CrashMode mode, uint64_t seed) {
     const std::string image_dir = dir_.File(absl::StrCat("img", images_++));
     std::filesystem::create_directories(image_dir);
     Rng rng(seed);
-    CHECK_OK(vfs_.WriteCrashImage(image_dir, tear, rng));
+    CHECK_OK(vfs_.WriteCrashImage(image_dir, mode, rng));
     const std::string path = image_dir + "/f";
     return FileExists(path) ? ReadFileOrDie(path) : "<absent>";
   }
@@ -100,6 +105,28 @@ TEST_F(FaultVfsTest, TearKeepsAPrefixOfTheLatestWriteOnly) {
   EXPECT_TRUE(saw_partial);
 }
 
+TEST_F(FaultVfsTest, RandomSubsetKeepsAnyCombinationOfUnsyncedWrites) {
+  RawFile f(raw_vfs(), dir_.File("f"));
+  ASSERT_EQ(f.Write("........", 0), SQLITE_OK);
+  ASSERT_EQ(f.Sync(), SQLITE_OK);
+  ASSERT_EQ(f.Write("AA", 0), SQLITE_OK);
+  ASSERT_EQ(f.Write("BB", 4), SQLITE_OK);
+  std::set<std::string> seen;
+  for (uint64_t seed = 1; seed < 200; ++seed) {
+    const std::string image = Image(FaultVfs::CrashMode::kRandomSubset, seed);
+    ASSERT_EQ(image.size(), 8u);
+    // "BB" may be torn to "B." or ".." (prefix kept); "AA" is whole or gone.
+    ASSERT_TRUE(image.substr(0, 2) == "AA" || image.substr(0, 2) == "..")
+        << image;
+    seen.insert(image);
+  }
+  EXPECT_TRUE(seen.count("........"));
+  EXPECT_TRUE(seen.count("AA......"));
+  EXPECT_TRUE(seen.count("....BB.."));
+  EXPECT_TRUE(seen.count("AA..BB.."));
+  EXPECT_TRUE(seen.count("AA..B...") || seen.count("....B..."));
+}
+
 TEST_F(FaultVfsTest, FailedWriteAndSyncChangeNothing) {
   RawFile f(raw_vfs(), dir_.File("f"));
   ASSERT_EQ(f.Write("abc", 0), SQLITE_OK);
@@ -129,11 +156,12 @@ TEST_F(FaultVfsTest, HookSeesEveryMutation) {
 }
 
 TEST_F(FaultVfsTest, SqliteRunsInWalModeThroughIt) {
-  ASSERT_OK_AND_ASSIGN(Db db, Db::Open(dir_.File("db"), Db::kCreate,
-                                       vfs_.name()));
-  ASSERT_OK(db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                    "CREATE TABLE t(v INTEGER) STRICT;"
-                    "INSERT INTO t VALUES(1);"));
+  ASSERT_OK_AND_ASSIGN(Db db,
+                       Db::Open(dir_.File("db"), Db::kCreate, vfs_.name()));
+  ASSERT_OK(
+      db.Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+              "CREATE TABLE t(v INTEGER) STRICT;"
+              "INSERT INTO t VALUES(1);"));
   EXPECT_GT(vfs_.sync_count(), 0u);
   EXPECT_EQ(vfs_.unsynced_change_count(), 0u)
       << "a FULL-sync WAL commit leaves nothing unsynced";

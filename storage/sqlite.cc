@@ -74,6 +74,11 @@ Db& Db::operator=(Db&& other) noexcept {
   return *this;
 }
 
+void Db::Close() {
+  if (db_ != nullptr) sqlite3_close_v2(db_);
+  db_ = nullptr;
+}
+
 Db::~Db() {
   if (db_ != nullptr) {
     // close_v2 defers the close if statements are still alive; we require
@@ -103,8 +108,9 @@ absl::Status Db::Exec(absl::string_view sql) {
 absl::StatusOr<Statement> Db::Prepare(absl::string_view sql) {
   CHECK(db_ != nullptr);
   sqlite3_stmt* stmt = nullptr;
-  const int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
-                                    SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  const int rc =
+      sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                         SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) {
     sqlite3_finalize(stmt);
     return Error(rc, sql);
@@ -141,9 +147,8 @@ void Statement::BindBlob(int param, absl::string_view bytes, bool copy) {
   // A zero-length blob must still be a blob, not NULL: pass a valid pointer.
   static const char kEmpty = 0;
   const char* data = bytes.empty() ? &kEmpty : bytes.data();
-  const int rc =
-      sqlite3_bind_blob64(stmt_, param, data, bytes.size(),
-                          copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
+  const int rc = sqlite3_bind_blob64(stmt_, param, data, bytes.size(),
+                                     copy ? SQLITE_TRANSIENT : SQLITE_STATIC);
   CHECK_EQ(rc, SQLITE_OK) << db_->Error(rc, sql_);
 }
 

@@ -48,6 +48,10 @@ class Db {
   Db& operator=(const Db&) = delete;
   ~Db();
 
+  // Closes the connection now (the destructor then does nothing).
+  // REQUIRES: its Statements are already destroyed.
+  void Close();
+
   // Runs one or more statements that return no rows of interest.
   absl::Status Exec(absl::string_view sql);
   absl::StatusOr<Statement> Prepare(absl::string_view sql);

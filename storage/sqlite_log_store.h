@@ -6,7 +6,9 @@
 // writing connection; it drains every queued write into one transaction and
 // one fsync (group commit), then hands the writes' callbacks back to the
 // owner. A callback therefore runs only after its write and every earlier
-// write are on disk. Callbacks run on the owner's thread inside
+// write are on disk (the first commit of each store also fsyncs the
+// directory, so a WAL this session created cannot vanish with its
+// directory entry). Callbacks run on the owner's thread inside
 // PollCompletions(); the I/O thread calls `options.wakeup` (production: write
 // an eventfd) whenever completions are waiting, so the owner's event loop
 // never blocks on disk and never polls blindly.
@@ -19,10 +21,11 @@
 // every read. Open() validates the whole database before the node may start:
 // SQLite's own quick_check, the schema version, the hard state, the snapshot
 // (all chunks) and every entry (checksum, no gap, indexes after the snapshot,
-// terms never decreasing). Any lie is DATA_LOSS naming the file and the
-// index; the node must refuse to start rather than run on a log that lies.
-// Snapshots are stored in chunks of at most `snapshot_chunk_size_bytes`, so
-// no single SQLite value approaches its size limit.
+// terms never decreasing), and that the commit index is within the log. Any lie
+// is DATA_LOSS naming the file and the index; the node must refuse to start
+// rather than run on a log that lies. Snapshots are stored in chunks of at most
+// `snapshot_chunk_size_bytes`, so no single SQLite value approaches its size
+// limit.
 //
 // Threads. Write(), PollCompletions() and the reads belong to the owner's
 // thread (one thread). `wakeup` runs on the I/O thread and must be
@@ -64,6 +67,11 @@ namespace blixard::storage {
 // refused at Open() (FAILED_PRECONDITION); there is no silent migration.
 inline constexpr int64_t kSchemaVersion = 1;
 
+// Bound on writes queued and not yet taken by the I/O thread. The Host
+// keeps far fewer in flight (one per Ready); reaching it means the Host
+// outran the disk without limit, a bug (CHECK), not a workload.
+inline constexpr uint64_t kQueuedWritesMax = 1 << 16;
+
 inline constexpr uint64_t kSnapshotChunkSizeBytesMin = 1024;
 inline constexpr uint64_t kSnapshotChunkSizeBytesMax = 64ull << 20;
 
@@ -94,7 +102,8 @@ class SqliteLogStore final : public LogStore {
   // file cannot be opened; FAILED_PRECONDITION for a SQLite database that is
   // not a Blixard store or has another schema version; DATA_LOSS (naming the
   // file and, where there is one, the index) for damage or a log that lies.
-  // On error nothing was written to the file.
+  // On error nothing was written to an existing file (a missing one is
+  // created empty before the error, if any).
   static absl::StatusOr<std::unique_ptr<SqliteLogStore>> Open(
       SqliteLogStoreOptions options);
 
@@ -111,7 +120,7 @@ class SqliteLogStore final : public LogStore {
   // thread for those that need the stored log): !write.empty(); entries have
   // consecutive indexes and non-decreasing terms; the first new index is
   // above the snapshot index and at most the last index + 1; compact_to is at
-  // most the stored snapshot's index.
+  // most the stored snapshot's index; fewer than kQueuedWritesMax queued.
   void Write(LogWrite write, Done done) override;
   void PollCompletions() override;
   absl::StatusOr<raft::HardState> ReadHardState() override;
@@ -123,8 +132,8 @@ class SqliteLogStore final : public LogStore {
   absl::StatusOr<Term> ReadTerm(Index index) override;
 
   // Blocks until every write queued so far is durable and `wakeup` has run
-  // for it (its callback is then ready for PollCompletions()). For tests, tools and orderly shutdown;
-  // never on the event loop.
+  // for it (its callback is then ready for PollCompletions()). For tests,
+  // tools and orderly shutdown; never on the event loop.
   void WaitForDurable();
 
   // The applied-index hint: the last index the state machine had applied,
@@ -156,11 +165,14 @@ class SqliteLogStore final : public LogStore {
     Term snapshot_term{0};
     Index last_index{0};  // snapshot_index when the log is empty
     Term last_term{0};
+    Index commit{0};  // of the stored hard state
   };
 
   SqliteLogStore(SqliteLogStoreOptions options, Db writer, Db reader);
   absl::Status PrepareStatements();
   void IoThreadMain();
+  // The I/O thread's own invariants (its cached bounds), after each commit.
+  void CheckIoInvariants();
   // Applies one queued write inside the open transaction.
   absl::Status ApplyWrite(const LogWrite& write);
   absl::Status ApplySnapshot(const raft::Snapshot& snapshot);
@@ -192,7 +204,8 @@ class SqliteLogStore final : public LogStore {
   std::optional<Statement> select_bounds_;
   std::optional<Statement> select_applied_hint_;
 
-  StoredBounds bounds_;  // I/O thread (Open() before it starts).
+  StoredBounds bounds_;            // I/O thread (Open() before it starts).
+  bool directory_synced_ = false;  // I/O thread
 
   mutable absl::Mutex mu_;
   std::deque<PendingWrite> queued_ ABSL_GUARDED_BY(mu_);
@@ -206,6 +219,7 @@ class SqliteLogStore final : public LogStore {
   bool applied_hint_dirty_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread io_thread_;
+  int lock_fd_ = -1;  // flock'd "<path>.lock", held for the store's life
 };
 
 // The CRC32 (zlib) of an entry's canonical bytes: index, term and type as

@@ -4,11 +4,13 @@
 // hard-state changes, snapshots that keep or discard the log, compaction,
 // clean restarts) runs against a store on FaultVfs. Before every write,
 // truncate and sync SQLite makes, the VFS writes a crash image: the files as
-// a power loss at that instant would leave them, half of them with the
-// write in flight torn. Each image is then opened as a restarted node would
-// and must hold exactly the state after some prefix of the writes that
-// includes every write whose callback had run (nothing after a hole, nothing
-// invented), or be refused with DATA_LOSS; never silently wrong.
+// a power loss at that instant would leave them, a third each with every
+// unsynced change dropped, with the write in flight torn, or with a random
+// subset of unsynced changes kept. Each image is then opened as a restarted
+// node would and must hold exactly the state after some prefix of the
+// writes that includes every write whose callback had run (nothing after a
+// hole, nothing invented), or be refused with DATA_LOSS; never silently
+// wrong.
 #include <atomic>
 #include <cstdlib>
 #include <filesystem>
@@ -52,7 +54,7 @@ struct CrashImage {
   uint64_t op = 0;
   uint64_t acked = 0;   // writes whose callback had run
   uint64_t issued = 0;  // writes handed to Write()
-  bool torn = false;
+  FaultVfs::CrashMode mode = FaultVfs::CrashMode::kDropUnsynced;
 };
 
 class SqliteLogStoreCrashTest : public ::testing::Test {
@@ -98,12 +100,13 @@ class SqliteLogStoreCrashTest : public ::testing::Test {
       found = digests[k] == *digest;
       if (found && k > image.acked) ++unacked_survived_;
     }
-    EXPECT_TRUE(found) << "crash at op " << image.op
-                       << (image.torn ? " (torn)" : "")
+    EXPECT_TRUE(found) << "crash at op " << image.op << " (mode "
+                       << static_cast<int>(image.mode) << ")"
                        << ": state is not the state after any prefix of "
                        << "writes in [" << image.acked << ", " << image.issued
                        << "]: acknowledged data lost or a lie";
-    if (image.torn) ++torn_;
+    if (image.mode == FaultVfs::CrashMode::kTearLast) ++torn_;
+    if (image.mode == FaultVfs::CrashMode::kRandomSubset) ++subset_;
   }
 
   uint64_t verified_ = 0;
@@ -111,6 +114,7 @@ class SqliteLogStoreCrashTest : public ::testing::Test {
   uint64_t data_loss_with_acked_ = 0;
   uint64_t unacked_survived_ = 0;
   uint64_t torn_ = 0;
+  uint64_t subset_ = 0;
 };
 
 TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
@@ -133,9 +137,21 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
     // Read acked before issued: a write acked now was issued earlier.
     image.acked = acked.load();
     image.issued = issued.load();
-    image.torn = tear_rng.Chance(1, 2);
+    // A third each: unsynced changes dropped, the last one torn, or any
+    // subset of them kept (write-back in any order).
+    switch (tear_rng.Uniform(3)) {
+      case 0:
+        image.mode = FaultVfs::CrashMode::kDropUnsynced;
+        break;
+      case 1:
+        image.mode = FaultVfs::CrashMode::kTearLast;
+        break;
+      default:
+        image.mode = FaultVfs::CrashMode::kRandomSubset;
+        break;
+    }
     std::filesystem::create_directories(image.dir);
-    CHECK_OK(vfs.WriteCrashImage(image.dir, image.torn, tear_rng));
+    CHECK_OK(vfs.WriteCrashImage(image.dir, image.mode, tear_rng));
     images.push_back(std::move(image));
   });
 
@@ -192,12 +208,14 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
   vfs.SetBeforeMutationHook(nullptr);
 
   std::cout << "crash points verified: " << verified_ << " (torn " << torn_
-            << "), writes: " << digests.size() - 1
-            << ", restarts: " << restarts << ", DATA_LOSS refusals: "
-            << data_loss_ << ", unacknowledged writes that survived: "
-            << unacked_survived_ << "\n";
+            << ", random subset " << subset_
+            << "), writes: " << digests.size() - 1 << ", restarts: " << restarts
+            << ", DATA_LOSS refusals: " << data_loss_
+            << ", unacknowledged writes that survived: " << unacked_survived_
+            << "\n";
   EXPECT_GE(verified_, kCrashPointsMin);
   EXPECT_GT(torn_, 0u);
+  EXPECT_GT(subset_, 0u);
   // SQLite's WAL checksums drop torn frames, so with fsync honoured no crash
   // point should need to refuse.
   EXPECT_EQ(data_loss_, 0u);
@@ -210,8 +228,8 @@ TEST_F(SqliteLogStoreCrashTest, FailedFsyncIsFatal) {
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
-        auto store = SqliteLogStore::Open(
-            StoreOptions(dir.File("node.db"), vfs.name()));
+        auto store =
+            SqliteLogStore::Open(StoreOptions(dir.File("node.db"), vfs.name()));
         CHECK_OK(store.status());
         vfs.FailNextSync();
         LogWrite write;
@@ -228,8 +246,8 @@ TEST_F(SqliteLogStoreCrashTest, FailedWriteIsFatal) {
   ::testing::FLAGS_gtest_death_test_style = "threadsafe";
   EXPECT_DEATH(
       {
-        auto store = SqliteLogStore::Open(
-            StoreOptions(dir.File("node.db"), vfs.name()));
+        auto store =
+            SqliteLogStore::Open(StoreOptions(dir.File("node.db"), vfs.name()));
         CHECK_OK(store.status());
         vfs.FailNextWrite();
         LogWrite write;

@@ -86,9 +86,8 @@ void WriteAll(int fd, const void* data, size_t size) {
       write.hard_state = hs;
       const uint64_t last = next + count - 1;
       next += count;
-      store->Write(std::move(write), [ack_fd, last] {
-        WriteAll(ack_fd, &last, sizeof(last));
-      });
+      store->Write(std::move(write),
+                   [ack_fd, last] { WriteAll(ack_fd, &last, sizeof(last)); });
     }
     store->WaitForDurable();
     store->PollCompletions();

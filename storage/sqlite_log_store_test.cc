@@ -3,6 +3,10 @@
 // refusing bad files with a clear error.
 #include "storage/sqlite_log_store.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -58,11 +62,11 @@ class SqliteHarness : public LogStoreHarness {
   std::unique_ptr<SqliteLogStore> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Sqlite, LogStoreConformanceTest,
-    ::testing::Values(LogStoreConformanceParam{
-        "Sqlite", [] { return std::make_unique<SqliteHarness>(); }}),
-    ::blixard::testing::LogStoreConformanceParamName);
+INSTANTIATE_TEST_SUITE_P(Sqlite, LogStoreConformanceTest,
+                         ::testing::Values(LogStoreConformanceParam{
+                             "Sqlite",
+                             [] { return std::make_unique<SqliteHarness>(); }}),
+                         ::blixard::testing::LogStoreConformanceParamName);
 
 class SqliteLogStoreTest : public ::testing::Test {
  protected:
@@ -138,6 +142,60 @@ TEST_F(SqliteLogStoreTest, WakeupRunsAndGroupCommitBatchesWrites) {
   store->CheckInvariants();
 }
 
+TEST_F(SqliteLogStoreTest, EventfdWakeupDrivesAnEventLoop) {
+  // The production shape: the I/O thread writes an eventfd, the loop sleeps
+  // in poll() until then and runs the callbacks; nothing blocks on disk and
+  // nothing polls blindly.
+  const int efd = eventfd(0, EFD_CLOEXEC);
+  ASSERT_GE(efd, 0);
+  SqliteLogStoreOptions options = Options();
+  options.wakeup = [efd] {
+    const uint64_t one = 1;
+    CHECK_EQ(write(efd, &one, sizeof(one)), static_cast<ssize_t>(sizeof(one)));
+  };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(options));
+  constexpr uint64_t kWrites = 200;
+  uint64_t next = 1;
+  uint64_t done = 0;
+  uint64_t in_flight = 0;
+  uint64_t loop_turns = 0;
+  // Keep up to 4 writes in flight; each callback lets the loop queue more.
+  while (done < kWrites) {
+    while (in_flight < 4 && next <= kWrites) {
+      LogWrite write;
+      write.entries = MakeEntries(next++, 1, 1);
+      ++in_flight;
+      store->Write(std::move(write), [&] {
+        ++done;
+        --in_flight;
+      });
+    }
+    pollfd pfd{efd, POLLIN, 0};
+    ASSERT_EQ(poll(&pfd, 1, -1), 1);
+    uint64_t count = 0;
+    ASSERT_EQ(read(efd, &count, sizeof(count)),
+              static_cast<ssize_t>(sizeof(count)));
+    store->PollCompletions();
+    ++loop_turns;
+  }
+  EXPECT_EQ(done, kWrites);
+  EXPECT_LE(loop_turns, kWrites);
+  EXPECT_EQ(*store->LastIndex(), Index(kWrites));
+  store.reset();
+  close(efd);
+}
+
+TEST_F(SqliteLogStoreTest, SecondOpenOfTheSameLogIsRefused) {
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> first,
+                       SqliteLogStore::Open(Options()));
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kFailedPrecondition,
+                       AllOf(HasSubstr("in use"), HasSubstr(Options().path))));
+  first.reset();  // the lock goes with the store
+  EXPECT_OK(SqliteLogStore::Open(Options()).status());
+}
+
 TEST_F(SqliteLogStoreTest, MissingDirectoryIsNotFound) {
   SqliteLogStoreOptions options = Options();
   options.path = dir_.File("no/such/dir/node.db");
@@ -174,8 +232,8 @@ TEST_F(SqliteLogStoreTest, OtherSchemaVersionIsRefused) {
   MakeStore();
   {
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
-    ASSERT_OK(db.Exec(
-        "UPDATE meta SET value = 99 WHERE key = 'schema_version'"));
+    ASSERT_OK(
+        db.Exec("UPDATE meta SET value = 99 WHERE key = 'schema_version'"));
   }
   EXPECT_THAT(SqliteLogStore::Open(Options()),
               StatusIs(absl::StatusCode::kFailedPrecondition,
@@ -198,9 +256,10 @@ TEST_F(SqliteLogStoreTest, FlippedByteInEntryIsDataLossNamingTheIndex) {
   {
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
     // Flip one byte of entry 7's data, as a bad sector would.
-    ASSERT_OK(db.Exec("UPDATE entries SET data = "
-                      "CAST(substr(data, 1, 1) || 'X' || substr(data, 3) AS "
-                      "BLOB) WHERE idx = 7"));
+    ASSERT_OK(
+        db.Exec("UPDATE entries SET data = "
+                "CAST(substr(data, 1, 1) || 'X' || substr(data, 3) AS "
+                "BLOB) WHERE idx = 7"));
   }
   EXPECT_THAT(SqliteLogStore::Open(Options()),
               StatusIs(absl::StatusCode::kDataLoss,
@@ -226,6 +285,18 @@ TEST_F(SqliteLogStoreTest, GapInLogIsDataLossNamingTheIndex) {
   EXPECT_THAT(SqliteLogStore::Open(Options()),
               StatusIs(absl::StatusCode::kDataLoss,
                        AllOf(HasSubstr("gap"), HasSubstr("index 11"))));
+}
+
+TEST_F(SqliteLogStoreTest, LostTailBelowCommitIsDataLoss) {
+  MakeStore();  // entries 1..20, commit 20
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("DELETE FROM entries WHERE idx > 14"));
+  }
+  EXPECT_THAT(
+      SqliteLogStore::Open(Options()),
+      StatusIs(absl::StatusCode::kDataLoss, AllOf(HasSubstr("commit index 20"),
+                                                  HasSubstr("last index 14"))));
 }
 
 TEST_F(SqliteLogStoreTest, EntryNotFollowingSnapshotIsDataLoss) {
@@ -268,9 +339,9 @@ TEST_F(SqliteLogStoreTest, CorruptHardStateAndSnapshotAreDataLoss) {
     ASSERT_OK(db.Exec("UPDATE hard_state SET vote = 0"));
     ASSERT_OK(db.Exec("UPDATE snapshot_chunks SET data = CAST('x' AS BLOB)"));
   }
-  EXPECT_THAT(SqliteLogStore::Open(Options()),
-              StatusIs(absl::StatusCode::kDataLoss,
-                       HasSubstr("snapshot at index 10")));
+  EXPECT_THAT(
+      SqliteLogStore::Open(Options()),
+      StatusIs(absl::StatusCode::kDataLoss, HasSubstr("snapshot at index 10")));
 }
 
 TEST_F(SqliteLogStoreTest, SnapshotIsStoredInChunks) {
@@ -354,9 +425,9 @@ void MakeMarkedStore(const std::string& path, uint64_t count) {
   LogWrite write;
   for (uint64_t i = 1; i <= count; ++i) {
     write.entries.push_back(::blixard::testing::MakeEntry(
-        i, 1, absl::StrCat("MARK", std::string(4 - std::to_string(i).size(),
-                                               '0'),
-                           i, std::string(100, 'd'))));
+        i, 1,
+        absl::StrCat("MARK", std::string(4 - std::to_string(i).size(), '0'), i,
+                     std::string(100, 'd'))));
   }
   raft::HardState hs;
   hs.set_term(1);

@@ -28,9 +28,9 @@ TEST(SqliteTest, ErrorsNameFileAndSql) {
   EXPECT_THAT(db.Exec("SELEC nonsense"),
               StatusIs(absl::StatusCode::kInternal,
                        AllOf(HasSubstr(path), HasSubstr("SELEC nonsense"))));
-  EXPECT_THAT(db.Prepare("SELECT * FROM missing_table"),
-              StatusIs(absl::StatusCode::kInternal,
-                       HasSubstr("missing_table")));
+  EXPECT_THAT(
+      db.Prepare("SELECT * FROM missing_table"),
+      StatusIs(absl::StatusCode::kInternal, HasSubstr("missing_table")));
 }
 
 TEST(SqliteTest, TransactionRollsBackUnlessCommitted) {
@@ -50,7 +50,8 @@ TEST(SqliteTest, TransactionRollsBackUnlessCommitted) {
     ASSERT_OK(insert.Run());
     ASSERT_OK(txn.Commit());
   }
-  ASSERT_OK_AND_ASSIGN(Statement sum, db.Prepare("SELECT sum(v), count(*) FROM t"));
+  ASSERT_OK_AND_ASSIGN(Statement sum,
+                       db.Prepare("SELECT sum(v), count(*) FROM t"));
   ASSERT_OK_AND_ASSIGN(bool row, sum.Step());
   ASSERT_TRUE(row);
   EXPECT_EQ(sum.ColumnInt64(0), 2);

@@ -115,12 +115,11 @@ void LogModel::Apply(const LogWrite& write) {
     const bool keep_suffix = index >= snapshot_index() &&
                              index <= LastIndex() && TermAt(index) == term;
     if (keep_suffix) {
-      entries_.erase(
-          std::remove_if(entries_.begin(), entries_.end(),
-                         [&](const raft::Entry& e) {
-                           return e.index() <= index.value();
-                         }),
-          entries_.end());
+      entries_.erase(std::remove_if(entries_.begin(), entries_.end(),
+                                    [&](const raft::Entry& e) {
+                                      return e.index() <= index.value();
+                                    }),
+                     entries_.end());
     } else {
       entries_.clear();
     }
@@ -137,6 +136,8 @@ void LogModel::Apply(const LogWrite& write) {
   if (write.compact_to) {
     CHECK_LE(*write.compact_to, snapshot_index());
   }
+  CHECK_LE(hard_state_.commit(), LastIndex().value())
+      << "commit index beyond the log";
   CheckInvariants();
 }
 
@@ -163,9 +164,8 @@ absl::StatusOr<uint64_t> StoreDigest(LogStore& store) {
   ASSIGN_OR_RETURN(Index first, store.FirstIndex());
   ASSIGN_OR_RETURN(Index last, store.LastIndex());
   if (last.Next() < first) {
-    return absl::InternalError(
-        absl::StrCat("last index ", last.value(), " < first index ",
-                     first.value(), " - 1"));
+    return absl::InternalError(absl::StrCat(
+        "last index ", last.value(), " < first index ", first.value(), " - 1"));
   }
   ASSIGN_OR_RETURN(std::vector<raft::Entry> entries,
                    store.ReadEntries(first, last.Next()));
@@ -176,8 +176,8 @@ absl::Status StoreMatchesModel(LogStore& store, const LogModel& model) {
   ASSIGN_OR_RETURN(raft::HardState hs, store.ReadHardState());
   if (hs.SerializeAsString() != model.hard_state().SerializeAsString()) {
     return absl::InternalError(
-        absl::StrCat("hard state: store {", hs.ShortDebugString(),
-                     "} model {", model.hard_state().ShortDebugString(), "}"));
+        absl::StrCat("hard state: store {", hs.ShortDebugString(), "} model {",
+                     model.hard_state().ShortDebugString(), "}"));
   }
   ASSIGN_OR_RETURN(std::optional<raft::Snapshot> snapshot,
                    store.ReadSnapshot());
@@ -186,8 +186,7 @@ absl::Status StoreMatchesModel(LogStore& store, const LogModel& model) {
                     model.snapshot()->SerializeAsString()))) {
     return absl::InternalError(absl::StrCat(
         "snapshot: store ",
-        snapshot ? snapshot->metadata().ShortDebugString() : "none",
-        " model ",
+        snapshot ? snapshot->metadata().ShortDebugString() : "none", " model ",
         model.snapshot() ? model.snapshot()->metadata().ShortDebugString()
                          : "none"));
   }
@@ -237,9 +236,13 @@ std::string LogWorkload::RandomBytes(uint64_t max) {
 }
 
 LogWrite LogWorkload::Next(const LogModel& model) {
+  // Raft-faithful: committed entries are never truncated, a snapshot that
+  // replaces the log covers everything committed, and the commit index never
+  // decreases or passes the log.
   LogWrite write;
   const uint64_t snap = model.snapshot_index().value();
   const uint64_t last = model.LastIndex().value();
+  const uint64_t commit = model.hard_state().commit();
   const uint64_t roll = rng_.Uniform(100);
   LogModel after = model;
   if (roll < options_.snapshot_percent && last > 0) {
@@ -249,11 +252,12 @@ LogWrite LogWorkload::Next(const LogModel& model) {
       index = rng_.Range(snap + 1, last);  // keeps the log after it
       term = model.TermAt(Index(index)).value();
     } else {
-      index = rng_.Range(snap + 1, last + 5);  // a leader's newer snapshot
+      // A leader's newer snapshot.
+      index = rng_.Range(std::max(snap + 1, commit), last + 5);
       term = ++term_;
     }
-    write.snapshot = MakeSnapshot(index, term,
-                                  RandomBytes(options_.snapshot_data_bytes_max));
+    write.snapshot = MakeSnapshot(
+        index, term, RandomBytes(options_.snapshot_data_bytes_max));
     if (rng_.Chance(1, 2)) write.compact_to = Index(rng_.Range(0, index));
     after.Apply(write);
   } else if (roll < options_.snapshot_percent + options_.compact_percent &&
@@ -261,8 +265,8 @@ LogWrite LogWorkload::Next(const LogModel& model) {
     write.compact_to = Index(rng_.Range(1, snap));
   } else if (roll < options_.snapshot_percent + options_.compact_percent +
                         options_.truncate_percent &&
-             last > snap) {
-    const uint64_t start = rng_.Range(snap + 1, last);
+             last > std::max(snap, commit)) {
+    const uint64_t start = rng_.Range(std::max(snap, commit) + 1, last);
     ++term_;
     const uint64_t count = rng_.Range(1, options_.entries_per_write_max);
     for (uint64_t i = 0; i < count; ++i) {
@@ -280,11 +284,12 @@ LogWrite LogWorkload::Next(const LogModel& model) {
   const uint64_t new_last = write.entries.empty()
                                 ? after.LastIndex().value()
                                 : write.entries.back().index();
+  CHECK_LE(commit, new_last);
   if (write.empty() || rng_.Uniform(100) < options_.hard_state_percent) {
     raft::HardState hs;
     hs.set_term(term_);
     hs.set_vote(rng_.Range(0, 3));
-    hs.set_commit(rng_.Range(0, new_last));
+    hs.set_commit(rng_.Range(commit, new_last));
     write.hard_state = hs;
   }
   CHECK(!write.empty());
@@ -459,6 +464,22 @@ TEST_P(LogStoreConformanceTest, EmptySnapshotDataRoundTrips) {
   SettleAndCompare();
   harness_->Reopen();
   SettleAndCompare();
+}
+
+TEST_P(LogStoreConformanceTest, ReadsOutsideTheLogAreOutOfRange) {
+  Write(Entries(1, 10, 1));
+  LogWrite write;
+  write.snapshot = MakeSnapshot(6, 1, "state at 6");
+  Write(std::move(write));
+  SettleAndCompare();
+  EXPECT_THAT(store().ReadEntries(Index(3), Index(8)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadEntries(Index(7), Index(20)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadTerm(Index(11)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadTerm(Index(5)),
+              StatusIs(absl::StatusCode::kOutOfRange));
 }
 
 TEST_P(LogStoreConformanceTest, ReadEntriesOfEmptyRangeIsEmpty) {

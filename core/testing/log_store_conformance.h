@@ -148,7 +148,8 @@ class LogStoreConformanceTest
 
   std::unique_ptr<LogStoreHarness> harness_;
   LogModel model_;
-  std::vector<uint64_t> completed_;  // write sequence numbers, in callback order
+  std::vector<uint64_t>
+      completed_;  // write sequence numbers, in callback order
   uint64_t writes_ = 0;
 };
 
