@@ -127,6 +127,18 @@ TEST_F(SimTimersTest, CallbackThatDisarmsALaterTimerInTheSameBatch) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"a"}));
 }
 
+TEST_F(SimTimersTest, ClockJumpFiresReachedDeadlinesAtOnce) {
+  timers_->ArmAt(1, 5000, Record("a"));
+  timers_->ArmAt(2, 9000, Record("b"));
+  world_.RunUntil(100);
+  clock_.JumpForward(5000);  // the clock now reads 6100
+  world_.RunUntil(100);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a@6100"}));
+  world_.RunUntilIdle(10);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a@6100", "b@9000"}));
+  EXPECT_EQ(world_.now_us(), 3000);
+}
+
 TEST_F(SimTimersTest, DeadlinesTooFarAwayAreABug) {
   EXPECT_DEATH(timers_->ArmAfter(1, Timers::kDelayMaxUs + 1, [] {}), "");
   EXPECT_DEATH(timers_->ArmAt(1, INT64_MAX, [] {}), "too far");
