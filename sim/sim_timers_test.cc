@@ -139,6 +139,19 @@ TEST_F(SimTimersTest, ClockJumpFiresReachedDeadlinesAtOnce) {
   EXPECT_EQ(world_.now_us(), 3000);
 }
 
+TEST_F(SimTimersTest, ZeroDelayRearmYieldsToOtherEventsDueNow) {
+  world_.Schedule(0, kNode, [this] {
+    timers_->ArmAfter(1, 0, [this] {
+      fired_.push_back("timer");
+      timers_->ArmAfter(1, 0, [this] { fired_.push_back("rearmed"); });
+    });
+    world_.ScheduleAfter(0, kNode, [this] { fired_.push_back("packet"); });
+  });
+  world_.RunUntilIdle(100);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"timer", "packet", "rearmed"}));
+  EXPECT_EQ(world_.now_us(), 0);
+}
+
 TEST_F(SimTimersTest, DeadlinesTooFarAwayAreABug) {
   EXPECT_DEATH(timers_->ArmAfter(1, Timers::kDelayMaxUs + 1, [] {}), "");
   EXPECT_DEATH(timers_->ArmAt(1, INT64_MAX, [] {}), "too far");
