@@ -139,7 +139,8 @@ class Clock {
 // fires first. Arming an id that is armed replaces the old deadline and
 // callback (the old one never runs). A timer that is late (the node was
 // paused, the loop was busy) fires as soon as possible, still in deadline
-// order. There is no error path: arming cannot fail.
+// order. A callback never runs inside ArmAt/ArmAfter, even for a deadline in
+// the past. There is no error path: arming cannot fail.
 class Timers {
  public:
   using TimerId = uint64_t;
@@ -202,7 +203,7 @@ struct Packet {
 // that would exceed it drops the packet and says so, so the Host can report
 // the peer unreachable to Raft (MSG_UNREACHABLE) instead of buffering
 // without bound. Delivery runs the receiver registered by SetReceiver, on the
-// Host's thread, one packet per call.
+// Host's thread, one packet per call, never inside Send.
 class Transport {
  public:
   // The per-peer outgoing queue bound, in packets, for every implementation
@@ -297,7 +298,8 @@ struct WorkEvent {
 // Start returns at once; progress arrives through the callback registered by
 // SetCallback: kRunning once the work is up, then exactly one kExited. A
 // crash of the node kills its work without callbacks (the restarted Host
-// reconciles from replicated state; Running() is then empty).
+// reconciles from replicated state; Running() is then empty). Callbacks run
+// on the Host's thread, never inside Start() or Stop().
 class Executor {
  public:
   static constexpr size_t kOutputTailBytesMax = 4096;

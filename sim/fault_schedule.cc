@@ -590,4 +590,15 @@ bool FaultInjector::Apply(const Fault& fault) {
   return true;
 }
 
+void FaultInjector::CheckInvariants() const {
+  CHECK(targets_.world != nullptr);
+  CHECK(targets_.network != nullptr);
+  for (const auto& [kind, count] : applied_) {
+    CHECK(ParseFaultKind(kind).ok()) << kind;
+    CHECK_GT(count, 0u) << kind;
+  }
+  for (const auto& [node, clock] : targets_.clocks)
+    CHECK(clock != nullptr) << node;
+}
+
 }  // namespace blixard::sim

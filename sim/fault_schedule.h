@@ -143,6 +143,8 @@ class FaultInjector {
   const std::map<std::string, uint64_t>& applied() const { return applied_; }
   uint64_t skipped() const { return skipped_; }
 
+  void CheckInvariants() const;
+
  private:
   Targets targets_;
   std::map<std::string, uint64_t> applied_;

@@ -312,6 +312,7 @@ TEST_F(InjectorTest, GeneratedHeavyScheduleAppliesCleanly) {
   world_.RunUntil(20 * kMicrosPerSecond);
   EXPECT_EQ(injector_->skipped(), 0u);
   for (NodeId id : Nodes(3)) EXPECT_TRUE(world_.IsUp(id));
+  injector_->CheckInvariants();
   EXPECT_EQ(network_.blocked_links(), 0u);
   world_.CheckInvariants();
   network_.CheckInvariants();

@@ -69,11 +69,22 @@ void SimTimers::Fire() {
   pending_ = EventId{};
   firing_ = true;
   const MonoMicros now = clock_->NowMicros();
-  // Timers armed by callbacks with deadlines already reached run in this
-  // batch too, after the ones before them in (deadline, arm) order.
-  while (!order_.empty() && order_.begin()->first.first <= now) {
-    const TimerId id = order_.begin()->second;
-    order_.erase(order_.begin());
+  // Only timers armed before this batch run in it (as in Redis's ae loop):
+  // a callback that re-arms with no delay gets a new event, after the other
+  // events due now, instead of spinning here.
+  const uint64_t batch_end_seq = next_arm_seq_;
+  while (!order_.empty()) {
+    auto first = order_.end();
+    for (auto it = order_.begin(); it != order_.end() && it->first.first <= now;
+         ++it) {
+      if (it->first.second < batch_end_seq) {
+        first = it;
+        break;
+      }
+    }
+    if (first == order_.end()) break;
+    const TimerId id = first->second;
+    order_.erase(first);
     auto it = timers_.find(id);
     CHECK(it != timers_.end());
     Callback callback = std::move(it->second.callback);

@@ -2,11 +2,13 @@
 //
 // Like a production timer heap it keeps the armed timers ordered by
 // (deadline, arm order) and has one World event pending, for the earliest
-// deadline; when it fires, every timer whose deadline the node's clock has
-// reached runs, in that order. So equal deadlines fire in arm order, drift
-// changes never reorder timers (the pending event is recomputed on every
-// clock change), a paused node's timers fire late and in order at resume,
-// and a crash disarms everything (the restarted Host arms afresh).
+// deadline; when it fires, every timer armed before it fired whose deadline
+// the node's clock has reached runs, in that order (timers armed by those
+// callbacks wait for the next event, so a zero-delay re-arm cannot spin). So
+// equal deadlines fire in arm order, drift changes never reorder timers (the
+// pending event is recomputed on every clock change), a paused node's timers
+// fire late and in order at resume, and a crash disarms everything (the
+// restarted Host arms afresh).
 //
 // Thread: the simulation's single thread. Construct after the World and the
 // SimClock; both must outlive it, and it must outlive the World's run (it

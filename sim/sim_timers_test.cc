@@ -127,6 +127,31 @@ TEST_F(SimTimersTest, CallbackThatDisarmsALaterTimerInTheSameBatch) {
   EXPECT_EQ(fired_, (std::vector<std::string>{"a"}));
 }
 
+TEST_F(SimTimersTest, ClockJumpFiresReachedDeadlinesAtOnce) {
+  timers_->ArmAt(1, 5000, Record("a"));
+  timers_->ArmAt(2, 9000, Record("b"));
+  world_.RunUntil(100);
+  clock_.JumpForward(5000);  // the clock now reads 6100
+  world_.RunUntil(100);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a@6100"}));
+  world_.RunUntilIdle(10);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"a@6100", "b@9000"}));
+  EXPECT_EQ(world_.now_us(), 3000);
+}
+
+TEST_F(SimTimersTest, ZeroDelayRearmYieldsToOtherEventsDueNow) {
+  world_.Schedule(0, kNode, [this] {
+    timers_->ArmAfter(1, 0, [this] {
+      fired_.push_back("timer");
+      timers_->ArmAfter(1, 0, [this] { fired_.push_back("rearmed"); });
+    });
+    world_.ScheduleAfter(0, kNode, [this] { fired_.push_back("packet"); });
+  });
+  world_.RunUntilIdle(100);
+  EXPECT_EQ(fired_, (std::vector<std::string>{"timer", "packet", "rearmed"}));
+  EXPECT_EQ(world_.now_us(), 0);
+}
+
 TEST_F(SimTimersTest, DeadlinesTooFarAwayAreABug) {
   EXPECT_DEATH(timers_->ArmAfter(1, Timers::kDelayMaxUs + 1, [] {}), "");
   EXPECT_DEATH(timers_->ArmAt(1, INT64_MAX, [] {}), "too far");

@@ -62,6 +62,17 @@ TEST(WorldTest, RunUntilStopsAtTheLimitAndSetsTime) {
   EXPECT_EQ(world.pending_events(), 0u);
 }
 
+TEST(WorldTest, RunUntilIdleStopsAtTheEventBound) {
+  World world(1);
+  std::function<void()> forever = [&] {
+    world.ScheduleAfter(1, kNoNode, forever);
+  };
+  world.Schedule(0, kNoNode, forever);
+  EXPECT_FALSE(world.RunUntilIdle(100));
+  EXPECT_EQ(world.events_run(), 100u);
+  EXPECT_EQ(world.pending_events(), 1u);
+}
+
 TEST(WorldTest, CancelledEventsNeverRun) {
   World world(1);
   int ran = 0;
