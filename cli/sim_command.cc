@@ -156,7 +156,9 @@ int RunSim(const std::vector<std::string>& args) {
   absl::StrAppendFormat(&out, "seed             %d\n", report.seed);
   absl::StrAppendFormat(&out, "nodes            %d\n", report.nodes);
   absl::StrAppendFormat(&out, "virtual time     %.3f s\n", virtual_s);
-  absl::StrAppendFormat(&out, "events           %d\n", report.events);
+  absl::StrAppendFormat(&out, "events           %d (%d messages sent, %d delivered; %d disk writes)\n",
+                        report.events, report.messages_sent, report.messages_delivered,
+                        report.disk_writes);
   absl::StrAppendFormat(&out, "elections        %d campaigns, %d leaders\n",
                         report.elections, report.leader_changes);
   absl::StrAppendFormat(&out, "entries          %d committed\n", report.entries_committed);

@@ -167,6 +167,9 @@ class Simulation final : public ClusterAccess,
     report_.nodes = options_.nodes;
     report_.virtual_us = world_.now_us();
     report_.events = world_.events_run();
+    report_.messages_sent = network_.stats().sent;
+    report_.messages_delivered = network_.stats().delivered;
+    for (const auto& [id, node] : nodes_) report_.disk_writes += node.disk->completed_write_count();
     report_.entries_committed = checker_.committed_index().value();
     report_.clients = workload_->counts();
     report_.checks = checker_.checks() + scheduler_.checks() + invariant_checks_;
@@ -329,6 +332,7 @@ class Simulation final : public ClusterAccess,
     o.heartbeat_ticks = 1;
     o.raft_seed = nodes_[id].env->RaftRng(world_.epoch(id)).Next();
     o.snapshot_interval_entries = 500;
+    o.digest_interval_entries = 250;
     o.log_retain_entries = 100;
     cluster::RegisterWorker worker;
     worker.set_address(absl::StrCat("10.0.0.", id.value(), ":7000"));

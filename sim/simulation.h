@@ -64,6 +64,9 @@ struct SimulationReport {
   int nodes = 0;
   int64_t virtual_us = 0;
   uint64_t events = 0;
+  uint64_t messages_sent = 0;       // packets the network accepted
+  uint64_t messages_delivered = 0;
+  uint64_t disk_writes = 0;         // durable writes completed, all nodes
   uint64_t elections = 0;       // campaigns started (candidate transitions)
   uint64_t leader_changes = 0;  // distinct (term, leader) pairs
   uint64_t entries_committed = 0;

@@ -225,7 +225,7 @@ void Host::OnPacket(Packet packet) {
                      " to ", packet.raft.to());
     return;
   }
-  const absl::Status status = raw_node_->Step(packet.raft);
+  const absl::Status status = raw_node_->Step(std::move(packet.raft));
   if (!status.ok()) {
     logger_->Debug("n", options_.id.value(), " refused a message from n",
                    packet.from.value(), ": ", status.ToString());

@@ -229,9 +229,12 @@ ProgressTracker::Tally ProgressTracker::TallyVotes() const {
 
 void ProgressTracker::CheckInvariants() const {
   config_.voters.CheckInvariants();
-  for (NodeId id : config_.voters.ids()) {
-    const Progress* pr = Find(id);
-    CHECK(pr != nullptr) << "voter " << id << " has no progress";
+  // Both halves directly: JointConfig::ids() would build their union on
+  // every call, and this runs after every event in the simulator.
+  for (const MajorityConfig* half : {&config_.voters.incoming(), &config_.voters.outgoing()}) {
+    for (NodeId id : half->ids()) {
+      CHECK(Find(id) != nullptr) << "voter " << id << " has no progress";
+    }
   }
   for (NodeId id : config_.learners) {
     const Progress* pr = Find(id);

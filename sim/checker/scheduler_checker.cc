@@ -59,6 +59,14 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
   // rule needs a previous step (every other check still runs).
   const bool baseline = views_.count(node) == 0;
   NodeView& view = views_[node];
+  // VMs by worker, in one pass over the VMs.
+  std::vector<std::pair<uint64_t, const cluster::VmRecord*>> placed_vms;
+  for (const auto& [name, vm] : sm.vms()) {
+    if (vm.worker_id() != 0) placed_vms.emplace_back(vm.worker_id(), &vm);
+  }
+  std::stable_sort(placed_vms.begin(), placed_vms.end(),
+                   [](const auto& a, const auto& b) { return a.first < b.first; });
+  auto next_vm = placed_vms.begin();
   for (const auto& [id, worker] : sm.workers()) {
     ++checks_;
     // Legal status transitions (a re-registered worker starts afresh).
@@ -96,8 +104,10 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
       }
       view.assigned[task->task_id()] = placement;
     }
-    for (const auto& [name, vm] : sm.vms()) {
-      if (vm.worker_id() != id) continue;
+    while (next_vm != placed_vms.end() && next_vm->first < id) ++next_vm;
+    for (; next_vm != placed_vms.end() && next_vm->first == id; ++next_vm) {
+      const cluster::VmRecord& vm = *next_vm->second;
+      const std::string& name = vm.name();
       used.cpu += vm.spec().vcpus();
       used.memory += vm.spec().memory_mb();
       used.disk += vm.spec().disk_gb();
