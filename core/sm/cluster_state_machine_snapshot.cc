@@ -285,7 +285,7 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     if (t.state() != cluster::TASK_PENDING && t.not_before_ms() != 0) {
       return bad("task '", t.task_id(), "' has a retry time but is not PENDING");
     }
-    if (t.not_before_ms() > kLogTimeMsMax) {
+    if (t.not_before_ms() > kLogTimeMsMax + options_.retry_backoff_max_ms) {
       return bad("task '", t.task_id(), "' retry time beyond kLogTimeMsMax");
     }
     if (IsPlacedState(t.state())) {
