@@ -31,11 +31,11 @@
 namespace blixard::sm::testing {
 
 struct CommandGeneratorOptions {
-  uint64_t node_ids_max = 8;    // worker ids are 1..node_ids_max
-  uint64_t task_ids_max = 40;   // task ids are "task-0".."task-<max-1>"
-  uint64_t vm_names_max = 6;    // "vm-0".."vm-<max-1>"
-  uint64_t kv_keys_max = 6;     // "k0".."k<max-1>"
-  uint64_t clients = 4;         // user clients 1..clients
+  uint64_t node_ids_max = 8;   // worker ids are 1..node_ids_max
+  uint64_t task_ids_max = 40;  // task ids are "task-0".."task-<max-1>"
+  uint64_t vm_names_max = 6;   // "vm-0".."vm-<max-1>"
+  uint64_t kv_keys_max = 6;    // "k0".."k<max-1>"
+  uint64_t clients = 4;        // user clients 1..clients
   uint64_t time_step_ms_max = 4000;
   uint32_t invalid_per_mille = 50;  // deliberately invalid commands
   uint32_t retry_per_mille = 40;    // re-sent writes (same request id)
