@@ -12,9 +12,6 @@ namespace {
 const char* const kFeatures[] = {"arm", "gpu", "nvme", "ssd", "x86"};
 constexpr uint64_t kFeatureCount = sizeof(kFeatures) / sizeof(kFeatures[0]);
 
-// Agents of worker n write as client kAgentClientBase + n.
-constexpr uint64_t kAgentClientBase = 1000;
-
 enum class Kind {
   kRegisterWorker,
   kSetWorkerStatus,

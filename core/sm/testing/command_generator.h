@@ -17,6 +17,10 @@
 // small pools so commands collide: the same task id submitted twice,
 // several clients racing on the same VM. Same seed and same state sequence
 // give the same commands. Log time advances by a random step per command.
+// Client ids: users are 1..options.clients (tasks, VMs, KV, RemoveWorker);
+// the agent of worker n writes as client kAgentClientBase + n (registration,
+// status, task and VM reports); leader-proposed commands (WorkerLost,
+// AdvanceTime) carry client 0 and no session.
 #ifndef BLIXARD_CORE_SM_TESTING_COMMAND_GENERATOR_H_
 #define BLIXARD_CORE_SM_TESTING_COMMAND_GENERATOR_H_
 
@@ -29,6 +33,8 @@
 #include "core/sm/cluster_state_machine.h"
 
 namespace blixard::sm::testing {
+
+inline constexpr uint64_t kAgentClientBase = 1000;
 
 struct CommandGeneratorOptions {
   uint64_t node_ids_max = 8;   // worker ids are 1..node_ids_max
