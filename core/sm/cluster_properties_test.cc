@@ -44,8 +44,8 @@ struct Totals {
 // Runs kSequences sequences; `check` sees the state before (as a snapshot
 // proto), the command, its result and the state machine after.
 template <typename Check>
-Totals RunSequences(uint64_t property, const CommandGeneratorOptions& gen_options,
-                    Check&& check) {
+Totals RunSequences(uint64_t property,
+                    const CommandGeneratorOptions& gen_options, Check&& check) {
   Totals totals;
   for (uint64_t seq = 1; seq <= kSequences; ++seq) {
     Rng rng(property * 1'000'003 + seq);
@@ -64,8 +64,9 @@ Totals RunSequences(uint64_t property, const CommandGeneratorOptions& gen_option
       check(before, command, result, sm);
       if (::testing::Test::HasFatalFailure() || ::testing::Test::HasFailure()) {
         ADD_FAILURE() << "property " << property << " sequence " << seq
-                      << " step " << i << " command " << command.ShortDebugString()
-                      << " result " << result.ShortDebugString();
+                      << " step " << i << " command "
+                      << command.ShortDebugString() << " result "
+                      << result.ShortDebugString();
         return totals;
       }
     }
@@ -81,7 +82,8 @@ sm::Amounts Need(const cluster::VmRecord& v) {
   return {v.spec().vcpus(), v.spec().memory_mb(), v.spec().disk_gb()};
 }
 bool Placed(const cluster::TaskRecord& t) {
-  return t.state() == cluster::TASK_ASSIGNED || t.state() == cluster::TASK_RUNNING;
+  return t.state() == cluster::TASK_ASSIGNED ||
+         t.state() == cluster::TASK_RUNNING;
 }
 template <typename A, typename B>
 bool HasAll(const A& have, const B& need) {
@@ -142,15 +144,18 @@ TEST(ClusterPropertiesTest, AssignmentRespectsResourcesAndFeatures) {
           }
           uint64_t placed_now = 0;
           std::map<std::string, uint32_t> attempts;
-          for (const auto& t : before.tasks()) attempts[t.task_id()] = t.attempt();
+          for (const auto& t : before.tasks())
+            attempts[t.task_id()] = t.attempt();
           for (const auto& [id, t] : sm.tasks()) {
-            if (id != command.submit_task().task_id() && t.attempt() != attempts[id]) {
+            if (id != command.submit_task().task_id() &&
+                t.attempt() != attempts[id]) {
               ++placed_now;  // another task placed in the same apply
             }
           }
           for (const auto& [name, v] : sm.vms()) {
             for (const auto& b : before.vms()) {
-              if (b.name() == name && b.generation() != v.generation()) ++placed_now;
+              if (b.name() == name && b.generation() != v.generation())
+                ++placed_now;
             }
           }
           const cluster::TaskRecord& t = result.task();
@@ -165,7 +170,8 @@ TEST(ClusterPropertiesTest, AssignmentRespectsResourcesAndFeatures) {
         cluster::StateSnapshot after = sm.ToProto();
         const auto candidates = Candidates(after.workers());
         for (const auto& t : after.tasks()) {
-          if (t.state() != cluster::TASK_PENDING || t.not_before_ms() > sm.now_ms()) {
+          if (t.state() != cluster::TASK_PENDING ||
+              t.not_before_ms() > sm.now_ms()) {
             continue;
           }
           EXPECT_EQ(sm::NaiveBestFit(candidates, Need(t), Required(t)), 0u)
@@ -178,12 +184,14 @@ TEST(ClusterPropertiesTest, AssignmentRespectsResourcesAndFeatures) {
           used[id].disk_gb += a.disk_gb;
         };
         std::map<std::string, uint32_t> attempts_before;
-        for (const auto& t : before.tasks()) attempts_before[t.task_id()] = t.attempt();
+        for (const auto& t : before.tasks())
+          attempts_before[t.task_id()] = t.attempt();
         for (const auto& [id, t] : sm.tasks()) {
           if (!Placed(t)) continue;
           const cluster::WorkerRecord* w = sm.FindWorker(t.worker_id());
           ASSERT_NE(w, nullptr);
-          EXPECT_TRUE(HasAll(w->features(), t.spec().resources().required_features()))
+          EXPECT_TRUE(
+              HasAll(w->features(), t.spec().resources().required_features()))
               << "task " << id << " on worker " << w->node_id();
           add(t.worker_id(), Need(t));
           if (t.attempt() != attempts_before[id]) ++placements;
@@ -202,7 +210,8 @@ TEST(ClusterPropertiesTest, AssignmentRespectsResourcesAndFeatures) {
           EXPECT_LE(u.disk_gb, w.capacity().disk_gb()) << "worker " << id;
         }
       });
-  EXPECT_GT(placements, kSequences * 5) << "too few placements to mean anything";
+  EXPECT_GT(placements, kSequences * 5)
+      << "too few placements to mean anything";
   EXPECT_GT(reference_checked, kSequences * 2);
   EXPECT_GT(totals.ok, totals.commands / 3);
 }
@@ -255,14 +264,16 @@ TEST(ClusterPropertiesTest, OnlyOnlineWorkersGetWorkAndLostWorkIsRequeued) {
         for (const auto& [id, prev] : prev_tasks) {
           if (!Placed(*prev)) continue;
           const cluster::WorkerRecord* w = sm.FindWorker(prev->worker_id());
-          const bool lost =
-              w == nullptr || w->status() == cluster::WORKER_FAILED ||
-              (w->status() == cluster::WORKER_OFFLINE &&
-               sm.now_ms() >= w->status_since_ms() + sm.options().offline_grace_ms);
+          const bool lost = w == nullptr ||
+                            w->status() == cluster::WORKER_FAILED ||
+                            (w->status() == cluster::WORKER_OFFLINE &&
+                             sm.now_ms() >= w->status_since_ms() +
+                                                sm.options().offline_grace_ms);
           if (!lost) continue;
           const cluster::TaskRecord* now = sm.FindTask(id);
           ASSERT_NE(now, nullptr);
-          if (command.has_cancel_task() && command.cancel_task().task_id() == id) {
+          if (command.has_cancel_task() &&
+              command.cancel_task().task_id() == id) {
             continue;
           }
           EXPECT_TRUE(now->state() == cluster::TASK_PENDING ||
@@ -326,7 +337,8 @@ TEST(ClusterPropertiesTest, TaskResultsPersist) {
         }
       }
       for (const auto& [id, bytes] : terminal) {
-        ASSERT_NE(sm.FindTask(id), nullptr) << "terminal task " << id << " vanished";
+        ASSERT_NE(sm.FindTask(id), nullptr)
+            << "terminal task " << id << " vanished";
       }
       for (const auto& [id, bytes] : last_result) {
         const cluster::TaskRecord* t = sm.FindTask(id);
@@ -376,7 +388,8 @@ TEST(ClusterPropertiesTest, ConcurrentVmOperationsKeepLegalLifecycles) {
         for (const auto& [name, v] : sm.vms()) {
           if (v.worker_id() != 0) ++vms_on[v.worker_id()];
           auto p = prev.find(name);
-          if (p == prev.end() || p->second->create_index() != v.create_index()) {
+          if (p == prev.end() ||
+              p->second->create_index() != v.create_index()) {
             continue;  // new VM (or deleted and created again)
           }
           const cluster::VmRecord& was = *p->second;
@@ -396,8 +409,8 @@ TEST(ClusterPropertiesTest, ConcurrentVmOperationsKeepLegalLifecycles) {
               const bool unplaced = v.worker_id() == 0;
               EXPECT_TRUE(unplaced || sm::IsLegalVmObservedTransition(
                                           was.observed(), v.observed()))
-                  << name << ": " << sm::VmObservedName(was.observed()) << " -> "
-                  << sm::VmObservedName(v.observed());
+                  << name << ": " << sm::VmObservedName(was.observed())
+                  << " -> " << sm::VmObservedName(v.observed());
             }
           } else {
             EXPECT_EQ(v.generation(), was.generation() + 1);
@@ -466,7 +479,8 @@ TEST(ClusterPropertiesTest, WorkerStatusTransitionsFollowTheTable) {
             continue;
           }
           if (p->second != w.status()) {
-            EXPECT_TRUE(command.has_set_worker_status() || command.has_worker_lost());
+            EXPECT_TRUE(command.has_set_worker_status() ||
+                        command.has_worker_lost());
           }
         }
         if (IsDuplicate(before, command)) return;
@@ -498,9 +512,9 @@ TEST(ClusterPropertiesTest, WorkerStatusTransitionsFollowTheTable) {
           if (to != cluster::WORKER_STATUS_UNSPECIFIED) {
             EXPECT_EQ(result.code(), cluster::RESULT_FAILED_PRECONDITION);
             EXPECT_THAT(result.message(),
-                        ::testing::HasSubstr(absl::StrCat(
-                            sm::WorkerStatusName(p->second), " -> ",
-                            sm::WorkerStatusName(to))));
+                        ::testing::HasSubstr(
+                            absl::StrCat(sm::WorkerStatusName(p->second),
+                                         " -> ", sm::WorkerStatusName(to))));
           }
           ++rejected;
         }
@@ -525,7 +539,8 @@ TEST(ClusterPropertiesTest, ReplicasAgreeOnDigests) {
       commands.push_back(gen.Next(a));
       const cluster::Result ra = a.Apply(Index(i), commands.back());
       const cluster::Result rb = b.Apply(Index(i), commands.back());
-      ASSERT_EQ(ra.SerializeAsString(), rb.SerializeAsString()) << seq << "/" << i;
+      ASSERT_EQ(ra.SerializeAsString(), rb.SerializeAsString())
+          << seq << "/" << i;
     }
     ASSERT_EQ(a.Digest(), b.Digest()) << "sequence " << seq;
     ASSERT_EQ(a.Snapshot(), b.Snapshot());

@@ -98,7 +98,8 @@ std::string ValidateFeatures(
                           " bytes; features must have 1 to ", kFeatureBytesMax,
                           " bytes");
     }
-    if (!IsValidUtf8(f)) return absl::StrCat(what, ": feature is not valid UTF-8");
+    if (!IsValidUtf8(f))
+      return absl::StrCat(what, ": feature is not valid UTF-8");
   }
   std::sort(normalized.begin(), normalized.end());
   normalized.erase(std::unique(normalized.begin(), normalized.end()),
@@ -163,8 +164,8 @@ std::string ValidateTaskSpec(const cluster::TaskSpec& spec,
                            features);
   if (!error.empty()) return error;
   if (spec.timeout_secs() > kTaskTimeoutSecsMax) {
-    return absl::StrCat("task timeout_secs ", spec.timeout_secs(),
-                        " exceeds ", kTaskTimeoutSecsMax);
+    return absl::StrCat("task timeout_secs ", spec.timeout_secs(), " exceeds ",
+                        kTaskTimeoutSecsMax);
   }
   if (spec.max_attempts() < 1 || spec.max_attempts() > kTaskMaxAttemptsMax) {
     return absl::StrCat("task max_attempts ", spec.max_attempts(),

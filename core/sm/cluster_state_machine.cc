@@ -17,6 +17,7 @@ using sm::Amounts;
 using sm::FreeOf;
 using sm::Includes;
 using sm::IsPlacedState;
+using sm::SameMessage;
 using sm::TaskNeed;
 using sm::ToAmounts;
 using sm::ToVector;
@@ -30,7 +31,6 @@ using sm::ValidateText;
 using sm::ValidateVmSpec;
 using sm::ValidWorkerStatus;
 using sm::VmNeed;
-using sm::SameMessage;
 
 // What a command did: a code and message, and which record the reply shows
 // (filled after the placement scan, so a reply shows the task as placed).
@@ -93,9 +93,9 @@ absl::Status ClusterStateMachineOptions::Validate() const {
     return absl::InvalidArgumentError("retry_backoff_base_ms must be >= 1");
   }
   if (retry_backoff_max_ms < retry_backoff_base_ms) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("retry_backoff_max_ms ", retry_backoff_max_ms,
-                     " is below retry_backoff_base_ms ", retry_backoff_base_ms));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "retry_backoff_max_ms ", retry_backoff_max_ms,
+        " is below retry_backoff_base_ms ", retry_backoff_base_ms));
   }
   if (retry_backoff_max_ms > (uint64_t{1} << 40)) {
     return absl::InvalidArgumentError("retry_backoff_max_ms exceeds 2^40");
@@ -156,10 +156,9 @@ cluster::Result ClusterStateMachine::Apply(Index index,
       if (sequence < last) {
         if (scan_needed_) Scan();
         result.set_code(cluster::RESULT_OUT_OF_RANGE);
-        result.set_message(absl::StrCat("request ", sequence, " of client ",
-                                        client_id,
-                                        " is stale: the last one applied is ",
-                                        last));
+        result.set_message(
+            absl::StrCat("request ", sequence, " of client ", client_id,
+                         " is stale: the last one applied is ", last));
         return result;
       }
     }
@@ -313,9 +312,10 @@ void ClusterStateMachine::RecordSession(uint64_t client_id, uint64_t sequence,
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoRegisterWorker(
     Index index, const cluster::RegisterWorker& c) {
-  if (c.node_id() == 0) return Invalid("register_worker: node_id must be non-zero");
-  std::string error = ValidateId(c.address(), "register_worker: address",
-                                 kAddressBytesMax);
+  if (c.node_id() == 0)
+    return Invalid("register_worker: node_id must be non-zero");
+  std::string error =
+      ValidateId(c.address(), "register_worker: address", kAddressBytesMax);
   if (!error.empty()) return Invalid(std::move(error));
   error = ValidateAmounts(ToAmounts(c.capacity()), "register_worker: capacity");
   if (!error.empty()) return Invalid(std::move(error));
@@ -369,8 +369,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSetWorkerStatus(
   const cluster::WorkerStatus from = w.status();
   if (!sm::IsLegalWorkerTransition(from, to)) {
     return Precondition(absl::StrCat(
-        "illegal worker status transition ", sm::WorkerStatusName(from),
-        " -> ", sm::WorkerStatusName(to), " for worker ", node_id));
+        "illegal worker status transition ", sm::WorkerStatusName(from), " -> ",
+        sm::WorkerStatusName(to), " for worker ", node_id));
   }
   if (from == cluster::WORKER_OFFLINE) {
     CHECK_LE(offline_timers_.erase(
@@ -432,16 +432,19 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoRemoveWorker(
 }
 
 void ClusterStateMachine::RequeueWorkerWork(uint64_t node_id, bool vms_too) {
-  auto lo = tasks_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
+  auto lo =
+      tasks_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
   std::vector<std::string> task_ids;
-  for (auto it = lo; it != tasks_by_worker_.end() && it->first == node_id; ++it) {
+  for (auto it = lo; it != tasks_by_worker_.end() && it->first == node_id;
+       ++it) {
     task_ids.push_back(it->second);
   }
   for (const std::string& id : task_ids) RequeueTask(tasks_.find(id)->second);
   if (!vms_too) return;
   auto vlo = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
   std::vector<std::string> names;
-  for (auto it = vlo; it != vms_by_worker_.end() && it->first == node_id; ++it) {
+  for (auto it = vlo; it != vms_by_worker_.end() && it->first == node_id;
+       ++it) {
     names.push_back(it->second);
   }
   for (const std::string& name : names) UnplaceVm(vms_.find(name)->second);
@@ -478,8 +481,8 @@ void ClusterStateMachine::Release(uint64_t worker_id, const Amounts& a) {
   CHECK(it != workers_.end()) << "release on unknown worker " << worker_id;
   cluster::WorkerRecord& w = it->second;
   cluster::Resources& r = *w.mutable_reserved();
-  CHECK(ToAmounts(r).Covers(a)) << "release exceeds reservation on worker "
-                                << worker_id;
+  CHECK(ToAmounts(r).Covers(a))
+      << "release exceeds reservation on worker " << worker_id;
   r.set_cpu_cores(r.cpu_cores() - a.cpu_cores);
   r.set_memory_mb(r.memory_mb() - a.memory_mb);
   r.set_disk_gb(r.disk_gb() - a.disk_gb);
@@ -583,7 +586,8 @@ void ClusterStateMachine::ProcessTimers() {
     CHECK_EQ(task.state(), cluster::TASK_PENDING);
     EnqueuePending(task, /*fresh=*/true);
   }
-  while (!offline_timers_.empty() && offline_timers_.begin()->first <= now_ms_) {
+  while (!offline_timers_.empty() &&
+         offline_timers_.begin()->first <= now_ms_) {
     const uint64_t node_id = offline_timers_.begin()->second;
     offline_timers_.erase(offline_timers_.begin());
     CHECK_EQ(workers_.find(node_id)->second.status(), cluster::WORKER_OFFLINE);
@@ -610,9 +614,11 @@ void ClusterStateMachine::Scan() {
   }
   // VMs on draining workers migrate away when there is room.
   for (const uint64_t node_id : draining_workers_) {
-    auto lo = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
+    auto lo =
+        vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
     std::vector<std::string> names;
-    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id; ++it) {
+    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id;
+         ++it) {
       names.push_back(it->second);
     }
     for (const std::string& name : names) {
@@ -661,7 +667,8 @@ void ClusterStateMachine::Scan() {
                         task.spec().resources().required_features())) {
             continue;
           }
-          const uint64_t score = sm::WeightedSize(free);  // same order as leftover
+          const uint64_t score =
+              sm::WeightedSize(free);  // same order as leftover
           if (target == 0 || score < best_score ||
               (score == best_score && id < target)) {
             target = id;
@@ -777,9 +784,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSubmitTask(
                               "' already exists with a different spec"));
   }
   if (tasks_.size() >= options_.tasks_max) {
-    return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
-                 absl::StrCat("task table is full (", options_.tasks_max,
-                              " tasks)"));
+    return Error(
+        cluster::RESULT_RESOURCE_EXHAUSTED,
+        absl::StrCat("task table is full (", options_.tasks_max, " tasks)"));
   }
   if (pending_.size() + retry_timers_.size() >= options_.pending_tasks_max) {
     return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
@@ -810,9 +817,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
                                      ", not ASSIGNED"));
   }
   if (task.worker_id() != c.worker_id()) {
-    return Precondition(absl::StrCat("task '", c.task_id(),
-                                     "' is assigned to worker ",
-                                     task.worker_id(), ", not ", c.worker_id()));
+    return Precondition(
+        absl::StrCat("task '", c.task_id(), "' is assigned to worker ",
+                     task.worker_id(), ", not ", c.worker_id()));
   }
   if (task.attempt() != c.attempt()) {
     return Precondition(absl::StrCat("task '", c.task_id(), "' attempt ",
@@ -837,9 +844,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
                                      ", not ASSIGNED or RUNNING"));
   }
   if (task.worker_id() != c.worker_id()) {
-    return Precondition(absl::StrCat("task '", c.task_id(),
-                                     "' is assigned to worker ",
-                                     task.worker_id(), ", not ", c.worker_id()));
+    return Precondition(
+        absl::StrCat("task '", c.task_id(), "' is assigned to worker ",
+                     task.worker_id(), ", not ", c.worker_id()));
   }
   if (task.attempt() != c.result().attempt()) {
     return Precondition(absl::StrCat("task '", c.task_id(), "' attempt ",
@@ -867,7 +874,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
     if (task.failed_attempts() < task.spec().max_attempts()) {
       task.set_state(cluster::TASK_PENDING);
       task.set_not_before_ms(now_ms_ + BackoffMs(task.failed_attempts()));
-      CHECK(retry_timers_.insert({task.not_before_ms(), task.task_id()}).second);
+      CHECK(
+          retry_timers_.insert({task.not_before_ms(), task.task_id()}).second);
     } else {
       task.set_state(task.result().timed_out() ? cluster::TASK_TIMED_OUT
                                                : cluster::TASK_FAILED);
@@ -911,7 +919,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCreateVm(
   if (!error.empty()) return Invalid(std::move(error));
   cluster::VmSpec spec;
   error = ValidateVmSpec(c.spec(), spec);
-  if (!error.empty()) return Invalid(absl::StrCat("vm '", c.name(), "': ", error));
+  if (!error.empty())
+    return Invalid(absl::StrCat("vm '", c.name(), "': ", error));
   auto it = vms_.find(c.name());
   if (it != vms_.end()) {
     if (SameMessage(it->second.spec(), spec)) return OkVm(c.name());
@@ -983,8 +992,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
                                      "' is not placed; it moves when placed"));
   }
   if (c.target_worker_id() == vm.worker_id()) {
-    return Precondition(absl::StrCat("vm '", c.name(), "' is already on worker ",
-                                     vm.worker_id()));
+    return Precondition(absl::StrCat(
+        "vm '", c.name(), "' is already on worker ", vm.worker_id()));
   }
   uint64_t target = c.target_worker_id();
   if (target != 0) {
@@ -994,14 +1003,13 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
                    absl::StrCat("worker ", target, " is not registered"));
     }
     if (w->second.status() != cluster::WORKER_ONLINE) {
-      return Precondition(absl::StrCat(
-          "worker ", target, " is ", sm::WorkerStatusName(w->second.status()),
-          ", not ONLINE"));
+      return Precondition(absl::StrCat("worker ", target, " is ",
+                                       sm::WorkerStatusName(w->second.status()),
+                                       ", not ONLINE"));
     }
     if (!Includes(w->second.features(), vm.spec().features())) {
-      return Precondition(absl::StrCat("worker ", target,
-                                       " lacks a feature vm '", c.name(),
-                                       "' requires"));
+      return Precondition(absl::StrCat(
+          "worker ", target, " lacks a feature vm '", c.name(), "' requires"));
     }
     if (!FreeOf(w->second).Covers(VmNeed(vm))) {
       return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
@@ -1012,9 +1020,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
     target = index_.BestFit(VmNeed(vm), ToVector(vm.spec().features()),
                             vm.worker_id());
     if (target == 0) {
-      return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
-                   absl::StrCat("no other ONLINE worker can take vm '",
-                                c.name(), "'"));
+      return Error(
+          cluster::RESULT_RESOURCE_EXHAUSTED,
+          absl::StrCat("no other ONLINE worker can take vm '", c.name(), "'"));
     }
   }
   PlaceVm(vm, workers_.find(target)->second);
@@ -1065,9 +1073,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoKvPut(
   auto it = kv_.find(c.key());
   if (it == kv_.end()) {
     if (kv_.size() >= options_.kv_keys_max) {
-      return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
-                   absl::StrCat("kv table is full (", options_.kv_keys_max,
-                                " keys)"));
+      return Error(
+          cluster::RESULT_RESOURCE_EXHAUSTED,
+          absl::StrCat("kv table is full (", options_.kv_keys_max, " keys)"));
     }
     it = kv_.emplace(c.key(), cluster::KvEntry{}).first;
     it->second.set_key(c.key());

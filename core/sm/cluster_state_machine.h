@@ -112,9 +112,9 @@ class ClusterStateMachine {
   const cluster::VmRecord* FindVm(absl::string_view name) const;
   const cluster::KvEntry* FindKv(absl::string_view key) const;
   // Tasks by id; state UNSPECIFIED and worker 0 match any. At most `limit`.
-  std::vector<cluster::TaskRecord> ListTasks(cluster::TaskState state,
-                                             uint64_t worker_id,
-                                             size_t limit = kListResultsMax) const;
+  std::vector<cluster::TaskRecord> ListTasks(
+      cluster::TaskState state, uint64_t worker_id,
+      size_t limit = kListResultsMax) const;
   cluster::ClusterSummary Summary() const;
   // The ASSIGNED/RUNNING tasks on a worker, by task id, without copying
   // (pointers valid until the next Apply or Restore). For oracles and agents
@@ -223,7 +223,7 @@ class ClusterStateMachine {
   std::map<uint64_t, cluster::ClientSession> sessions_;
 
   // Derived from the records (rebuilt on restore).
-  sm::PlacementIndex index_;                  // ONLINE workers
+  sm::PlacementIndex index_;                   // ONLINE workers
   std::map<PendingKey, sm::Amounts> pending_;  // eligible PENDING tasks -> need
   // Per dimension, the multiset of pending needs: when the room left on the
   // dirty workers is below the smallest need in some dimension, no old
@@ -243,8 +243,8 @@ class ClusterStateMachine {
   std::set<PendingKey> fresh_;
   std::set<std::pair<uint64_t, std::string>, std::less<>> retry_timers_;
   std::set<std::pair<uint64_t, uint64_t>> offline_timers_;  // (deadline, node)
-  IdByWorker tasks_by_worker_;                // ASSIGNED/RUNNING tasks
-  IdByWorker vms_by_worker_;                  // placed VMs
+  IdByWorker tasks_by_worker_;  // ASSIGNED/RUNNING tasks
+  IdByWorker vms_by_worker_;    // placed VMs
   std::set<std::pair<uint64_t, std::string>, std::less<>> waiting_vms_;
   std::set<uint64_t> draining_workers_;
   std::set<std::pair<uint64_t, uint64_t>> session_lru_;  // (last_index, client)

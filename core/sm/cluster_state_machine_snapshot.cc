@@ -20,6 +20,7 @@ using sm::Amounts;
 using sm::FreeOf;
 using sm::Includes;
 using sm::IsPlacedState;
+using sm::SameMessage;
 using sm::SetResources;
 using sm::TaskNeed;
 using sm::ToAmounts;
@@ -32,7 +33,6 @@ using sm::ValidateTaskSpec;
 using sm::ValidateVmSpec;
 using sm::ValidWorkerStatus;
 using sm::VmNeed;
-using sm::SameMessage;
 
 // ---------------------------------------------------------------------------
 // Queries
@@ -73,7 +73,8 @@ std::vector<cluster::TaskRecord> ClusterStateMachine::ListTasks(
   std::vector<cluster::TaskRecord> out;
   if (worker_id != 0) {
     // Only ASSIGNED/RUNNING tasks have a worker: use the per-worker index.
-    auto lo = tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
+    auto lo =
+        tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
     for (auto it = lo; it != tasks_by_worker_.end() && it->first == worker_id &&
                        out.size() < limit;
          ++it) {
@@ -107,11 +108,13 @@ cluster::ClusterSummary ClusterStateMachine::Summary() const {
     SetResources(*u.mutable_free(), FreeOf(w));
     auto lo = tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
     uint64_t tasks = 0;
-    for (auto it = lo; it != tasks_by_worker_.end() && it->first == id; ++it) ++tasks;
+    for (auto it = lo; it != tasks_by_worker_.end() && it->first == id; ++it)
+      ++tasks;
     u.set_tasks(tasks);
     auto vlo = vms_by_worker_.lower_bound(std::make_pair(id, std::string()));
     uint64_t vms = 0;
-    for (auto it = vlo; it != vms_by_worker_.end() && it->first == id; ++it) ++vms;
+    for (auto it = vlo; it != vms_by_worker_.end() && it->first == id; ++it)
+      ++vms;
     u.set_vms(vms);
     cap_total.cpu_cores += w.capacity().cpu_cores();
     cap_total.memory_mb += w.capacity().memory_mb();
@@ -148,10 +151,10 @@ cluster::QueryResult ClusterStateMachine::Query(const cluster::Query& q) const {
       }
       break;
     case cluster::Query::kListTasks: {
-      const size_t limit = q.list_tasks().limit() == 0
-                               ? kListResultsMax
-                               : std::min<size_t>(q.list_tasks().limit(),
-                                                  kListResultsMax);
+      const size_t limit =
+          q.list_tasks().limit() == 0
+              ? kListResultsMax
+              : std::min<size_t>(q.list_tasks().limit(), kListResultsMax);
       for (auto& t : ListTasks(q.list_tasks().state(),
                                q.list_tasks().worker_id(), limit)) {
         *r.add_tasks() = std::move(t);
@@ -162,7 +165,8 @@ cluster::QueryResult ClusterStateMachine::Query(const cluster::Query& q) const {
       if (const auto* w = FindWorker(q.get_worker())) {
         *r.add_workers() = *w;
       } else {
-        not_found(absl::StrCat("worker ", q.get_worker(), " is not registered"));
+        not_found(
+            absl::StrCat("worker ", q.get_worker(), " is not registered"));
       }
       break;
     case cluster::Query::kListWorkers:
@@ -245,8 +249,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
                      " is not the supported ", kSnapshotFormatVersion));
   }
   auto bad = [](auto&&... parts) {
-    return absl::DataLossError(
-        absl::StrCat("cluster snapshot: ", std::forward<decltype(parts)>(parts)...));
+    return absl::DataLossError(absl::StrCat(
+        "cluster snapshot: ", std::forward<decltype(parts)>(parts)...));
   };
   ClusterStateMachine fresh(options_);
   fresh.applied_index_ = Index(s.applied_index());
@@ -259,7 +263,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     }
     std::string error = ValidateAmounts(ToAmounts(w.capacity()), "capacity");
     std::vector<std::string> features;
-    if (error.empty()) error = ValidateFeatures(w.features(), "worker", features);
+    if (error.empty())
+      error = ValidateFeatures(w.features(), "worker", features);
     if (!error.empty()) return bad("worker ", w.node_id(), ": ", error);
     if (features != ToVector(w.features())) {
       return bad("worker ", w.node_id(), " features are not sorted and unique");
@@ -270,7 +275,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
       return bad("worker ", w.node_id(), " appears twice");
     }
   }
-  if (fresh.workers_.size() > options_.workers_max) return bad("too many workers");
+  if (fresh.workers_.size() > options_.workers_max)
+    return bad("too many workers");
   std::map<uint64_t, Amounts> used;
   auto add_use = [&used](uint64_t id, const Amounts& a) {
     Amounts& u = used[id];
@@ -286,24 +292,28 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     if (!SameMessage(spec, t.spec())) {
       return bad("task '", t.task_id(), "' spec is not normalized");
     }
-    if (t.state() < cluster::TASK_PENDING || t.state() > cluster::TASK_CANCELLED) {
+    if (t.state() < cluster::TASK_PENDING ||
+        t.state() > cluster::TASK_CANCELLED) {
       return bad("task '", t.task_id(), "' has invalid state");
     }
     if (t.failed_attempts() > t.spec().max_attempts()) {
       return bad("task '", t.task_id(), "' failed more often than it may");
     }
     if (t.state() != cluster::TASK_PENDING && t.not_before_ms() != 0) {
-      return bad("task '", t.task_id(), "' has a retry time but is not PENDING");
+      return bad("task '", t.task_id(),
+                 "' has a retry time but is not PENDING");
     }
-    if (t.not_before_ms() > kLogTimeMsMax) {
+    if (t.not_before_ms() > kLogTimeMsMax + options_.retry_backoff_max_ms) {
       return bad("task '", t.task_id(), "' retry time beyond kLogTimeMsMax");
     }
     if (IsPlacedState(t.state())) {
       auto w = fresh.workers_.find(t.worker_id());
       if (w == fresh.workers_.end()) {
-        return bad("task '", t.task_id(), "' is on unknown worker ", t.worker_id());
+        return bad("task '", t.task_id(), "' is on unknown worker ",
+                   t.worker_id());
       }
-      if (!Includes(w->second.features(), t.spec().resources().required_features())) {
+      if (!Includes(w->second.features(),
+                    t.spec().resources().required_features())) {
         return bad("task '", t.task_id(), "' is on worker ", t.worker_id(),
                    " which lacks a required feature");
       }
@@ -333,7 +343,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
         v.observed() > cluster::VM_FAILED) {
       return bad("vm '", v.name(), "' has invalid observed state");
     }
-    if (v.worker_id() == 0 && v.observed() != cluster::VM_OBSERVED_UNSPECIFIED) {
+    if (v.worker_id() == 0 &&
+        v.observed() != cluster::VM_OBSERVED_UNSPECIFIED) {
       return bad("vm '", v.name(), "' is observed but not placed");
     }
     if (v.worker_id() != 0 && v.generation() == 0) {
@@ -402,15 +413,16 @@ absl::Status ClusterStateMachine::RestoreFromProto(
         w.status_since_ms() + options_.offline_grace_ms > fresh.now_ms_) {
       continue;
     }
-    auto lo = fresh.tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
+    auto lo =
+        fresh.tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
     if (lo != fresh.tasks_by_worker_.end() && lo->first == id) {
       return bad("OFFLINE worker ", id, " holds tasks past its grace period");
     }
   }
   for (const auto& [key, need] : fresh.pending_) {
     const cluster::TaskRecord& t = fresh.tasks_.find(std::get<2>(key))->second;
-    if (fresh.index_.BestFit(need, ToVector(t.spec().resources().required_features())) !=
-        0) {
+    if (fresh.index_.BestFit(
+            need, ToVector(t.spec().resources().required_features())) != 0) {
       return bad("pending task '", t.task_id(), "' fits an ONLINE worker");
     }
   }
@@ -421,10 +433,13 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     }
   }
   for (const uint64_t node_id : fresh.draining_workers_) {
-    auto lo = fresh.vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-    for (auto it = lo; it != fresh.vms_by_worker_.end() && it->first == node_id; ++it) {
+    auto lo = fresh.vms_by_worker_.lower_bound(
+        std::make_pair(node_id, std::string()));
+    for (auto it = lo; it != fresh.vms_by_worker_.end() && it->first == node_id;
+         ++it) {
       const cluster::VmRecord& v = fresh.vms_.find(it->second)->second;
-      if (fresh.index_.BestFit(VmNeed(v), ToVector(v.spec().features()), node_id) != 0) {
+      if (fresh.index_.BestFit(VmNeed(v), ToVector(v.spec().features()),
+                               node_id) != 0) {
         return bad("vm '", v.name(), "' on draining worker ", node_id,
                    " could migrate");
       }
@@ -485,9 +500,9 @@ absl::Status ResultToStatus(const cluster::Result& result) {
     case cluster::RESULT_OUT_OF_RANGE:
       return absl::OutOfRangeError(result.message());
     default:
-      return absl::UnknownError(
-          absl::StrCat("result code ", static_cast<int>(result.code()), ": ",
-                       result.message()));
+      return absl::UnknownError(absl::StrCat("result code ",
+                                             static_cast<int>(result.code()),
+                                             ": ", result.message()));
   }
 }
 
@@ -574,7 +589,8 @@ void ClusterStateMachine::CheckInvariants() const {
     const Amounts u = used[id];
     CHECK(ToAmounts(w.reserved()) == u)
         << "worker " << id << " reservation differs from its placed work";
-    CHECK(ToAmounts(w.capacity()).Covers(u)) << "worker " << id << " over-committed";
+    CHECK(ToAmounts(w.capacity()).Covers(u))
+        << "worker " << id << " over-committed";
     switch (w.status()) {
       case cluster::WORKER_ONLINE:
         ++online;
@@ -586,12 +602,14 @@ void ClusterStateMachine::CheckInvariants() const {
         CHECK(draining_workers_.count(id) == 1);
         break;
       case cluster::WORKER_OFFLINE: {
-        const uint64_t deadline = w.status_since_ms() + options_.offline_grace_ms;
+        const uint64_t deadline =
+            w.status_since_ms() + options_.offline_grace_ms;
         if (deadline > now_ms_) {
           ++offline_timed;
           CHECK(offline_timers_.count({deadline, id}) == 1);
         } else {
-          auto lo = tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
+          auto lo =
+              tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
           CHECK(lo == tasks_by_worker_.end() || lo->first != id)
               << "OFFLINE worker " << id << " kept tasks past its grace period";
         }
@@ -623,11 +641,13 @@ void ClusterStateMachine::CheckInvariants() const {
         << "waiting vm " << name << " fits somewhere";
   }
   for (const uint64_t node_id : draining_workers_) {
-    auto lo = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id; ++it) {
+    auto lo =
+        vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
+    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id;
+         ++it) {
       const cluster::VmRecord& v = vms_.find(it->second)->second;
-      CHECK_EQ(index_.BestFit(VmNeed(v), ToVector(v.spec().features()), node_id),
-               0u)
+      CHECK_EQ(
+          index_.BestFit(VmNeed(v), ToVector(v.spec().features()), node_id), 0u)
           << "vm " << v.name() << " on draining worker could migrate";
     }
   }

@@ -46,9 +46,9 @@ std::vector<WorkerShape> MakeWorkers(uint64_t count) {
   std::vector<WorkerShape> workers;
   for (uint64_t i = 0; i < count; ++i) {
     WorkerShape w;
-    w.cpu = 8 * rng.Range(2, 16);                 // 16..128 cores
-    w.memory_mb = 4096 * rng.Range(8, 128);       // 32..512 GiB
-    w.disk_gb = 100 * rng.Range(2, 40);           // 200..4000 GB
+    w.cpu = 8 * rng.Range(2, 16);            // 16..128 cores
+    w.memory_mb = 4096 * rng.Range(8, 128);  // 32..512 GiB
+    w.disk_gb = 100 * rng.Range(2, 40);      // 200..4000 GB
     const uint64_t n = rng.Uniform(4);
     for (uint64_t f = 0; f < n; ++f) {
       w.features.push_back(kFeatures[rng.Uniform(kFeatureCount)]);
@@ -72,7 +72,8 @@ std::vector<cluster::TaskSpec> MakeTaskSpecs(uint64_t count) {
     r.set_cpu_cores(rng.Range(1, 4));
     r.set_memory_mb(512 * rng.Range(1, 16));
     r.set_disk_gb(rng.Range(1, 50));
-    if (rng.Chance(1, 4)) r.add_required_features(kFeatures[rng.Uniform(kFeatureCount)]);
+    if (rng.Chance(1, 4))
+      r.add_required_features(kFeatures[rng.Uniform(kFeatureCount)]);
     s.set_timeout_secs(600);
     s.set_max_attempts(3);
     s.set_priority(static_cast<uint32_t>(rng.Uniform(4)));
@@ -144,20 +145,24 @@ void BM_ApplySubmitTask(benchmark::State& state) {
   // (worker, task id) entry of the per-worker index; std::map/std::set nodes
   // carry 32 bytes of tree links each.
   for (const auto& [id, task] : sm->tasks()) {
-    bytes_tasks += task.SpaceUsedLong() + sizeof(std::string) + id.capacity() + 32 +
-                   sizeof(std::pair<uint64_t, std::string>) + id.capacity() + 32;
+    bytes_tasks += task.SpaceUsedLong() + sizeof(std::string) + id.capacity() +
+                   32 + sizeof(std::pair<uint64_t, std::string>) +
+                   id.capacity() + 32;
     if (++bytes_sample == 10'000) break;
   }
   state.SetItemsProcessed(static_cast<int64_t>(placed));
-  state.counters["placements_per_s"] =
-      benchmark::Counter(static_cast<double>(placed), benchmark::Counter::kIsRate);
+  state.counters["placements_per_s"] = benchmark::Counter(
+      static_cast<double>(placed), benchmark::Counter::kIsRate);
   state.counters["unplaced"] = static_cast<double>(unplaced);
   state.counters["bytes_per_task"] =
       bytes_sample == 0 ? 0.0
                         : static_cast<double>(bytes_tasks) /
                               static_cast<double>(bytes_sample);
 }
-BENCHMARK(BM_ApplySubmitTask)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_ApplySubmitTask)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_FinishWithBacklog(benchmark::State& state) {
   const auto workers = MakeWorkers(static_cast<uint64_t>(state.range(0)));
@@ -205,22 +210,28 @@ void BM_FinishWithBacklog(benchmark::State& state) {
   state.SetItemsProcessed(static_cast<int64_t>(finished));
   state.counters["backfilled"] = static_cast<double>(placed);
 }
-BENCHMARK(BM_FinishWithBacklog)->Arg(1000)->Arg(10000)->Unit(benchmark::kMicrosecond);
+BENCHMARK(BM_FinishWithBacklog)
+    ->Arg(1000)
+    ->Arg(10000)
+    ->Unit(benchmark::kMicrosecond);
 
 void BM_IndexBestFit(benchmark::State& state) {
   const auto workers = MakeWorkers(static_cast<uint64_t>(state.range(0)));
   const auto specs = MakeTaskSpecs(4096);
   sm::PlacementIndex index;
   for (uint64_t i = 0; i < workers.size(); ++i) {
-    index.Add(i + 1, sm::Amounts{workers[i].cpu, workers[i].memory_mb, workers[i].disk_gb},
-              workers[i].features);
+    index.Add(
+        i + 1,
+        sm::Amounts{workers[i].cpu, workers[i].memory_mb, workers[i].disk_gb},
+        workers[i].features);
   }
   std::vector<std::pair<sm::Amounts, std::vector<std::string>>> needs;
   for (const auto& s : specs) {
-    needs.push_back({sm::Amounts{s.resources().cpu_cores(), s.resources().memory_mb(),
-                                 s.resources().disk_gb()},
-                     {s.resources().required_features().begin(),
-                      s.resources().required_features().end()}});
+    needs.push_back(
+        {sm::Amounts{s.resources().cpu_cores(), s.resources().memory_mb(),
+                     s.resources().disk_gb()},
+         {s.resources().required_features().begin(),
+          s.resources().required_features().end()}});
   }
   uint64_t i = 0;
   for (auto _ : state) {
@@ -236,16 +247,17 @@ void BM_NaiveBestFit(benchmark::State& state) {
   const auto specs = MakeTaskSpecs(4096);
   std::vector<sm::NaiveCandidate> candidates;
   for (uint64_t i = 0; i < workers.size(); ++i) {
-    candidates.push_back({i + 1, true,
-                          sm::Amounts{workers[i].cpu, workers[i].memory_mb,
-                                      workers[i].disk_gb},
-                          workers[i].features});
+    candidates.push_back(
+        {i + 1, true,
+         sm::Amounts{workers[i].cpu, workers[i].memory_mb, workers[i].disk_gb},
+         workers[i].features});
   }
   uint64_t i = 0;
   for (auto _ : state) {
     const auto& s = specs[i++ % specs.size()];
-    const std::vector<std::string> features(s.resources().required_features().begin(),
-                                            s.resources().required_features().end());
+    const std::vector<std::string> features(
+        s.resources().required_features().begin(),
+        s.resources().required_features().end());
     benchmark::DoNotOptimize(sm::NaiveBestFit(
         candidates,
         sm::Amounts{s.resources().cpu_cores(), s.resources().memory_mb(),

@@ -62,7 +62,8 @@ uint64_t PlacementIndex::AssignMask(const std::vector<std::string>& features) {
       const int bit = static_cast<int>(feature_bits_.size());
       it = feature_bits_.emplace(f, bit).first;
     }
-    mask |= it != feature_bits_.end() ? uint64_t{1} << it->second : kOverflowBit;
+    mask |=
+        it != feature_bits_.end() ? uint64_t{1} << it->second : kOverflowBit;
   }
   return mask;
 }
@@ -274,7 +275,8 @@ size_t PlacementIndex::CheckSubtree(int32_t t, const Entry* lo,
     max.disk_gb = std::max(max.disk_gb, c.max_free.disk_gb);
     mask |= c.union_mask;
   }
-  CHECK(max == n.max_free) << "treap maxima stale at worker " << n.entry.node_id;
+  CHECK(max == n.max_free) << "treap maxima stale at worker "
+                           << n.entry.node_id;
   CHECK_EQ(mask, n.union_mask);
   auto it = nodes_.find(n.entry.node_id);
   CHECK(it != nodes_.end()) << "stale entry for worker " << n.entry.node_id;

@@ -77,7 +77,8 @@ struct Amounts {
   }
 };
 
-// kScoreWeightCpu * cpu + kScoreWeightMemory * memory + kScoreWeightDisk * disk.
+// kScoreWeightCpu * cpu + kScoreWeightMemory * memory + kScoreWeightDisk *
+// disk.
 uint64_t WeightedSize(const Amounts& amounts);
 
 // True when `have` (sorted, unique) contains every element of `need` (sorted).
@@ -153,8 +154,8 @@ class PlacementIndex {
     int32_t left = kNil;
     int32_t right = kNil;
     uint64_t features_mask = 0;
-    Amounts max_free;          // per-dimension maximum over the subtree
-    uint64_t union_mask = 0;   // OR of features_mask over the subtree
+    Amounts max_free;         // per-dimension maximum over the subtree
+    uint64_t union_mask = 0;  // OR of features_mask over the subtree
     std::vector<std::string> features;
   };
   struct Query {
@@ -183,8 +184,9 @@ class PlacementIndex {
   int32_t root_ = kNil;
   std::vector<Node> pool_;
   std::vector<int32_t> free_nodes_;
-  absl::flat_hash_map<uint64_t, int32_t> nodes_;  // lookups only, never iterated
-  std::map<std::string, int> feature_bits_;       // lookups only in decisions
+  absl::flat_hash_map<uint64_t, int32_t>
+      nodes_;                                // lookups only, never iterated
+  std::map<std::string, int> feature_bits_;  // lookups only in decisions
 };
 
 // Joins sorted features into one key ("a\0b").

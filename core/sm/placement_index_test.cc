@@ -56,7 +56,7 @@ TEST(PlacementIndexTest, BestFitPrefersSmallestLeftoverThenLowestId) {
 
 TEST(PlacementIndexTest, BiggerOverallButShortInOneDimensionIsSkipped) {
   PlacementIndex index;
-  index.Add(1, Amounts{100, 10, 10}, {});   // huge cpu, little memory
+  index.Add(1, Amounts{100, 10, 10}, {});  // huge cpu, little memory
   index.Add(2, Amounts{2, 2000, 10}, {});
   EXPECT_EQ(index.BestFit(Amounts{1, 1000, 1}, {}), 2u);
 }
@@ -141,9 +141,11 @@ TEST(PlacementIndexTest, ManyDistinctFeaturesStillMatchNaiveRule) {
       required.push_back("f" + std::to_string(rng.Uniform(110)));
     }
     std::sort(required.begin(), required.end());
-    required.erase(std::unique(required.begin(), required.end()), required.end());
+    required.erase(std::unique(required.begin(), required.end()),
+                   required.end());
     const Amounts need = RandomAmounts(rng, 3);
-    ASSERT_EQ(index.BestFit(need, required), NaiveBestFit(workers, need, required))
+    ASSERT_EQ(index.BestFit(need, required),
+              NaiveBestFit(workers, need, required))
         << "query " << q;
   }
 }

@@ -72,45 +72,69 @@ bool IsLegalVmObservedTransition(VmObservedState from, VmObservedState to) {
 
 absl::string_view WorkerStatusName(WorkerStatus status) {
   switch (status) {
-    case cluster::WORKER_ONLINE: return "ONLINE";
-    case cluster::WORKER_BUSY: return "BUSY";
-    case cluster::WORKER_DRAINING: return "DRAINING";
-    case cluster::WORKER_OFFLINE: return "OFFLINE";
-    case cluster::WORKER_FAILED: return "FAILED";
-    default: return "UNSPECIFIED";
+    case cluster::WORKER_ONLINE:
+      return "ONLINE";
+    case cluster::WORKER_BUSY:
+      return "BUSY";
+    case cluster::WORKER_DRAINING:
+      return "DRAINING";
+    case cluster::WORKER_OFFLINE:
+      return "OFFLINE";
+    case cluster::WORKER_FAILED:
+      return "FAILED";
+    default:
+      return "UNSPECIFIED";
   }
 }
 
 absl::string_view TaskStateName(cluster::TaskState state) {
   switch (state) {
-    case cluster::TASK_PENDING: return "PENDING";
-    case cluster::TASK_ASSIGNED: return "ASSIGNED";
-    case cluster::TASK_RUNNING: return "RUNNING";
-    case cluster::TASK_SUCCEEDED: return "SUCCEEDED";
-    case cluster::TASK_FAILED: return "FAILED";
-    case cluster::TASK_TIMED_OUT: return "TIMED_OUT";
-    case cluster::TASK_CANCELLED: return "CANCELLED";
-    default: return "UNSPECIFIED";
+    case cluster::TASK_PENDING:
+      return "PENDING";
+    case cluster::TASK_ASSIGNED:
+      return "ASSIGNED";
+    case cluster::TASK_RUNNING:
+      return "RUNNING";
+    case cluster::TASK_SUCCEEDED:
+      return "SUCCEEDED";
+    case cluster::TASK_FAILED:
+      return "FAILED";
+    case cluster::TASK_TIMED_OUT:
+      return "TIMED_OUT";
+    case cluster::TASK_CANCELLED:
+      return "CANCELLED";
+    default:
+      return "UNSPECIFIED";
   }
 }
 
 absl::string_view VmObservedName(VmObservedState state) {
   switch (state) {
-    case cluster::VM_CREATING: return "CREATING";
-    case cluster::VM_STARTING: return "STARTING";
-    case cluster::VM_RUNNING: return "RUNNING";
-    case cluster::VM_STOPPING: return "STOPPING";
-    case cluster::VM_STOPPED: return "STOPPED";
-    case cluster::VM_FAILED: return "FAILED";
-    default: return "UNSPECIFIED";
+    case cluster::VM_CREATING:
+      return "CREATING";
+    case cluster::VM_STARTING:
+      return "STARTING";
+    case cluster::VM_RUNNING:
+      return "RUNNING";
+    case cluster::VM_STOPPING:
+      return "STOPPING";
+    case cluster::VM_STOPPED:
+      return "STOPPED";
+    case cluster::VM_FAILED:
+      return "FAILED";
+    default:
+      return "UNSPECIFIED";
   }
 }
 
 absl::string_view VmDesiredName(cluster::VmDesiredState state) {
   switch (state) {
-    case cluster::VM_DESIRED_STOPPED: return "STOPPED";
-    case cluster::VM_DESIRED_RUNNING: return "RUNNING";
-    default: return "UNSPECIFIED";
+    case cluster::VM_DESIRED_STOPPED:
+      return "STOPPED";
+    case cluster::VM_DESIRED_RUNNING:
+      return "RUNNING";
+    default:
+      return "UNSPECIFIED";
   }
 }
 

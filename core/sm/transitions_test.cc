@@ -49,12 +49,12 @@ TEST(TransitionsTest, NoSelfTransitionsAndFailedIsAbsorbing) {
 TEST(TransitionsTest, VmObservedLifecycle) {
   EXPECT_TRUE(IsLegalVmObservedTransition(cluster::VM_OBSERVED_UNSPECIFIED,
                                           cluster::VM_CREATING));
-  EXPECT_TRUE(IsLegalVmObservedTransition(cluster::VM_STARTING,
-                                          cluster::VM_RUNNING));
-  EXPECT_FALSE(IsLegalVmObservedTransition(cluster::VM_STOPPED,
-                                           cluster::VM_RUNNING));
-  EXPECT_FALSE(IsLegalVmObservedTransition(cluster::VM_RUNNING,
-                                           cluster::VM_CREATING));
+  EXPECT_TRUE(
+      IsLegalVmObservedTransition(cluster::VM_STARTING, cluster::VM_RUNNING));
+  EXPECT_FALSE(
+      IsLegalVmObservedTransition(cluster::VM_STOPPED, cluster::VM_RUNNING));
+  EXPECT_FALSE(
+      IsLegalVmObservedTransition(cluster::VM_RUNNING, cluster::VM_CREATING));
   EXPECT_FALSE(IsLegalVmObservedTransition(cluster::VM_OBSERVED_UNSPECIFIED,
                                            cluster::VM_RUNNING));
 }

@@ -12,9 +12,6 @@ namespace {
 const char* const kFeatures[] = {"arm", "gpu", "nvme", "ssd", "x86"};
 constexpr uint64_t kFeatureCount = sizeof(kFeatures) / sizeof(kFeatures[0]);
 
-// Agents of worker n write as client kAgentClientBase + n.
-constexpr uint64_t kAgentClientBase = 1000;
-
 enum class Kind {
   kRegisterWorker,
   kSetWorkerStatus,
@@ -169,7 +166,8 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
   for (const auto& [id, t] : sm.tasks()) {
     if (t.state() == cluster::TASK_ASSIGNED) assigned.push_back(&t);
     if (t.state() == cluster::TASK_RUNNING) running.push_back(&t);
-    if (t.state() == cluster::TASK_ASSIGNED || t.state() == cluster::TASK_RUNNING ||
+    if (t.state() == cluster::TASK_ASSIGNED ||
+        t.state() == cluster::TASK_RUNNING ||
         t.state() == cluster::TASK_PENDING) {
       open.push_back(&t);
     }
@@ -199,10 +197,11 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
       set_client(kAgentClientBase + id);
       c.mutable_set_worker_status()->set_node_id(id);
       // Mostly back to ONLINE, the rest spread over every status.
-      const auto status = rng_.Chance(2, 5)
-                              ? cluster::WORKER_ONLINE
-                              : static_cast<cluster::WorkerStatus>(rng_.Range(
-                                    cluster::WORKER_ONLINE, cluster::WORKER_FAILED));
+      const auto status =
+          rng_.Chance(2, 5)
+              ? cluster::WORKER_ONLINE
+              : static_cast<cluster::WorkerStatus>(
+                    rng_.Range(cluster::WORKER_ONLINE, cluster::WORKER_FAILED));
       c.mutable_set_worker_status()->set_status(status);
       break;
     }
@@ -264,9 +263,10 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
       const uint64_t outcome = rng_.Uniform(10);
       r.set_success(outcome < 6);
       r.set_timed_out(outcome == 9);
-      r.set_exit_code(r.success() ? 0 : static_cast<int32_t>(rng_.Range(1, 127)));
-      r.set_output_tail(std::string(rng_.Uniform(rng_.Chance(1, 20) ? 6000 : 64),
-                                    'o'));
+      r.set_exit_code(r.success() ? 0
+                                  : static_cast<int32_t>(rng_.Range(1, 127)));
+      r.set_output_tail(
+          std::string(rng_.Uniform(rng_.Chance(1, 20) ? 6000 : 64), 'o'));
       if (!r.success()) r.set_error(absl::StrCat("exit ", r.exit_code()));
       r.set_execution_time_ms(rng_.Uniform(100'000));
       set_client(kAgentClientBase + f.worker_id());
@@ -306,7 +306,8 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
     case Kind::kMigrateVm: {
       set_client(user);
       c.mutable_migrate_vm()->set_name(PickVmName());
-      if (rng_.Chance(1, 2)) c.mutable_migrate_vm()->set_target_worker_id(PickNodeId());
+      if (rng_.Chance(1, 2))
+        c.mutable_migrate_vm()->set_target_worker_id(PickNodeId());
       break;
     }
     case Kind::kVmObserved: {
@@ -327,7 +328,9 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
         cluster::VmObservedState next = cluster::VM_FAILED;
         const bool run = v->desired() == cluster::VM_DESIRED_RUNNING;
         switch (v->observed()) {
-          case cluster::VM_OBSERVED_UNSPECIFIED: next = cluster::VM_CREATING; break;
+          case cluster::VM_OBSERVED_UNSPECIFIED:
+            next = cluster::VM_CREATING;
+            break;
           case cluster::VM_CREATING:
             next = run ? cluster::VM_STARTING : cluster::VM_STOPPED;
             break;
@@ -337,14 +340,17 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
           case cluster::VM_RUNNING:
             next = run ? cluster::VM_FAILED : cluster::VM_STOPPING;
             break;
-          case cluster::VM_STOPPING: next = cluster::VM_STOPPED; break;
+          case cluster::VM_STOPPING:
+            next = cluster::VM_STOPPED;
+            break;
           case cluster::VM_STOPPED:
             next = run ? cluster::VM_STARTING : cluster::VM_FAILED;
             break;
           case cluster::VM_FAILED:
             next = run ? cluster::VM_STARTING : cluster::VM_STOPPED;
             break;
-          default: break;
+          default:
+            break;
         }
         if (rng_.Chance(1, 10)) {
           next = static_cast<cluster::VmObservedState>(
@@ -357,7 +363,8 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
     }
     case Kind::kKvPut:
       set_client(user);
-      c.mutable_kv_put()->set_key(absl::StrCat("k", rng_.Uniform(options_.kv_keys_max)));
+      c.mutable_kv_put()->set_key(
+          absl::StrCat("k", rng_.Uniform(options_.kv_keys_max)));
       c.mutable_kv_put()->set_value(absl::StrCat("v", rng_.Uniform(1000)));
       break;
     case Kind::kKvDelete:
@@ -393,15 +400,24 @@ void CommandGenerator::MakeInvalid(cluster::Command& c) {
       }
       break;
     case cluster::Command::kSetWorkerStatus:
-      c.mutable_set_worker_status()->set_status(cluster::WORKER_STATUS_UNSPECIFIED);
+      c.mutable_set_worker_status()->set_status(
+          cluster::WORKER_STATUS_UNSPECIFIED);
       break;
     case cluster::Command::kSubmitTask: {
       cluster::TaskSpec& spec = *c.mutable_submit_task()->mutable_spec();
       switch (rng_.Uniform(4)) {
-        case 0: spec.set_max_attempts(0); break;
-        case 1: spec.mutable_resources()->set_cpu_cores(kWorkerCpuCoresMax + 1); break;
-        case 2: spec.clear_command(); break;
-        default: c.mutable_submit_task()->clear_task_id(); break;
+        case 0:
+          spec.set_max_attempts(0);
+          break;
+        case 1:
+          spec.mutable_resources()->set_cpu_cores(kWorkerCpuCoresMax + 1);
+          break;
+        case 2:
+          spec.clear_command();
+          break;
+        default:
+          c.mutable_submit_task()->clear_task_id();
+          break;
       }
       break;
     }
@@ -409,7 +425,8 @@ void CommandGenerator::MakeInvalid(cluster::Command& c) {
       c.mutable_task_started()->set_attempt(c.task_started().attempt() + 7);
       break;
     case cluster::Command::kTaskFinished:
-      c.mutable_task_finished()->set_worker_id(c.task_finished().worker_id() + 99);
+      c.mutable_task_finished()->set_worker_id(c.task_finished().worker_id() +
+                                               99);
       break;
     case cluster::Command::kCreateVm:
       c.mutable_create_vm()->mutable_spec()->clear_image();

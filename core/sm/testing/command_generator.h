@@ -17,6 +17,10 @@
 // small pools so commands collide: the same task id submitted twice,
 // several clients racing on the same VM. Same seed and same state sequence
 // give the same commands. Log time advances by a random step per command.
+// Client ids: users are 1..options.clients (tasks, VMs, KV, RemoveWorker);
+// the agent of worker n writes as client kAgentClientBase + n (registration,
+// status, task and VM reports); leader-proposed commands (WorkerLost,
+// AdvanceTime) carry client 0 and no session.
 #ifndef BLIXARD_CORE_SM_TESTING_COMMAND_GENERATOR_H_
 #define BLIXARD_CORE_SM_TESTING_COMMAND_GENERATOR_H_
 
@@ -30,12 +34,14 @@
 
 namespace blixard::sm::testing {
 
+inline constexpr uint64_t kAgentClientBase = 1000;
+
 struct CommandGeneratorOptions {
-  uint64_t node_ids_max = 8;    // worker ids are 1..node_ids_max
-  uint64_t task_ids_max = 40;   // task ids are "task-0".."task-<max-1>"
-  uint64_t vm_names_max = 6;    // "vm-0".."vm-<max-1>"
-  uint64_t kv_keys_max = 6;     // "k0".."k<max-1>"
-  uint64_t clients = 4;         // user clients 1..clients
+  uint64_t node_ids_max = 8;   // worker ids are 1..node_ids_max
+  uint64_t task_ids_max = 40;  // task ids are "task-0".."task-<max-1>"
+  uint64_t vm_names_max = 6;   // "vm-0".."vm-<max-1>"
+  uint64_t kv_keys_max = 6;    // "k0".."k<max-1>"
+  uint64_t clients = 4;        // user clients 1..clients
   uint64_t time_step_ms_max = 4000;
   uint32_t invalid_per_mille = 50;  // deliberately invalid commands
   uint32_t retry_per_mille = 40;    // re-sent writes (same request id)

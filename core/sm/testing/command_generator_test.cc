@@ -30,7 +30,9 @@ TEST(CommandGeneratorTest, MostCommandsApplyAndEveryKindAppears) {
   for (int i = 1; i <= total; ++i) {
     const cluster::Command c = gen.Next(sm);
     ++kinds[c.op_case()];
-    if (sm.Apply(Index(static_cast<uint64_t>(i)), c).code() == cluster::RESULT_OK) ++ok;
+    if (sm.Apply(Index(static_cast<uint64_t>(i)), c).code() ==
+        cluster::RESULT_OK)
+      ++ok;
   }
   sm.CheckInvariants();
   EXPECT_GT(ok, total / 3);
