@@ -8,6 +8,7 @@
 
 #include "core/base/check.h"
 #include "core/proto/cluster.pb.h"
+#include "core/proto/api.pb.h"
 #include "core/proto/host.pb.h"
 #include "core/proto/raft.pb.h"
 
@@ -44,8 +45,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     case 6: RoundTrip<cluster::Query>(data, size); break;
     case 7: RoundTrip<cluster::StateSnapshot>(data, size); break;
     case 8: RoundTrip<host::HostMessage>(data, size); break;
-    case 9: RoundTrip<host::ClientRequest>(data, size); break;
-    case 10: RoundTrip<host::ClientResponse>(data, size); break;
+    case 9: RoundTrip<api::ClientRequest>(data, size); break;
+    case 10: RoundTrip<api::ClientResponse>(data, size); break;
     default: RoundTrip<cluster::Result>(data, size); break;
   }
   return 0;

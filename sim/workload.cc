@@ -8,8 +8,8 @@
 namespace blixard::sim {
 namespace {
 
-using host::ClientRequest;
-using host::ClientResponse;
+
+
 
 constexpr size_t kOwnedObjectsMax = 32;  // tasks and VMs a client keeps track of
 
@@ -39,7 +39,7 @@ class Workload::Client {
   struct Op {
     uint64_t op_id = 0;
     std::string name;
-    ClientRequest request;
+    api::ClientRequest request;
     bool is_write = false;
     std::optional<KvOperation> kv;  // set for KV operations
     SimMicros invoke_us = 0;
@@ -222,12 +222,12 @@ class Workload::Client {
     const NodeId target = target_;
     const int64_t there = Latency();
     const int64_t back = Latency();
-    ClientRequest request = op.request;
+    api::ClientRequest request = op.request;
     world().ScheduleAfter(there, target, [this, target, attempt, back,
                                           request = std::move(request)]() mutable {
       host::Host* host = w_->cluster_->HostFor(target);
       if (host == nullptr) return;  // the node is down: the request is lost
-      host->Submit(std::move(request), [this, attempt, back](const ClientResponse& r) {
+      host->Submit(std::move(request), [this, attempt, back](const api::ClientResponse& r) {
         world().ScheduleAfter(back, kNoNode, [this, attempt, r] { OnReply(attempt, r); });
       });
     });
@@ -245,15 +245,15 @@ class Workload::Client {
     target_ = nodes[rng_.Uniform(nodes.size())];
   }
 
-  void OnReply(uint64_t attempt, const ClientResponse& response) {
+  void OnReply(uint64_t attempt, const api::ClientResponse& response) {
     if (!op_ || attempt != op_->attempt) return;  // a stale attempt's answer
     Op& op = *op_;
     world().Cancel(op.timeout);
     switch (response.status()) {
-      case ClientResponse::STATUS_OK:
+      case api::ClientResponse::STATUS_OK:
         Succeed(response);
         return;
-      case ClientResponse::STATUS_NOT_LEADER:
+      case api::ClientResponse::STATUS_NOT_LEADER:
         ++w_->counts_.redirects;
         if (response.leader_hint() != 0) {
           target_ = NodeId(response.leader_hint());
@@ -262,11 +262,11 @@ class Workload::Client {
         }
         Retry();
         return;
-      case ClientResponse::STATUS_UNKNOWN:
+      case api::ClientResponse::STATUS_UNKNOWN:
         if (op.is_write) op.maybe_applied = true;
         Retry();
         return;
-      case ClientResponse::STATUS_REJECTED:
+      case api::ClientResponse::STATUS_REJECTED:
       default:
         Finish(op.maybe_applied ? "unknown" : "fail", "");
         return;
@@ -293,7 +293,7 @@ class Workload::Client {
     });
   }
 
-  void Succeed(const ClientResponse& response) {
+  void Succeed(const api::ClientResponse& response) {
     Op& op = *op_;
     if (op.request.has_query()) {
       const cluster::QueryResult& result = response.query_result();

@@ -30,6 +30,7 @@
 #include "core/base/rng.h"
 #include "core/base/types.h"
 #include "core/host/host.h"
+#include "core/proto/api.pb.h"
 #include "core/proto/host.pb.h"
 #include "sim/checker/linearizability.h"
 #include "sim/world.h"

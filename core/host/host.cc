@@ -31,8 +31,8 @@ bool Contains(const google::protobuf::RepeatedField<uint64_t>& ids, NodeId id) {
   return std::find(ids.begin(), ids.end(), id.value()) != ids.end();
 }
 
-ClientResponse Response(ClientResponse::Status status, absl::string_view error) {
-  ClientResponse response;
+api::ClientResponse Response(api::ClientResponse::Status status, absl::string_view error) {
+  api::ClientResponse response;
   response.set_status(status);
   response.set_error(std::string(error));
   return response;
@@ -243,9 +243,9 @@ void Host::OnHostBytes(NodeId from, const std::string& bytes) {
   switch (message.body_case()) {
     case HostMessage::kForward: {
       const uint64_t forward_id = message.forward().forward_id();
-      ClientRequest request = message.forward().request();
+      api::ClientRequest request = message.forward().request();
       request.set_allow_forward(false);  // one hop only: no forwarding loops
-      Submit(std::move(request), [this, from, forward_id](const ClientResponse& r) {
+      Submit(std::move(request), [this, from, forward_id](const api::ClientResponse& r) {
         HostMessage reply;
         reply.mutable_forward_reply()->set_forward_id(forward_id);
         *reply.mutable_forward_reply()->mutable_response() = r;
@@ -307,7 +307,7 @@ void Host::HandleReady(raft::Ready ready) {
     }
     if (became_leader) OnBecameLeader();
     if (lost_leadership) {
-      FailPending(ClientResponse::STATUS_UNKNOWN, "leadership lost");
+      FailPending(api::ClientResponse::STATUS_UNKNOWN, "leadership lost");
     }
   }
   if (ready.snapshot.has_value()) {
@@ -455,8 +455,8 @@ void Host::ApplyEntry(const raft::Entry& entry) {
                          command.request_id().sequence());
     auto it = pending_writes_.find(key);
     if (it != pending_writes_.end() && key.first != 0) {
-      ClientResponse response;
-      response.set_status(ClientResponse::STATUS_OK);
+      api::ClientResponse response;
+      response.set_status(api::ClientResponse::STATUS_OK);
       *response.mutable_result() = std::move(result);
       response.set_index(index.value());
       response.set_term(entry.term());
@@ -502,8 +502,8 @@ void Host::ServeReads() {
          reads_awaiting_apply_.begin()->first <= applied_) {
     PendingRead read = std::move(reads_awaiting_apply_.begin()->second);
     reads_awaiting_apply_.erase(reads_awaiting_apply_.begin());
-    ClientResponse response;
-    response.set_status(ClientResponse::STATUS_OK);
+    api::ClientResponse response;
+    response.set_status(api::ClientResponse::STATUS_OK);
     *response.mutable_query_result() = sm_->Query(read.query);
     response.set_index(applied_.value());
     deferred_replies_.emplace_back(std::move(read.reply), std::move(response));
@@ -523,17 +523,17 @@ void Host::FlushReplies() {
 // ---------------------------------------------------------------------------
 // Clients.
 
-ClientResponse Host::NotLeader() const {
-  ClientResponse response = Response(ClientResponse::STATUS_NOT_LEADER,
+api::ClientResponse Host::NotLeader() const {
+  api::ClientResponse response = Response(api::ClientResponse::STATUS_NOT_LEADER,
                                      "this node is not the leader");
   response.set_leader_hint(leader_.value());
   return response;
 }
 
-void Host::Submit(ClientRequest request, Reply reply) {
+void Host::Submit(api::ClientRequest request, Reply reply) {
   CHECK(started_);
   if (raw_node_ == nullptr) {
-    reply(Response(ClientResponse::STATUS_NOT_LEADER, "node is still starting"));
+    reply(Response(api::ClientResponse::STATUS_NOT_LEADER, "node is still starting"));
     return;
   }
   if (!is_leader()) {
@@ -546,14 +546,14 @@ void Host::Submit(ClientRequest request, Reply reply) {
     return;
   }
   switch (request.op_case()) {
-    case ClientRequest::kCommand:
+    case api::ClientRequest::kCommand:
       SubmitCommand(std::move(*request.mutable_command()), std::move(reply));
       break;
-    case ClientRequest::kQuery:
+    case api::ClientRequest::kQuery:
       SubmitQuery(request.query(), std::move(reply));
       break;
-    case ClientRequest::OP_NOT_SET:
-      reply(Response(ClientResponse::STATUS_REJECTED, "request has no operation"));
+    case api::ClientRequest::OP_NOT_SET:
+      reply(Response(api::ClientResponse::STATUS_REJECTED, "request has no operation"));
       break;
   }
   ProcessReady();
@@ -561,14 +561,14 @@ void Host::Submit(ClientRequest request, Reply reply) {
 
 void Host::SubmitCommand(cluster::Command command, Reply reply) {
   if (command.op_case() == cluster::Command::OP_NOT_SET) {
-    reply(Response(ClientResponse::STATUS_REJECTED, "command has no operation"));
+    reply(Response(api::ClientResponse::STATUS_REJECTED, "command has no operation"));
     return;
   }
   const RequestKey key(command.request_id().client_id(),
                        command.request_id().sequence());
   if (key.first != 0) {
     if (pending_writes_.size() >= kPendingWritesMax) {
-      reply(Response(ClientResponse::STATUS_REJECTED,
+      reply(Response(api::ClientResponse::STATUS_REJECTED,
                      absl::StrCat("too many writes in flight (",
                                   kPendingWritesMax, ")")));
       return;
@@ -579,14 +579,14 @@ void Host::SubmitCommand(cluster::Command command, Reply reply) {
       // answered by this entry twice, so it learns the outcome is unknown.
       Reply earlier = std::move(it->second);
       pending_writes_.erase(it);
-      earlier(Response(ClientResponse::STATUS_UNKNOWN, "superseded by a retry"));
+      earlier(Response(api::ClientResponse::STATUS_UNKNOWN, "superseded by a retry"));
     }
   }
   command.set_log_time_ms(LogTimeMs());
   std::string data = command.SerializeAsString();
   const raft::ProposalResult result = raw_node_->Propose(std::move(data));
   if (result != raft::ProposalResult::kAccepted) {
-    ClientResponse response = NotLeader();
+    api::ClientResponse response = NotLeader();
     response.set_error(absl::StrCat("proposal dropped: ",
                                     raft::ProposalResultName(result)));
     reply(response);
@@ -598,19 +598,19 @@ void Host::SubmitCommand(cluster::Command command, Reply reply) {
   } else {
     // Writes without a session cannot be matched to their entry (nor
     // deduplicated): the caller learns only that the proposal was accepted.
-    reply(Response(ClientResponse::STATUS_UNKNOWN, "accepted without a session"));
+    reply(Response(api::ClientResponse::STATUS_UNKNOWN, "accepted without a session"));
   }
 }
 
 void Host::SubmitQuery(const cluster::Query& query, Reply reply) {
   if (pending_reads_.size() >= kPendingReadsMax) {
-    reply(Response(ClientResponse::STATUS_REJECTED, "too many reads in flight"));
+    reply(Response(api::ClientResponse::STATUS_REJECTED, "too many reads in flight"));
     return;
   }
   const uint64_t id = next_read_id_++;
   const raft::ProposalResult result = raw_node_->ReadIndex(EncodeReadId(id));
   if (result != raft::ProposalResult::kAccepted) {
-    ClientResponse response = NotLeader();
+    api::ClientResponse response = NotLeader();
     response.set_error(absl::StrCat("read dropped: ",
                                     raft::ProposalResultName(result)));
     reply(response);
@@ -619,9 +619,9 @@ void Host::SubmitQuery(const cluster::Query& query, Reply reply) {
   pending_reads_.emplace(id, PendingRead{query, std::move(reply)});
 }
 
-void Host::Forward(ClientRequest request, Reply reply) {
+void Host::Forward(api::ClientRequest request, Reply reply) {
   if (forwards_.size() >= kPendingForwardsMax) {
-    reply(Response(ClientResponse::STATUS_REJECTED, "too many forwards in flight"));
+    reply(Response(api::ClientResponse::STATUS_REJECTED, "too many forwards in flight"));
     return;
   }
   const uint64_t id = next_forward_id_++;
@@ -645,12 +645,12 @@ void Host::SweepForwards() {
     const bool is_query = it->second.is_query;
     it = forwards_.erase(it);
     reply(is_query ? NotLeader()
-                   : Response(ClientResponse::STATUS_UNKNOWN,
+                   : Response(api::ClientResponse::STATUS_UNKNOWN,
                               "forwarded request timed out"));
   }
 }
 
-void Host::FailPending(ClientResponse::Status status, absl::string_view why) {
+void Host::FailPending(api::ClientResponse::Status status, absl::string_view why) {
   // Deferred: this runs while a Ready is being handled.
   for (auto& [key, reply] : pending_writes_) {
     deferred_replies_.emplace_back(std::move(reply), Response(status, why));
@@ -840,10 +840,10 @@ void Host::RunAgent() {
     }
     const std::map<std::string, cluster::Command> pending = reports_;
     for (const auto& [key, command] : pending) {
-      ClientRequest request;
+      api::ClientRequest request;
       *request.mutable_command() = command;
       request.set_allow_forward(true);
-      Submit(std::move(request), [](const ClientResponse&) {});
+      Submit(std::move(request), [](const api::ClientResponse&) {});
     }
   }
 

@@ -54,6 +54,7 @@
 #include "core/env.h"
 #include "core/host/observer.h"
 #include "core/proto/cluster.pb.h"
+#include "core/proto/api.pb.h"
 #include "core/proto/host.pb.h"
 #include "core/proto/raft.pb.h"
 #include "core/raft/raw_node.h"
@@ -117,7 +118,7 @@ struct HostOptions {
 
 class Host {
  public:
-  using Reply = std::function<void(const ClientResponse& response)>;
+  using Reply = std::function<void(const api::ClientResponse& response)>;
 
   // REQUIRES: options.Validate().ok(); env.complete(); logger set.
   // `observer` may be null (NullObserver).
@@ -135,7 +136,7 @@ class Host {
   // Handles a client request. `reply` runs exactly once, later or right
   // away, on this thread — unless the Host is destroyed first (a crash),
   // in which case the client sees no answer, like a real network.
-  void Submit(ClientRequest request, Reply reply);
+  void Submit(api::ClientRequest request, Reply reply);
 
   // Administrative actions (definitely-not-applied NOT_LEADER results are
   // reported through the return value).
@@ -201,11 +202,11 @@ class Host {
   // Client path.
   void SubmitCommand(cluster::Command command, Reply reply);
   void SubmitQuery(const cluster::Query& query, Reply reply);
-  void Forward(ClientRequest request, Reply reply);
-  void FailPending(ClientResponse::Status status, absl::string_view why);
+  void Forward(api::ClientRequest request, Reply reply);
+  void FailPending(api::ClientResponse::Status status, absl::string_view why);
   void SweepForwards();
   void SendHostMessage(NodeId to, const HostMessage& message);
-  ClientResponse NotLeader() const;
+  api::ClientResponse NotLeader() const;
 
   // Leader controllers and the agent.
   void OnBecameLeader();
@@ -243,7 +244,7 @@ class Host {
   size_t writes_in_flight_ = 0;
 
   std::map<RequestKey, Reply> pending_writes_;
-  std::deque<std::pair<Reply, ClientResponse>> deferred_replies_;
+  std::deque<std::pair<Reply, api::ClientResponse>> deferred_replies_;
   uint64_t next_read_id_ = 1;
   std::map<uint64_t, PendingRead> pending_reads_;       // awaiting ReadIndex
   std::multimap<Index, PendingRead> reads_awaiting_apply_;
