@@ -27,6 +27,7 @@ struct Command {
 };
 
 int RunVersion(const std::vector<std::string>& args);
+int RunSim(const std::vector<std::string>& args);
 
 }  // namespace blixard::cli
 

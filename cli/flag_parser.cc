@@ -47,14 +47,17 @@ absl::StatusOr<ParsedArgs> ParseFlags(
     }
     absl::string_view body(arg);
     body.remove_prefix(absl::StartsWith(body, "--") ? 2 : 1);
-    absl::string_view name = body;
+    std::string name_storage(body);
     std::string value;
     bool has_value = false;
     if (const size_t eq = body.find('='); eq != absl::string_view::npos) {
-      name = body.substr(0, eq);
+      name_storage = std::string(body.substr(0, eq));
       value = std::string(body.substr(eq + 1));
       has_value = true;
     }
+    // --check-determinism and --check_determinism name the same flag.
+    std::replace(name_storage.begin(), name_storage.end(), '-', '_');
+    const absl::string_view name = name_storage;
     absl::CommandLineFlag* flag =
         IsAllowed(allowed, name) ? absl::FindCommandLineFlag(name) : nullptr;
     // --noname for booleans.

@@ -4,7 +4,7 @@
 // flag sets and exit code 2 with a one-line message.
 //
 // Accepted forms: --name=value, --name value, --bool_flag, --nobool_flag,
-// and `--` to end flags. Arguments not starting with `-` are positional.
+// and `--` to end flags. Dashes in a flag's name are read as underscores. Arguments not starting with `-` are positional.
 #ifndef BLIXARD_CLI_FLAG_PARSER_H_
 #define BLIXARD_CLI_FLAG_PARSER_H_
 

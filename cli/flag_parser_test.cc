@@ -45,6 +45,12 @@ TEST_F(FlagParserTest, AcceptsEveryForm) {
   EXPECT_FALSE(parsed->help);
 }
 
+TEST_F(FlagParserTest, DashesReadAsUnderscores) {
+  ASSERT_THAT(ParseFlags({"--test-count=3", "--test-verbose"}, kAllowed), IsOk());
+  EXPECT_EQ(absl::GetFlag(FLAGS_test_count), 3);
+  EXPECT_TRUE(absl::GetFlag(FLAGS_test_verbose));
+}
+
 TEST_F(FlagParserTest, NegatedBoolean) {
   absl::SetFlag(&FLAGS_test_verbose, true);
   ASSERT_THAT(ParseFlags({"--notest_verbose"}, kAllowed), IsOk());

@@ -16,6 +16,10 @@ namespace {
 
 const std::vector<Command>& Commands() {
   static const auto* const commands = new std::vector<Command>{
+      {"sim", "run a seeded simulation of a faulty cluster and check it", "",
+       {"seed", "nodes", "duration", "faults", "workload", "trace", "timeline",
+        "verbose", "seeds", "jobs", "check_determinism"},
+       &RunSim},
       {"version", "print the release and protocol version", "", {}, &RunVersion},
   };
   return *commands;

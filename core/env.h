@@ -3,17 +3,24 @@
 // production runtime with epoll, TCP, SQLite and processes (net/, storage/).
 // Every callback runs on the Host's single thread.
 //
-// This file holds LogStore now; Clock, Timers, Transport and Executor join it
-// with the Host (see ../shared/ARCHITECTURE.md, "Env: the pluggable world").
+// Clock, Timers, Transport, LogStore, Executor: see ../shared/ARCHITECTURE.md,
+// "Env: the pluggable world". Each interface is shaped so that one
+// single-threaded epoll loop (timer heap, TCP, SQLite on an I/O thread,
+// child processes) and one deterministic simulator (sim/) can both implement
+// it without the Host noticing.
 #ifndef BLIXARD_CORE_ENV_H_
 #define BLIXARD_CORE_ENV_H_
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
 #include "core/base/types.h"
 #include "core/proto/raft.pb.h"
 
@@ -24,11 +31,25 @@ namespace blixard {
 // below its index), entries (truncating any stored suffix from the first new
 // index on), hard state, then compaction.
 struct LogWrite {
+  // Which entries ABOVE the snapshot's index survive follows Raft Figure 13,
+  // steps 6-7: all of them when the log holds the snapshot's last entry with
+  // the snapshot's term (a local snapshot, or a leader's of a prefix we
+  // have), none otherwise (the log is replaced; it restarts at index + 1).
+  // REQUIRES: index > 0 and >= the stored snapshot's index.
   std::optional<raft::Snapshot> snapshot;
+  // REQUIRES: consecutive indexes, non-decreasing terms (not below the term
+  // before them); the first index is above the snapshot index and at most
+  // the last index + 1.
   std::vector<raft::Entry> entries;
+  // REQUIRES: once the write is applied, the stored commit index is at most
+  // the last index (Raft never commits past its log; a store that finds
+  // otherwise at start-up reports DATA_LOSS: the log lost its tail).
   std::optional<raft::HardState> hard_state;
   // Drop entries at or below this index. REQUIRES: a snapshot at or above
-  // it is stored (in this write or an earlier one).
+  // it is stored (in this write or an earlier one). Since a snapshot already
+  // drops every entry at or below its own index, this never removes
+  // anything today; it is kept so the write's shape need not change if
+  // snapshots ever retain a tail for lagging followers.
   std::optional<Index> compact_to;
 
   bool empty() const {
@@ -56,7 +77,10 @@ class LogStore {
 
   virtual ~LogStore() = default;
 
-  // Queues a write. REQUIRES: !write.empty(); entries are contiguous.
+  // Queues a write. Never blocks on disk; never runs `done` inside Write().
+  // REQUIRES: !write.empty(), `done` is set, and LogWrite's field REQUIRES.
+  // Reads may reflect a queued write before its callback runs (they always
+  // reflect every write whose callback has run).
   virtual void Write(LogWrite write, Done done) = 0;
 
   // Runs the callbacks of completed writes, in order, on the calling (owner's)
@@ -76,10 +100,254 @@ class LogStore {
   // Entries [lo, hi). REQUIRES: FirstIndex() <= lo <= hi <= LastIndex() + 1.
   virtual absl::StatusOr<std::vector<raft::Entry>> ReadEntries(Index lo,
                                                                Index hi) = 0;
-  // Term of the entry at `index`; the snapshot's term at its index.
-  // OUT_OF_RANGE outside [snapshot index, LastIndex()].
+  // Term of the entry at `index`; the snapshot's term at its index (Term(0)
+  // at Index(0) when there is no snapshot). OUT_OF_RANGE outside
+  // [snapshot index, LastIndex()].
   virtual absl::StatusOr<Term> ReadTerm(Index index) = 0;
 };
+
+// ---------------------------------------------------------------------------
+// Time.
+
+// Monotonic time in microseconds since an arbitrary, per-node epoch. Only
+// differences and comparisons on one node mean anything: two nodes' clocks
+// neither agree nor run at exactly the same rate (the simulator drifts them).
+using MonoMicros = int64_t;
+
+inline constexpr int64_t kMicrosPerMilli = 1000;
+inline constexpr int64_t kMicrosPerSecond = 1000 * 1000;
+
+// A node's monotonic clock.
+//
+// NowMicros() never returns less than a value it returned before; an
+// implementation CHECKs this (a clock that goes backwards breaks leases and
+// timeouts, so the node must stop). It may return the same value twice.
+// Thread: the Host's thread only.
+class Clock {
+ public:
+  virtual ~Clock() = default;
+  virtual MonoMicros NowMicros() = 0;
+};
+
+// One-shot timers on the node's Clock, identified by caller-chosen ids (the
+// Host owns a handful: tick, controller scans, client request timeouts).
+//
+// A timer fires once, at or after its deadline as read on this node's Clock,
+// by running its callback on the Host's thread; it is disarmed before the
+// callback runs, so the callback may re-arm the same id. Timers whose
+// deadlines are equal fire in the order they were armed; an earlier deadline
+// fires first. Arming an id that is armed replaces the old deadline and
+// callback (the old one never runs). A timer that is late (the node was
+// paused, the loop was busy) fires as soon as possible, still in deadline
+// order. A callback never runs inside ArmAt/ArmAfter, even for a deadline in
+// the past. There is no error path: arming cannot fail.
+class Timers {
+ public:
+  using TimerId = uint64_t;
+  using Callback = std::function<void()>;
+
+  // At most this many timers are armed at once per node. REQUIRES on Arm*.
+  static constexpr size_t kArmedMax = 1024;
+  // The longest delay or distance to a deadline (a year): keeps deadline
+  // arithmetic far from overflow.
+  static constexpr int64_t kDelayMaxUs = 365LL * 24 * 3600 * 1000 * 1000;
+
+  virtual ~Timers() = default;
+
+  // Arms `id` to fire at `deadline` on this node's Clock. A deadline in the
+  // past fires as soon as possible. REQUIRES: callback is not empty; fewer
+  // than kArmedMax timers are armed, or `id` is one of them; deadline is at
+  // most kDelayMaxUs after now.
+  virtual void ArmAt(TimerId id, MonoMicros deadline, Callback callback) = 0;
+
+  // Arms `id` to fire `delay_us` after now. REQUIRES: 0 <= delay_us <=
+  // kDelayMaxUs and the REQUIRES of ArmAt.
+  virtual void ArmAfter(TimerId id, int64_t delay_us, Callback callback) = 0;
+
+  // Disarms `id`; its callback will not run. Returns false (and does nothing)
+  // when `id` was not armed.
+  virtual bool Disarm(TimerId id) = 0;
+
+  virtual bool IsArmed(TimerId id) const = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Network.
+
+// What travels between two nodes: either a Raft message, or opaque bytes that
+// the Host frames itself (snapshot chunks, forwarded client requests, agent
+// heartbeats). Transports deliver packets whole or not at all. `from` and
+// `to` are stamped by the transport (production: from the connection's
+// handshake), never taken from the payload; a Host should drop a Raft message
+// whose own `from` disagrees with the packet's.
+struct Packet {
+  enum class Kind : uint8_t { kRaft = 0, kBytes = 1 };
+
+  NodeId from;
+  NodeId to;
+  Kind kind = Kind::kRaft;
+  raft::Message raft;  // kind == kRaft
+  std::string bytes;   // kind == kBytes
+
+  // Approximate size on the wire, for byte limits.
+  size_t WireBytes() const {
+    return kind == Kind::kRaft ? raft.ByteSizeLong() : bytes.size();
+  }
+};
+
+// Best-effort, non-blocking delivery of packets to peers.
+//
+// Send never blocks and never reports delivery: a packet may be lost,
+// duplicated, delayed or reordered, exactly the failure model Raft is built
+// for. Each peer has a bounded outgoing queue (kQueuePacketsMax); a Send
+// that would exceed it drops the packet and says so, so the Host can report
+// the peer unreachable to Raft (MSG_UNREACHABLE) instead of buffering
+// without bound. Delivery runs the receiver registered by SetReceiver, on the
+// Host's thread, one packet per call, never inside Send.
+class Transport {
+ public:
+  // The per-peer outgoing queue bound, in packets, for every implementation
+  // (production TCP: frames not yet written to the socket; simulator:
+  // packets in flight on the link).
+  static constexpr size_t kQueuePacketsMax = 4096;
+
+  // A typed result, not an error: a dropped packet is an expected outcome.
+  enum class SendResult : uint8_t {
+    kQueued = 0,       // accepted (it may still be lost later)
+    kQueueFull = 1,    // dropped: kQueuePacketsMax packets already queued
+    kUnreachable = 2,  // dropped: peer unknown, or known to be down (the
+                       // simulator only knows "unknown": a crashed peer's
+                       // packets are accepted and vanish, as on a real wire)
+  };
+
+  using Receiver = std::function<void(Packet packet)>;
+
+  virtual ~Transport() = default;
+
+  // This node's id (the `from` of every packet it sends).
+  virtual NodeId self() const = 0;
+
+  // Registers the delivery callback. Packets that arrive while no receiver is
+  // registered are dropped. REQUIRES: no receiver is registered (once per
+  // Host lifetime; a crash clears it so a restarted Host registers again).
+  virtual void SetReceiver(Receiver receiver) = 0;
+
+  // Queues a Raft message for `to`. REQUIRES: to != self().
+  virtual SendResult Send(NodeId to, raft::Message message) = 0;
+
+  // Queues opaque Host bytes for `to`. REQUIRES: to != self().
+  virtual SendResult SendBytes(NodeId to, std::string bytes) = 0;
+
+  // Packets queued for `to` and not yet sent or delivered.
+  virtual size_t QueuedPackets(NodeId to) const = 0;
+};
+
+// ---------------------------------------------------------------------------
+// Work: tasks and VMs run by this node's agent.
+
+enum class WorkKind : uint8_t { kTask = 0, kVm = 1 };
+
+absl::string_view WorkKindName(WorkKind kind);
+
+// What to run. A small struct rather than the cluster protobufs so the Env
+// does not depend on the scheduler's schema; the Host converts.
+struct WorkSpec {
+  WorkKind kind = WorkKind::kTask;
+  // Task id or VM name; unique per kind on this node while it runs.
+  std::string id;
+  // Task: the program. VM: the image.
+  std::string command;
+  std::vector<std::string> args;
+  // Task: killed (SIGTERM, then SIGKILL) after this long; 0 = no limit.
+  // VMs ignore it.
+  int64_t timeout_us = 0;
+  // VM resources (tasks: informational).
+  uint32_t vcpus = 0;
+  uint64_t memory_mb = 0;
+  uint64_t disk_gb = 0;
+};
+
+// A change in a piece of work's life, reported by callback.
+struct WorkEvent {
+  enum class State : uint8_t {
+    kRunning = 0,  // the process or VM is up
+    kExited = 1,   // it is gone; the fields below are final
+  };
+  // Why it exited.
+  enum class Reason : uint8_t {
+    kNone = 0,      // kRunning
+    kFinished = 1,  // ran to completion (exit_code says how it went)
+    kTimedOut = 2,  // killed at timeout_us
+    kStopped = 3,   // killed by Stop()
+    kFailed = 4,    // could not start, or a VM died
+  };
+
+  WorkKind kind = WorkKind::kTask;
+  std::string id;
+  State state = State::kRunning;
+  Reason reason = Reason::kNone;
+  int32_t exit_code = 0;
+  // The last bytes of the combined stdout/stderr, at most kOutputTailBytesMax.
+  std::string output_tail;
+  // From Start() to this event, on the node's Clock.
+  int64_t duration_us = 0;
+};
+
+// Starts and stops tasks and VMs on this node.
+//
+// Start returns at once; progress arrives through the callback registered by
+// SetCallback: kRunning once the work is up, then exactly one kExited. A
+// crash of the node kills its work without callbacks (the restarted Host
+// reconciles from replicated state; Running() is then empty). Callbacks run
+// on the Host's thread, never inside Start() or Stop().
+class Executor {
+ public:
+  static constexpr size_t kOutputTailBytesMax = 4096;
+  // At most this many tasks and VMs run at once per node.
+  static constexpr size_t kRunningMax = 1024;
+
+  using Callback = std::function<void(const WorkEvent& event)>;
+
+  virtual ~Executor() = default;
+
+  // REQUIRES: no callback is registered (once per Host lifetime).
+  virtual void SetCallback(Callback callback) = 0;
+
+  // Starts `spec`. Errors: INVALID_ARGUMENT for an empty id or command or a
+  // negative timeout; ALREADY_EXISTS when (kind, id) is running;
+  // RESOURCE_EXHAUSTED at kRunningMax. On error nothing starts and no
+  // callback runs.
+  virtual absl::Status Start(const WorkSpec& spec) = 0;
+
+  // Asks (kind, id) to stop; its kExited event (reason kStopped) follows.
+  // Returns false when it is not running (or is already stopping).
+  virtual bool Stop(WorkKind kind, absl::string_view id) = 0;
+
+  // Ids of the work of `kind` that has not exited, sorted.
+  virtual std::vector<std::string> Running(WorkKind kind) const = 0;
+};
+
+// ---------------------------------------------------------------------------
+
+// Everything a Host reaches the world through, borrowed (not owned): the
+// simulator's SimNodeEnv or the production runtime owns the parts and must
+// keep them alive for the Host's lifetime. REQUIRES for a Host: none null.
+struct Env {
+  Clock* clock = nullptr;
+  Timers* timers = nullptr;
+  Transport* transport = nullptr;
+  LogStore* log_store = nullptr;
+  Executor* executor = nullptr;
+
+  bool complete() const {
+    return clock != nullptr && timers != nullptr && transport != nullptr &&
+           log_store != nullptr && executor != nullptr;
+  }
+};
+
+inline absl::string_view WorkKindName(WorkKind kind) {
+  return kind == WorkKind::kTask ? "task" : "vm";
+}
 
 }  // namespace blixard
 

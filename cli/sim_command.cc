@@ -1,0 +1,189 @@
+// `blixard sim`: one seeded simulation of a faulty cluster (sim/simulation.h),
+// with a summary a person can read and a replay line for a failure.
+#include <cstdio>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include <sstream>
+
+#include "cli/command.h"
+#include "cli/sim_sweep.h"
+#include "sim/simulation.h"
+
+ABSL_FLAG(uint64_t, seed, 1, "root seed of the run; the same seed replays it exactly");
+ABSL_FLAG(int, nodes, 5, "cluster size (1-9)");
+ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
+          "virtual time of the fault phase, e.g. 60s or 2m");
+ABSL_FLAG(std::string, faults, "default", "fault profile: none, default or heavy");
+ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster or mixed");
+ABSL_FLAG(std::string, trace, "", "write the JSON-lines trace to this file");
+ABSL_FLAG(std::string, timeline, "", "draw the run as one self-contained HTML file");
+ABSL_FLAG(bool, verbose, false, "print every node's log lines (virtual time first)");
+ABSL_FLAG(std::string, seeds, "",
+          "run a sweep of seeds A-B (e.g. 1-2000) instead of one seed; see --jobs");
+ABSL_FLAG(int, jobs, 2, "worker processes for --seeds (1-256)");
+ABSL_FLAG(bool, check_determinism, false,
+          "run the seed twice and report the first event where the traces differ");
+
+namespace blixard::cli {
+namespace {
+
+std::string ReplayFlags(const sim::SimulationOptions& o) {
+  return absl::StrCat("--nodes=", o.nodes, " --duration=",
+                      absl::FormatDuration(absl::Microseconds(o.duration_us)),
+                      " --faults=", sim::FaultProfileName(o.faults),
+                      " --workload=", sim::WorkloadKindName(o.workload));
+}
+
+std::string ReplayLine(const sim::SimulationOptions& o) {
+  return absl::StrCat("blixard sim --seed=", o.seed, " ", ReplayFlags(o));
+}
+
+// Runs the seed twice; prints the first trace line where they differ.
+int CheckDeterminism(sim::SimulationOptions options) {
+  std::ostringstream first, second;
+  options.trace = &first;
+  const sim::SimulationReport a = sim::RunSimulation(options);
+  options.trace = &second;
+  const sim::SimulationReport b = sim::RunSimulation(options);
+  std::istringstream lines_a(first.str()), lines_b(second.str());
+  std::string line_a, line_b;
+  for (uint64_t n = 1;; ++n) {
+    const bool more_a = static_cast<bool>(std::getline(lines_a, line_a));
+    const bool more_b = static_cast<bool>(std::getline(lines_b, line_b));
+    if (!more_a && !more_b) break;
+    if (more_a != more_b || line_a != line_b) {
+      std::printf("NOT deterministic: seed %llu diverges at trace line %llu\n  first run:  %s\n  second run: %s\n",
+                  static_cast<unsigned long long>(options.seed),
+                  static_cast<unsigned long long>(n), more_a ? line_a.c_str() : "<end>",
+                  more_b ? line_b.c_str() : "<end>");
+      return kExitFailure;
+    }
+  }
+  std::printf("deterministic: seed %llu ran twice with %llu events, trace hash %016llx both times\n",
+              static_cast<unsigned long long>(options.seed),
+              static_cast<unsigned long long>(a.events),
+              static_cast<unsigned long long>(a.trace_hash));
+  return a.trace_hash == b.trace_hash ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+int RunSim(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr, "blixard sim: unexpected argument '%s'\n", args[0].c_str());
+    return kExitUsage;
+  }
+  sim::SimulationOptions options;
+  options.seed = absl::GetFlag(FLAGS_seed);
+  options.nodes = absl::GetFlag(FLAGS_nodes);
+  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  options.duration_us = absl::ToInt64Microseconds(duration);
+  absl::StatusOr<sim::FaultProfile> faults = sim::ParseFaultProfile(absl::GetFlag(FLAGS_faults));
+  absl::StatusOr<sim::WorkloadKind> workload =
+      sim::ParseWorkloadKind(absl::GetFlag(FLAGS_workload));
+  absl::Status valid = !faults.ok()     ? faults.status()
+                       : !workload.ok() ? workload.status()
+                                        : absl::OkStatus();
+  if (valid.ok()) {
+    options.faults = *faults;
+    options.workload = *workload;
+    valid = options.Validate();
+  }
+  if (!valid.ok()) {
+    std::fprintf(stderr, "blixard sim: %s\n", std::string(valid.message()).c_str());
+    return kExitUsage;
+  }
+  const std::string seeds = absl::GetFlag(FLAGS_seeds);
+  if (!seeds.empty()) {
+    SweepOptions sweep;
+    const absl::Status range = ParseSeedRange(seeds, &sweep.first_seed, &sweep.last_seed);
+    const int jobs = absl::GetFlag(FLAGS_jobs);
+    if (!range.ok() || jobs < 1 || jobs > 256) {
+      std::fprintf(stderr, "blixard sim: %s\n",
+                   range.ok() ? "--jobs must be in [1, 256]"
+                              : std::string(range.message()).c_str());
+      return kExitUsage;
+    }
+    sweep.jobs = jobs;
+    sweep.base = options;
+    sweep.replay_flags = ReplayFlags(options);
+    return RunSweep(sweep);
+  }
+  if (absl::GetFlag(FLAGS_check_determinism)) return CheckDeterminism(options);
+
+  std::unique_ptr<std::ofstream> trace;
+  const std::string trace_path = absl::GetFlag(FLAGS_trace);
+  if (!trace_path.empty()) {
+    trace = std::make_unique<std::ofstream>(trace_path, std::ios::binary | std::ios::trunc);
+    if (!*trace) {
+      std::fprintf(stderr, "blixard sim: cannot write trace file '%s'\n", trace_path.c_str());
+      return kExitUsage;
+    }
+    options.trace = trace.get();
+  }
+  std::unique_ptr<std::ofstream> timeline;
+  const std::string timeline_path = absl::GetFlag(FLAGS_timeline);
+  if (!timeline_path.empty()) {
+    timeline = std::make_unique<std::ofstream>(timeline_path, std::ios::trunc);
+    if (!*timeline) {
+      std::fprintf(stderr, "blixard sim: cannot write timeline file '%s'\n",
+                   timeline_path.c_str());
+      return kExitUsage;
+    }
+    options.timeline = timeline.get();
+  }
+  if (absl::GetFlag(FLAGS_verbose)) options.log = &std::cerr;
+
+  const absl::Time start = absl::Now();
+  const sim::SimulationReport report = sim::RunSimulation(options);
+  const double wall_s = absl::ToDoubleSeconds(absl::Now() - start);
+  const double virtual_s = static_cast<double>(report.virtual_us) / 1e6;
+
+  std::string faults_line;
+  for (const auto& [kind, count] : report.faults) {
+    absl::StrAppend(&faults_line, faults_line.empty() ? "" : ", ", kind, " ", count);
+  }
+  std::string out;
+  absl::StrAppendFormat(&out, "seed             %d\n", report.seed);
+  absl::StrAppendFormat(&out, "nodes            %d\n", report.nodes);
+  absl::StrAppendFormat(&out, "virtual time     %.3f s\n", virtual_s);
+  absl::StrAppendFormat(&out, "events           %d (%d messages sent, %d delivered; %d disk writes)\n",
+                        report.events, report.messages_sent, report.messages_delivered,
+                        report.disk_writes);
+  absl::StrAppendFormat(&out, "elections        %d campaigns, %d leaders\n",
+                        report.elections, report.leader_changes);
+  absl::StrAppendFormat(&out, "entries          %d committed\n", report.entries_committed);
+  absl::StrAppendFormat(&out, "client ops       %d ok, %d failed, %d indeterminate (of %d; %d attempts, %d redirects, %d timeouts)\n",
+                        report.clients.ok, report.clients.failed, report.clients.unknown,
+                        report.clients.invoked, report.clients.attempts,
+                        report.clients.redirects, report.clients.timeouts);
+  absl::StrAppendFormat(&out, "faults           %s\n", faults_line.empty() ? "none" : faults_line);
+  absl::StrAppendFormat(&out, "checks           %d\n", report.checks);
+  absl::StrAppendFormat(&out, "linearizability  %s (%d keys, %d operations)\n",
+                        sim::VerdictName(report.linearizability.verdict),
+                        report.linearizability.keys_checked,
+                        report.linearizability.operations_checked);
+  absl::StrAppendFormat(&out, "wall time        %.3f s (virtual:wall %.0fx, %.0f events/s)\n",
+                        wall_s, wall_s > 0 ? virtual_s / wall_s : 0.0,
+                        wall_s > 0 ? static_cast<double>(report.events) / wall_s : 0.0);
+  absl::StrAppendFormat(&out, "trace hash       %016x\n", report.trace_hash);
+  absl::StrAppendFormat(&out, "result           %s\n", report.passed ? "PASS" : "FAIL");
+  std::fputs(out.c_str(), stdout);
+  if (!report.passed) {
+    std::printf("violation        %s\nreplay           %s\n", report.failure.c_str(),
+                ReplayLine(options).c_str());
+    return kExitFailure;
+  }
+  return kExitOk;
+}
+
+}  // namespace blixard::cli

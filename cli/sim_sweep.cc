@@ -1,0 +1,212 @@
+#include "cli/sim_sweep.h"
+
+#include <poll.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
+#include "core/base/check.h"
+
+namespace blixard::cli {
+namespace {
+
+constexpr uint64_t kSeedsMax = 10'000'000;
+constexpr int kJobsMax = 256;
+
+struct SeedResult {
+  bool done = false;
+  bool passed = false;
+  uint64_t events = 0;
+  int64_t virtual_us = 0;
+  std::string failure;
+};
+
+// One line per seed: "<seed> <pass 0|1> <events> <virtual_us> <failure...>".
+void Worker(const SweepOptions& options, int index, int fd) {
+  const uint64_t jobs = static_cast<uint64_t>(options.jobs);
+  for (uint64_t seed = options.first_seed + static_cast<uint64_t>(index);
+       seed <= options.last_seed; seed += jobs) {
+    sim::SimulationOptions run = options.base;
+    run.seed = seed;
+    run.trace = nullptr;
+    run.timeline = nullptr;
+    run.log = nullptr;
+    const sim::SimulationReport report = sim::RunSimulation(run);
+    std::string failure = report.failure;
+    for (char& c : failure) {
+      if (c == '\n') c = ' ';
+    }
+    const std::string line = absl::StrCat(seed, " ", report.passed ? 1 : 0, " ", report.events,
+                                          " ", report.virtual_us, " ", failure, "\n");
+    size_t written = 0;
+    while (written < line.size()) {
+      const ssize_t n = write(fd, line.data() + written, line.size() - written);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) _exit(3);
+      written += static_cast<size_t>(n);
+    }
+  }
+}
+
+std::string Eta(double seconds) {
+  if (seconds < 0) return "?";
+  const int64_t s = static_cast<int64_t>(seconds);
+  return absl::StrFormat("%d:%02d", s / 60, s % 60);
+}
+
+}  // namespace
+
+absl::Status ParseSeedRange(const std::string& text, uint64_t* first, uint64_t* last) {
+  std::vector<std::string> parts = absl::StrSplit(text, '-');
+  if (parts.size() == 1) parts.push_back(parts[0]);
+  if (parts.size() != 2 || !absl::SimpleAtoi(parts[0], first) ||
+      !absl::SimpleAtoi(parts[1], last)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seeds takes A-B (two whole numbers), got '", text, "'"));
+  }
+  if (*first > *last) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seeds range '", text, "' is empty (A > B)"));
+  }
+  if (*last - *first >= kSeedsMax) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--seeds range '", text, "' is over ", kSeedsMax, " seeds"));
+  }
+  return absl::OkStatus();
+}
+
+int RunSweep(const SweepOptions& options) {
+  CHECK_LE(options.first_seed, options.last_seed);
+  CHECK(options.jobs >= 1 && options.jobs <= kJobsMax);
+  const uint64_t total = options.last_seed - options.first_seed + 1;
+  const int jobs = static_cast<int>(std::min<uint64_t>(total, static_cast<uint64_t>(options.jobs)));
+  std::fflush(stdout);
+  std::fflush(stderr);
+
+  std::vector<pid_t> pids(static_cast<size_t>(jobs));
+  std::vector<int> fds(static_cast<size_t>(jobs));
+  std::vector<std::string> buffers(static_cast<size_t>(jobs));
+  for (int i = 0; i < jobs; ++i) {
+    int pipefd[2];
+    CHECK_EQ(pipe(pipefd), 0) << std::strerror(errno);
+    const pid_t pid = fork();
+    CHECK_GE(pid, 0) << "fork: " << std::strerror(errno);
+    if (pid == 0) {
+      close(pipefd[0]);
+      Worker(options, i, pipefd[1]);
+      close(pipefd[1]);
+      _exit(0);
+    }
+    close(pipefd[1]);
+    pids[static_cast<size_t>(i)] = pid;
+    fds[static_cast<size_t>(i)] = pipefd[0];
+  }
+
+  std::map<uint64_t, SeedResult> results;
+  uint64_t done = 0, failures = 0, events = 0;
+  const bool terminal = isatty(STDOUT_FILENO) != 0;
+  const absl::Time start = absl::Now();
+  absl::Time last_report = start;
+  int open_pipes = jobs;
+  auto progress = [&](bool final_line) {
+    const double elapsed = absl::ToDoubleSeconds(absl::Now() - start);
+    const double rate = elapsed > 0 ? static_cast<double>(done) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(total - done) / rate : -1;
+    const std::string line = absl::StrFormat(
+        "%d/%d seeds, %d failed, %.1f seeds/s, ETA %s", done, total, failures, rate, Eta(eta));
+    if (terminal) {
+      std::printf("\r\033[K%s%s", line.c_str(), final_line ? "\n" : "");
+    } else {
+      std::printf("%s\n", line.c_str());
+    }
+    std::fflush(stdout);
+  };
+  while (open_pipes > 0) {
+    std::vector<pollfd> polls;
+    for (int fd : fds) {
+      if (fd >= 0) polls.push_back(pollfd{fd, POLLIN, 0});
+    }
+    const int ready = poll(polls.data(), polls.size(), 1000);
+    if (ready < 0 && errno != EINTR) CHECK(false) << "poll: " << std::strerror(errno);
+    for (const pollfd& p : polls) {
+      if ((p.revents & (POLLIN | POLLHUP | POLLERR)) == 0) continue;
+      const size_t i = static_cast<size_t>(
+          std::find(fds.begin(), fds.end(), p.fd) - fds.begin());
+      char chunk[4096];
+      const ssize_t n = read(p.fd, chunk, sizeof(chunk));
+      if (n <= 0) {
+        close(p.fd);
+        fds[i] = -1;
+        --open_pipes;
+        continue;
+      }
+      buffers[i].append(chunk, static_cast<size_t>(n));
+      size_t newline;
+      while ((newline = buffers[i].find('\n')) != std::string::npos) {
+        const std::string line = buffers[i].substr(0, newline);
+        buffers[i].erase(0, newline + 1);
+        std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 4));
+        if (f.size() < 4) continue;
+        uint64_t seed = 0;
+        SeedResult result;
+        result.done = true;
+        CHECK(absl::SimpleAtoi(f[0], &seed) && absl::SimpleAtoi(f[2], &result.events) &&
+              absl::SimpleAtoi(f[3], &result.virtual_us))
+            << "garbled worker line: " << line;
+        result.passed = f[1] == "1";
+        if (f.size() == 5) result.failure = f[4];
+        ++done;
+        events += result.events;
+        if (!result.passed) ++failures;
+        results[seed] = std::move(result);
+      }
+    }
+    if (terminal || absl::Now() - last_report >= absl::Seconds(10)) {
+      progress(false);
+      last_report = absl::Now();
+    }
+  }
+  for (pid_t pid : pids) {
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+  }
+  progress(true);
+
+  // Seeds a worker never reported: it died (a CHECK failure) on the first of
+  // them.
+  for (uint64_t seed = options.first_seed; seed <= options.last_seed; ++seed) {
+    if (results.count(seed) == 0) {
+      results[seed] = SeedResult{false, false, 0, 0, "worker crashed (CHECK failure?) before reporting"};
+      ++failures;
+    }
+  }
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  absl::PrintF("\n%-22s %d\n%-22s %d passed, %d failed\n%-22s %.1f s (%.2f seeds/s, %.0f events/s)\n",
+              "seeds", total, "result", total - failures, failures, "wall time", wall,
+              wall > 0 ? static_cast<double>(total) / wall : 0.0,
+              wall > 0 ? static_cast<double>(events) / wall : 0.0);
+  if (failures > 0) {
+    std::printf("\nfailures:\n");
+    for (const auto& [seed, result] : results) {
+      if (result.passed) continue;
+      absl::PrintF("  seed %d: %s\n    replay: blixard sim --seed=%d %s\n", seed,
+                   result.failure, seed, options.replay_flags);
+    }
+  }
+  return failures == 0 ? 0 : 1;
+}
+
+}  // namespace blixard::cli

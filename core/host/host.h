@@ -1,0 +1,279 @@
+// Host: drives one Blixard node. It wires the pure Raft core (RawNode) and
+// the replicated cluster state machine to the world through the Env
+// interfaces (core/env.h), and it is the only user of those interfaces, so
+// the simulator and the production event loop run exactly this code.
+//
+// What it does, in the order of the Raft thesis' "Ready" loop (§10.2.1):
+//   - ticks the core from a Timer, steps it with messages from Transport;
+//   - for each Ready: sends `messages` at once (the leader's appends go out
+//     while its own write is in flight), hands snapshot + entries + hard
+//     state to LogStore as one write, and only when that write is durable
+//     copies it into the core's MemoryStorage, releases
+//     `messages_after_persist` (vote grants, append acks) and tells the core
+//     (OnPersisted);
+//   - applies committed entries to the ClusterStateMachine and answers the
+//     clients whose writes they carry — never before apply;
+//   - serves reads through ReadIndex once the state machine has applied up
+//     to the read index;
+//   - takes a snapshot every `snapshot_interval_entries` applied entries and
+//     compacts the log, keeping `log_retain_entries` for slow followers;
+//   - recovers on Start() from the LogStore: snapshot restored into the
+//     state machine, the log replayed from there, never re-applying what the
+//     snapshot holds; the hard state (term, vote) is never reset;
+//   - runs leader-only controllers that act only by proposing commands:
+//     worker liveness from agents' heartbeats, task timeouts, and the log
+//     clock (AdvanceTime) so backoffs and grace periods end;
+//   - runs this node's agent: registers the node as a worker, starts and
+//     stops its tasks and VMs through the Executor, reports what happened.
+//
+// Membership: a node starts a new cluster only when its store is empty and
+// `initial_voters` names it; every other node joins by being added through
+// a configuration change. (The first Blixard bootstrapped every node as a
+// one-node cluster.)
+//
+// Thread-safety: none. Every method and every Env callback runs on one
+// thread. Lifetime: the Env objects and the observer outlive the Host;
+// the Host must be destroyed (a crash) before the Env objects are reset.
+#ifndef BLIXARD_CORE_HOST_HOST_H_
+#define BLIXARD_CORE_HOST_HOST_H_
+
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "core/base/logger.h"
+#include "core/base/types.h"
+#include "core/env.h"
+#include "core/host/observer.h"
+#include "core/proto/cluster.pb.h"
+#include "core/proto/api.pb.h"
+#include "core/proto/host.pb.h"
+#include "core/proto/raft.pb.h"
+#include "core/raft/raw_node.h"
+#include "core/raft/storage.h"
+#include "core/sm/cluster_state_machine.h"
+
+namespace blixard::host {
+
+// Named bounds on what the Host queues.
+inline constexpr size_t kPendingWritesMax = 65536;
+inline constexpr size_t kPendingReadsMax = 65536;
+inline constexpr size_t kPendingForwardsMax = 65536;
+inline constexpr size_t kHostMessageBytesMax = 4 << 20;
+
+struct HostOptions {
+  NodeId id;
+  // Voters of a brand-new cluster; used only when the store is empty. A node
+  // not named here waits (as a non-member) to be added.
+  std::vector<NodeId> initial_voters;
+
+  // Raft.
+  int64_t tick_us = 100'000;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  bool pre_vote = true;
+  bool check_quorum = true;
+  uint64_t max_size_per_msg = 1 << 20;
+  size_t max_inflight_msgs = 256;
+  uint64_t max_inflight_bytes = 32 << 20;
+  uint64_t max_uncommitted_entries_size = 64 << 20;
+  uint64_t raft_seed = 0;  // the core's randomness (election timeouts)
+
+  // Snapshots: taken after this many applied entries since the last one;
+  // the log keeps this many entries below the snapshot for slow followers.
+  uint64_t snapshot_interval_entries = 1000;
+  uint64_t log_retain_entries = 200;
+  // The state digest is reported to the observer every this many applied
+  // entries (0: never). Digests serialize the whole state: not free.
+  uint64_t digest_interval_entries = 64;
+
+  // A forwarded request that gets no reply within this long is answered
+  // UNKNOWN (commands) or NOT_LEADER (queries).
+  int64_t forward_timeout_us = 3'000'000;
+
+  // Agent and controllers.
+  // The capacity this node offers as a worker; nullopt: not a worker.
+  std::optional<cluster::RegisterWorker> worker;
+  int64_t agent_heartbeat_us = 500'000;
+  // The leader proposes WorkerLost after this long without a heartbeat.
+  int64_t worker_ttl_us = 3'000'000;
+  // The leader proposes AdvanceTime when nothing was proposed for this long.
+  int64_t advance_time_us = 1'000'000;
+  // Slack past a task's timeout before the leader declares it timed out
+  // (the worker's own Executor kills it at the timeout).
+  uint64_t task_timeout_slack_ms = 5'000;
+
+  ClusterStateMachineOptions state_machine;
+
+  absl::Status Validate() const;
+};
+
+class Host {
+ public:
+  using Reply = std::function<void(const api::ClientResponse& response)>;
+
+  // REQUIRES: options.Validate().ok(); env.complete(); logger set.
+  // `observer` may be null (NullObserver).
+  Host(HostOptions options, Env env, Logger* logger, HostObserver* observer = nullptr);
+  ~Host();
+  Host(const Host&) = delete;
+  Host& operator=(const Host&) = delete;
+
+  // Recovers from the LogStore and starts ticking (for a brand-new cluster,
+  // once the bootstrap membership is durable). Errors: whatever the store's
+  // recovery reads report (DATA_LOSS for a lying log): the node must not
+  // run. REQUIRES: called once.
+  absl::Status Start();
+
+  // Handles a client request. `reply` runs exactly once, later or right
+  // away, on this thread — unless the Host is destroyed first (a crash),
+  // in which case the client sees no answer, like a real network.
+  void Submit(api::ClientRequest request, Reply reply);
+
+  // Administrative actions (definitely-not-applied NOT_LEADER results are
+  // reported through the return value).
+  bool ProposeConfChange(const raft::ConfChange& change);
+  bool TransferLeader(NodeId to);
+
+  NodeId id() const { return options_.id; }
+  bool is_leader() const;
+  NodeId leader() const;
+  Term term() const;
+  Index commit_index() const;
+  Index applied_index() const { return applied_; }
+  const ClusterStateMachine& state_machine() const { return *sm_; }
+  const raft::RawNode& raw_node() const { return *raw_node_; }
+
+  // Checks the Host's own invariants, the core's and the state machine's.
+  void CheckInvariants() const;
+
+ private:
+  struct PendingPersist {
+    uint64_t ready_number;
+    bool has_write;
+    std::optional<raft::Snapshot> snapshot;
+    std::vector<raft::Entry> entries;
+    std::optional<raft::HardState> hard_state;
+    std::optional<raft::Snapshot> local_snapshot;  // taken by this node
+    std::vector<raft::Message> messages_after_persist;
+  };
+  struct PendingRead {
+    cluster::Query query;
+    Reply reply;
+  };
+  struct PendingForward {
+    bool is_query;
+    MonoMicros deadline;
+    Reply reply;
+  };
+  using RequestKey = std::pair<uint64_t, uint64_t>;  // (client id, sequence)
+
+  // Second half of Start(), once the recovered (or bootstrap) state is
+  // durable.
+  void Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapshot,
+            std::vector<raft::Entry> entries);
+
+  // Event handlers.
+  void OnTick();
+  void OnPacket(Packet packet);
+  void OnHostBytes(NodeId from, const std::string& bytes);
+  void OnWorkEvent(const WorkEvent& event);
+
+  // The Ready loop.
+  void ProcessReady();
+  void HandleReady(raft::Ready ready);
+  void SendMessages(std::vector<raft::Message> messages);
+  void OnWriteDurable();
+  void FinishPersist(PendingPersist persist);
+  void ApplyEntries(const std::vector<raft::Entry>& entries);
+  void ApplyEntry(const raft::Entry& entry);
+  void MaybeSnapshot();
+  void ServeReads();
+  void FlushReplies();
+
+  // Client path.
+  void SubmitCommand(cluster::Command command, Reply reply);
+  void SubmitQuery(const cluster::Query& query, Reply reply);
+  void Forward(api::ClientRequest request, Reply reply);
+  void FailPending(api::ClientResponse::Status status, absl::string_view why);
+  void SweepForwards();
+  void SendHostMessage(NodeId to, const HostMessage& message);
+  api::ClientResponse NotLeader() const;
+
+  // Leader controllers and the agent.
+  void OnBecameLeader();
+  void RunControllers();
+  void ProposeInternal(cluster::Command command);
+  void RunAgent();
+  void Report(cluster::Command command, std::string key);
+  bool ReportSatisfied(const cluster::Command& command) const;
+  uint64_t LogTimeMs() const;
+  MonoMicros Now() const;
+
+  HostOptions options_;
+  Env env_;
+  NullObserver null_observer_;
+  HostObserver* observer_;
+  Logger* logger_;
+
+  raft::MemoryStorage storage_;
+  std::unique_ptr<raft::RawNode> raw_node_;
+  std::unique_ptr<ClusterStateMachine> sm_;
+  raft::ConfState conf_state_;
+  bool started_ = false;
+  bool in_process_ready_ = false;
+
+  // Raft view, as last reported.
+  std::string role_ = "follower";
+  Term term_;
+  NodeId leader_;
+  Index commit_;
+  Index applied_;
+  Index last_snapshot_index_;
+  Index last_digest_index_;
+
+  std::deque<PendingPersist> persisting_;
+  size_t writes_in_flight_ = 0;
+
+  std::map<RequestKey, Reply> pending_writes_;
+  std::deque<std::pair<Reply, api::ClientResponse>> deferred_replies_;
+  uint64_t next_read_id_ = 1;
+  std::map<uint64_t, PendingRead> pending_reads_;       // awaiting ReadIndex
+  std::multimap<Index, PendingRead> reads_awaiting_apply_;
+  uint64_t next_forward_id_ = 1;
+  std::map<uint64_t, PendingForward> forwards_;
+
+  // Leader controllers.
+  std::map<uint64_t, MonoMicros> last_heartbeat_;
+  std::map<std::string, MonoMicros> controller_cooldown_;
+  MonoMicros last_proposal_ = 0;
+  int64_t log_time_offset_ms_ = 0;
+
+  // Agent: unacknowledged reports, by key, resent until the log has them.
+  std::map<std::string, cluster::Command> reports_;
+  std::map<std::string, uint32_t> running_tasks_;  // task id -> attempt
+  enum class VmPhase { kStarting, kRunning, kExited };
+  struct LocalVm {
+    uint64_t generation;
+    VmPhase phase;
+    bool stopping;
+    bool failed = false;
+  };
+  static cluster::VmObservedState NextVmStep(cluster::VmObservedState from,
+                                             cluster::VmObservedState to);
+  std::map<std::string, LocalVm> local_vms_;  // what this node's executor runs
+  MonoMicros last_agent_heartbeat_ = 0;
+  MonoMicros last_registration_ = 0;
+};
+
+}  // namespace blixard::host
+
+#endif  // BLIXARD_CORE_HOST_HOST_H_

@@ -1,0 +1,67 @@
+// HostObserver: what a Host reports about itself as it runs, for the
+// simulator's oracles and trace (sim/) and for production metrics (net/).
+// Every call happens on the Host's thread, synchronously, at the moment the
+// Host learns or does the thing reported. A Host without an observer uses
+// NullObserver. Implementations must not call back into the Host.
+#ifndef BLIXARD_CORE_HOST_OBSERVER_H_
+#define BLIXARD_CORE_HOST_OBSERVER_H_
+
+#include <cstdint>
+#include <vector>
+
+#include "absl/strings/string_view.h"
+#include "core/base/types.h"
+#include "core/proto/raft.pb.h"
+#include "core/sm/cluster_state_machine.h"
+
+namespace blixard::host {
+
+class HostObserver {
+ public:
+  virtual ~HostObserver() = default;
+
+  // The node's Raft role or term changed. `role` is one of "leader",
+  // "candidate", "precandidate", "follower", "learner".
+  virtual void OnRole(NodeId node, absl::string_view role, Term term,
+                      NodeId leader) = 0;
+  // The node's log now holds `entries` (not yet durable), replacing anything
+  // it held from the first one's index on.
+  virtual void OnAppend(NodeId node, const std::vector<raft::Entry>& entries) = 0;
+  // The node's log now starts after a snapshot at (index, term);
+  // `installed` for a leader's snapshot (the rest of the log is dropped),
+  // false for local compaction.
+  virtual void OnSnapshot(NodeId node, Index index, Term term,
+                          bool installed) = 0;
+  // The node restarted and recovered this durable log.
+  virtual void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
+                         const std::vector<raft::Entry>& entries) = 0;
+  // The node learned its log is committed up to `commit`.
+  virtual void OnCommit(NodeId node, Index commit) = 0;
+  // The node applied `entry` to its state machine.
+  virtual void OnApply(NodeId node, const raft::Entry& entry) = 0;
+  // The state machine right after it applied `command` at `index`.
+  virtual void OnStateApplied(NodeId node, Index index, const cluster::Command& command,
+                              const ClusterStateMachine& state_machine) = 0;
+  // The node's state machine digest at `applied` (reported periodically).
+  virtual void OnDigest(NodeId node, Index applied, uint64_t digest) = 0;
+  // The node acknowledged a client write as applied at (index, term).
+  virtual void OnAcknowledge(NodeId node, Index index, Term term) = 0;
+};
+
+class NullObserver final : public HostObserver {
+ public:
+  void OnRole(NodeId, absl::string_view, Term, NodeId) override {}
+  void OnAppend(NodeId, const std::vector<raft::Entry>&) override {}
+  void OnSnapshot(NodeId, Index, Term, bool) override {}
+  void OnRecover(NodeId, Index, Term, const std::vector<raft::Entry>&) override {}
+  void OnCommit(NodeId, Index) override {}
+  void OnApply(NodeId, const raft::Entry&) override {}
+  void OnStateApplied(NodeId, Index, const cluster::Command&,
+                      const ClusterStateMachine&) override {}
+  void OnDigest(NodeId, Index, uint64_t) override {}
+  void OnAcknowledge(NodeId, Index, Term) override {}
+};
+
+}  // namespace blixard::host
+
+#endif  // BLIXARD_CORE_HOST_OBSERVER_H_

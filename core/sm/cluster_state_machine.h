@@ -1,0 +1,262 @@
+// The replicated cluster state machine: workers, tasks, VMs, deterministic
+// placement, and a small versioned KV store (ARCHITECTURE.md, "Replicated
+// cluster state"; issue 4).
+//
+// The Host applies every committed entry that carries a `cluster::Command`,
+// in log order, on every replica:
+//
+//   ClusterStateMachine sm(ClusterStateMachineOptions{});
+//   cluster::Result result = sm.Apply(Index(entry.index()), command);
+//   if (result.code() != cluster::RESULT_OK) { /* reply with the error */ }
+//   std::string bytes = sm.Snapshot();     // for Raft snapshots
+//   uint64_t digest = sm.Digest();         // compare replicas
+//   absl::Status s = other.Restore(bytes); // install a snapshot
+//
+// Determinism. Apply is a pure function of (state, index, command): no clock
+// (time is the leader-stamped `log_time_ms`, made monotonic with
+// max(previous, entry)), no randomness, no floating point, and no decision
+// depends on the iteration order of an unordered container. Two replicas fed
+// the same entries end with byte-identical snapshots.
+//
+// Errors. A command that is invalid against the current state returns a
+// Result with a code other than RESULT_OK and a message that names what was
+// wrong, and changes no worker, task, VM or KV entry. Three things move with
+// *every* applied entry, valid or not, because they belong to the log, not to
+// the command: the applied index, the state clock (max of log times), and
+// whatever the new clock makes due (retry backoffs ending, offline grace
+// periods ending, and the placements those allow). The client session table
+// records the result of every write that carries a request id, errors
+// included, so a retry returns the same answer.
+//
+// Client sessions (Raft thesis 6.3). A write with client_id != 0 carries a
+// sequence number. The same sequence as the client's last write returns the
+// recorded result without applying again; a lower one is OUT_OF_RANGE. The
+// table holds at most `client_sessions_max` clients and evicts the one whose
+// last write has the lowest log index (least recently used). A client whose
+// session was evicted looks new: its retried write would apply again, so the
+// bound must comfortably exceed the number of live clients.
+//
+// Placement happens inside Apply (placement_index.h has the rule). Pending
+// work is scanned after every command that can make placement possible
+// (capacity freed, a worker becoming ONLINE, a retry coming due, new work),
+// VMs first (by create index), then tasks by (priority descending, submit
+// index), each placed if it fits anywhere; work that does not fit is skipped
+// so smaller work behind it can backfill. After every Apply no eligible
+// pending task or waiting VM fits on any ONLINE worker.
+//
+// Not thread-safe: the Host calls it from its single thread.
+#ifndef BLIXARD_CORE_SM_CLUSTER_STATE_MACHINE_H_
+#define BLIXARD_CORE_SM_CLUSTER_STATE_MACHINE_H_
+
+#include <cstdint>
+#include <map>
+#include <set>
+#include <string>
+#include <tuple>
+#include <utility>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "core/base/types.h"
+#include "core/proto/cluster.pb.h"
+#include "core/sm/cluster_limits.h"
+#include "core/sm/placement_index.h"
+
+namespace blixard {
+
+// Tunables. Every replica of a cluster must use the same values (they shape
+// decisions), so they belong to the cluster's configuration.
+struct ClusterStateMachineOptions {
+  // How long an OFFLINE worker keeps its tasks before they are requeued.
+  uint64_t offline_grace_ms = 30'000;
+  // Retry backoff after the n-th failed attempt: base << (n - 1), capped.
+  uint64_t retry_backoff_base_ms = 1'000;
+  uint64_t retry_backoff_max_ms = 300'000;
+  size_t client_sessions_max = 4096;
+  size_t workers_max = 100'000;
+  size_t tasks_max = 2'000'000;  // records of every state, terminal included
+  size_t pending_tasks_max = 200'000;
+  size_t vms_max = 100'000;
+  size_t kv_keys_max = 1'000'000;
+
+  // INVALID_ARGUMENT naming the first bad field.
+  absl::Status Validate() const;
+};
+
+class ClusterStateMachine {
+ public:
+  // REQUIRES: options.Validate().ok() (CHECKed).
+  explicit ClusterStateMachine(ClusterStateMachineOptions options = {});
+  ClusterStateMachine(const ClusterStateMachine&) = delete;
+  ClusterStateMachine& operator=(const ClusterStateMachine&) = delete;
+  ClusterStateMachine(ClusterStateMachine&&) = default;
+  ClusterStateMachine& operator=(ClusterStateMachine&&) = default;
+
+  // Applies the command of the committed entry at `index`. Returns the typed
+  // outcome; see the file comment for what an error leaves unchanged.
+  // REQUIRES: index > applied_index() (entries without a command, such as
+  // leader no-ops and configuration changes, may leave gaps).
+  cluster::Result Apply(Index index, const cluster::Command& command);
+
+  // Parses the data of a committed entry as a cluster::Command and applies
+  // it. Bytes that do not parse yield RESULT_INVALID_ARGUMENT and change
+  // nothing but the applied index (every replica rejects them alike).
+  // REQUIRES: index > applied_index().
+  cluster::Result ApplyEntry(Index index, absl::string_view data);
+
+  // Read path (serve after ReadIndex or under a lease; never logged).
+  cluster::QueryResult Query(const cluster::Query& query) const;
+  const cluster::WorkerRecord* FindWorker(uint64_t node_id) const;
+  const cluster::TaskRecord* FindTask(absl::string_view task_id) const;
+  const cluster::VmRecord* FindVm(absl::string_view name) const;
+  const cluster::KvEntry* FindKv(absl::string_view key) const;
+  // Tasks by id; state UNSPECIFIED and worker 0 match any. At most `limit`.
+  std::vector<cluster::TaskRecord> ListTasks(
+      cluster::TaskState state, uint64_t worker_id,
+      size_t limit = kListResultsMax) const;
+  cluster::ClusterSummary Summary() const;
+  // The ASSIGNED/RUNNING tasks on a worker, by task id, without copying
+  // (pointers valid until the next Apply or Restore). For oracles and agents
+  // that look at every apply.
+  std::vector<const cluster::TaskRecord*> ActiveTasksOn(uint64_t worker_id) const;
+
+  const std::map<uint64_t, cluster::WorkerRecord>& workers() const {
+    return workers_;
+  }
+  const std::map<std::string, cluster::TaskRecord, std::less<>>& tasks() const {
+    return tasks_;
+  }
+  const std::map<std::string, cluster::VmRecord, std::less<>>& vms() const {
+    return vms_;
+  }
+  const std::map<std::string, cluster::KvEntry, std::less<>>& kv() const {
+    return kv_;
+  }
+  const std::map<uint64_t, cluster::ClientSession>& sessions() const {
+    return sessions_;
+  }
+  Index applied_index() const { return applied_index_; }
+  uint64_t now_ms() const { return now_ms_; }
+  const ClusterStateMachineOptions& options() const { return options_; }
+
+  // The whole state in key order, and its deterministic serialization.
+  cluster::StateSnapshot ToProto() const;
+  std::string Snapshot() const;
+  // StableHash64 of Snapshot(): equal on replicas with equal state.
+  uint64_t Digest() const;
+
+  // Replaces the state with a snapshot. Accepts repeated fields in any order
+  // (they are re-sorted). On error (malformed bytes, a record outside the
+  // limits, dangling references, reservations that do not add up or
+  // over-commit) returns INVALID_ARGUMENT or DATA_LOSS and leaves the state
+  // unchanged.
+  absl::Status Restore(absl::string_view bytes);
+  absl::Status RestoreFromProto(const cluster::StateSnapshot& snapshot);
+
+  // CHECKs every invariant: reservations equal the sum of assigned tasks and
+  // placed VMs and never exceed capacity; placements only on workers with
+  // the required features; the derived indexes (placement index, pending
+  // queue, timers, per-worker sets) agree with the records; no eligible
+  // pending work fits anywhere. O(state); for tests, sim and fuzzers.
+  void CheckInvariants() const;
+
+  // Implementation details (defined in the .cc).
+  struct Outcome;
+
+ private:
+  using PendingKey = std::tuple<uint32_t, uint64_t, std::string>;
+  using IdByWorker = std::set<std::pair<uint64_t, std::string>, std::less<>>;
+
+  Outcome Dispatch(Index index, const cluster::Command& command);
+  Outcome DoRegisterWorker(Index index, const cluster::RegisterWorker& c);
+  Outcome DoSetWorkerStatus(uint64_t node_id, cluster::WorkerStatus to,
+                            absl::string_view reason);
+  Outcome DoRemoveWorker(const cluster::RemoveWorker& c);
+  Outcome DoSubmitTask(Index index, const cluster::SubmitTask& c);
+  Outcome DoTaskStarted(const cluster::TaskStarted& c);
+  Outcome DoTaskFinished(const cluster::TaskFinished& c);
+  Outcome DoCancelTask(const cluster::CancelTask& c);
+  Outcome DoCreateVm(Index index, const cluster::CreateVm& c);
+  Outcome DoSetVmDesired(absl::string_view name,
+                         cluster::VmDesiredState desired);
+  Outcome DoDeleteVm(const cluster::DeleteVm& c);
+  Outcome DoMigrateVm(const cluster::MigrateVm& c);
+  Outcome DoVmObserved(const cluster::VmObserved& c);
+  Outcome DoKvPut(Index index, const cluster::KvPut& c);
+  Outcome DoKvDelete(const cluster::KvDelete& c);
+  Outcome DoKvCompareAndSwap(Index index, const cluster::KvCompareAndSwap& c);
+
+  // Status side effects of moving a worker from one status to another.
+  void EnterStatus(cluster::WorkerRecord& worker, cluster::WorkerStatus from);
+  void ProcessTimers();
+  void Scan();
+  bool TryPlaceVm(cluster::VmRecord& vm, uint64_t exclude);
+
+  void Reserve(cluster::WorkerRecord& worker, const sm::Amounts& amounts);
+  void Release(uint64_t worker_id, const sm::Amounts& amounts);
+  void SyncIndex(const cluster::WorkerRecord& worker);
+  void AssignTask(cluster::TaskRecord& task, cluster::WorkerRecord& worker);
+  // Returns an ASSIGNED/RUNNING task to PENDING (not counted as a failure).
+  void RequeueTask(cluster::TaskRecord& task);
+  void EnqueuePending(const cluster::TaskRecord& task, bool fresh);
+  void DequeuePending(const cluster::TaskRecord& task);
+  void RequeueWorkerWork(uint64_t node_id, bool vms_too);
+  void UnplaceVm(cluster::VmRecord& vm);
+  void PlaceVm(cluster::VmRecord& vm, cluster::WorkerRecord& worker);
+  uint64_t BackoffMs(uint32_t failed_attempts) const;
+  void RecordSession(uint64_t client_id, uint64_t sequence, Index index,
+                     const cluster::Result& result);
+  void FillPayload(const Outcome& outcome, cluster::Result& result) const;
+  // Rebuilds every derived structure from the records.
+  void RebuildDerived();
+
+  ClusterStateMachineOptions options_;
+  Index applied_index_;
+  uint64_t now_ms_ = 0;
+
+  // Records: the replicated state (what snapshots hold).
+  std::map<uint64_t, cluster::WorkerRecord> workers_;
+  std::map<std::string, cluster::TaskRecord, std::less<>> tasks_;
+  std::map<std::string, cluster::VmRecord, std::less<>> vms_;
+  std::map<std::string, cluster::KvEntry, std::less<>> kv_;
+  std::map<uint64_t, cluster::ClientSession> sessions_;
+
+  // Derived from the records (rebuilt on restore).
+  sm::PlacementIndex index_;                   // ONLINE workers
+  std::map<PendingKey, sm::Amounts> pending_;  // eligible PENDING tasks -> need
+  // Per dimension, the multiset of pending needs: when the room left on the
+  // dirty workers is below the smallest need in some dimension, no old
+  // pending task can fit and the scan stops early.
+  struct NeedFloor {
+    std::map<uint64_t, uint64_t> cpu, memory, disk;  // need -> task count
+    void Add(const sm::Amounts& need);
+    void Remove(const sm::Amounts& need);
+    // True when some pending task might fit in `room`: the smallest need of
+    // each dimension fits. False when there are no pending tasks.
+    bool CoveredBy(const sm::Amounts& room) const;
+  };
+  NeedFloor need_floor_;
+  // Pending tasks that became eligible since the last scan (new, requeued,
+  // retry due). Every other pending task fits on no ONLINE worker outside
+  // dirty_workers_, so the scan only tries those for it.
+  std::set<PendingKey> fresh_;
+  std::set<std::pair<uint64_t, std::string>, std::less<>> retry_timers_;
+  std::set<std::pair<uint64_t, uint64_t>> offline_timers_;  // (deadline, node)
+  IdByWorker tasks_by_worker_;  // ASSIGNED/RUNNING tasks
+  IdByWorker vms_by_worker_;    // placed VMs
+  std::set<std::pair<uint64_t, std::string>, std::less<>> waiting_vms_;
+  std::set<uint64_t> draining_workers_;
+  std::set<std::pair<uint64_t, uint64_t>> session_lru_;  // (last_index, client)
+  // Workers that gained free capacity or became ONLINE since the last scan.
+  std::set<uint64_t> dirty_workers_;
+  bool scan_needed_ = false;
+};
+
+// The canonical absl::Status for a Result's code and message (OK for
+// RESULT_OK), for callers that report errors as Status.
+absl::Status ResultToStatus(const cluster::Result& result);
+
+}  // namespace blixard
+
+#endif  // BLIXARD_CORE_SM_CLUSTER_STATE_MACHINE_H_

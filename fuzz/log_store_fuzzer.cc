@@ -1,0 +1,155 @@
+// Arbitrary bytes as a node's SQLite log store, and byte-level mutations of
+// a valid one: opening must yield a store or a clean error (DATA_LOSS,
+// FAILED_PRECONDITION, ...), never a crash; and a store that opens must read
+// back a log that hangs together (every entry in range, consecutive, terms
+// non-decreasing), or say DATA_LOSS on the read.
+//
+// Input: byte 0 picks the mode. Mode 0: the rest is the database file.
+// Mode 1: the rest is a list of (offset, xor) pairs applied to a valid
+// database holding a snapshot and a log, plus a truncation.
+#include <fuzzer/FuzzedDataProvider.h>
+#include <unistd.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
+
+#include "core/base/check.h"
+#include "core/proto/raft.pb.h"
+#include "storage/sqlite_log_store.h"
+
+namespace {
+
+using blixard::Index;
+using blixard::LogWrite;
+using blixard::storage::SqliteLogStore;
+using blixard::storage::SqliteLogStoreOptions;
+
+constexpr int kMutationsMax = 16;
+
+std::string ScratchDir() {
+  const char* base = std::getenv("TEST_TMPDIR");
+  std::string dir = std::string(base != nullptr ? base : "/tmp") + "/log_store_fuzzer.XXXXXX";
+  CHECK(mkdtemp(dir.data()) != nullptr) << "cannot make a scratch directory";
+  return dir;
+}
+
+const std::string& Dir() {
+  static const std::string* const dir = new std::string(ScratchDir());
+  return *dir;
+}
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+
+void WriteFile(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(bytes.data(), static_cast<std::streamsize>(bytes.size()));
+  CHECK(out.good()) << "cannot write " << path;
+}
+
+void RemoveDb(const std::string& path) {
+  std::remove(path.c_str());
+  std::remove((path + "-wal").c_str());
+  std::remove((path + "-shm").c_str());
+}
+
+// A valid store: a snapshot at 5 and entries 6..40 over three terms.
+const std::string& ValidImage() {
+  static const std::string* const image = [] {
+    const std::string path = Dir() + "/valid.db";
+    RemoveDb(path);
+    {
+      SqliteLogStoreOptions options;
+      options.path = path;
+      auto store = SqliteLogStore::Open(options);
+      CHECK_OK(store.status());
+      LogWrite write;
+      blixard::raft::Snapshot snapshot;
+      snapshot.set_data(std::string(300, 's'));
+      snapshot.mutable_metadata()->set_index(5);
+      snapshot.mutable_metadata()->set_term(1);
+      snapshot.mutable_metadata()->mutable_conf_state()->add_voters(1);
+      write.snapshot = snapshot;
+      for (uint64_t i = 6; i <= 40; ++i) {
+        blixard::raft::Entry entry;
+        entry.set_index(i);
+        entry.set_term(1 + i / 15);
+        entry.set_data(std::string(20, static_cast<char>('a' + i % 26)));
+        write.entries.push_back(entry);
+      }
+      blixard::raft::HardState hard_state;
+      hard_state.set_term(3);
+      hard_state.set_vote(1);
+      hard_state.set_commit(30);
+      write.hard_state = hard_state;
+      (*store)->Write(std::move(write), [] {});
+      (*store)->WaitForDurable();
+      (*store)->PollCompletions();
+    }  // closing checkpoints the WAL into the main file
+    return new std::string(ReadFile(path));
+  }();
+  return *image;
+}
+
+void CheckStore(SqliteLogStore& store) {
+  auto first = store.FirstIndex();
+  auto last = store.LastIndex();
+  (void)store.ReadHardState();
+  (void)store.ReadSnapshot();
+  if (!first.ok() || !last.ok()) return;
+  CHECK_LE(first->value(), last->value() + 1) << "first index past last + 1";
+  if (*last < *first) return;
+  auto entries = store.ReadEntries(*first, last->Next());
+  if (!entries.ok()) {
+    CHECK(entries.status().code() == absl::StatusCode::kDataLoss ||
+          entries.status().code() == absl::StatusCode::kUnavailable)
+        << entries.status();
+    return;
+  }
+  CHECK_EQ(entries->size(), last->Since(*first) + 1);
+  uint64_t term = 0;
+  for (size_t i = 0; i < entries->size(); ++i) {
+    CHECK_EQ((*entries)[i].index(), first->value() + i) << "entries out of place";
+    CHECK_GE((*entries)[i].term(), term) << "terms go down";
+    term = (*entries)[i].term();
+  }
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  FuzzedDataProvider input(data, size);
+  const std::string path = Dir() + "/fuzz.db";
+  RemoveDb(path);
+  std::string bytes;
+  if (input.ConsumeBool()) {
+    bytes = input.ConsumeRemainingBytesAsString();
+  } else {
+    bytes = ValidImage();
+    for (int i = 0; i < kMutationsMax && input.remaining_bytes() > 2; ++i) {
+      const size_t offset = input.ConsumeIntegralInRange<size_t>(0, bytes.size() - 1);
+      bytes[offset] = static_cast<char>(bytes[offset] ^ input.ConsumeIntegral<uint8_t>());
+    }
+    if (input.ConsumeBool()) {
+      bytes.resize(input.ConsumeIntegralInRange<size_t>(0, bytes.size()));
+    }
+  }
+  WriteFile(path, bytes);
+  SqliteLogStoreOptions options;
+  options.path = path;
+  auto store = SqliteLogStore::Open(options);
+  if (store.ok()) {
+    CheckStore(**store);
+  } else {
+    CHECK(!store.status().message().empty()) << "an error must say what was wrong";
+  }
+  return 0;
+}
