@@ -154,7 +154,13 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
     last_snapshot_index_ = applied;
   }
   if (!entries.empty()) CHECK_OK(storage_.Append(entries));
+  // The commit index on disk may lag (commit-only hard states are written
+  // lazily, and a snapshot may be durable before the hard state that
+  // committed it): what a snapshot holds is committed.
+  if (hard_state.commit() < applied.value()) hard_state.set_commit(applied.value());
   storage_.SetHardState(hard_state);
+  durable_term_ = hard_state.term();
+  durable_vote_ = hard_state.vote();
   applied_ = applied;
   commit_ = Index(hard_state.commit());
   term_ = Term(hard_state.term());
@@ -341,21 +347,42 @@ void Host::HandleReady(raft::Ready ready) {
   persist.entries = std::move(ready.entries);
   persist.hard_state = std::move(ready.hard_state);
   persist.messages_after_persist = std::move(ready.messages_after_persist);
+  // A hard state that only moves the commit index need not reach the disk
+  // now: term and vote are what must be durable before a vote or an ack
+  // (Raft Figure 2), while a commit index that lags on disk is only learned
+  // again from the leader after a restart. It rides along with the next
+  // write instead, which saves a disk write per committed entry on every
+  // follower.
+  const bool commit_only =
+      persist.hard_state.has_value() && persist.hard_state->term() == durable_term_ &&
+      persist.hard_state->vote() == durable_vote_;
   persist.has_write = persist.snapshot.has_value() || !persist.entries.empty() ||
-                      persist.hard_state.has_value();
+                      (persist.hard_state.has_value() && !commit_only);
   if (persist.has_write) {
     LogWrite write;
     write.snapshot = persist.snapshot;
     write.entries = persist.entries;
-    write.hard_state = persist.hard_state;
+    if (persist.hard_state.has_value()) {
+      write.hard_state = persist.hard_state;
+    } else if (latest_hard_state_.has_value()) {
+      write.hard_state = latest_hard_state_;  // carries a commit not yet written
+    }
+    if (write.hard_state.has_value()) {
+      durable_term_ = write.hard_state->term();
+      durable_vote_ = write.hard_state->vote();
+      latest_hard_state_.reset();
+    }
     ++writes_in_flight_;
     persisting_.push_back(std::move(persist));
     env_.log_store->Write(std::move(write), [this] { OnWriteDurable(); });
-  } else if (persisting_.empty()) {
-    FinishPersist(std::move(persist));
   } else {
-    // Messages that depend on earlier writes wait for them (FIFO).
-    persisting_.push_back(std::move(persist));
+    if (persist.hard_state.has_value()) latest_hard_state_ = persist.hard_state;
+    if (persisting_.empty()) {
+      FinishPersist(std::move(persist));
+    } else {
+      // Messages that depend on earlier writes wait for them (FIFO).
+      persisting_.push_back(std::move(persist));
+    }
   }
   MaybeSnapshot();
   FlushReplies();

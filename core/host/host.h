@@ -241,6 +241,11 @@ class Host {
   Index last_digest_index_;
 
   std::deque<PendingPersist> persisting_;
+  // Term and vote as last handed to the LogStore, and a newer hard state
+  // that differs only in its commit index and is not written yet.
+  uint64_t durable_term_ = 0;
+  uint64_t durable_vote_ = 0;
+  std::optional<raft::HardState> latest_hard_state_;
   size_t writes_in_flight_ = 0;
 
   std::map<RequestKey, Reply> pending_writes_;

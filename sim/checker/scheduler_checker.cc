@@ -80,6 +80,14 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
                                      ", which the transition table forbids"));
       return;
     }
+    // Placement happens inside Apply, before or after the command's own
+    // effect (time-driven requeues run first): work placed by a command that
+    // also changed this worker's status was placed while it was ONLINE if it
+    // was ONLINE on either side of the command.
+    const bool was_online = before != view.workers.end() &&
+                            before->second.second == worker.registered_index() &&
+                            before->second.first == cluster::WORKER_ONLINE;
+    const bool online = was_online || worker.status() == cluster::WORKER_ONLINE;
     view.workers[id] = {worker.status(), worker.registered_index()};
     // Reservations add up exactly and fit.
     Amounts used;
@@ -96,10 +104,16 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
       const std::pair<uint64_t, uint32_t> placement(id, task->attempt());
       auto seen = view.assigned.find(task->task_id());
       if (seen != view.assigned.end() && seen->second == placement) continue;
-      if (!baseline && worker.status() != cluster::WORKER_ONLINE) {
-        Fail(node, index, absl::StrCat("task ", task->task_id(), " was assigned to worker ",
-                                       id, " while it is ",
-                                       sm::WorkerStatusName(worker.status())));
+      if (!baseline && !online) {
+        Fail(node, index,
+             absl::StrCat("task ", task->task_id(), " was assigned to worker ", id,
+                          " while it is ", sm::WorkerStatusName(worker.status()),
+                          " (attempt ", task->attempt(), ", ", sm::TaskStateName(task->state()),
+                          seen == view.assigned.end()
+                              ? std::string(", not seen assigned before")
+                              : absl::StrCat(", last seen on worker ", seen->second.first,
+                                             " attempt ", seen->second.second),
+                          ", command ", command.ShortDebugString().substr(0, 200), ")"));
         return;
       }
       view.assigned[task->task_id()] = placement;
@@ -119,7 +133,7 @@ void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Comman
       const std::pair<uint64_t, uint64_t> placement(id, vm.generation());
       auto seen = view.placed.find(name);
       if (seen != view.placed.end() && seen->second == placement) continue;
-      if (!baseline && worker.status() != cluster::WORKER_ONLINE) {
+      if (!baseline && !online) {
         Fail(node, index, absl::StrCat("VM ", name, " was placed on worker ", id,
                                        " while it is ", sm::WorkerStatusName(worker.status())));
         return;
