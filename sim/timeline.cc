@@ -60,10 +60,11 @@ void Timeline::Fault(int64_t t_us, absl::string_view kind,
     }
   } else if (kind == "restart" || kind == "resume") {
     for (NodeId node : nodes) Close(outages_[node], t_us);
-  } else if (kind == "heal") {
+  } else if (kind == "heal" || kind == "unclog") {
     Close(network_, t_us);
-  } else {
-    // Network faults: partitions of any shape, clogs, loss bursts.
+  } else if (kind == "partition" || kind == "partition_one_way" || kind == "isolate" ||
+             kind == "bridge" || kind == "clog") {
+    // Cuts in the network: partitions of any shape and clogs.
     Close(network_, t_us);
     std::string label(kind);
     for (NodeId node : nodes) absl::StrAppend(&label, " n", node.value());
@@ -139,6 +140,17 @@ std::string Timeline::Render(int64_t end_us) const {
       }
     }
   }
+  // Every fault as a tick above its node's row, named in a tooltip.
+  for (size_t row = 0; row < nodes_.size(); ++row) {
+    auto it = marks_.find(nodes_[row]);
+    if (it == marks_.end()) continue;
+    const int64_t y = nodes_top + static_cast<int64_t>(row) * kRowPx;
+    for (const Mark& mark : it->second) {
+      absl::StrAppend(&svg, "<rect x='", x(mark.t_us), "' y='", y, "' width='2' height='3' ",
+                      "class='mark'><title>", Escape(mark.kind), " at ", mark.t_us,
+                      "us</title></rect>\n");
+    }
+  }
   absl::StrAppend(&svg, "<text x='4' y='", network_top + 15, "' class='label'>network</text>\n");
   for (const Segment& s : network_) {
     absl::StrAppend(&svg, "<rect x='", x(s.from_us), "' y='", network_top + 2, "' width='",
@@ -179,7 +191,7 @@ std::string Timeline::Render(int64_t end_us) const {
       ".grid{stroke:#e4e4e4;stroke-width:1}\n.axis,.small{font-size:10px;fill:#555}\n",
       ".label{font-size:12px;fill:#222}\n.term{font-size:10px;fill:#000}\n",
       ".crash{fill:#222;opacity:.85}\n.pause{fill:#7a5cc7;opacity:.55}\n",
-      ".partition{fill:#d94f8c;opacity:.6}\n",
+      ".partition{fill:#d94f8c;opacity:.6}\n.mark{fill:#444}\n",
       ".violation{stroke:#e00;stroke-width:2}\n.violation-text{font-size:12px;fill:#e00}\n",
       ".legend span{display:inline-block;width:12px;height:12px;margin:0 4px 0 12px;"
       "vertical-align:middle}\n</style></head><body>\n",

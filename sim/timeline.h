@@ -26,8 +26,10 @@ class Timeline {
   Timeline(uint64_t seed, std::vector<NodeId> nodes);
 
   void Role(int64_t t_us, NodeId node, absl::string_view role, Term term);
-  // kind: crash, restart, pause, resume, partition, heal, ... `nodes` are
-  // the nodes it concerns.
+  // kind: crash, restart, pause, resume (node rows); partition,
+  // partition_one_way, isolate, bridge, clog (the network row, until heal or
+  // unclog); anything else (loss, clock, disk episodes) is only a tooltip
+  // mark. `nodes` are the nodes it concerns.
   void Fault(int64_t t_us, absl::string_view kind, const std::vector<NodeId>& nodes);
   void Invoke(int64_t t_us, uint64_t client, uint64_t op_id, absl::string_view op);
   // status: ok, fail or unknown.
