@@ -17,7 +17,7 @@
 
 namespace {
 
-constexpr int kStepsMax = 120;
+constexpr int kStepsMax = 60;
 
 }  // namespace
 

@@ -21,7 +21,7 @@
 
 namespace {
 
-constexpr int kCommandsMax = 64;
+constexpr int kCommandsMax = 40;
 constexpr size_t kRawCommandBytesMax = 512;
 
 }  // namespace
