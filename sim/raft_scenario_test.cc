@@ -2,7 +2,7 @@
 // compares each command's output with the golden text in the script.
 //
 // Rewrite the golden text after an intended change:
-//   bazel run //core/raft/testing:scenario_test -- --rewrite
+//   bazel run //sim:raft_scenario_test -- --rewrite
 // (or BLIXARD_REWRITE=1 with bazel run). Rewriting needs
 // BUILD_WORKSPACE_DIRECTORY, which `bazel run` sets, to find the sources.
 #include <cstdlib>
