@@ -49,6 +49,13 @@ absl::Status ValidateMessage(const Message& m, NodeId self) {
           return absl::InvalidArgumentError(absl::StrCat(
               "append: entry index ", e.index(), ", expected ", expect));
         }
+        // Raft never writes an entry of term 0 (that is the empty log's
+        // dummy); accepting one lets "same index, same term" match entries
+        // that were never the same.
+        if (e.term() == 0) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("append: entry of term 0 at index ", e.index()));
+        }
         if (e.term() < prev_term || e.term() > m.term()) {
           return absl::InvalidArgumentError(absl::StrCat(
               "append: entry term ", e.term(), " out of order at index ", e.index()));
@@ -64,6 +71,9 @@ absl::Status ValidateMessage(const Message& m, NodeId self) {
     case MSG_SNAPSHOT:
       if (m.snapshot().metadata().index() == 0) {
         return absl::InvalidArgumentError("snapshot without an index");
+      }
+      if (m.snapshot().metadata().term() == 0) {
+        return absl::InvalidArgumentError("snapshot of term 0");
       }
       if (m.snapshot().metadata().term() > m.term()) {
         return absl::InvalidArgumentError("snapshot from a future term");
