@@ -8,14 +8,14 @@ makes
   :foo_fuzzer_replay  a cc_test run by every `bazel test //...` that feeds
                       each file of testdata/fuzz/foo_fuzzer/ (and a fixed set
                       of seeded pseudo-random inputs) to the target.
-The corpus lives in testdata/fuzz/<name>/ with a BUILD.bazel that exports a
-`corpus` filegroup.
+The corpus lives in testdata/fuzz/<name>/; testdata/fuzz/BUILD.bazel lists
+each target's folder as a filegroup.
 """
 
 load("//bazel:copts.bzl", "BLIXARD_TEST_COPTS")
 
 def blixard_fuzz_target(name, srcs, deps = [], size = "small", **kwargs):
-    corpus = "//testdata/fuzz/%s:corpus" % name
+    corpus = "//testdata/fuzz:%s" % name
     native.cc_binary(
         name = name,
         testonly = True,

@@ -36,7 +36,7 @@ run_one() {
   # entropic schedule's bookkeeping dominates a target with many features).
   [[ -f fuzz/$t.flags ]] && mapfile -t flags < "fuzz/$t.flags"
   # Work on a copy so the checked-in corpus only gains minimized inputs.
-  cp "$corpus"/* "$out/new/" 2>/dev/null; rm -f "$out/new/BUILD.bazel"
+  cp "$corpus"/* "$out/new/" 2>/dev/null
   "$bin/fuzz/$t" "$out/new" "${dict[@]}" "${flags[@]}" -max_total_time="$seconds" \
     -artifact_prefix="$out/" -print_final_stats=1 -rss_limit_mb=4096 \
     -timeout=30 >"$out/log" 2>&1
@@ -60,7 +60,7 @@ for t in "${targets[@]}"; do
   execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "$out/log" | grep -oE '[0-9]+$' | tail -1)
   cov=$(grep -oE 'cov: [0-9]+' "$out/log" | tail -1 | grep -oE '[0-9]+')
   per_second=$(( ${execs:-0} / (seconds > 0 ? seconds : 1) ))
-  corpus=$(find "testdata/fuzz/$t" -type f ! -name BUILD.bazel | wc -l)
+  corpus=$(find "testdata/fuzz/$t" -type f | wc -l)
   findings=$(find "$out" -maxdepth 1 -name 'crash-*' -o -maxdepth 1 -name 'leak-*' -o -maxdepth 1 -name 'timeout-*' -o -maxdepth 1 -name 'oom-*' | wc -l)
   [[ "$findings" -gt 0 || "$(cat "$out/rc")" != 0 ]] && status=1
   printf '%-26s %10s %10s %8s %s\n' "$t" "$per_second" "${cov:-?}" "$corpus" "$findings"
