@@ -14,10 +14,13 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "core/base/check.h"
+#include "core/base/coverage_mark.h"
+#include "core/base/planted_bug.h"
 
 namespace blixard::cli {
 namespace {
@@ -33,7 +36,22 @@ struct SeedResult {
   std::string failure;
 };
 
-// One line per seed: "<seed> <pass 0|1> <events> <virtual_us> <failure...>".
+// Coverage marks as one word: the counts in mark order, comma-separated.
+std::string FormatMarks(const CoverageMarkCounts& counts) {
+  return absl::StrJoin(counts, ",");
+}
+
+bool ParseMarks(absl::string_view word, CoverageMarkCounts* counts) {
+  std::vector<absl::string_view> parts = absl::StrSplit(word, ',');
+  if (parts.size() != kCoverageMarkCount) return false;
+  for (size_t i = 0; i < kCoverageMarkCount; ++i) {
+    if (!absl::SimpleAtoi(parts[i], &(*counts)[i])) return false;
+  }
+  return true;
+}
+
+// One line per seed:
+// "<seed> <pass 0|1> <events> <virtual_us> <marks> <failure...>".
 void Worker(const SweepOptions& options, int index, int fd) {
   const uint64_t jobs = static_cast<uint64_t>(options.jobs);
   for (uint64_t seed = options.first_seed + static_cast<uint64_t>(index);
@@ -48,8 +66,10 @@ void Worker(const SweepOptions& options, int index, int fd) {
     for (char& c : failure) {
       if (c == '\n') c = ' ';
     }
-    const std::string line = absl::StrCat(seed, " ", report.passed ? 1 : 0, " ", report.events,
-                                          " ", report.virtual_us, " ", failure, "\n");
+    const std::string line =
+        absl::StrCat(seed, " ", report.passed ? 1 : 0, " ", report.events, " ",
+                     report.virtual_us, " ", FormatMarks(report.coverage_marks), " ",
+                     failure, "\n");
     size_t written = 0;
     while (written < line.size()) {
       const ssize_t n = write(fd, line.data() + written, line.size() - written);
@@ -92,6 +112,10 @@ int RunSweep(const SweepOptions& options) {
   CHECK(options.jobs >= 1 && options.jobs <= kJobsMax);
   const uint64_t total = options.last_seed - options.first_seed + 1;
   const int jobs = static_cast<int>(std::min<uint64_t>(total, static_cast<uint64_t>(options.jobs)));
+  if (ActivePlantedBug() != PlantedBug::kNone) {
+    absl::PrintF("planted bug: %s (built with --define=planted_bug=%s); failures are expected\n",
+                 PlantedBugName(ActivePlantedBug()), PlantedBugName(ActivePlantedBug()));
+  }
   std::fflush(stdout);
   std::fflush(stderr);
 
@@ -115,6 +139,9 @@ int RunSweep(const SweepOptions& options) {
   }
 
   std::map<uint64_t, SeedResult> results;
+  // Coverage marks over the sweep: total hits and seeds that hit each.
+  CoverageMarkCounts mark_hits = {};
+  CoverageMarkCounts mark_seeds = {};
   uint64_t done = 0, failures = 0, events = 0;
   const bool terminal = isatty(STDOUT_FILENO) != 0;
   const absl::Time start = absl::Now();
@@ -157,8 +184,8 @@ int RunSweep(const SweepOptions& options) {
       while ((newline = buffers[i].find('\n')) != std::string::npos) {
         const std::string line = buffers[i].substr(0, newline);
         buffers[i].erase(0, newline + 1);
-        std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 4));
-        if (f.size() < 4) continue;
+        std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 5));
+        CHECK_GE(f.size(), 5u) << "garbled worker line: " << line;
         uint64_t seed = 0;
         SeedResult result;
         result.done = true;
@@ -166,7 +193,13 @@ int RunSweep(const SweepOptions& options) {
               absl::SimpleAtoi(f[3], &result.virtual_us))
             << "garbled worker line: " << line;
         result.passed = f[1] == "1";
-        if (f.size() == 5) result.failure = f[4];
+        CoverageMarkCounts marks = {};
+        CHECK(ParseMarks(f[4], &marks)) << "garbled marks in worker line: " << line;
+        for (size_t m = 0; m < kCoverageMarkCount; ++m) {
+          mark_hits[m] += marks[m];
+          if (marks[m] > 0) ++mark_seeds[m];
+        }
+        if (f.size() == 6) result.failure = f[5];
         ++done;
         events += result.events;
         if (!result.passed) ++failures;
@@ -198,6 +231,17 @@ int RunSweep(const SweepOptions& options) {
               "seeds", total, "result", total - failures, failures, "wall time", wall,
               wall > 0 ? static_cast<double>(total) / wall : 0.0,
               wall > 0 ? static_cast<double>(events) / wall : 0.0);
+  // Which rare paths the sweep reached, and which it never did: a missed
+  // mark means these seeds never test that path.
+  std::vector<std::string> missed;
+  absl::PrintF("\ncoverage marks (seeds that hit each, total hits):\n");
+  for (size_t m = 0; m < kCoverageMarkCount; ++m) {
+    const absl::string_view name = CoverageMarkName(CoverageMarkAt(m));
+    absl::PrintF("  %-38s %6d seeds %8d hits\n", name, mark_seeds[m], mark_hits[m]);
+    if (mark_hits[m] == 0) missed.emplace_back(name);
+  }
+  absl::PrintF("%-22s %s\n", "marks missed",
+               missed.empty() ? "none" : absl::StrJoin(missed, ", "));
   if (failures > 0) {
     std::printf("\nfailures:\n");
     for (const auto& [seed, result] : results) {

@@ -6,6 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
+#include "core/base/coverage_mark.h"
 
 namespace blixard::sim {
 namespace {
@@ -196,6 +197,8 @@ absl::Status SimDisk::Recover() {
     torn_.reset();
     return absl::OkStatus();
   }
+  // The last write before the power went is torn: its checksum fails.
+  COVERAGE_MARK(torn_write_on_restart);
   if (options_.report_torn_writes) {
     const uint64_t index = !torn_->write.entries.empty()
                                ? torn_->write.entries.front().index()

@@ -10,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/check.h"
+#include "core/base/coverage_mark.h"
 #include "core/base/logger.h"
 #include "core/base/rng.h"
 #include "core/host/host.h"
@@ -75,6 +76,9 @@ absl::Status SimulationOptions::Validate() const {
   }
   if (liveness_us <= 0) {
     return absl::InvalidArgumentError("liveness bound must be positive");
+  }
+  if (snapshot_interval_entries == 0) {
+    return absl::InvalidArgumentError("snapshot interval must be positive");
   }
   return absl::OkStatus();
 }
@@ -142,9 +146,12 @@ class Simulation final : public ClusterAccess,
       });
     }
 
+    if (options_.membership_changes) ScheduleMembershipChange();
+
     // Safety phase: faults at will, every check after every event.
     RunPhase(options_.duration_us);
     // Liveness phase: heal everything, then every client operation must end.
+    membership_stopped_ = true;
     if (report_.passed) {
       workload_->Stop();
       HealAll();
@@ -175,6 +182,8 @@ class Simulation final : public ClusterAccess,
 
     report_.seed = options_.seed;
     report_.nodes = options_.nodes;
+    report_.coverage_marks = ReadCoverageMarks();
+    report_.planted_bug = ActivePlantedBug();
     report_.virtual_us = world_.now_us();
     report_.events = world_.events_run();
     report_.messages_sent = network_.stats().sent;
@@ -230,6 +239,10 @@ class Simulation final : public ClusterAccess,
     checker_.OnAppend(node, digests);
   }
   void OnSnapshot(NodeId node, Index index, Term term, bool installed) override {
+    // The simulator knows what the node cannot: a partition is active.
+    if (installed && network_.blocked_links() > 0) {
+      COVERAGE_MARK(snapshot_installed_while_partitioned);
+    }
     checker_.OnSnapshot(node, index, term, installed);
     if (installed) scheduler_.OnRecover(node);  // its state was replaced
   }
@@ -341,9 +354,9 @@ class Simulation final : public ClusterAccess,
     o.election_ticks = 10;
     o.heartbeat_ticks = 1;
     o.raft_seed = nodes_[id].env->RaftRng(world_.epoch(id)).Next();
-    o.snapshot_interval_entries = 500;
+    o.snapshot_interval_entries = options_.snapshot_interval_entries;
     o.digest_interval_entries = 250;
-    o.log_retain_entries = 100;
+    o.log_retain_entries = options_.log_retain_entries;
     cluster::RegisterWorker worker;
     worker.set_address(absl::StrCat("10.0.0.", id.value(), ":7000"));
     worker.mutable_capacity()->set_cpu_cores(8 + 4 * (id.value() % 3));
@@ -381,6 +394,50 @@ class Simulation final : public ClusterAccess,
       case LifecycleChange::kPause:
       case LifecycleChange::kResume:
         break;
+    }
+  }
+
+  // Membership churn (SimulationOptions::membership_changes). Draws the
+  // same numbers whatever happens, so the stream never shifts.
+  void ScheduleMembershipChange() {
+    const int64_t gap_us = static_cast<int64_t>(membership_rng_.Range(1'000'000, 5'000'000));
+    const uint64_t pick = membership_rng_.Next();
+    world_.ScheduleAfter(gap_us, kNoNode, [this, pick] {
+      if (membership_stopped_) return;
+      ChangeMembership(pick);
+      ScheduleMembershipChange();
+    });
+  }
+
+  void ChangeMembership(uint64_t pick) {
+    host::Host* leader = nullptr;
+    for (NodeId id : node_ids_) {
+      host::Host* host = HostFor(id);
+      if (host != nullptr && world_.IsUp(id) && host->is_leader()) {
+        leader = host;
+        break;
+      }
+    }
+    if (leader == nullptr) return;
+    const raft::ConfState config = leader->raw_node().GetStatus().config;
+    if (config.voters_outgoing_size() > 0) return;  // joint: not one of ours
+    raft::ConfChange change;
+    raft::ConfChangeSingle* single = change.add_changes();
+    if (config.learners_size() > 0) {
+      single->set_type(raft::CONF_CHANGE_ADD_NODE);  // promote the learner back
+      single->set_node_id(config.learners(0));
+    } else if (config.voters_size() >= 3) {
+      single->set_type(raft::CONF_CHANGE_ADD_LEARNER_NODE);  // demote a voter
+      single->set_node_id(config.voters(static_cast<int>(
+          pick % static_cast<uint64_t>(config.voters_size()))));
+    } else {
+      return;
+    }
+    if (leader->ProposeConfChange(change)) {
+      Note("conf_change", {NodeId(single->node_id())},
+           JsonLine().Str("change", single->type() == raft::CONF_CHANGE_ADD_NODE
+                                        ? "promote"
+                                        : "demote"));
     }
   }
 
@@ -461,6 +518,8 @@ class Simulation final : public ClusterAccess,
   SafetyChecker checker_;
   SchedulerChecker scheduler_;
   Rng tear_rng_ = world_.Stream("disk_tear");
+  Rng membership_rng_ = world_.Stream("membership");
+  bool membership_stopped_ = false;
   std::unique_ptr<Logger> log_sink_;
   std::unique_ptr<FaultInjector> injector_;
   std::set<std::pair<Term, NodeId>> leaders_seen_;
@@ -472,6 +531,8 @@ class Simulation final : public ClusterAccess,
 
 SimulationReport RunSimulation(const SimulationOptions& options) {
   CHECK_OK(options.Validate());
+  // Marks count this run only (hits during construction included).
+  ResetCoverageMarks();
   Simulation simulation(options);
   return simulation.Run();
 }

@@ -23,6 +23,8 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/base/coverage_mark.h"
+#include "core/base/planted_bug.h"
 #include "sim/checker/linearizability.h"
 #include "sim/fault_schedule.h"
 #include "sim/workload.h"
@@ -46,6 +48,17 @@ struct SimulationOptions {
   // After the safety phase every fault is healed and every node restarted;
   // each client operation in flight must then finish within this bound.
   int64_t liveness_us = 30'000'000;
+  // Every node's Host takes a snapshot after this many applied entries and
+  // keeps log_retain_entries below it (HostOptions); small values make
+  // lagging nodes catch up by snapshot.
+  uint64_t snapshot_interval_entries = 500;
+  uint64_t log_retain_entries = 100;
+  // Membership churn during the safety phase: every 1-5 s of virtual time
+  // the leader is asked to demote a voter to learner (keeping at least two
+  // voters) or to promote the learner back, so conf changes race elections,
+  // crashes and partitions. Off by default (it changes every seed's run);
+  // swarm mode (issue 7) is meant to subsume it.
+  bool membership_changes = false;
   // JSON lines (sim/TRACE.md); null: no trace file (the hash is still kept).
   std::ostream* trace = nullptr;
   // Node logs with virtual time; null: discarded.
@@ -75,8 +88,16 @@ struct SimulationReport {
   uint64_t checks = 0;                     // oracle evaluations
   LinearizabilityResult linearizability;
   uint64_t trace_hash = 0;
+  // Coverage marks (core/base/coverage_mark.h) hit during this run, by mark;
+  // the registry is reset when the run starts.
+  CoverageMarkCounts coverage_marks = {};
+  // The bug planted in this process when the run started (kNone normally).
+  PlantedBug planted_bug = PlantedBug::kNone;
 };
 
+// Runs one simulation. Resets the process-global coverage marks at the start
+// and reports the run's hits, so runs must not overlap (one at a time per
+// process; a sweep forks workers).
 SimulationReport RunSimulation(const SimulationOptions& options);
 
 }  // namespace blixard::sim

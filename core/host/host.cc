@@ -5,6 +5,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
+#include "core/base/planted_bug.h"
 #include "core/base/rng.h"
 #include "core/base/status_macros.h"
 
@@ -107,6 +108,12 @@ absl::Status Host::Start() {
       std::find(options_.initial_voters.begin(), options_.initial_voters.end(),
                 options_.id) != options_.initial_voters.end();
   if (!empty || !initial_voter) {
+    if (Planted(PlantedBug::kForgetVoteOnRestart)) {
+      // PLANTED BUG kForgetVoteOnRestart (core/base/planted_bug.h): the
+      // recovered vote is dropped, so this node may vote again in the term
+      // it already voted in (Raft Figure 2: votedFor is persistent state).
+      hard_state.set_vote(0);
+    }
     Boot(std::move(hard_state), std::move(snapshot), std::move(entries));
     return absl::OkStatus();
   }
@@ -620,6 +627,22 @@ void Host::SubmitCommand(cluster::Command command, Reply reply) {
     return;
   }
   last_proposal_ = Now();
+  if (Planted(PlantedBug::kAckBeforeDurable) && key.first != 0) {
+    // PLANTED BUG kAckBeforeDurable (core/base/planted_bug.h): the leader
+    // answers "done" as soon as the entry is in its own log — not durable
+    // anywhere, not committed — with the optimistic answer such a server
+    // gives (it cannot know the result before apply).
+    const raft::Raft& raft = raw_node_->raft();
+    const Index index = raft.log().LastIndex();
+    observer_->OnAcknowledge(options_.id, index, raft.term());
+    api::ClientResponse response;
+    response.set_status(api::ClientResponse::STATUS_OK);
+    response.mutable_result()->set_code(cluster::RESULT_OK);
+    response.set_index(index.value());
+    response.set_term(raft.term().value());
+    reply(response);
+    return;
+  }
   if (key.first != 0) {
     pending_writes_.emplace(key, std::move(reply));
   } else {
@@ -632,6 +655,17 @@ void Host::SubmitCommand(cluster::Command command, Reply reply) {
 void Host::SubmitQuery(const cluster::Query& query, Reply reply) {
   if (pending_reads_.size() >= kPendingReadsMax) {
     reply(Response(api::ClientResponse::STATUS_REJECTED, "too many reads in flight"));
+    return;
+  }
+  if (Planted(PlantedBug::kReadWithoutReadIndex)) {
+    // PLANTED BUG kReadWithoutReadIndex (core/base/planted_bug.h): a node
+    // that believes it leads answers from its own state at once, without
+    // confirming leadership or its commit index (thesis §6.4).
+    api::ClientResponse response;
+    response.set_status(api::ClientResponse::STATUS_OK);
+    *response.mutable_query_result() = sm_->Query(query);
+    response.set_index(applied_.value());
+    reply(response);
     return;
   }
   const uint64_t id = next_read_id_++;

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
+#include "core/base/coverage_mark.h"
 #include "core/raft/util.h"
 
 namespace blixard::raft {
@@ -101,6 +102,9 @@ RaftLog::AppendResult RaftLog::MaybeAppend(
                      committed_.value(), ")");
       return AppendResult::kRefused;
     }
+    // A conflict inside our log (not just past its end) drops an
+    // uncommitted suffix a deposed leader left here (§5.3).
+    if (conflict <= LastIndex()) COVERAGE_MARK(uncommitted_suffix_truncated);
     const uint64_t skip = conflict.Since(prev_index.Next());
     std::vector<Entry> fresh;
     fresh.reserve(static_cast<size_t>(entries->size()) - skip);

@@ -5,6 +5,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
+#include "core/base/coverage_mark.h"
+#include "core/base/planted_bug.h"
 #include "core/base/status_macros.h"
 #include "core/raft/confchange.h"
 #include "core/raft/util.h"
@@ -322,6 +324,7 @@ void Raft::BecomeLeader() {
   // Conservatively treat every conf change in the log as pending: we don't
   // know which are applied.
   pending_conf_index_ = log_.LastIndex();
+  if (HasUnappliedConfChange()) COVERAGE_MARK(conf_change_during_election);
   // Raft paper 5.4.2 / thesis 6.4: an empty entry of the new term commits
   // everything before it and lets ReadIndex start.
   std::vector<Entry> empty(1);
@@ -378,6 +381,7 @@ void Raft::DoCampaign(CampaignType type) {
     BecomeCandidate();
     vote_type = MSG_VOTE;
     term = term_;
+    if (HasUnappliedConfChange()) COVERAGE_MARK(conf_change_during_election);
   }
   for (NodeId id : tracker_.VoterIds()) {
     if (id == id_) {
@@ -417,6 +421,19 @@ VoteResult Raft::Poll(NodeId id, MessageType type, bool granted) {
                 MessageTypeName(type), " votes and ", tally.rejected,
                 " vote rejections");
   return tally.result;
+}
+
+bool Raft::HasUnappliedConfChange() const {
+  // Only for a coverage mark: reads the unapplied tail (short on a node that
+  // campaigns), decides nothing. An unreadable tail counts as none.
+  if (log_.applied() >= log_.LastIndex()) return false;
+  absl::StatusOr<std::vector<Entry>> ents =
+      log_.Slice(log_.applied().Next(), log_.LastIndex().Next(), kNoLimit);
+  if (!ents.ok()) return false;
+  for (const Entry& e : *ents) {
+    if (e.type() == ENTRY_CONF_CHANGE) return true;
+  }
+  return false;
 }
 
 void Raft::Campaign() {
@@ -509,7 +526,11 @@ ProposalResult Raft::Step(Message& m) {
       const bool can_vote =
           vote_ == from || (vote_.is_none() && lead_.is_none()) ||
           (m.type() == MSG_PRE_VOTE && mterm > term_);
-      if (can_vote && log_.IsUpToDate(Index(m.index()), Term(m.log_term()))) {
+      // PLANTED BUG kVoteWithoutLogCheck (core/base/planted_bug.h): the
+      // vote skips the up-to-date check of §5.4.1, so a candidate missing
+      // committed entries can win.
+      if (can_vote && (Planted(PlantedBug::kVoteWithoutLogCheck) ||
+                       log_.IsUpToDate(Index(m.index()), Term(m.log_term())))) {
         logger_->Info(Prefix(), " [logterm: ", log_.LastTerm().value(),
                       ", index: ", log_.LastIndex().value(), ", vote: ",
                       vote_.value(), "] cast ", MessageTypeName(m.type()),
@@ -620,6 +641,7 @@ ProposalResult Raft::StepLeader(Message& m) {
       return ProposalResult::kAccepted;
     case MSG_CHECK_QUORUM:
       if (!tracker_.QuorumActive()) {
+        COVERAGE_MARK(check_quorum_step_down);
         logger_->Warning(Prefix(), " stepped down to follower since quorum is not active");
         BecomeFollower(term_, kNoNode);
       }
@@ -1201,7 +1223,15 @@ bool Raft::AppendEntries(std::vector<Entry>&& entries) {
 }
 
 bool Raft::MaybeCommit() {
-  return log_.MaybeCommit(tracker_.Committed(), term_);
+  const Index quorum_index = tracker_.Committed();
+  if (Planted(PlantedBug::kCommitPreviousTerm) && quorum_index > log_.committed()) {
+    // PLANTED BUG kCommitPreviousTerm (core/base/planted_bug.h): commits
+    // whatever a quorum holds, whatever its term — the Figure 8 mistake
+    // that §5.4.2's current-term rule (log_.MaybeCommit) prevents.
+    log_.CommitTo(quorum_index);
+    return true;
+  }
+  return log_.MaybeCommit(quorum_index, term_);
 }
 
 bool Raft::IncreaseUncommittedSize(const std::vector<Entry>& entries) {

@@ -153,6 +153,8 @@ class Raft {
   void Hup(CampaignType type);
   void DoCampaign(CampaignType type);
   VoteResult Poll(NodeId id, MessageType type, bool granted);
+  // A conf-change entry above the applied index (for a coverage mark only).
+  bool HasUnappliedConfChange() const;
 
   void Send(Message m);
   void SendAppend(NodeId to) { MaybeSendAppend(to, true); }
