@@ -107,6 +107,18 @@ class Simulation final : public ClusterAccess,
       log_sink_ = std::make_unique<NullLogger>();
     }
     for (NodeId id : node_ids_) BuildNode(id);
+    // Vote grants, as the voters issue them (the oracle's vote safety): a
+    // grant counts when sent, whether or not the network delivers it.
+    network_.SetObserver([this](const Packet& packet, PacketFate fate) {
+      if (packet.kind != Packet::Kind::kRaft ||
+          packet.raft.type() != raft::MSG_VOTE_RESPONSE || packet.raft.reject()) {
+        return;
+      }
+      if (fate == PacketFate::kSent || fate == PacketFate::kQueueFull ||
+          fate == PacketFate::kUnknownPeer) {
+        checker_.OnVoteGranted(packet.from, packet.to, Term(packet.raft.term()));
+      }
+    });
   }
 
   SimulationReport Run() {
@@ -246,6 +258,7 @@ class Simulation final : public ClusterAccess,
     checker_.OnSnapshot(node, index, term, installed);
     if (installed) scheduler_.OnRecover(node);  // its state was replaced
   }
+  void OnBoot(NodeId node, Term term, NodeId vote) override { checker_.OnBoot(node, term, vote); }
   void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
                  const std::vector<raft::Entry>& entries) override {
     std::vector<EntryDigest> digests;
@@ -502,6 +515,7 @@ class Simulation final : public ClusterAccess,
   void Fail(NodeId node, absl::string_view property, absl::string_view detail) {
     if (!report_.passed) return;
     report_.passed = false;
+    report_.violated_property = std::string(property);
     report_.failure = absl::StrCat(property, " violated at t=", world_.now_us(), " us",
                                    node.is_none() ? "" : absl::StrCat(" on n", node.value()),
                                    ": ", detail);

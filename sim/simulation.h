@@ -72,6 +72,7 @@ struct SimulationOptions {
 struct SimulationReport {
   bool passed = true;
   std::string failure;  // the first violation: property, time, node, detail
+  std::string violated_property;  // its property alone, e.g. "vote safety"
 
   uint64_t seed = 0;
   int nodes = 0;

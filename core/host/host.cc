@@ -171,6 +171,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   applied_ = applied;
   commit_ = Index(hard_state.commit());
   term_ = Term(hard_state.term());
+  observer_->OnBoot(options_.id, term_, NodeId(hard_state.vote()));
   observer_->OnRecover(options_.id,
                        snapshot ? Index(snapshot->metadata().index()) : Index(0),
                        snapshot ? Term(snapshot->metadata().term()) : Term(0),

@@ -32,6 +32,9 @@ class HostObserver {
   // false for local compaction.
   virtual void OnSnapshot(NodeId node, Index index, Term term,
                           bool installed) = 0;
+  // The node (re)started with this durable term and vote (after recovery,
+  // before it takes part in Raft).
+  virtual void OnBoot(NodeId node, Term term, NodeId vote) = 0;
   // The node restarted and recovered this durable log.
   virtual void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
                          const std::vector<raft::Entry>& entries) = 0;
@@ -53,6 +56,7 @@ class NullObserver final : public HostObserver {
   void OnRole(NodeId, absl::string_view, Term, NodeId) override {}
   void OnAppend(NodeId, const std::vector<raft::Entry>&) override {}
   void OnSnapshot(NodeId, Index, Term, bool) override {}
+  void OnBoot(NodeId, Term, NodeId) override {}
   void OnRecover(NodeId, Index, Term, const std::vector<raft::Entry>&) override {}
   void OnCommit(NodeId, Index) override {}
   void OnApply(NodeId, const raft::Entry&) override {}

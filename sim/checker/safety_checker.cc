@@ -39,7 +39,11 @@ const EntryDigest* SafetyChecker::CommittedAt(Index index) const {
 
 void SafetyChecker::OnRole(NodeId node, bool is_leader, Term term) {
   node_terms_[node] = term;
-  if (!is_leader) return;
+  if (!is_leader) {
+    leading_.erase(node);
+    return;
+  }
+  leading_[node] = term;
   ++checks_;
   auto [it, inserted] = leaders_.emplace(term, node);
   if (!inserted && it->second != node) {
@@ -173,6 +177,7 @@ void SafetyChecker::OnRecover(NodeId node, Index snapshot_index,
                               const std::vector<EntryDigest>& entries) {
   NodeLog& log = logs_[node];
   log = NodeLog{snapshot_index, snapshot_term, {}};
+  leading_.erase(node);  // a restarted node leads nothing
   if (entries.empty()) return;
   CHECK_EQ(entries.front().index, snapshot_index.Next());
   log.entries = entries;
@@ -198,6 +203,20 @@ void SafetyChecker::OnCommit(NodeId node, Index commit) {
       Fail(node, "committed entries never change",
            absl::StrCat("n", node.value(), " committed ", Describe(*mine),
                         " but ", Describe(c), " was committed before"));
+      return;
+    }
+  }
+  // A leader that commits past everything known committed counted replicas
+  // itself: the entry it counted must be of its own term (§5.4.2).
+  if (auto lead = leading_.find(node); lead != leading_.end() && commit > committed_last_) {
+    const EntryDigest* counted = log.At(commit);
+    ++checks_;
+    if (counted != nullptr && counted->term != lead->second) {
+      Fail(node, "current-term commits",
+           absl::StrCat("n", node.value(), ", leader of term ", lead->second.value(),
+                        ", committed ", Describe(*counted),
+                        " of a previous term by counting replicas (known committed up to ",
+                        committed_last_.value(), ")"));
       return;
     }
   }
@@ -262,6 +281,37 @@ void SafetyChecker::OnAcknowledge(NodeId node, Index index, Term term) {
          absl::StrCat("n", node.value(), " acknowledged a write at index ",
                       index.value(), " term ", term.value(), " but ",
                       Describe(*c), " is committed there"));
+  }
+}
+
+void SafetyChecker::OnVoteGranted(NodeId voter, NodeId candidate, Term term) {
+  ++checks_;
+  auto [it, inserted] = grants_.emplace(std::make_pair(voter, term), candidate);
+  if (!inserted && it->second != candidate) {
+    Fail(voter, "vote safety",
+         absl::StrCat("n", voter.value(), " granted its vote in term ", term.value(),
+                      " to n", candidate.value(), " after granting it to n",
+                      it->second.value()));
+    return;
+  }
+  auto& last = last_grant_[voter];
+  if (term >= last.first) last = {term, candidate};
+}
+
+void SafetyChecker::OnBoot(NodeId node, Term term, NodeId vote) {
+  auto it = last_grant_.find(node);
+  if (it == last_grant_.end()) return;
+  ++checks_;
+  const auto [granted_term, candidate] = it->second;
+  if (term < granted_term) {
+    Fail(node, "votes durable",
+         absl::StrCat("n", node.value(), " restarted in term ", term.value(),
+                      " after granting its vote in term ", granted_term.value()));
+  } else if (term == granted_term && vote != candidate) {
+    Fail(node, "votes durable",
+         absl::StrCat("n", node.value(), " restarted in term ", term.value(),
+                      " with vote n", vote.value(), " after granting its vote to n",
+                      candidate.value(), " in that term"));
   }
 }
 

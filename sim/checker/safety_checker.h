@@ -19,7 +19,17 @@
 //                         and nodes at equal applied index have equal state
 //                         digests;
 //   acknowledged writes   a write acknowledged to a client at (index, term)
-//                         stays the committed entry at that index.
+//                         stays the committed entry at that index;
+//   current-term commits  a leader that extends the committed history does
+//                         so at an entry of its own term: Raft never commits
+//                         an entry of a previous term by counting replicas
+//                         (§5.4.2, Figure 8), and nothing else lets a leader
+//                         learn of a commit nobody reported before;
+//   vote safety           a node grants its vote to at most one candidate in
+//                         a term (§5.2);
+//   votes durable         a node that restarts recovers at least the term of
+//                         its last granted vote and, in that term, the same
+//                         vote (Figure 2: grant only after persisting).
 //
 // Each check costs O(1) or O(entries changed), except leader completeness,
 // O(committed log) once per election, so the simulator can afford to run
@@ -94,6 +104,14 @@ class SafetyChecker {
   // A client was told its write succeeded as the entry at (index, term).
   void OnAcknowledge(NodeId node, Index index, Term term);
 
+  // `voter` sent a vote grant (MsgVoteResp, not a pre-vote) to `candidate`
+  // for `term`. Checks vote safety.
+  void OnVoteGranted(NodeId voter, NodeId candidate, Term term);
+
+  // `node` started (or restarted) with this term and vote as its durable
+  // hard state. Checks that its last granted vote survived.
+  void OnBoot(NodeId node, Term term, NodeId vote);
+
   bool ok() const { return !violation_.has_value(); }
   const std::optional<Violation>& violation() const { return violation_; }
   // Number of individual property checks evaluated so far.
@@ -141,6 +159,11 @@ class SafetyChecker {
   std::vector<Term> committed_terms_;
   Index committed_last_;
   std::map<NodeId, Term> node_terms_;
+  // Nodes that lead now, with their term (for current-term commits).
+  std::map<NodeId, Term> leading_;
+  // (voter, term) -> the candidate it granted; and each voter's last grant.
+  std::map<std::pair<NodeId, Term>, NodeId> grants_;
+  std::map<NodeId, std::pair<Term, NodeId>> last_grant_;
   std::map<Index, std::pair<NodeId, uint64_t>> digests_;
   std::map<Index, Term> acknowledged_;
 };
