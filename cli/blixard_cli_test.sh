@@ -22,6 +22,12 @@ expect "unknown command" 2 "^blixard: unknown command 'nosuch'" -- nosuch
 expect "version prints a version" 0 "^blixard [0-9]+\.[0-9]+\.[0-9]+ \(protocol [0-9]+\)$" -- version
 expect "unknown flag" 2 "unknown flag --bogus" -- version --bogus=1
 expect "stray argument" 2 "takes no arguments" -- version extra
+expect "verbose sim lists coverage marks" 0 "^coverage marks +check_quorum_step_down +[0-9]+$" -- \
+  sim --seed=1 --nodes=3 --duration=2s --faults=none --verbose
+expect "sweep ends with the marks it missed" 0 "^marks missed " -- \
+  sim --seeds=1-2 --jobs=2 --nodes=3 --duration=2s --faults=none
+expect "zero snapshot interval is a usage error" 2 "snapshot interval must be positive" -- \
+  sim --snapshot_interval=0
 lines=$("$bin" nosuch 2>&1 | wc -l)
 if [[ "$lines" != 1 ]]; then echo "FAIL: unknown command error is $lines lines, want 1"; fail=1; fi
 exit $fail

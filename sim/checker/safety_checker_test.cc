@@ -169,6 +169,65 @@ TEST_F(SafetyCheckerTest, SnapshotsAndRecovery) {
   ExpectViolation("committed entries never change", "snapshot at index 3 term 7");
 }
 
+// Figure 8: a leader of term 3 counts replicas of a term-2 entry.
+TEST_F(SafetyCheckerTest, LeaderCommitsAnOldTermEntryByCounting) {
+  checker_.OnRole(n1, true, Term(2));
+  checker_.OnAppend(n1, {E(1, 2, 10)});
+  checker_.OnRole(n1, false, Term(3));
+  checker_.OnRole(n2, true, Term(3));
+  checker_.OnAppend(n2, {E(1, 2, 10), E(2, 3, 20)});
+  checker_.OnCommit(n2, Index(1));
+  ExpectViolation("current-term commits", "leader of term 3");
+}
+
+// Committing its own term's entry commits the old ones before it; a leader
+// whose commit index reaches what others already reported counted nothing.
+TEST_F(SafetyCheckerTest, CurrentTermCommitsAndKnownCommitsAreFine) {
+  checker_.OnRole(n1, true, Term(2));
+  checker_.OnAppend(n1, {E(1, 2, 10), E(2, 2, 20)});
+  checker_.OnCommit(n1, Index(1));
+  checker_.OnRole(n1, false, Term(3));
+  for (NodeId n : {n2, n3}) checker_.OnAppend(n, {E(1, 2, 10), E(2, 2, 20)});
+  // A follower learning an old-term commit did not count anything.
+  checker_.OnCommit(n3, Index(2));
+  checker_.OnRole(n2, true, Term(3));
+  checker_.OnCommit(n2, Index(2));  // already known committed
+  checker_.OnAppend(n2, {E(3, 3, 30)});
+  checker_.OnCommit(n2, Index(3));  // its own term: commits the rest too
+  EXPECT_TRUE(checker_.ok()) << checker_.violation()->detail;
+  // A leader that restarts leads nothing: its recovered commit is fine.
+  checker_.OnAppend(n1, {E(3, 3, 30)});
+  checker_.OnRole(n1, true, Term(4));
+  checker_.OnRecover(n1, Index(0), Term(0), {E(1, 2, 10), E(2, 2, 20), E(3, 3, 30)});
+  checker_.OnCommit(n1, Index(3));
+  EXPECT_TRUE(checker_.ok()) << checker_.violation()->detail;
+}
+
+TEST_F(SafetyCheckerTest, TwoVotesInOneTerm) {
+  checker_.OnVoteGranted(n3, n1, Term(4));
+  checker_.OnVoteGranted(n3, n1, Term(4));  // a repeated request: same vote
+  checker_.OnVoteGranted(n3, n2, Term(5));
+  EXPECT_TRUE(checker_.ok());
+  checker_.OnVoteGranted(n3, n1, Term(5));
+  ExpectViolation("vote safety", "n3 granted its vote in term 5 to n1 after granting it to n2");
+}
+
+TEST_F(SafetyCheckerTest, RestartMustKeepTheGrantedVote) {
+  checker_.OnVoteGranted(n3, n1, Term(4));
+  checker_.OnBoot(n3, Term(4), n1);
+  checker_.OnBoot(n3, Term(6), NodeId(0));  // a later term: the vote may go
+  checker_.OnBoot(n2, Term(1), NodeId(0));  // never voted
+  EXPECT_TRUE(checker_.ok());
+  checker_.OnBoot(n3, Term(4), NodeId(0));
+  ExpectViolation("votes durable", "restarted in term 4 with vote n0");
+}
+
+TEST_F(SafetyCheckerTest, RestartMustKeepTheTermOfTheGrantedVote) {
+  checker_.OnVoteGranted(n3, n1, Term(4));
+  checker_.OnBoot(n3, Term(3), n1);
+  ExpectViolation("votes durable", "restarted in term 3 after granting its vote in term 4");
+}
+
 TEST_F(SafetyCheckerTest, FirstViolationIsKept) {
   checker_.OnRole(n1, true, Term(1));
   checker_.OnRole(n2, true, Term(1));
