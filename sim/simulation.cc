@@ -231,14 +231,12 @@ class Simulation final : public ClusterAccess,
   }
   void OnSnapshot(NodeId node, Index index, Term term, bool installed) override {
     checker_.OnSnapshot(node, index, term, installed);
-    if (installed) scheduler_.OnRecover(node);  // its state was replaced
   }
   void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
                  const std::vector<raft::Entry>& entries) override {
     std::vector<EntryDigest> digests;
     for (const raft::Entry& entry : entries) digests.push_back(Digest(entry));
     checker_.OnRecover(node, snapshot_index, snapshot_term, digests);
-    scheduler_.OnRecover(node);
   }
   void OnCommit(NodeId node, Index commit) override { checker_.OnCommit(node, commit); }
   void OnApply(NodeId node, const raft::Entry& entry) override {
