@@ -120,10 +120,18 @@ class Shrinker {
   }
 
   // The violation happened at violation_us; nothing after it can matter to
-  // a safety violation, so the safety phase ends just after it.
+  // a safety violation, so the safety phase ends just after it (faults and
+  // operations after it go too).
   bool CutDuration() {
-    const int64_t at = current_report_.violation_us;
-    if (at + 1 >= current_.duration_us) return false;  // liveness, or already cut
+    int64_t at = current_report_.violation_us;
+    if (at + 1 >= current_.duration_us) {
+      // Violated after the safety phase (liveness, linearizability): the
+      // phase can still end just after its last fault or operation.
+      at = 0;
+      for (const Fault& f : current_.schedule->faults) at = std::max(at, f.at_us);
+      for (const ClientOp& op : *current_.ops) at = std::max(at, op.at_us);
+      if (at + 1 >= current_.duration_us) return false;
+    }
     SimulationOptions candidate = current_;
     candidate.duration_us = at + 1;
     std::vector<Fault>& faults = candidate.schedule->faults;
