@@ -181,41 +181,70 @@ class Shrinker {
     return true;
   }
 
-  // Moves each window's end (heal, unclog, restart, resume) halfway towards
-  // its start while the violation persists.
+  // Shortens each fault window while the violation persists: first moves
+  // its end (heal, unclog, restart, resume) halfway towards its start, then
+  // its start halfway towards its end, repeatedly; so a window shrinks to
+  // the part the violation needs from either side.
   bool ShortenWindows() {
     bool shortened = false;
     for (size_t e = 0; e < current_.schedule->faults.size() && !Exhausted(); ++e) {
       while (!Exhausted()) {
         const std::vector<Fault>& faults = current_.schedule->faults;
-        const Fault& end = faults[e];
         std::optional<size_t> start;
         for (size_t s = e; s-- > 0;) {
-          if (Opens(faults[s], end)) {
+          if (Opens(faults[s], faults[e])) {
             start = s;
             break;
           }
         }
         if (!start) break;
-        const SimMicros length = end.at_us - faults[*start].at_us;
+        const SimMicros length = faults[e].at_us - faults[*start].at_us;
         if (length < 2 * kWindowUsMin) break;
-        SimulationOptions candidate = current_;
-        std::vector<Fault>& moved = candidate.schedule->faults;
-        Fault end_fault = moved[e];
-        end_fault.at_us = faults[*start].at_us + length / 2;
-        moved.erase(moved.begin() + static_cast<ptrdiff_t>(e));
-        // After the start and after every fault at or before its new time,
-        // so the list stays sorted and equal times keep their order.
-        size_t at = *start + 1;
-        while (at < moved.size() && moved[at].at_us <= end_fault.at_us) ++at;
-        moved.insert(moved.begin() + static_cast<ptrdiff_t>(at), end_fault);
-        if (!Fails(candidate)) break;
+        const std::optional<size_t> moved = TryMove(e, faults[*start].at_us + length / 2, *start + 1);
+        if (!moved) break;
         shortened = true;
-        e = at;  // follow the moved fault
+        e = *moved;  // follow the moved fault
+      }
+    }
+    for (size_t s = 0; s < current_.schedule->faults.size() && !Exhausted(); ++s) {
+      while (!Exhausted()) {
+        const std::vector<Fault>& faults = current_.schedule->faults;
+        std::optional<size_t> end;
+        for (size_t e = s + 1; e < faults.size(); ++e) {
+          if (Opens(faults[s], faults[e])) {
+            end = e;
+            break;
+          }
+        }
+        if (!end) break;
+        const SimMicros length = faults[*end].at_us - faults[s].at_us;
+        if (length < 2 * kWindowUsMin) break;
+        const std::optional<size_t> moved = TryMove(s, faults[s].at_us + length / 2, s);
+        if (!moved) break;
+        shortened = true;
+        s = *moved;
       }
     }
     if (shortened) Progress("shortened fault windows");
     return shortened;
+  }
+
+  // Tries the current run with fault `index` moved to time `at_us`,
+  // re-inserted at or after `from` (an index in the list without it) and
+  // after every fault at or before its new time, so the list stays sorted
+  // and equal times keep their order. Returns its new index if the
+  // candidate fails the same way (and is now current).
+  std::optional<size_t> TryMove(size_t index, SimMicros at_us, size_t from) {
+    SimulationOptions candidate = current_;
+    std::vector<Fault>& faults = candidate.schedule->faults;
+    Fault fault = faults[index];
+    fault.at_us = at_us;
+    faults.erase(faults.begin() + static_cast<ptrdiff_t>(index));
+    size_t at = std::min(from, faults.size());
+    while (at < faults.size() && faults[at].at_us <= at_us) ++at;
+    faults.insert(faults.begin() + static_cast<ptrdiff_t>(at), fault);
+    if (!Fails(candidate)) return std::nullopt;
+    return at;
   }
 
   bool DropNodes() {

@@ -9,7 +9,8 @@
 //   - drops faults (ddmin: Zeller and Hildebrandt, "Simplifying and
 //     Isolating Failure-Inducing Input", TSE 2002),
 //   - shortens fault windows (moves a heal / unclog / restart / resume
-//     halfway towards the fault it ends, repeatedly),
+//     halfway towards the fault it ends, then the opening fault halfway
+//     towards its end, repeatedly),
 //   - drops the highest node ids, with the faults and operations naming them,
 //   - drops client operations (ddmin),
 //

@@ -196,6 +196,46 @@ TEST(ShrinkTest, ShrinksTheFakeFailureToItsCause) {
   EXPECT_EQ(again.shrunk.schedule->ToText(), s.schedule->ToText());
 }
 
+// A fake that needs a partition in force at 8.5 s: the window shrinks
+// towards that instant from both ends.
+SimulationReport NeedsPartitionAt8500ms(const SimulationOptions& o) {
+  SimulationReport report;
+  report.schedule = *o.schedule;
+  report.ops = *o.ops;
+  constexpr SimMicros kAt = 8'500'000;
+  const std::vector<Fault>& faults = o.schedule->faults;
+  for (size_t i = 0; i < faults.size(); ++i) {
+    if (faults[i].kind != FaultKind::kPartition || faults[i].at_us > kAt) continue;
+    for (size_t j = i + 1; j < faults.size(); ++j) {
+      if (faults[j].kind != FaultKind::kHeal) continue;
+      if (faults[j].at_us > kAt && kAt < o.duration_us) {
+        report.passed = false;
+        report.violation_property = "fake";
+        report.violation_us = faults[j].at_us;
+      }
+      break;
+    }
+  }
+  return report;
+}
+
+TEST(ShrinkTest, ShortensAWindowFromBothEnds) {
+  ShrinkOptions options;
+  options.run = NeedsPartitionAt8500ms;
+  const ShrinkResult result = Shrink(Noisy(), options);
+  ASSERT_TRUE(result.reproduced);
+  const std::vector<Fault>& faults = result.shrunk.schedule->faults;
+  ASSERT_EQ(faults.size(), 2u) << result.shrunk.schedule->ToText();
+  EXPECT_EQ(faults[0].kind, FaultKind::kPartition);
+  EXPECT_EQ(faults[1].kind, FaultKind::kHeal);
+  // From [2 s, 9 s] to a few milliseconds around 8.5 s.
+  EXPECT_LE(faults[0].at_us, 8'500'000);
+  EXPECT_GT(faults[1].at_us, 8'500'000);
+  EXPECT_LT(faults[1].at_us - faults[0].at_us, 4'000) << result.shrunk.schedule->ToText();
+  EXPECT_TRUE(result.shrunk.ops->empty());
+  EXPECT_EQ(result.shrunk.nodes, 3);  // partition 1,2 / 3 keeps node 3
+}
+
 TEST(ShrinkTest, RespectsTheRunBudget) {
   ShrinkOptions options;
   options.run = FakeRun;
