@@ -322,8 +322,10 @@ int RunSim(const std::vector<std::string>& args) {
   absl::StrAppendFormat(&out, "result           %s\n", report.passed ? "PASS" : "FAIL");
   std::fputs(out.c_str(), stdout);
   if (!report.passed) {
-    std::printf("violation        %s\nreplay           %s\n", report.failure.c_str(),
-                ReplayLine(options).c_str());
+    std::printf("violation        %s\nproperty         %s\nreplay           %s\n"
+                "shrink           %s --shrink\n",
+                report.failure.c_str(), report.violation_property.c_str(),
+                ReplayLine(options).c_str(), ReplayLine(options).c_str());
     return kExitFailure;
   }
   return kExitOk;

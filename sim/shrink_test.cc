@@ -1,5 +1,6 @@
 #include "sim/shrink.h"
 
+#include <iostream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -297,6 +298,9 @@ TEST(ShrinkTest, ShrinksARealSimulation) {
   const ShrinkResult result = Shrink(failing, options);
   ASSERT_TRUE(result.failed);
   ASSERT_TRUE(result.reproduced);
+  // For the log: what a real shrink achieves.
+  std::cout << "before: " << result.before.ToString() << "\nafter: " << result.after.ToString()
+            << "\nruns: " << result.runs << "\n" << result.shrunk.schedule->ToText();
   EXPECT_EQ(result.property, "test_oracle");
   EXPECT_GT(result.before.faults, 5u);
   EXPECT_GT(result.before.ops, 5u);
