@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/check.h"
@@ -76,7 +77,25 @@ absl::Status SimulationOptions::Validate() const {
   if (liveness_us <= 0) {
     return absl::InvalidArgumentError("liveness bound must be positive");
   }
+  if (schedule.has_value()) {
+    absl::Status valid = schedule->Validate();
+    if (!valid.ok()) return valid;
+  }
+  if (ops.has_value()) {
+    const WorkloadOptions workload_defaults;
+    absl::Status valid = ValidateClientOps(*ops, workload_defaults.client_id_base,
+                                           workload_defaults.clients);
+    if (!valid.ok()) return valid;
+  }
   return absl::OkStatus();
+}
+
+std::string PropertyId(absl::string_view property) {
+  std::string id;
+  for (char c : property) {
+    id.push_back(c == ' ' || c == '-' ? '_' : absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  return id;
 }
 
 namespace {
@@ -115,6 +134,7 @@ class Simulation final : public ClusterAccess,
 
     WorkloadOptions workload_options;
     workload_options.kind = options_.workload;
+    workload_options.ops = options_.ops;
     workload_ = std::make_unique<Workload>(&world_, this, this, workload_options);
     workload_->Start();
 
@@ -134,6 +154,7 @@ class Simulation final : public ClusterAccess,
     // on the timeline when it took effect. Schedule() would do the same
     // without the drawing; equal times still apply in list order.
     CHECK_OK(schedule.Validate());
+    report_.schedule = schedule;
     for (const Fault& fault : schedule.faults) {
       world_.Schedule(fault.at_us, kNoNode, [this, fault] {
         if (injector_->Apply(fault) && timeline_ != nullptr) {
@@ -182,6 +203,7 @@ class Simulation final : public ClusterAccess,
     for (const auto& [id, node] : nodes_) report_.disk_writes += node.disk->completed_write_count();
     report_.entries_committed = checker_.committed_index().value();
     report_.clients = workload_->counts();
+    report_.ops = workload_->recorded();
     report_.checks = checker_.checks() + scheduler_.checks() + invariant_checks_;
     for (const auto& [kind, count] : injector_->applied()) report_.faults[kind] += count;
     const SimNetworkStats& net = network_.stats();
@@ -420,6 +442,16 @@ class Simulation final : public ClusterAccess,
         return;
       }
     }
+    if (options_.extra_oracle) {
+      SimulationProbe probe;
+      probe.now_us = world_.now_us();
+      probe.faults_applied = &injector_->applied();
+      probe.ops_invoked = &workload_->recorded();
+      if (std::optional<OracleFailure> failure = options_.extra_oracle(probe)) {
+        Fail(kNoNode, failure->property, failure->detail);
+        return;
+      }
+    }
     // Only the event's owner can have changed (the world's own events,
     // faults among them, can touch anyone).
     const NodeId owner = world_.current_event().owner;
@@ -443,6 +475,8 @@ class Simulation final : public ClusterAccess,
   void Fail(NodeId node, absl::string_view property, absl::string_view detail) {
     if (!report_.passed) return;
     report_.passed = false;
+    report_.violation_property = PropertyId(property);
+    report_.violation_us = world_.now_us();
     report_.failure = absl::StrCat(property, " violated at t=", world_.now_us(), " us",
                                    node.is_none() ? "" : absl::StrCat(" on n", node.value()),
                                    ": ", detail);
