@@ -22,6 +22,19 @@ expect "unknown command" 2 "^blixard: unknown command 'nosuch'" -- nosuch
 expect "version prints a version" 0 "^blixard [0-9]+\.[0-9]+\.[0-9]+ \(protocol [0-9]+\)$" -- version
 expect "unknown flag" 2 "unknown flag --bogus" -- version --bogus=1
 expect "stray argument" 2 "takes no arguments" -- version extra
+# Shrinking (issue 7): a passing seed has nothing to shrink; a failing one
+# (a liveness bound no run can meet) is shrunk and written as a script.
+expect "shrink of a passing seed" 0 "passed: nothing to shrink" -- sim --seed=3 --nodes=3 --duration=2s --shrink
+out_dir="${TEST_TMPDIR:-/tmp}"
+expect "shrink of a failing seed" 1 "^after +[0-9] nodes, .*, [0-9] faults, 1 ops" -- \
+  sim --seed=3 --nodes=3 --duration=2s --liveness=1ms --shrink --shrink_runs=200 \
+  --shrink_out="$out_dir/shrunk.txt"
+if ! grep -q "^violation liveness$" "$out_dir/shrunk.txt" 2>/dev/null; then
+  echo "FAIL: the shrunk script lacks its violation"; fail=1
+fi
+expect "shrink takes one seed" 2 "take one --seed" -- sim --seeds=1-2 --shrink
+expect "record a run as a script" 0 "^passed: recorded" -- \
+  sim --seed=3 --nodes=3 --duration=1s --record_script="$out_dir/recorded.txt"
 expect "verbose sim lists coverage marks" 0 "^coverage marks +check_quorum_step_down +[0-9]+$" -- \
   sim --seed=1 --nodes=3 --duration=2s --faults=none --verbose
 expect "sweep ends with the marks it missed" 0 "^marks missed " -- \

@@ -17,9 +17,10 @@ namespace {
 const std::vector<Command>& Commands() {
   static const auto* const commands = new std::vector<Command>{
       {"sim", "run a seeded simulation of a faulty cluster and check it", "",
-       {"seed", "nodes", "duration", "faults", "workload", "trace", "timeline",
-        "verbose", "seeds", "jobs", "check_determinism", "membership_changes",
-        "snapshot_interval", "log_retain"},
+       {"seed", "nodes", "duration", "liveness", "faults", "workload", "trace", "timeline",
+        "verbose", "seeds", "jobs", "check_determinism", "shrink", "shrink_out",
+        "shrink_runs", "record_script", "membership_changes", "snapshot_interval",
+        "log_retain"},
        &RunSim},
       {"version", "print the release and protocol version", "", {}, &RunVersion},
   };

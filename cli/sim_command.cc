@@ -1,6 +1,7 @@
 // `blixard sim`: one seeded simulation of a faulty cluster (sim/simulation.h),
 // with a summary a person can read and a replay line for a failure.
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
@@ -18,12 +19,16 @@
 #include "core/base/coverage_mark.h"
 #include "core/base/planted_bug.h"
 #include "cli/sim_sweep.h"
+#include "sim/shrink.h"
+#include "sim/sim_scenario.h"
 #include "sim/simulation.h"
 
 ABSL_FLAG(uint64_t, seed, 1, "root seed of the run; the same seed replays it exactly");
 ABSL_FLAG(int, nodes, 5, "cluster size (1-9)");
 ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
           "virtual time of the fault phase, e.g. 60s or 2m");
+ABSL_FLAG(absl::Duration, liveness, absl::Seconds(30),
+          "after the fault phase, the bound within which every client operation must finish");
 ABSL_FLAG(std::string, faults, "default", "fault profile: none, default or heavy");
 ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster or mixed");
 ABSL_FLAG(std::string, trace, "", "write the JSON-lines trace to this file");
@@ -39,6 +44,17 @@ ABSL_FLAG(uint64_t, snapshot_interval, 500,
 ABSL_FLAG(uint64_t, log_retain, 100, "entries each node keeps below its snapshot");
 ABSL_FLAG(bool, check_determinism, false,
           "run the seed twice and report the first event where the traces differ");
+ABSL_FLAG(bool, shrink, false,
+          "if the run fails, shrink it (fewer faults, ops, nodes, a shorter run) while the same "
+          "property is violated, and write it as a regression script");
+ABSL_FLAG(std::string, shrink_out, "",
+          "where --shrink writes the script (default testdata/regress/<property>-seed<S>.txt "
+          "in the workspace)");
+ABSL_FLAG(int, shrink_runs, blixard::sim::kShrinkRunsDefault,
+          "--shrink's budget of simulation runs (2-100000)");
+ABSL_FLAG(std::string, record_script, "",
+          "write this run, faults and client operations made explicit, as a regression script "
+          "(whatever its outcome)");
 
 namespace blixard::cli {
 namespace {
@@ -56,6 +72,10 @@ std::string ReplayFlags(const sim::SimulationOptions& o) {
   }
   if (o.log_retain_entries != defaults.log_retain_entries) {
     absl::StrAppend(&flags, " --log_retain=", o.log_retain_entries);
+  }
+  if (o.liveness_us != sim::SimulationOptions().liveness_us) {
+    absl::StrAppend(&flags, " --liveness=",
+                    absl::FormatDuration(absl::Microseconds(o.liveness_us)));
   }
   return flags;
 }
@@ -92,6 +112,111 @@ int CheckDeterminism(sim::SimulationOptions options) {
   return a.trace_hash == b.trace_hash ? kExitOk : kExitFailure;
 }
 
+// A relative path is taken from the workspace under `bazel run` (which
+// runs the binary elsewhere and says where the workspace is), else from the
+// current directory.
+std::string InWorkspace(const std::string& path) {
+  if (!path.empty() && path[0] == '/') return path;
+  const char* workspace = std::getenv("BUILD_WORKSPACE_DIRECTORY");
+  if (workspace == nullptr || *workspace == '\0') return path;
+  return absl::StrCat(workspace, "/", path);
+}
+
+int WriteText(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) {
+    std::fprintf(stderr, "blixard sim: cannot write '%s'\n", path.c_str());
+    return kExitUsage;
+  }
+  return kExitOk;
+}
+
+// Writes an explicit run as a script; kExitOk or an error exit code.
+int WriteScript(const sim::SimulationOptions& options, const std::vector<std::string>& header,
+                const std::string& path) {
+  absl::StatusOr<std::string> text = sim::WriteSimScript(options, header);
+  if (!text.ok()) {
+    std::fprintf(stderr, "blixard sim: cannot write the script: %s\n",
+                 std::string(text.status().message()).c_str());
+    return kExitFailure;
+  }
+  return WriteText(path, *text);
+}
+
+// --record_script: the run made explicit, as a script.
+int RecordScript(const sim::SimulationOptions& options, const std::string& path) {
+  const sim::SimulationReport report = sim::RunSimulation(options);
+  sim::SimulationOptions explicit_run = options;
+  explicit_run.schedule = report.schedule;
+  explicit_run.ops = report.ops;
+  const std::string out = InWorkspace(path);
+  const int code = WriteScript(
+      explicit_run,
+      {absl::StrCat("Recorded by `", ReplayLine(options), " --record_script=...`: the run's ",
+                    report.schedule.faults.size(), " faults and ", report.ops.size(),
+                    " client operations made explicit."),
+       report.passed ? "The run passed; the script keeps it passing."
+                     : absl::StrCat("Violation: ", report.failure)},
+      out);
+  if (code != kExitOk) return code;
+  std::printf("%s: recorded %zu faults and %zu client ops; wrote %s\n",
+              report.passed ? "passed" : "FAILED", report.schedule.faults.size(),
+              report.ops.size(), out.c_str());
+  return report.passed ? kExitOk : kExitFailure;
+}
+
+// --shrink: run; on a failure shrink it and write the regression script.
+int ShrinkRun(const sim::SimulationOptions& options) {
+  const int runs_max = absl::GetFlag(FLAGS_shrink_runs);
+  if (runs_max < 2 || runs_max > 100'000) {
+    std::fprintf(stderr, "blixard sim: --shrink_runs must be in [2, 100000]\n");
+    return kExitUsage;
+  }
+  sim::ShrinkOptions shrink;
+  shrink.runs_max = runs_max;
+  shrink.progress = [](const std::string& line) { std::printf("  %s\n", line.c_str()); };
+  std::printf("running seed %llu\n", static_cast<unsigned long long>(options.seed));
+  const sim::ShrinkResult result = sim::Shrink(options, shrink);
+  if (!result.failed) {
+    std::printf("seed %llu passed: nothing to shrink\n",
+                static_cast<unsigned long long>(options.seed));
+    return kExitOk;
+  }
+  std::printf("violation        %s\n", result.original_report.failure.c_str());
+  if (!result.reproduced) {
+    std::printf("the explicit replay of the recorded faults and client operations did not fail "
+                "the same way (%s): a determinism bug; not shrunk\n",
+                result.shrunk_report.passed ? "it passed"
+                                            : result.shrunk_report.violation_property.c_str());
+    return kExitFailure;
+  }
+  std::printf("before           %s\n", result.before.ToString().c_str());
+  std::printf("after            %s\n", result.after.ToString().c_str());
+  std::printf("runs             %d%s\n", result.runs,
+              result.budget_exhausted ? " (budget spent: maybe not minimal; see --shrink_runs)"
+                                      : "");
+  std::printf("shrunk violation %s\n", result.shrunk_report.failure.c_str());
+  std::string path = absl::GetFlag(FLAGS_shrink_out);
+  if (path.empty()) {
+    path = absl::StrCat("testdata/regress/", result.property, "-seed", options.seed, ".txt");
+  }
+  path = InWorkspace(path);
+  const int code = WriteScript(
+      result.shrunk,
+      {absl::StrCat("Found by `", ReplayLine(options), "` and shrunk by --shrink in ",
+                    result.runs, " runs", result.budget_exhausted ? " (budget spent)" : "", "."),
+       absl::StrCat("Property: ", result.property, ". Original violation: ",
+                    result.original_report.failure),
+       absl::StrCat("Before: ", result.before.ToString(), ". After: ", result.after.ToString(),
+                    ".")},
+      path);
+  if (code != kExitOk) return code;
+  std::printf("wrote            %s (replayed by bazel test //sim:regress_test)\n", path.c_str());
+  return kExitFailure;
+}
+
 }  // namespace
 
 int RunSim(const std::vector<std::string>& args) {
@@ -107,6 +232,7 @@ int RunSim(const std::vector<std::string>& args) {
   options.membership_changes = absl::GetFlag(FLAGS_membership_changes);
   options.snapshot_interval_entries = absl::GetFlag(FLAGS_snapshot_interval);
   options.log_retain_entries = absl::GetFlag(FLAGS_log_retain);
+  options.liveness_us = absl::ToInt64Microseconds(absl::GetFlag(FLAGS_liveness));
   absl::StatusOr<sim::FaultProfile> faults = sim::ParseFaultProfile(absl::GetFlag(FLAGS_faults));
   absl::StatusOr<sim::WorkloadKind> workload =
       sim::ParseWorkloadKind(absl::GetFlag(FLAGS_workload));
@@ -123,6 +249,22 @@ int RunSim(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   const std::string seeds = absl::GetFlag(FLAGS_seeds);
+  const bool shrink = absl::GetFlag(FLAGS_shrink);
+  const std::string record = absl::GetFlag(FLAGS_record_script);
+  if ((shrink || !record.empty()) &&
+      (!seeds.empty() || absl::GetFlag(FLAGS_check_determinism))) {
+    std::fprintf(stderr,
+                 "blixard sim: --shrink and --record_script take one --seed, not --seeds or "
+                 "--check_determinism\n");
+    return kExitUsage;
+  }
+  if (shrink && !record.empty()) {
+    std::fprintf(stderr, "blixard sim: --shrink writes its script to --shrink_out, not "
+                         "--record_script\n");
+    return kExitUsage;
+  }
+  if (shrink) return ShrinkRun(options);
+  if (!record.empty()) return RecordScript(options, record);
   if (!seeds.empty()) {
     SweepOptions sweep;
     const absl::Status range = ParseSeedRange(seeds, &sweep.first_seed, &sweep.last_seed);
@@ -212,13 +354,16 @@ int RunSim(const std::vector<std::string>& args) {
   absl::StrAppendFormat(&out, "result           %s\n", report.passed ? "PASS" : "FAIL");
   std::fputs(out.c_str(), stdout);
   if (!report.passed) {
-    std::printf("violation        %s\nreplay           %s%s\n", report.failure.c_str(),
+    std::printf("violation        %s\nproperty         %s\nreplay           %s%s\n"
+                "shrink           %s --shrink\n",
+                report.failure.c_str(), report.violation_property.c_str(),
                 ReplayLine(options).c_str(),
                 report.planted_bug == PlantedBug::kNone
                     ? ""
                     : absl::StrCat("  (build with --define=planted_bug=",
                                    PlantedBugName(report.planted_bug), ")")
-                          .c_str());
+                          .c_str(),
+                ReplayLine(options).c_str());
     return kExitFailure;
   }
   return kExitOk;

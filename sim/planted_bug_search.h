@@ -5,7 +5,7 @@
 //   ScopedPlantedBugForTesting planted(PlantedBug::kCommitPreviousTerm);
 //   PlantedBugSearchResult found =
 //       FindFailingSeed(PlantedBugSearchOptions, /*first_seed=*/1, /*last_seed=*/2000);
-//   // found.found, found.seed, found.report.violated_property
+//   // found.found, found.seed, found.report.violation_property
 //
 // A seed only counts as the bug's finding if it passes with nothing planted:
 // a seed that fails either way exposes some other bug (or an oracle's false

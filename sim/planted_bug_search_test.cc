@@ -32,7 +32,7 @@ TEST(PlantedBugSearchTest, FindsTheFirstSeedThePlantedBugBreaks) {
   EXPECT_EQ(result.seeds_run, 1u);
   EXPECT_EQ(result.bug, PlantedBug::kAckBeforeDurable);
   EXPECT_EQ(result.report.planted_bug, PlantedBug::kAckBeforeDurable);
-  EXPECT_EQ(result.report.violated_property, "acknowledged writes durable");
+  EXPECT_EQ(result.report.violation_property, "acknowledged_writes_durable");
   EXPECT_TRUE(result.unplanted_failures.empty());
 }
 

@@ -24,26 +24,26 @@ constexpr uint64_t kLastSeed = 2000;
 PlantedBug g_bug = PlantedBug::kNone;
 
 // The oracle property each bug violates first (SimulationReport's
-// violated_property), and why.
+// violation_property, the identifier form), and why.
 std::set<std::string> ExpectedProperties(PlantedBug bug) {
   switch (bug) {
     case PlantedBug::kVoteWithoutLogCheck:
       // A candidate without a committed entry wins: checked as it wins.
-      return {"leader completeness"};
+      return {"leader_completeness"};
     case PlantedBug::kCommitPreviousTerm:
       // The new leader commits an old-term entry by counting (§5.4.2). In
       // Blixard the no-op entry of each new term makes the Figure 8 loss
       // itself rare, so the oracle checks the commit rule directly.
-      return {"current-term commits"};
+      return {"current_term_commits"};
     case PlantedBug::kAckBeforeDurable:
-      return {"acknowledged writes durable"};
+      return {"acknowledged_writes_durable"};
     case PlantedBug::kReadWithoutReadIndex:
       // Only a client can see a stale read: the KV history check.
       return {"linearizability"};
     case PlantedBug::kForgetVoteOnRestart:
       // The recovered hard state lacks the vote it granted; a second
       // grant in the same term (vote safety) can only come after.
-      return {"votes durable"};
+      return {"votes_durable"};
     case PlantedBug::kNone:
       break;
   }
@@ -66,8 +66,8 @@ TEST(PlantedBugTest, OraclesCatchThePlantedBug) {
   std::printf("violation: %s\n", result.report.failure.c_str());
   EXPECT_EQ(result.report.planted_bug, g_bug);
   const std::set<std::string> expected = ExpectedProperties(g_bug);
-  EXPECT_TRUE(expected.count(result.report.violated_property) > 0)
-      << PlantedBugName(g_bug) << " was caught as '" << result.report.violated_property
+  EXPECT_TRUE(expected.count(result.report.violation_property) > 0)
+      << PlantedBugName(g_bug) << " was caught as '" << result.report.violation_property
       << "', expected one of {" << absl::StrJoin(expected, ", ")
       << "}: " << result.report.failure;
 }

@@ -212,14 +212,35 @@ Transport::SendResult SimNetwork::Send(Packet packet) {
     ++stats_.duplicated;
     Observe(packet, PacketFate::kDuplicated);
     ++in_flight;
-    ScheduleDelivery(packet);
+    ScheduleDelivery(Packet(packet));
   }
   ++in_flight;
   ScheduleDelivery(std::move(packet));
   return Transport::SendResult::kQueued;
 }
 
-void SimNetwork::ScheduleDelivery(Packet packet) {
+uint32_t SimNetwork::Park(Packet&& packet) {
+  if (free_slots_.empty()) {
+    slots_.emplace_back(std::move(packet));
+    return static_cast<uint32_t>(slots_.size() - 1);
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  CHECK(!slots_[slot].has_value());
+  slots_[slot].emplace(std::move(packet));
+  return slot;
+}
+
+Packet SimNetwork::Unpark(uint32_t slot) {
+  CHECK_LT(slot, slots_.size());
+  CHECK(slots_[slot].has_value());
+  Packet packet = std::move(*slots_[slot]);
+  slots_[slot].reset();
+  free_slots_.push_back(slot);
+  return packet;
+}
+
+void SimNetwork::ScheduleDelivery(Packet&& packet) {
   const NodeId to = packet.to;
   SimMicros at = world_->now_us() + DrawLatency();
   if (options_.fifo_links) {
@@ -227,12 +248,11 @@ void SimNetwork::ScheduleDelivery(Packet packet) {
     at = std::max(at, last);  // equal times keep send order
     last = at;
   }
-  world_->Schedule(at, to, [this, packet = std::move(packet)]() mutable {
-    Deliver(std::move(packet));
-  });
+  const uint32_t slot = Park(std::move(packet));
+  world_->Schedule(at, to, [this, slot] { Deliver(Unpark(slot)); });
 }
 
-void SimNetwork::Deliver(Packet packet) {
+void SimNetwork::Deliver(Packet&& packet) {
   const Link link{packet.from, packet.to};
   if (IsClogged(packet.from) || IsClogged(packet.to)) {
     ++stats_.clog_held;
@@ -338,7 +358,14 @@ void SimNetwork::ReleaseHeld() {
 
 void SimNetwork::OnLifecycle(NodeId node, LifecycleChange change) {
   if (change != LifecycleChange::kCrash) return;
-  // The World drops the crashed node's delivery events; forget them here.
+  // The World drops the crashed node's delivery events; forget them here
+  // (and free their slots).
+  for (uint32_t slot = 0; slot < slots_.size(); ++slot) {
+    if (slots_[slot].has_value() && slots_[slot]->to == node) {
+      slots_[slot].reset();
+      free_slots_.push_back(slot);
+    }
+  }
   for (auto& [link, count] : in_flight_) {
     if (link.second == node) {
       stats_.dropped_node_down += count;
@@ -362,7 +389,12 @@ void SimNetwork::CheckInvariants() const {
         << "link " << link.first << "->" << link.second;
     total += count;
   }
-  CHECK_GE(total, held_.size());
+  // Every packet counted in flight is parked (its delivery event pending)
+  // or held by a clog.
+  size_t parked = 0;
+  for (const std::optional<Packet>& slot : slots_) parked += slot.has_value() ? 1 : 0;
+  CHECK_EQ(parked + free_slots_.size(), slots_.size());
+  CHECK_EQ(total, parked + held_.size());
   for (const Link& link : blocked_) CHECK_NE(link.first, link.second);
   for (const Packet& packet : held_) {
     CHECK(IsClogged(packet.from) || IsClogged(packet.to))

@@ -35,6 +35,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -174,8 +175,13 @@ class SimNetwork {
   using Link = std::pair<NodeId, NodeId>;
 
   Transport::SendResult Send(Packet packet);
-  void ScheduleDelivery(Packet packet);
-  void Deliver(Packet packet);
+  void ScheduleDelivery(Packet&& packet);
+  void Deliver(Packet&& packet);
+  // Packets in flight wait in slots, and their delivery events capture only
+  // the slot number: a closure that small lives inside the std::function
+  // (no allocation), and the Message is moved twice instead of six times.
+  uint32_t Park(Packet&& packet);
+  Packet Unpark(uint32_t slot);
   void ReleaseHeld();
   int64_t DrawLatency();
   void OnLifecycle(NodeId node, LifecycleChange change);
@@ -193,6 +199,8 @@ class SimNetwork {
   std::set<Link> blocked_;
   std::set<NodeId> clogged_;
   std::deque<Packet> held_;
+  std::vector<std::optional<Packet>> slots_;
+  std::vector<uint32_t> free_slots_;
   SimNetworkStats stats_;
   Observer observer_;
 };

@@ -7,6 +7,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/check.h"
@@ -80,7 +81,25 @@ absl::Status SimulationOptions::Validate() const {
   if (snapshot_interval_entries == 0) {
     return absl::InvalidArgumentError("snapshot interval must be positive");
   }
+  if (schedule.has_value()) {
+    absl::Status valid = schedule->Validate();
+    if (!valid.ok()) return valid;
+  }
+  if (ops.has_value()) {
+    const WorkloadOptions workload_defaults;
+    absl::Status valid = ValidateClientOps(*ops, workload_defaults.client_id_base,
+                                           workload_defaults.clients);
+    if (!valid.ok()) return valid;
+  }
   return absl::OkStatus();
+}
+
+std::string PropertyId(absl::string_view property) {
+  std::string id;
+  for (char c : property) {
+    id.push_back(c == ' ' || c == '-' ? '_' : absl::ascii_tolower(static_cast<unsigned char>(c)));
+  }
+  return id;
 }
 
 namespace {
@@ -131,6 +150,7 @@ class Simulation final : public ClusterAccess,
 
     WorkloadOptions workload_options;
     workload_options.kind = options_.workload;
+    workload_options.ops = options_.ops;
     workload_ = std::make_unique<Workload>(&world_, this, this, workload_options);
     workload_->Start();
 
@@ -150,6 +170,7 @@ class Simulation final : public ClusterAccess,
     // on the timeline when it took effect. Schedule() would do the same
     // without the drawing; equal times still apply in list order.
     CHECK_OK(schedule.Validate());
+    report_.schedule = schedule;
     for (const Fault& fault : schedule.faults) {
       world_.Schedule(fault.at_us, kNoNode, [this, fault] {
         if (injector_->Apply(fault) && timeline_ != nullptr) {
@@ -203,6 +224,7 @@ class Simulation final : public ClusterAccess,
     for (const auto& [id, node] : nodes_) report_.disk_writes += node.disk->completed_write_count();
     report_.entries_committed = checker_.committed_index().value();
     report_.clients = workload_->counts();
+    report_.ops = workload_->recorded();
     report_.checks = checker_.checks() + scheduler_.checks() + invariant_checks_;
     for (const auto& [kind, count] : injector_->applied()) report_.faults[kind] += count;
     const SimNetworkStats& net = network_.stats();
@@ -256,7 +278,6 @@ class Simulation final : public ClusterAccess,
       COVERAGE_MARK(snapshot_installed_while_partitioned);
     }
     checker_.OnSnapshot(node, index, term, installed);
-    if (installed) scheduler_.OnRecover(node);  // its state was replaced
   }
   void OnBoot(NodeId node, Term term, NodeId vote) override { checker_.OnBoot(node, term, vote); }
   void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
@@ -264,7 +285,6 @@ class Simulation final : public ClusterAccess,
     std::vector<EntryDigest> digests;
     for (const raft::Entry& entry : entries) digests.push_back(Digest(entry));
     checker_.OnRecover(node, snapshot_index, snapshot_term, digests);
-    scheduler_.OnRecover(node);
   }
   void OnCommit(NodeId node, Index commit) override { checker_.OnCommit(node, commit); }
   void OnApply(NodeId node, const raft::Entry& entry) override {
@@ -492,6 +512,16 @@ class Simulation final : public ClusterAccess,
         return;
       }
     }
+    if (options_.extra_oracle) {
+      SimulationProbe probe;
+      probe.now_us = world_.now_us();
+      probe.faults_applied = &injector_->applied();
+      probe.ops_invoked = &workload_->recorded();
+      if (std::optional<OracleFailure> failure = options_.extra_oracle(probe)) {
+        Fail(kNoNode, failure->property, failure->detail);
+        return;
+      }
+    }
     // Only the event's owner can have changed (the world's own events,
     // faults among them, can touch anyone).
     const NodeId owner = world_.current_event().owner;
@@ -515,7 +545,8 @@ class Simulation final : public ClusterAccess,
   void Fail(NodeId node, absl::string_view property, absl::string_view detail) {
     if (!report_.passed) return;
     report_.passed = false;
-    report_.violated_property = std::string(property);
+    report_.violation_property = PropertyId(property);
+    report_.violation_us = world_.now_us();
     report_.failure = absl::StrCat(property, " violated at t=", world_.now_us(), " us",
                                    node.is_none() ? "" : absl::StrCat(" on n", node.value()),
                                    ": ", detail);

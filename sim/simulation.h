@@ -16,10 +16,12 @@
 #define BLIXARD_SIM_SIMULATION_H_
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -36,6 +38,22 @@ absl::string_view WorkloadKindName(WorkloadKind kind);
 
 inline constexpr int kSimNodesMax = 9;
 
+// What an extra oracle (SimulationOptions::extra_oracle) sees after each
+// event.
+struct SimulationProbe {
+  int64_t now_us = 0;
+  // Faults applied so far, by kind name ("crash", "partition", ...).
+  const std::map<std::string, uint64_t>* faults_applied = nullptr;
+  // Client operations invoked so far, in invoke order.
+  const std::vector<ClientOp>* ops_invoked = nullptr;
+};
+
+// A property an extra oracle found broken.
+struct OracleFailure {
+  std::string property;  // an identifier, e.g. "test_oracle"
+  std::string detail;
+};
+
 struct SimulationOptions {
   uint64_t seed = 1;
   int nodes = 5;
@@ -44,6 +62,9 @@ struct SimulationOptions {
   // An explicit schedule to run instead of one generated from the seed and
   // `faults` (replays, shrinking, fuzzing).
   std::optional<FaultSchedule> schedule;
+  // Explicit client operations to issue instead of drawing them (replays,
+  // shrinking): see WorkloadOptions::ops. An empty list means no operations.
+  std::optional<std::vector<ClientOp>> ops;
   WorkloadKind workload = WorkloadKind::kMixed;
   // After the safety phase every fault is healed and every node restarted;
   // each client operation in flight must then finish within this bound.
@@ -65,14 +86,29 @@ struct SimulationOptions {
   std::ostream* log = nullptr;
   // The run drawn as one HTML file (sim/timeline.h); null: not drawn.
   std::ostream* timeline = nullptr;
+  // Tests only: one more oracle, asked after every event (both phases); a
+  // returned failure ends the run like any other violation. It lets a test
+  // plant a "bug" that depends on the faults and operations of the run, to
+  // exercise replay and shrinking end to end without a real bug.
+  std::function<std::optional<OracleFailure>(const SimulationProbe&)> extra_oracle;
 
+  // INVALID_ARGUMENT naming the bad option (sizes, the schedule, the ops).
   absl::Status Validate() const;
 };
 
 struct SimulationReport {
   bool passed = true;
   std::string failure;  // the first violation: property, time, node, detail
-  std::string violated_property;  // its property alone, e.g. "vote safety"
+  // The violated property as an identifier ("election_safety",
+  // "linearizability", "liveness", "scheduler_invariants", ...; empty when
+  // passed): two runs "fail the same way" when these are equal.
+  std::string violation_property;
+  int64_t violation_us = 0;  // virtual time of the violation (0 when passed)
+  // The run made explicit: the faults it scheduled (given or generated) and
+  // the client operations it invoked. Given back in SimulationOptions with
+  // the same seed they replay the run (the shrinker's starting point).
+  FaultSchedule schedule;
+  std::vector<ClientOp> ops;
 
   uint64_t seed = 0;
   int nodes = 0;
@@ -96,9 +132,13 @@ struct SimulationReport {
   PlantedBug planted_bug = PlantedBug::kNone;
 };
 
-// Runs one simulation. Resets the process-global coverage marks at the start
-// and reports the run's hits, so runs must not overlap (one at a time per
-// process; a sweep forks workers).
+// "election safety" -> "election_safety": the identifier form of a checker's
+// property name.
+std::string PropertyId(absl::string_view property);
+
+// Runs one simulation. REQUIRES: options.Validate().ok(). Resets the
+// process-global coverage marks at the start and reports the run's hits, so
+// runs must not overlap (one at a time per process; a sweep forks workers).
 SimulationReport RunSimulation(const SimulationOptions& options);
 
 }  // namespace blixard::sim

@@ -1,7 +1,10 @@
 #include "sim/simulation.h"
 
+#include <set>
 #include <sstream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
@@ -102,6 +105,102 @@ TEST(SimulationTest, BadOptionsAreRefused) {
   EXPECT_FALSE(options.Validate().ok());
   EXPECT_FALSE(ParseFaultProfile("loud").ok());
   EXPECT_FALSE(ParseWorkloadKind("bulk").ok());
+}
+
+// A run's recorded faults and client operations, given back with the same
+// seed, replay it exactly: the same trace, event for event.
+TEST(SimulationTest, RecordedScheduleAndOpsReplayTheRunExactly) {
+  for (uint64_t seed : {5u, 6u}) {
+    const SimulationReport drawn = RunSimulation(Options(seed, FaultProfile::kHeavy, 8));
+    ASSERT_TRUE(drawn.passed) << drawn.failure;
+    ASSERT_GT(drawn.ops.size(), 20u);
+    ASSERT_GT(drawn.schedule.faults.size(), 5u);
+    EXPECT_EQ(drawn.ops.size(), drawn.clients.invoked);
+    SimulationOptions replay = Options(seed, FaultProfile::kHeavy, 8);
+    replay.schedule = drawn.schedule;
+    replay.ops = drawn.ops;
+    const SimulationReport replayed = RunSimulation(replay);
+    EXPECT_EQ(replayed.trace_hash, drawn.trace_hash) << "seed " << seed;
+    EXPECT_EQ(replayed.events, drawn.events);
+    ASSERT_EQ(replayed.ops.size(), drawn.ops.size());
+    for (size_t i = 0; i < drawn.ops.size(); ++i) {
+      ASSERT_TRUE(replayed.ops[i] == drawn.ops[i]) << i << ": " << replayed.ops[i].ToText()
+                                                  << " vs " << drawn.ops[i].ToText();
+    }
+  }
+}
+
+// Every recorded operation survives its text form.
+TEST(SimulationTest, ClientOpTextRoundTrips) {
+  SimulationOptions options = Options(9, FaultProfile::kDefault, 10);
+  const SimulationReport report = RunSimulation(options);
+  std::set<std::string> names;
+  for (const ClientOp& op : report.ops) {
+    absl::StatusOr<ClientOp> parsed = ClientOp::Parse(op.ToText());
+    ASSERT_TRUE(parsed.ok()) << parsed.status() << "\n" << op.ToText();
+    EXPECT_TRUE(*parsed == op) << op.ToText() << "\n" << parsed->ToText();
+    names.insert(op.Name());
+  }
+  // The mixed workload drew KV and cluster operations of several kinds.
+  EXPECT_TRUE(names.count("put") && names.count("get") && names.count("submit_task"))
+      << names.size();
+}
+
+TEST(SimulationTest, BadClientOpLinesAreRefusedWithAReason) {
+  EXPECT_TRUE(ClientOp::Parse("5 get client=1000 id=1 rng=3 kv_get: \"k1\"").ok());
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"x get client=1000 id=1 rng=3 kv_get: \"k1\"", "bad time"},
+      {"5 get client=1000 rng=3 kv_get: \"k1\"", "needs client="},
+      {"5 get client=1000 id=1 rng=3", "no arguments"},
+      {"5 get", "want"},
+      {"5 get client=1000 id=1 rng=x kv_get: \"k1\"", "bad rng"},
+      {"5 put client=1000 id=1 rng=3 kv_get: \"k1\"", "does not match"},
+      {"5 put client=1000 id=1 rng=3 kv_put { key: \"k\" }", "needs seq="},
+      {"5 put client=1000 id=1 rng=3 bogus { }", "neither"},
+  };
+  for (const auto& [line, why] : bad) {
+    absl::StatusOr<ClientOp> parsed = ClientOp::Parse(line);
+    ASSERT_FALSE(parsed.ok()) << line;
+    EXPECT_THAT(std::string(parsed.status().message()), HasSubstr(why)) << line;
+  }
+  SimulationOptions options;
+  options.ops = {*ClientOp::Parse("5 get client=999 id=1 rng=3 kv_get: \"k1\"")};
+  EXPECT_FALSE(options.Validate().ok());
+}
+
+// A planted "bug": the run fails once two crashes happened and a put of
+// key k1 was invoked. Replaying the recording fails the same way, at the
+// same time.
+std::optional<OracleFailure> TwoCrashesAndAPut(const SimulationProbe& probe) {
+  auto crashes = probe.faults_applied->find("crash");
+  if (crashes == probe.faults_applied->end() || crashes->second < 2) return std::nullopt;
+  for (const ClientOp& op : *probe.ops_invoked) {
+    if (op.Name() == "put" && op.request.command().kv_put().key() == "k1") {
+      return OracleFailure{"test_oracle", "a put of k1 and two crashes"};
+    }
+  }
+  return std::nullopt;
+}
+
+TEST(SimulationTest, ReplayReproducesTheViolation) {
+  SimulationOptions options = Options(11, FaultProfile::kHeavy, 30);
+  options.extra_oracle = TwoCrashesAndAPut;
+  const SimulationReport failing = RunSimulation(options);
+  ASSERT_FALSE(failing.passed);
+  EXPECT_EQ(failing.violation_property, "test_oracle");
+  EXPECT_THAT(failing.failure, StartsWith("test_oracle violated at t="));
+  options.schedule = failing.schedule;
+  options.ops = failing.ops;
+  const SimulationReport replayed = RunSimulation(options);
+  EXPECT_EQ(replayed.violation_property, "test_oracle");
+  EXPECT_EQ(replayed.violation_us, failing.violation_us);
+  EXPECT_EQ(replayed.failure, failing.failure);
+  EXPECT_EQ(replayed.trace_hash, failing.trace_hash);
+}
+
+TEST(SimulationTest, PropertyIdsAreIdentifiers) {
+  EXPECT_EQ(PropertyId("election safety"), "election_safety");
+  EXPECT_EQ(PropertyId("linearizability"), "linearizability");
 }
 
 }  // namespace

@@ -180,14 +180,12 @@ void TraceWriter::Role(int64_t t_us, NodeId node, absl::string_view role,
 
 void TraceWriter::Apply(int64_t t_us, NodeId node, Index index, Term term,
                         uint64_t entry_hash) {
-  Write(JsonLine()
-            .Int("t", t_us)
-            .Str("type", "apply")
-            .Uint("node", node.value())
-            .Uint("index", index.value())
-            .Uint("term", term.value())
-            .Hex("hash", entry_hash)
-            .Finish(),
+  // The most frequent line (every node applies every entry): built in one
+  // StrCat, byte for byte what JsonLine would build (trace_test compares).
+  Write(absl::StrCat("{\"t\":", t_us, ",\"type\":\"apply\",\"node\":",
+                     node.value(), ",\"index\":", index.value(),
+                     ",\"term\":", term.value(), ",\"hash\":\"",
+                     Hex64(entry_hash), "\"}"),
         true);
 }
 

@@ -1,24 +1,232 @@
 #include "sim/workload.h"
 
+#include <algorithm>
 #include <utility>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/base/check.h"
+#include "google/protobuf/descriptor.h"
+#include "google/protobuf/io/tokenizer.h"
+#include "google/protobuf/text_format.h"
 
 namespace blixard::sim {
 namespace {
 
-
-
-
 constexpr size_t kOwnedObjectsMax = 32;  // tasks and VMs a client keeps track of
+
+// One line of protobuf text format (no trailing space).
+std::string OneLine(const google::protobuf::Message& message) {
+  google::protobuf::TextFormat::Printer printer;
+  printer.SetSingleLineMode(true);
+  std::string out;
+  printer.PrintToString(message, &out);
+  return std::string(absl::StripTrailingAsciiWhitespace(out));
+}
+
+std::string KvName(const api::ClientRequest& request) {
+  if (request.has_command()) {
+    switch (request.command().op_case()) {
+      case cluster::Command::kKvPut:
+        return "put";
+      case cluster::Command::kKvDelete:
+        return "delete";
+      case cluster::Command::kKvCompareAndSwap:
+        return "cas";
+      default:
+        return "";
+    }
+  }
+  if (request.has_query() && request.query().op_case() == cluster::Query::kKvGet) return "get";
+  return "";
+}
+
+// The KV history record of a KV request (nullopt for other requests).
+std::optional<KvOperation> KvOf(uint64_t client, const api::ClientRequest& request) {
+  const std::string name = KvName(request);
+  if (name.empty()) return std::nullopt;
+  KvOperation kv;
+  kv.client = client;
+  if (name == "put") {
+    kv.kind = KvOperation::Kind::kPut;
+    kv.key = request.command().kv_put().key();
+    kv.value = request.command().kv_put().value();
+  } else if (name == "delete") {
+    kv.kind = KvOperation::Kind::kDelete;
+    kv.key = request.command().kv_delete().key();
+  } else if (name == "cas") {
+    kv.kind = KvOperation::Kind::kCas;
+    kv.key = request.command().kv_compare_and_swap().key();
+    kv.value = request.command().kv_compare_and_swap().value();
+  } else {
+    kv.kind = KvOperation::Kind::kGet;
+    kv.key = request.query().kv_get();
+  }
+  return kv;
+}
+
+// Keeps text-format parse errors for our own message (the default collector
+// logs them to stderr).
+class KeepErrors final : public google::protobuf::io::ErrorCollector {
+ public:
+  void AddError(int line, int column, const std::string& message) override {
+    (void)line;
+    if (first_.empty()) first_ = absl::StrCat("column ", column + 1, ": ", message);
+  }
+  const std::string& first() const { return first_; }
+
+ private:
+  std::string first_;
+};
 
 }  // namespace
 
+std::string ClientOp::Name() const {
+  const std::string kv = KvName(request);
+  if (!kv.empty()) return kv;
+  const google::protobuf::FieldDescriptor* field = nullptr;
+  if (request.has_command() && request.command().op_case() != cluster::Command::OP_NOT_SET) {
+    field = cluster::Command::descriptor()->FindFieldByNumber(request.command().op_case());
+  } else if (request.has_query() && request.query().op_case() != cluster::Query::OP_NOT_SET) {
+    field = cluster::Query::descriptor()->FindFieldByNumber(request.query().op_case());
+  }
+  return field == nullptr ? "?" : field->name();
+}
+
+std::string ClientOp::ToText() const {
+  std::string out = absl::StrCat(at_us, " ", Name(), " client=", client, " id=", op_id);
+  if (request.has_command()) {
+    absl::StrAppend(&out, " seq=", request.command().request_id().sequence());
+    if (request.allow_forward()) absl::StrAppend(&out, " forward=1");
+    cluster::Command args = request.command();
+    args.clear_request_id();
+    absl::StrAppend(&out, " rng=", rng_draws, " ", OneLine(args));
+  } else {
+    absl::StrAppend(&out, " rng=", rng_draws, " ", OneLine(request.query()));
+  }
+  return out;
+}
+
+absl::StatusOr<ClientOp> ClientOp::Parse(absl::string_view line) {
+  auto error = [&](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("client op \"", line, "\": ", what));
+  };
+  line = absl::StripAsciiWhitespace(line);
+  std::vector<absl::string_view> tokens = absl::StrSplit(line, ' ', absl::SkipEmpty());
+  if (tokens.size() < 4) {
+    return error("want \"<at_us> <name> client=<id> id=<n> [seq=<s>] [forward=1] rng=<draws> <args>\"");
+  }
+  ClientOp op;
+  if (!absl::SimpleAtoi(tokens[0], &op.at_us) || op.at_us < 0) return error("bad time");
+  const absl::string_view name = tokens[1];
+  // key=value tokens up to the first that is not one; the rest is text format.
+  size_t i = 2;
+  uint64_t seq = 0;
+  bool forward = false, have_client = false, have_id = false, have_rng = false, have_seq = false;
+  for (; i < tokens.size(); ++i) {
+    std::pair<absl::string_view, absl::string_view> kv =
+        absl::StrSplit(tokens[i], absl::MaxSplits('=', 1));
+    uint64_t* target = nullptr;
+    bool* seen = nullptr;
+    if (kv.first == "client") {
+      target = &op.client, seen = &have_client;
+    } else if (kv.first == "id") {
+      target = &op.op_id, seen = &have_id;
+    } else if (kv.first == "rng") {
+      target = &op.rng_draws, seen = &have_rng;
+    } else if (kv.first == "seq") {
+      target = &seq, seen = &have_seq;
+    } else if (kv.first == "forward") {
+      if (kv.second != "0" && kv.second != "1") return error("forward must be 0 or 1");
+      forward = kv.second == "1";
+      continue;
+    } else {
+      break;
+    }
+    if (!absl::SimpleAtoi(kv.second, target)) {
+      return error(absl::StrCat("bad ", kv.first, "=\"", kv.second, "\""));
+    }
+    *seen = true;
+  }
+  if (!have_client || !have_id || !have_rng) return error("needs client=, id= and rng=");
+  if (op.op_id == 0) return error("id starts at 1");
+  if (i >= tokens.size()) return error("no arguments after the keys");
+  // Rejoin the text-format part exactly as written (from its first token).
+  const absl::string_view args = line.substr(static_cast<size_t>(tokens[i].data() - line.data()));
+  KeepErrors command_errors, query_errors;
+  google::protobuf::TextFormat::Parser command_parser, query_parser;
+  command_parser.RecordErrorsTo(&command_errors);
+  query_parser.RecordErrorsTo(&query_errors);
+  cluster::Command command;
+  cluster::Query query;
+  if (command_parser.ParseFromString(std::string(args), &command) &&
+      command.op_case() != cluster::Command::OP_NOT_SET) {
+    if (!have_seq || seq == 0) return error("a write needs seq=<s> (from 1)");
+    if (command.has_request_id()) return error("the request id belongs in client= and seq=");
+    command.mutable_request_id()->set_client_id(op.client);
+    command.mutable_request_id()->set_sequence(seq);
+    *op.request.mutable_command() = std::move(command);
+    op.request.set_allow_forward(forward);
+  } else if (query_parser.ParseFromString(std::string(args), &query) &&
+             query.op_case() != cluster::Query::OP_NOT_SET) {
+    if (have_seq || forward) return error("a read takes no seq= or forward=");
+    *op.request.mutable_query() = std::move(query);
+  } else {
+    return error(absl::StrCat("arguments \"", args,
+                              "\" are neither a cluster.Command (", command_errors.first(),
+                              ") nor a cluster.Query (", query_errors.first(),
+                              ") in text format"));
+  }
+  if (op.Name() != name) {
+    return error(absl::StrCat("name \"", name, "\" does not match its arguments (", op.Name(), ")"));
+  }
+  return op;
+}
+
+bool operator==(const ClientOp& a, const ClientOp& b) {
+  return a.at_us == b.at_us && a.client == b.client && a.op_id == b.op_id &&
+         a.rng_draws == b.rng_draws &&
+         a.request.SerializeAsString() == b.request.SerializeAsString();
+}
+
+absl::Status ValidateClientOps(const std::vector<ClientOp>& ops, uint64_t client_id_base,
+                               int clients) {
+  SimMicros last = 0;
+  std::map<uint64_t, uint64_t> last_id;
+  for (size_t i = 0; i < ops.size(); ++i) {
+    const ClientOp& op = ops[i];
+    auto error = [&](absl::string_view what) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("client op ", i, " (", op.ToText(), "): ", what));
+    };
+    if (op.at_us < last) return error("times must not decrease");
+    last = op.at_us;
+    if (op.client < client_id_base ||
+        op.client >= client_id_base + static_cast<uint64_t>(clients)) {
+      return error(absl::StrCat("no such client (clients are ", client_id_base, "..",
+                                client_id_base + static_cast<uint64_t>(clients) - 1, ")"));
+    }
+    if (op.Name() == "?") return error("empty request");
+    uint64_t& prev = last_id[op.client];
+    if (op.op_id <= prev) return error("a client's operation ids must increase");
+    prev = op.op_id;
+  }
+  return absl::OkStatus();
+}
+
 class Workload::Client {
  public:
-  Client(Workload* workload, uint64_t client_id, Rng rng)
-      : w_(workload), client_id_(client_id), rng_(std::move(rng)) {}
+  // `script`: the operations to issue instead of drawing (null: draw).
+  Client(Workload* workload, uint64_t client_id, Rng rng,
+         std::optional<std::vector<ClientOp>> script)
+      : w_(workload),
+        client_id_(client_id),
+        rng_(rng),
+        initial_rng_(std::move(rng)),
+        script_(std::move(script)) {}
 
   void Start() {
     const std::vector<NodeId> nodes = w_->cluster_->Nodes();
@@ -54,6 +262,17 @@ class Workload::Client {
 
   void ScheduleNext() {
     if (w_->stopped_) return;
+    if (script_.has_value()) {
+      // The next given operation at its time, or now if this client is
+      // late (an earlier operation took longer than when it was recorded).
+      // Scheduled from the same places as a drawn one, so a full replay
+      // orders its events exactly as the recorded run did.
+      if (next_scripted_ >= script_->size()) return;
+      const SimMicros delay =
+          std::max<SimMicros>(0, (*script_)[next_scripted_].at_us - world().now_us());
+      world().ScheduleAfter(delay, kNoNode, [this] { Issue(); });
+      return;
+    }
     const int64_t think = static_cast<int64_t>(
         rng_.Uniform(static_cast<uint64_t>(options().think_us_max) + 1));
     world().ScheduleAfter(think, kNoNode, [this] { Issue(); });
@@ -181,22 +400,59 @@ class Workload::Client {
     }
   }
 
+  // Sets up a given operation as if it had just been drawn: the recorded
+  // request, and the client's random stream where it was at the recorded
+  // invoke, so the operation's own draws repeat.
+  void MakeScriptedOp(Op& op, const ClientOp& given) {
+    op.op_id = given.op_id;
+    op.name = given.Name();
+    op.request = given.request;
+    op.is_write = op.request.has_command();
+    op.kv = KvOf(client_id_, op.request);
+    if (op.kv && op.kv->kind == KvOperation::Kind::kCas) {
+      // Bind the expected version from what this client last read, as a
+      // drawn compare-and-swap does ("absent", version 0, if nothing).
+      auto seen = seen_.find(op.kv->key);
+      const bool known = seen != seen_.end();
+      op.kv->expected = known ? seen->second.first : std::nullopt;
+      op.request.mutable_command()->mutable_kv_compare_and_swap()->set_expected_version(
+          known ? seen->second.second : 0);
+    }
+    if (given.rng_draws < rng_.draws()) rng_ = initial_rng_;
+    rng_.Discard(given.rng_draws - rng_.draws());
+  }
+
   void Issue() {
     if (w_->stopped_ || op_) return;
     Op op;
-    op.op_id = ++op_count_;
     op.invoke_us = world().now_us();
     op.deadline_us = op.invoke_us + options().op_deadline_us;
-    const WorkloadKind kind = options().kind;
-    const bool kv = kind == WorkloadKind::kKv ||
-                    (kind == WorkloadKind::kMixed && rng_.Chance(1, 2));
-    if (kv) {
-      MakeKvOp(op);
+    if (script_.has_value()) {
+      if (next_scripted_ >= script_->size()) return;
+      MakeScriptedOp(op, (*script_)[next_scripted_++]);
     } else {
-      MakeClusterOp(op);
+      op.op_id = ++op_count_;
+      const WorkloadKind kind = options().kind;
+      const bool kv = kind == WorkloadKind::kKv ||
+                      (kind == WorkloadKind::kMixed && rng_.Chance(1, 2));
+      if (kv) {
+        MakeKvOp(op);
+      } else {
+        MakeClusterOp(op);
+      }
+      // Writes may be forwarded by a follower; reads are redirected.
+      op.request.set_allow_forward(op.is_write && rng_.Chance(1, 2));
     }
-    // Writes may be forwarded by a follower; reads are redirected.
-    op.request.set_allow_forward(op.is_write && rng_.Chance(1, 2));
+    ClientOp record;
+    record.at_us = op.invoke_us;
+    record.client = client_id_;
+    record.op_id = op.op_id;
+    record.rng_draws = rng_.draws();
+    record.request = op.request;
+    if (record.request.command().has_kv_compare_and_swap()) {
+      record.request.mutable_command()->mutable_kv_compare_and_swap()->clear_expected_version();
+    }
+    w_->recorded_.push_back(std::move(record));
     std::vector<std::pair<std::string, std::string>> fields;
     if (op.kv) {
       fields.emplace_back("key", op.kv->key);
@@ -353,6 +609,9 @@ class Workload::Client {
   Workload* w_;
   uint64_t client_id_;
   Rng rng_;
+  const Rng initial_rng_;  // rng_ as created, to rewind it for a given op
+  std::optional<std::vector<ClientOp>> script_;
+  size_t next_scripted_ = 0;
   NodeId target_;
   uint64_t sequence_ = 0;
   uint64_t op_count_ = 0;
@@ -369,10 +628,20 @@ Workload::Workload(World* world, ClusterAccess* cluster, WorkloadListener* liste
   CHECK_GT(options_.clients, 0);
   CHECK_GT(options_.keys, 0);
   CHECK_LE(options_.latency_us_min, options_.latency_us_max);
+  if (options_.ops.has_value()) {
+    CHECK_OK(ValidateClientOps(*options_.ops, options_.client_id_base, options_.clients));
+  }
   Rng rng = world_->Stream("workload");
   for (int i = 0; i < options_.clients; ++i) {
     const uint64_t id = options_.client_id_base + static_cast<uint64_t>(i);
-    clients_.push_back(std::make_unique<Client>(this, id, rng.Fork(id)));
+    std::optional<std::vector<ClientOp>> script;
+    if (options_.ops.has_value()) {
+      script.emplace();
+      for (const ClientOp& op : *options_.ops) {
+        if (op.client == id) script->push_back(op);
+      }
+    }
+    clients_.push_back(std::make_unique<Client>(this, id, rng.Fork(id), std::move(script)));
   }
 }
 

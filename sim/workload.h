@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/base/rng.h"
 #include "core/base/types.h"
@@ -39,6 +40,52 @@ namespace blixard::sim {
 
 enum class WorkloadKind { kKv, kCluster, kMixed };
 
+// One client operation as a client invoked it: when, by whom, what. A run's
+// operations are recorded (Workload::recorded()) and can be given back
+// (WorkloadOptions::ops) so a failing run can be replayed and shrunk without
+// the workload's random choices; how each operation is carried out (targets,
+// latencies, retries, redirects, timeouts) stays the workload's own
+// behaviour.
+//
+// Text form, one operation per line (the counterpart of a Fault line):
+//
+//   <at_us> <name> client=<id> id=<n> [seq=<s>] [forward=1] rng=<draws> <args>
+//   1520311 put client=1000 id=3 seq=2 forward=1 rng=41 kv_put { key: "k1" value: "c1000-2" }
+//   1604005 get client=1001 id=7 rng=88 kv_get: "k3"
+//
+// <name> is the operation's name in traces; <args> is the request's
+// Command (without its request id) or Query in protobuf text format, on one
+// line; seq is the write's request sequence; rng is the position of the
+// client's random stream when it invoked the operation (Rng::draws()), so a
+// replay carries the operation out with the same random numbers as the
+// recorded run, whichever other operations a shrinker dropped. A
+// compare-and-swap is recorded without its expected version: the client
+// binds it when it issues the operation, from the last version it read (or
+// "absent"), as the drawing workload does, so the history stays checkable.
+struct ClientOp {
+  SimMicros at_us = 0;
+  uint64_t client = 0;
+  uint64_t op_id = 0;      // the client's operation number, from 1
+  uint64_t rng_draws = 0;  // Rng::draws() of the client's stream at invoke
+  api::ClientRequest request;
+
+  // "put", "get", "delete", "cas", or the Command / Query field name
+  // ("submit_task", "summary", ...); "?" for an empty request.
+  std::string Name() const;
+  // One line of the text form, without '\n'.
+  std::string ToText() const;
+  // INVALID_ARGUMENT saying what is wrong with the line (no line number:
+  // the caller knows it).
+  static absl::StatusOr<ClientOp> Parse(absl::string_view line);
+  friend bool operator==(const ClientOp& a, const ClientOp& b);
+};
+
+// INVALID_ARGUMENT when times decrease, a client's operation ids do not
+// increase, a client id is outside [client_id_base, client_id_base +
+// clients), or a request is empty. Names the offending operation.
+absl::Status ValidateClientOps(const std::vector<ClientOp>& ops, uint64_t client_id_base,
+                               int clients);
+
 struct WorkloadOptions {
   WorkloadKind kind = WorkloadKind::kMixed;
   int clients = 3;
@@ -50,6 +97,11 @@ struct WorkloadOptions {
   int64_t retry_backoff_us = 50'000;
   int64_t op_deadline_us = 20'000'000;     // give up (unknown or fail) after this
   uint64_t client_id_base = 1'000;
+  // Operations to issue instead of drawing them (replay, shrinking): each
+  // client issues its own, in list order, each at its time or when the
+  // client's previous operation ends, whichever is later. An empty list
+  // means no operations at all. REQUIRES: ValidateClientOps(*ops, ...).
+  std::optional<std::vector<ClientOp>> ops;
 };
 
 // How clients reach nodes. `HostFor` returns the live Host of a node, or
@@ -99,6 +151,8 @@ class Workload {
 
   const std::vector<KvOperation>& kv_history() const { return history_; }
   const WorkloadCounts& counts() const { return counts_; }
+  // Every operation invoked so far, in invoke order (drawn or given).
+  const std::vector<ClientOp>& recorded() const { return recorded_; }
   // Operations in flight, described for a liveness failure report.
   std::vector<std::string> InFlight() const;
 
@@ -112,6 +166,7 @@ class Workload {
   WorkloadOptions options_;
   std::vector<std::unique_ptr<Client>> clients_;
   std::vector<KvOperation> history_;
+  std::vector<ClientOp> recorded_;
   WorkloadCounts counts_;
   bool stopped_ = false;
 };

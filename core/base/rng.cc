@@ -38,6 +38,7 @@ Rng::Rng(uint64_t seed) : seed_(seed) {
 }
 
 uint64_t Rng::Next() {
+  ++draws_;
   const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
   const uint64_t t = state_[1] << 17;
   state_[2] ^= state_[0];
@@ -47,6 +48,10 @@ uint64_t Rng::Next() {
   state_[2] ^= t;
   state_[3] = Rotl(state_[3], 45);
   return result;
+}
+
+void Rng::Discard(uint64_t n) {
+  for (uint64_t i = 0; i < n; ++i) Next();
 }
 
 uint64_t Rng::Uniform(uint64_t n) {

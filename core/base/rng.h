@@ -46,9 +46,18 @@ class Rng {
 
   uint64_t seed() const { return seed_; }
 
+  // How many raw 64-bit words this generator has produced since it was
+  // seeded: its position in the stream. A recorded position lets a replay
+  // resume a stream exactly where a run left it (sim: recorded client
+  // operations), without printing the 256-bit state.
+  uint64_t draws() const { return draws_; }
+  // Advances the stream by `n` raw words, as if Next() were called n times.
+  void Discard(uint64_t n);
+
  private:
   uint64_t seed_;
   std::array<uint64_t, 4> state_;
+  uint64_t draws_ = 0;
 };
 
 // One step of splitmix64: a good 64-bit mixing function, used for seeding and

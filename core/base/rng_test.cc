@@ -106,5 +106,20 @@ TEST(RngDeathTest, UniformOfZeroIsABug) {
   EXPECT_DEATH(rng.Uniform(0), "Uniform\\(0\\)");
 }
 
+// A recorded position resumes the stream exactly: a copy advanced by
+// Discard(draws) continues with the same numbers as the original.
+TEST(RngTest, DrawsCountsRawWordsAndDiscardResumes) {
+  Rng rng(7);
+  const Rng start = rng;
+  EXPECT_EQ(rng.draws(), 0u);
+  for (int i = 0; i < 50; ++i) rng.Uniform(1000);
+  rng.Chance(1, 3);
+  EXPECT_GE(rng.draws(), 51u);  // rejection sampling may take more words
+  Rng resumed = start;
+  resumed.Discard(rng.draws());
+  EXPECT_EQ(resumed.draws(), rng.draws());
+  for (int i = 0; i < 20; ++i) EXPECT_EQ(resumed.Next(), rng.Next());
+}
+
 }  // namespace
 }  // namespace blixard

@@ -910,12 +910,11 @@ void Host::RunAgent() {
   }
 
   // Tasks: start what is assigned here, stop what moved away.
+  // Only this worker's work, through the state machine's per-worker
+  // indexes: this runs on every tick, whatever the size of the cluster.
   std::set<std::string> mine;
-  for (const cluster::TaskRecord& task :
-       sm_->ListTasks(cluster::TASK_STATE_UNSPECIFIED, self)) {
-    if (task.state() != cluster::TASK_ASSIGNED && task.state() != cluster::TASK_RUNNING) {
-      continue;
-    }
+  for (const cluster::TaskRecord* active : sm_->ActiveTasksOn(self)) {
+    const cluster::TaskRecord& task = *active;
     mine.insert(task.task_id());
     auto running = running_tasks_.find(task.task_id());
     if (running != running_tasks_.end() && running->second == task.attempt()) continue;
@@ -958,8 +957,9 @@ void Host::RunAgent() {
   // log learns what the executor sees one legal step at a time (the state
   // machine's transition table), each step resent until it lands.
   std::set<std::string> vms_here;
-  for (const auto& [name, vm] : sm_->vms()) {
-    if (vm.worker_id() != self) continue;
+  for (const cluster::VmRecord* placed : sm_->VmsOn(self)) {
+    const cluster::VmRecord& vm = *placed;
+    const std::string& name = vm.name();
     vms_here.insert(name);
     const bool want_running = vm.desired() == cluster::VM_DESIRED_RUNNING;
     auto local = local_vms_.find(name);

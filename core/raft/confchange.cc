@@ -270,6 +270,7 @@ absl::StatusOr<ConfigAndProgress> RestoreConfig(const ProgressTracker& empty,
   auto adopt = [&tracker](ConfigAndProgress cp) {
     tracker.config() = std::move(cp.config);
     tracker.progress() = std::move(cp.progress);
+    tracker.CheckMembership();
   };
   if (outgoing.empty()) {
     // Apply one at a time: each is a valid single change from the previous.

@@ -37,6 +37,12 @@ bool Inflights::Full() const {
 
 void Inflights::CheckInvariants() const {
   CHECK_LE(entries_.size(), count_max_);
+  if (entries_.empty()) {
+    CHECK_EQ(bytes_, 0u);
+    return;
+  }
+  CHECK_LE(entries_.front().index, entries_.back().index);
+  if (!kExpensiveChecks) return;
   uint64_t sum = 0;
   for (size_t i = 0; i < entries_.size(); ++i) {
     sum += entries_[i].bytes;

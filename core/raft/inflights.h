@@ -32,6 +32,9 @@ class Inflights {
   uint64_t bytes() const { return bytes_; }
   size_t count_max() const { return count_max_; }
 
+  // O(1): the window's bounds and ends. The O(window) sum and order walk
+  // runs where expensive checks are on (Add and FreeLE keep both by
+  // construction, and this runs after every simulated event).
   void CheckInvariants() const;
 
  private:

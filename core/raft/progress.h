@@ -132,7 +132,12 @@ class ProgressTracker {
   };
   Tally TallyVotes() const;
 
+  // Per-member checks, O(members). The membership cross-check (every voter
+  // and learner has a progress and nothing else does) is CheckMembership();
+  // it runs here only where expensive checks are on, because membership
+  // changes only where config() is assigned, and those places call it.
   void CheckInvariants() const;
+  void CheckMembership() const;
 
  private:
   size_t inflight_count_max_;

@@ -62,6 +62,7 @@ absl::Status Raft::Init() {
   }
   tracker_.config() = std::move(cp->config);
   tracker_.progress() = std::move(cp->progress);
+  tracker_.CheckMembership();
   const Progress* self = tracker_.Find(id_);
   is_learner_ = self != nullptr && self->is_learner();
 
@@ -1157,6 +1158,7 @@ ConfState Raft::ApplyConfChange(const ConfChange& cc) {
 ConfState Raft::SwitchToConfig(ConfigAndProgress cp) {
   tracker_.config() = std::move(cp.config);
   tracker_.progress() = std::move(cp.progress);
+  tracker_.CheckMembership();
   logger_->Info(Prefix(), " switched to configuration ", tracker_.config().ToString());
   ConfState cs = tracker_.GetConfState();
   const Progress* self = tracker_.Find(id_);
@@ -1369,15 +1371,18 @@ void Raft::CheckInvariants() const {
   log_.CheckInvariants();
   tracker_.CheckInvariants();
   read_only_.CheckInvariants();
-  CHECK_GE(term_, log_.LastTerm()) << "log holds an entry from a future term";
+  // Once each: this runs after every simulated event.
+  const Index last_index = log_.LastIndex();
+  const Term last_term = log_.LastTerm();
+  CHECK_GE(term_, last_term) << "log holds an entry from a future term";
   CHECK_GE(randomized_election_timeout_, config_.election_tick);
   CHECK_LT(randomized_election_timeout_, 2 * config_.election_tick);
   switch (role_) {
     case Role::kLeader:
       CHECK_EQ(lead_, id_);
-      CHECK_EQ(log_.LastTerm(), term_) << "a leader's last entry is of its term";
+      CHECK_EQ(last_term, term_) << "a leader's last entry is of its term";
       for (const auto& [id, pr] : tracker_.progress()) {
-        CHECK_LE(pr.match(), log_.LastIndex()) << "progress of " << id;
+        CHECK_LE(pr.match(), last_index) << "progress of " << id;
       }
       break;
     case Role::kCandidate:

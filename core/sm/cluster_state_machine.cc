@@ -170,7 +170,8 @@ cluster::Result ClusterStateMachine::Apply(Index index,
   result.set_message(outcome.message);
   FillPayload(outcome, result);
   if (client_id != 0) RecordSession(client_id, sequence, index, result);
-  DCHECK(fresh_.empty() && dirty_workers_.empty() && !scan_needed_);
+  DCHECK(fresh_.empty() && dirty_workers_.empty() && !scan_needed_ &&
+         !vms_changed_);
   return result;
 }
 
@@ -396,6 +397,7 @@ void ClusterStateMachine::EnterStatus(cluster::WorkerRecord& w,
     case cluster::WORKER_DRAINING:
       draining_workers_.insert(id);
       scan_needed_ = true;  // its VMs migrate when there is room
+      vms_changed_ = true;
       break;
     case cluster::WORKER_OFFLINE:
       offline_timers_.insert({now_ms_ + options_.offline_grace_ms, id});
@@ -599,13 +601,15 @@ void ClusterStateMachine::ProcessTimers() {
 
 void ClusterStateMachine::Scan() {
   scan_needed_ = false;
+  const bool try_vms = vms_changed_ || !dirty_workers_.empty();
+  vms_changed_ = false;
   if (index_.empty()) {
     fresh_.clear();
     dirty_workers_.clear();
     return;
   }
   // VMs waiting for a first (or new) placement, by create index.
-  if (!waiting_vms_.empty()) {
+  if (try_vms && !waiting_vms_.empty()) {
     const std::vector<std::pair<uint64_t, std::string>> waiting(
         waiting_vms_.begin(), waiting_vms_.end());
     for (const auto& [create_index, name] : waiting) {
@@ -613,7 +617,7 @@ void ClusterStateMachine::Scan() {
     }
   }
   // VMs on draining workers migrate away when there is room.
-  for (const uint64_t node_id : draining_workers_) {
+  for (const uint64_t node_id : try_vms ? draining_workers_ : std::set<uint64_t>()) {
     auto lo =
         vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
     std::vector<std::string> names;
@@ -762,6 +766,7 @@ void ClusterStateMachine::UnplaceVm(cluster::VmRecord& vm) {
   vm.set_observed(cluster::VM_OBSERVED_UNSPECIFIED);
   CHECK(waiting_vms_.insert({vm.create_index(), vm.name()}).second);
   scan_needed_ = true;
+  vms_changed_ = true;
 }
 
 // ---------------------------------------------------------------------------
@@ -939,6 +944,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCreateVm(
   vm.set_create_index(index.value());
   CHECK(waiting_vms_.insert({vm.create_index(), vm.name()}).second);
   scan_needed_ = true;
+  vms_changed_ = true;
   return OkVm(c.name());
 }
 

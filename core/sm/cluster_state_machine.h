@@ -120,6 +120,8 @@ class ClusterStateMachine {
   // (pointers valid until the next Apply or Restore). For oracles and agents
   // that look at every apply.
   std::vector<const cluster::TaskRecord*> ActiveTasksOn(uint64_t worker_id) const;
+  // The VMs placed on a worker, by name, without copying (same validity).
+  std::vector<const cluster::VmRecord*> VmsOn(uint64_t worker_id) const;
 
   const std::map<uint64_t, cluster::WorkerRecord>& workers() const {
     return workers_;
@@ -251,6 +253,11 @@ class ClusterStateMachine {
   // Workers that gained free capacity or became ONLINE since the last scan.
   std::set<uint64_t> dirty_workers_;
   bool scan_needed_ = false;
+  // A VM started waiting or a worker started draining since the last scan.
+  // Otherwise every waiting or migrating VM already failed to fit and can
+  // fit now only if some worker gained room (dirty_workers_), so the scan
+  // skips the VMs.
+  bool vms_changed_ = false;
 };
 
 // The canonical absl::Status for a Result's code and message (OK for

@@ -68,6 +68,16 @@ std::vector<const cluster::TaskRecord*> ClusterStateMachine::ActiveTasksOn(
   return out;
 }
 
+std::vector<const cluster::VmRecord*> ClusterStateMachine::VmsOn(
+    uint64_t worker_id) const {
+  std::vector<const cluster::VmRecord*> out;
+  auto lo = vms_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
+  for (auto it = lo; it != vms_by_worker_.end() && it->first == worker_id; ++it) {
+    out.push_back(&vms_.find(it->second)->second);
+  }
+  return out;
+}
+
 std::vector<cluster::TaskRecord> ClusterStateMachine::ListTasks(
     cluster::TaskState state, uint64_t worker_id, size_t limit) const {
   std::vector<cluster::TaskRecord> out;

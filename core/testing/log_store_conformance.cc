@@ -386,6 +386,26 @@ TEST_P(LogStoreConformanceTest, ConflictingAppendTruncatesSuffix) {
               StatusIs(absl::StatusCode::kOutOfRange));
 }
 
+// Writes of hundreds of entries (a store may insert them in groups) read
+// back exactly, including a conflicting rewrite that is not group-aligned.
+TEST_P(LogStoreConformanceTest, LargeWritesAndLargeConflictingRewrite) {
+  Write(Entries(1, 200, 1));
+  Write(Entries(70, 131, 2));  // replaces 70..200 with 70..200 of term 2
+  Write(Entries(201, 65, 2));
+  SettleAndCompare();
+  EXPECT_EQ(*store().LastIndex(), Index(265));
+  EXPECT_EQ(*store().ReadTerm(Index(69)), Term(1));
+  EXPECT_EQ(*store().ReadTerm(Index(70)), Term(2));
+  ASSERT_OK_AND_ASSIGN(std::vector<raft::Entry> entries,
+                       store().ReadEntries(Index(1), Index(266)));
+  ASSERT_EQ(entries.size(), 265u);
+  for (size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].index(), i + 1);
+    EXPECT_EQ(entries[i].data(),
+              absl::StrCat("e", i + 1, "t", i + 1 < 70 ? 1 : 2));
+  }
+}
+
 TEST_P(LogStoreConformanceTest, HardStateSurvivesReopen) {
   LogWrite write = Entries(1, 3, 4);
   raft::HardState hs;

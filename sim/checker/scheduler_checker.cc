@@ -41,24 +41,27 @@ void SchedulerChecker::Fail(NodeId node, Index index, std::string detail) {
                                       detail)};
 }
 
-void SchedulerChecker::OnRecover(NodeId node) { views_.erase(node); }
-
 void SchedulerChecker::OnApplied(NodeId node, Index index, const cluster::Command& command,
                                  const ClusterStateMachine& sm) {
-  if (violation_) return;
+  if (violation_ || index <= judged_) return;
+  // After a gap the states between are unknown: the view is no previous
+  // step, and the next state judged becomes the baseline (what is already
+  // placed was placed before the view began; only the ONLINE rule needs a
+  // previous step, every other check still runs).
+  if (index != judged_.Next()) view_valid_ = false;
+  judged_ = index;
   switch (command.op_case()) {
     case cluster::Command::kKvPut:
     case cluster::Command::kKvDelete:
     case cluster::Command::kKvCompareAndSwap:
-      return;
+      return;  // moves no work or workers: the view stays the previous step
     default:
       break;
   }
-  // The first command after a (re)start: what is already placed was placed
-  // before this view began, so it becomes the baseline; only the ONLINE
-  // rule needs a previous step (every other check still runs).
-  const bool baseline = views_.count(node) == 0;
-  NodeView& view = views_[node];
+  const bool baseline = !view_valid_;
+  if (baseline) view_ = View();
+  view_valid_ = true;
+  View& view = view_;
   // VMs by worker, in one pass over the VMs.
   std::vector<std::pair<uint64_t, const cluster::VmRecord*>> placed_vms;
   for (const auto& [name, vm] : sm.vms()) {

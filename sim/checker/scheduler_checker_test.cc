@@ -129,16 +129,51 @@ TEST(SchedulerCheckerTest, KvCommandsAreSkipped) {
   EXPECT_EQ(checker.checks(), 1u);
 }
 
-TEST(SchedulerCheckerTest, RecoverForgetsTheOldView) {
+TEST(SchedulerCheckerTest, EachIndexIsJudgedOnceOnTheFirstNodeToApplyIt) {
   ClusterStateMachine failed, online;
   failed.Apply(Index(1), Register(1, 8));
   online.Apply(Index(1), Register(1, 8));
   failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
   SchedulerChecker checker;
   checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
-  checker.OnRecover(NodeId(1));
-  checker.OnApplied(NodeId(1), Index(1), Register(1, 8), online);
-  EXPECT_TRUE(checker.ok());
+  // Node 2 applying an index already judged is not judged again.
+  checker.OnApplied(NodeId(2), Index(2), Status(1, cluster::WORKER_FAILED), failed);
+  EXPECT_EQ(checker.checks(), 1u);
+  // The next index is judged against the previous one, whichever node
+  // applies it: FAILED -> ONLINE without re-registering is caught.
+  checker.OnApplied(NodeId(2), Index(3), Register(1, 8), online);
+  EXPECT_FALSE(checker.ok());
+}
+
+TEST(SchedulerCheckerTest, AGapStartsANewBaseline) {
+  ClusterStateMachine failed, online;
+  failed.Apply(Index(1), Register(1, 8));
+  online.Apply(Index(1), Register(1, 8));
+  failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
+  SchedulerChecker checker;
+  checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
+  // Index 9 after index 2: the states between are unknown (a snapshot was
+  // installed), so 9's is a baseline, not a step from 2's.
+  checker.OnApplied(NodeId(1), Index(9), Register(1, 8), online);
+  EXPECT_TRUE(checker.ok()) << checker.violation()->detail;
+}
+
+TEST(SchedulerCheckerTest, AKvCommandAfterAGapDoesNotEndTheBaseline) {
+  // A task placed while its worker was ONLINE; the worker drains later. Seen
+  // first after a gap through a KV command, the drained state is still the
+  // baseline for the next command, not a step where the task was placed.
+  ClusterStateMachine drained;
+  drained.Apply(Index(1), Register(1, 1));
+  drained.Apply(Index(2), Submit("a", 1));
+  drained.Apply(Index(3), Status(1, cluster::WORKER_DRAINING));
+  ASSERT_EQ(drained.FindTask("a")->state(), cluster::TASK_ASSIGNED);
+  SchedulerChecker checker;
+  checker.OnApplied(NodeId(1), Index(1), Register(1, 1), drained);
+  cluster::Command put;
+  put.mutable_kv_put()->set_key("k");
+  checker.OnApplied(NodeId(1), Index(7), put, drained);
+  checker.OnApplied(NodeId(1), Index(8), Status(1, cluster::WORKER_DRAINING), drained);
+  EXPECT_TRUE(checker.ok()) << checker.violation()->detail;
 }
 
 }  // namespace

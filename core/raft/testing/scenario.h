@@ -14,25 +14,9 @@
 
 #include "core/base/logger.h"
 #include "core/raft/testing/cluster.h"
+#include "core/raft/testing/scenario_format.h"
 
 namespace blixard::raft::testing {
-
-// One "command / ---- / expected output" block of a script.
-struct ScenarioCase {
-  int line = 0;              // 1-based line of the command
-  std::string comments;      // comment and blank lines before the command
-  std::string command;
-  std::string expected;      // without the trailing newline
-};
-
-// Parses a script. Malformed scripts (a command without "----") yield an
-// error string in *error.
-std::vector<ScenarioCase> ParseScenario(const std::string& text,
-                                        std::string* error);
-// Renders cases back to script text with the given outputs.
-std::string FormatScenario(const std::vector<ScenarioCase>& cases,
-                           const std::vector<std::string>& outputs,
-                           const std::string& trailer);
 
 class ScenarioRunner {
  public:
