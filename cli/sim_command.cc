@@ -30,7 +30,7 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
 ABSL_FLAG(absl::Duration, liveness, absl::Seconds(30),
           "after the fault phase, the bound within which every client operation must finish");
 ABSL_FLAG(std::string, faults, "default", "fault profile: none, default or heavy");
-ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster or mixed");
+ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster, mixed or kv_reads (90% reads)");
 ABSL_FLAG(std::string, trace, "", "write the JSON-lines trace to this file");
 ABSL_FLAG(std::string, timeline, "", "draw the run as one self-contained HTML file");
 ABSL_FLAG(bool, verbose, false, "print every node's log lines (virtual time first)");

@@ -51,8 +51,9 @@ absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
   if (name == "kv") return WorkloadKind::kKv;
   if (name == "cluster") return WorkloadKind::kCluster;
   if (name == "mixed") return WorkloadKind::kMixed;
+  if (name == "kv_reads") return WorkloadKind::kKvReads;
   return absl::InvalidArgumentError(
-      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed)"));
+      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed, kv_reads)"));
 }
 
 absl::string_view WorkloadKindName(WorkloadKind kind) {
@@ -63,6 +64,8 @@ absl::string_view WorkloadKindName(WorkloadKind kind) {
       return "cluster";
     case WorkloadKind::kMixed:
       return "mixed";
+    case WorkloadKind::kKvReads:
+      return "kv_reads";
   }
   return "?";
 }
@@ -255,6 +258,7 @@ class Simulation final : public ClusterAccess,
     return it->second.host.get();
   }
   std::vector<NodeId> Nodes() const override { return node_ids_; }
+  uint64_t KnownCommittedIndex() const override { return checker_.committed_index().value(); }
 
   // HostObserver.
   void OnRole(NodeId node, absl::string_view role, Term term, NodeId leader) override {
@@ -506,6 +510,10 @@ class Simulation final : public ClusterAccess,
 
   void AfterEvent() {
     checker_.SetTime(world_.now_us());
+    if (workload_ != nullptr && workload_->stale_read().has_value()) {
+      Fail(kNoNode, "linearizable reads", *workload_->stale_read());
+      return;
+    }
     for (const std::optional<Violation>* v : {&checker_.violation(), &scheduler_.violation()}) {
       if (v->has_value()) {
         Fail((*v)->node, (*v)->property, (*v)->detail);

@@ -239,7 +239,7 @@ class Workload::Client {
   std::string Describe() const {
     if (!op_) return "";
     return absl::StrCat("client ", client_id_, " op ", op_->op_id, " ", op_->name,
-                        " invoked at ", op_->invoke_us, " us, ", op_->attempt,
+                        " invoked at ", op_->invoke_us, " us, ", op_->attempts,
                         " attempts, last to n", target_.value());
   }
 
@@ -253,6 +253,13 @@ class Workload::Client {
     SimMicros invoke_us = 0;
     SimMicros deadline_us = 0;
     bool maybe_applied = false;
+    // Reads: the highest index known committed or acknowledged when
+    // invoked; the answer must come from state at least that far.
+    uint64_t read_floor_index = 0;
+    uint64_t attempts = 0;  // sent so far
+    // The latest attempt's id, unique over the client's life: a late answer
+    // to an earlier operation (held by a paused node) must never pass for
+    // an answer to this one, as it did when ids restarted at 1 per operation.
     uint64_t attempt = 0;
     EventId timeout;
   };
@@ -295,7 +302,11 @@ class Workload::Client {
     KvOperation kv;
     kv.client = client_id_;
     kv.key = key;
-    const uint64_t roll = rng_.Uniform(100);
+    const uint64_t drawn = rng_.Uniform(100);
+    // Read-heavy: 8% puts, 2% deletes, the rest gets (no CAS).
+    const uint64_t roll = options().kind != WorkloadKind::kKvReads ? drawn
+                          : drawn < 10                             ? drawn * 5
+                                                                   : 99;
     auto seen = seen_.find(key);
     if (roll < 40) {
       op.name = "put";
@@ -433,7 +444,7 @@ class Workload::Client {
     } else {
       op.op_id = ++op_count_;
       const WorkloadKind kind = options().kind;
-      const bool kv = kind == WorkloadKind::kKv ||
+      const bool kv = kind == WorkloadKind::kKv || kind == WorkloadKind::kKvReads ||
                       (kind == WorkloadKind::kMixed && rng_.Chance(1, 2));
       if (kv) {
         MakeKvOp(op);
@@ -467,13 +478,19 @@ class Workload::Client {
     }
     ++w_->counts_.invoked;
     w_->listener_->OnInvoke(client_id_, op.op_id, op.name, fields);
+    if (op.request.has_query()) {
+      op.read_floor_index =
+          std::max(w_->acked_write_index_max_, w_->cluster_->KnownCommittedIndex());
+    }
     op_ = std::move(op);
     Send();
   }
 
   void Send() {
     Op& op = *op_;
-    const uint64_t attempt = ++op.attempt;
+    ++op.attempts;
+    const uint64_t attempt = ++attempts_sent_;
+    op.attempt = attempt;
     ++w_->counts_.attempts;
     const NodeId target = target_;
     const int64_t there = Latency();
@@ -552,6 +569,19 @@ class Workload::Client {
   void Succeed(const api::ClientResponse& response) {
     Op& op = *op_;
     if (op.request.has_query()) {
+      if (response.index() < op.read_floor_index && !w_->stale_read_.has_value()) {
+        w_->stale_read_ = absl::StrCat(
+            "client ", client_id_, " op ", op.op_id, " ", op.name, " invoked at ", op.invoke_us,
+            " us was answered from state at index ", response.index(),
+            ", but index ", op.read_floor_index,
+            " was committed (or acknowledged) before it was invoked");
+      }
+    } else {
+      // Acknowledged (whatever its result code): its entry is committed at
+      // response.index(), and every later read must reflect it.
+      w_->acked_write_index_max_ = std::max(w_->acked_write_index_max_, response.index());
+    }
+    if (op.request.has_query()) {
       const cluster::QueryResult& result = response.query_result();
       if (op.kv) {
         if (result.code() == cluster::RESULT_OK && result.has_kv()) {
@@ -615,6 +645,7 @@ class Workload::Client {
   NodeId target_;
   uint64_t sequence_ = 0;
   uint64_t op_count_ = 0;
+  uint64_t attempts_sent_ = 0;  // attempt ids (Op::attempt)
   std::optional<Op> op_;
   // Last value and version read per key, for compare-and-swap.
   std::map<std::string, std::pair<std::optional<std::string>, uint64_t>> seen_;

@@ -38,7 +38,9 @@
 
 namespace blixard::sim {
 
-enum class WorkloadKind { kKv, kCluster, kMixed };
+// kKvReads: KV only, nine reads in ten (readers that keep reading from the
+// node they believe leads: what exposes a stale read path).
+enum class WorkloadKind { kKv, kCluster, kMixed, kKvReads };
 
 // One client operation as a client invoked it: when, by whom, what. A run's
 // operations are recorded (Workload::recorded()) and can be given back
@@ -111,6 +113,9 @@ class ClusterAccess {
   virtual ~ClusterAccess() = default;
   virtual host::Host* HostFor(NodeId node) = 0;
   virtual std::vector<NodeId> Nodes() const = 0;
+  // The highest log index any node knows committed now (0: unknown). Reads
+  // must be served from state at least this far (see stale_read()).
+  virtual uint64_t KnownCommittedIndex() const { return 0; }
 };
 
 // What the clients report as they go (for the trace and the summary).
@@ -150,6 +155,15 @@ class Workload {
   bool idle() const;  // stopped and nothing in flight
 
   const std::vector<KvOperation>& kv_history() const { return history_; }
+  // The first successful read (KV get or cluster query) answered from state
+  // older than what was committed when it was invoked: its index is below
+  // an entry some node already knew committed, or a write some client saw
+  // acknowledged. ReadIndex (Raft thesis 6.4) promises reads at least that
+  // fresh: the read index is the leader's commit index once it has
+  // confirmed, with a quorum, that it still leads. This is stronger than the
+  // per-key history check, which sees a stale read only when a completed
+  // write to the same key shows it.
+  const std::optional<std::string>& stale_read() const { return stale_read_; }
   const WorkloadCounts& counts() const { return counts_; }
   // Every operation invoked so far, in invoke order (drawn or given).
   const std::vector<ClientOp>& recorded() const { return recorded_; }
@@ -169,6 +183,9 @@ class Workload {
   std::vector<ClientOp> recorded_;
   WorkloadCounts counts_;
   bool stopped_ = false;
+  // Highest log index of a write some client saw acknowledged so far.
+  uint64_t acked_write_index_max_ = 0;
+  std::optional<std::string> stale_read_;
 };
 
 }  // namespace blixard::sim
