@@ -45,26 +45,6 @@ EntryDigest Digest(const raft::Entry& entry) {
 
 }  // namespace
 
-absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
-  if (name == "kv") return WorkloadKind::kKv;
-  if (name == "cluster") return WorkloadKind::kCluster;
-  if (name == "mixed") return WorkloadKind::kMixed;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed)"));
-}
-
-absl::string_view WorkloadKindName(WorkloadKind kind) {
-  switch (kind) {
-    case WorkloadKind::kKv:
-      return "kv";
-    case WorkloadKind::kCluster:
-      return "cluster";
-    case WorkloadKind::kMixed:
-      return "mixed";
-  }
-  return "?";
-}
-
 absl::Status SimulationOptions::Validate() const {
   if (nodes < 1 || nodes > kSimNodesMax) {
     return absl::InvalidArgumentError(

@@ -29,9 +29,6 @@
 
 namespace blixard::sim {
 
-absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name);
-absl::string_view WorkloadKindName(WorkloadKind kind);
-
 inline constexpr int kSimNodesMax = 9;
 
 struct SimulationOptions {

@@ -15,6 +15,26 @@ constexpr size_t kOwnedObjectsMax = 32;  // tasks and VMs a client keeps track o
 
 }  // namespace
 
+absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
+  if (name == "kv") return WorkloadKind::kKv;
+  if (name == "cluster") return WorkloadKind::kCluster;
+  if (name == "mixed") return WorkloadKind::kMixed;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed)"));
+}
+
+absl::string_view WorkloadKindName(WorkloadKind kind) {
+  switch (kind) {
+    case WorkloadKind::kKv:
+      return "kv";
+    case WorkloadKind::kCluster:
+      return "cluster";
+    case WorkloadKind::kMixed:
+      return "mixed";
+  }
+  return "?";
+}
+
 class Workload::Client {
  public:
   Client(Workload* workload, uint64_t client_id, Rng rng)

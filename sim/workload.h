@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "core/base/rng.h"
 #include "core/base/types.h"
@@ -38,6 +39,9 @@
 namespace blixard::sim {
 
 enum class WorkloadKind { kKv, kCluster, kMixed };
+// "kv", "cluster", "mixed"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name);
+absl::string_view WorkloadKindName(WorkloadKind kind);
 
 struct WorkloadOptions {
   WorkloadKind kind = WorkloadKind::kMixed;
