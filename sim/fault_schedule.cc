@@ -257,6 +257,14 @@ absl::Status FaultSchedule::Validate() const {
       case FaultKind::kRemoveLeader:
         if (!f.others.empty()) return error("a membership change takes no others=");
         if (f.value != 0) return error("a membership change takes no value=");
+        // Single-server changes only: one node per change, so no schedule
+        // can ask for a majority to leave at once.
+        if (f.kind != FaultKind::kRemoveLeader && f.nodes.size() != 1) {
+          return error("a membership change names exactly one node");
+        }
+        if (f.kind == FaultKind::kRemoveLeader && !f.nodes.empty()) {
+          return error("remove_leader takes no nodes= (it removes whoever leads)");
+        }
         break;
       default:
         break;

@@ -48,6 +48,11 @@ class Workload::Client {
 
   bool busy() const { return op_.has_value(); }
 
+  void Abandon() {
+    if (!op_) return;
+    Finish(op_->is_write ? "unknown" : "fail", "");
+  }
+
   std::string Describe() const {
     if (!op_) return "";
     return absl::StrCat("client ", client_id_, " op ", op_->op_id, " ", op_->name,
@@ -403,6 +408,11 @@ void Workload::Start() {
 }
 
 void Workload::Stop() { stopped_ = true; }
+
+void Workload::Abandon() {
+  CHECK(stopped_);
+  for (auto& client : clients_) client->Abandon();
+}
 
 bool Workload::idle() const {
   if (!stopped_) return false;

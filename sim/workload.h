@@ -100,6 +100,10 @@ class Workload {
   // No new operations; those in flight run to completion or their deadline.
   void Stop();
   bool idle() const;  // stopped and nothing in flight
+  // Ends every operation still in flight the way a client that gives up
+  // does: a write as unknown (it may have taken effect), a read as failed
+  // (it changed nothing). REQUIRES: stopped.
+  void Abandon();
 
   const std::vector<KvOperation>& kv_history() const { return history_; }
   const WorkloadCounts& counts() const { return counts_; }
