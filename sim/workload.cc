@@ -242,22 +242,30 @@ class Workload::Client {
 
   void Send() {
     Op& op = *op_;
+    // Replies and timeouts are matched on (op id, attempt): attempts count
+    // from 1 in every operation, so a late reply to the previous operation's
+    // first attempt would otherwise answer this one's (found by swarm seed
+    // 163: a get's reply completed the next operation, a CAS, as ok).
+    const uint64_t op_id = op.op_id;
     const uint64_t attempt = ++op.attempt;
     ++w_->counts_.attempts;
     const NodeId target = target_;
     const int64_t there = Latency();
     const int64_t back = Latency();
     api::ClientRequest request = op.request;
-    world().ScheduleAfter(there, target, [this, target, attempt, back,
+    world().ScheduleAfter(there, target, [this, target, op_id, attempt, back,
                                           request = std::move(request)]() mutable {
       host::Host* host = w_->cluster_->HostFor(target);
       if (host == nullptr) return;  // the node is down: the request is lost
-      host->Submit(std::move(request), [this, attempt, back](const api::ClientResponse& r) {
-        world().ScheduleAfter(back, kNoNode, [this, attempt, r] { OnReply(attempt, r); });
-      });
+      host->Submit(std::move(request),
+                   [this, op_id, attempt, back](const api::ClientResponse& r) {
+                     world().ScheduleAfter(back, kNoNode, [this, op_id, attempt, r] {
+                       OnReply(op_id, attempt, r);
+                     });
+                   });
     });
     op.timeout = world().ScheduleAfter(options().request_timeout_us, kNoNode,
-                                       [this, attempt] { OnTimeout(attempt); });
+                                       [this, op_id, attempt] { OnTimeout(op_id, attempt); });
   }
 
   int64_t Latency() {
@@ -270,8 +278,13 @@ class Workload::Client {
     target_ = nodes[rng_.Uniform(nodes.size())];
   }
 
-  void OnReply(uint64_t attempt, const api::ClientResponse& response) {
-    if (!op_ || attempt != op_->attempt) return;  // a stale attempt's answer
+  // Whether (op_id, attempt) is the operation in flight's current attempt.
+  bool Current(uint64_t op_id, uint64_t attempt) const {
+    return op_.has_value() && op_->op_id == op_id && op_->attempt == attempt;
+  }
+
+  void OnReply(uint64_t op_id, uint64_t attempt, const api::ClientResponse& response) {
+    if (!Current(op_id, attempt)) return;  // a stale attempt's answer
     Op& op = *op_;
     world().Cancel(op.timeout);
     switch (response.status()) {
@@ -298,8 +311,8 @@ class Workload::Client {
     }
   }
 
-  void OnTimeout(uint64_t attempt) {
-    if (!op_ || attempt != op_->attempt) return;
+  void OnTimeout(uint64_t op_id, uint64_t attempt) {
+    if (!Current(op_id, attempt)) return;
     ++w_->counts_.timeouts;
     if (op_->is_write) op_->maybe_applied = true;
     NextTarget();
@@ -312,9 +325,10 @@ class Workload::Client {
       Finish(op.maybe_applied ? "unknown" : "fail", "");
       return;
     }
+    const uint64_t op_id = op.op_id;
     const uint64_t attempt = op.attempt;
-    world().ScheduleAfter(options().retry_backoff_us, kNoNode, [this, attempt] {
-      if (op_ && op_->attempt == attempt) Send();
+    world().ScheduleAfter(options().retry_backoff_us, kNoNode, [this, op_id, attempt] {
+      if (Current(op_id, attempt)) Send();
     });
   }
 
