@@ -18,7 +18,7 @@ const std::vector<Command>& Commands() {
   static const auto* const commands = new std::vector<Command>{
       {"sim", "run a seeded simulation of a faulty cluster and check it", "",
        {"seed", "nodes", "duration", "faults", "workload", "trace", "timeline",
-        "verbose", "seeds", "jobs", "check_determinism"},
+        "verbose", "seeds", "jobs", "check_determinism", "swarm_params"},
        &RunSim},
       {"version", "print the release and protocol version", "", {}, &RunVersion},
   };

@@ -72,6 +72,27 @@ absl::Status SimulationOptions::Validate() const {
   return absl::OkStatus();
 }
 
+std::optional<std::string> QuorumCannotRun(const raft::ConfState& config,
+                                           const std::set<NodeId>& refused) {
+  for (const auto* set : {&config.voters(), &config.voters_outgoing()}) {
+    if (set->empty()) continue;
+    std::vector<std::string> lost;
+    for (uint64_t v : *set) {
+      if (refused.count(NodeId(v)) > 0) lost.push_back(absl::StrCat("n", v));
+    }
+    const size_t size = static_cast<size_t>(set->size());
+    const size_t runnable = size - lost.size();
+    const size_t quorum = size / 2 + 1;
+    if (runnable < quorum) {
+      return absl::StrCat("voters {", absl::StrJoin(*set, ","), "}: ", absl::StrJoin(lost, ", "),
+                          " refused to start after losing data; ", runnable, " of ", size,
+                          " can run, a quorum needs ", quorum);
+    }
+  }
+  if (config.voters().empty()) return std::string("no voters in the configuration");
+  return std::nullopt;
+}
+
 SimulationOptions ResolveSwarm(SimulationOptions options) {
   if (options.faults != FaultProfile::kSwarm) return options;
   if (!options.swarm.has_value()) options.swarm = DrawSwarmParams(SwarmStream(options.seed));
@@ -647,25 +668,15 @@ class Simulation final : public ClusterAccess,
       return true;
     }
     const raft::ConfState config = newest->host->raw_node().GetStatus().config;
-    for (const auto* set : {&config.voters(), &config.voters_outgoing()}) {
-      if (set->empty()) continue;
-      std::vector<std::string> lost;
-      for (uint64_t v : *set) {
-        auto it = nodes_.find(NodeId(v));
-        if (it != nodes_.end() && it->second.refused) lost.push_back(absl::StrCat("n", v));
-      }
-      const size_t runnable = static_cast<size_t>(set->size()) - lost.size();
-      if (runnable < static_cast<size_t>(set->size()) / 2 + 1) {
-        *why = absl::StrCat("voters {", absl::StrJoin(*set, ","), "} (config of n",
-                            newest_id.value(), ", applied ",
-                            newest->host->applied_index().value(), "): ",
-                            absl::StrJoin(lost, ", "),
-                            " refused to start after losing data; ", runnable, " of ",
-                            set->size(), " can run, a quorum needs ", set->size() / 2 + 1);
-        return true;
-      }
+    std::set<NodeId> refused;
+    for (const auto& [id, node] : nodes_) {
+      if (node.refused) refused.insert(id);
     }
-    return false;
+    std::optional<std::string> lost = QuorumCannotRun(config, refused);
+    if (!lost.has_value()) return false;
+    *why = absl::StrCat(*lost, " (the configuration of n", newest_id.value(), ", applied ",
+                        newest->host->applied_index().value(), ")");
+    return true;
   }
 
   void RunPhase(int64_t until_us) {

@@ -19,10 +19,13 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "core/base/types.h"
+#include "core/proto/raft.pb.h"
 #include "sim/checker/linearizability.h"
 #include "sim/fault_schedule.h"
 #include "sim/swarm.h"
@@ -103,6 +106,14 @@ struct SimulationReport {
   LinearizabilityResult linearizability;
   uint64_t trace_hash = 0;
 };
+
+// The test behind the recovery-impossible verdict: whether `config`'s
+// voters (incoming and, when joint, outgoing) still have a majority of nodes
+// that can run, when the nodes in `refused` can never start again (their
+// stores refused to open after losing data). Returns why not — the voters,
+// the lost ones and the quorum needed — or nullopt when a quorum can run.
+std::optional<std::string> QuorumCannotRun(const raft::ConfState& config,
+                                           const std::set<NodeId>& refused);
 
 // REQUIRES: options.Validate().ok() (after ResolveSwarm, which this calls).
 SimulationReport RunSimulation(const SimulationOptions& options);

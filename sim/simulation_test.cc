@@ -104,7 +104,7 @@ SimulationOptions SwarmOptions(uint64_t seed, int64_t seconds) {
 TEST(SimulationTest, SwarmSeedsGiveTheSameTraceTwice) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
     std::ostringstream first_trace, second_trace;
-    SimulationOptions options = SwarmOptions(seed, 20);
+    SimulationOptions options = SwarmOptions(seed, 8);
     options.trace = &first_trace;
     const SimulationReport first = RunSimulation(options);
     options.trace = &second_trace;
@@ -189,6 +189,32 @@ TEST(SimulationTest, LateReplyToThePreviousOperationIsIgnored) {
   const SimulationReport report = RunSimulation(Options(163, FaultProfile::kSwarm, 60));
   ASSERT_TRUE(report.passed) << report.failure;
   EXPECT_EQ(report.linearizability.verdict, LinearizabilityResult::Verdict::kLinearizable);
+}
+
+// Recovery is impossible only when data loss took a quorum of some half
+// of the configuration; otherwise a stalled liveness phase is a bug.
+TEST(SimulationTest, QuorumCannotRunOnlyWhenAMajorityLostItsData) {
+  raft::ConfState three;
+  for (uint64_t v : {1, 2, 3}) three.add_voters(v);
+  EXPECT_EQ(QuorumCannotRun(three, {}), std::nullopt);
+  EXPECT_EQ(QuorumCannotRun(three, {NodeId(2)}), std::nullopt);
+  const std::optional<std::string> lost = QuorumCannotRun(three, {NodeId(1), NodeId(3)});
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_THAT(*lost, HasSubstr("n1, n3 refused to start"));
+  EXPECT_THAT(*lost, HasSubstr("1 of 3 can run, a quorum needs 2"));
+  // Nodes outside the configuration (removed, spares) do not count.
+  EXPECT_EQ(QuorumCannotRun(three, {NodeId(4), NodeId(5), NodeId(6)}), std::nullopt);
+  // Joint: the outgoing half needs its own majority.
+  raft::ConfState joint = three;
+  joint.add_voters_outgoing(4);
+  joint.add_voters_outgoing(5);
+  EXPECT_TRUE(QuorumCannotRun(joint, {NodeId(4)}).has_value());
+  EXPECT_EQ(QuorumCannotRun(joint, {NodeId(1)}), std::nullopt);
+  // Two voters: losing either one loses the quorum.
+  raft::ConfState two;
+  two.add_voters(1);
+  two.add_voters(2);
+  EXPECT_TRUE(QuorumCannotRun(two, {NodeId(2)}).has_value());
 }
 
 TEST(SimulationTest, BadOptionsAreRefused) {
