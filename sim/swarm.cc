@@ -278,7 +278,9 @@ SwarmParams DrawSwarmParams(Rng rng) {
                          p.w_bridge + p.w_swizzle + p.w_clock + p.w_loss + p.w_duplicate +
                          p.w_disk + p.w_membership;
   if (total == 0) p.w_crash = 1;
-  p.workload = static_cast<WorkloadKind>(rng.Uniform(3));
+  constexpr WorkloadKind kWorkloads[] = {WorkloadKind::kKv, WorkloadKind::kCluster,
+                                         WorkloadKind::kMixed};
+  p.workload = kWorkloads[rng.Uniform(3)];
   p.clients = static_cast<int>(rng.Range(1, 6));
   p.keys = static_cast<int>(rng.Range(1, 8));
   CHECK_OK(p.Validate()) << p.ToText();
