@@ -19,7 +19,7 @@ const std::vector<Command>& Commands() {
       {"sim", "run a seeded simulation of a faulty cluster and check it", "",
        {"seed", "nodes", "duration", "liveness", "faults", "workload", "trace", "timeline",
         "verbose", "seeds", "jobs", "check_determinism", "shrink", "shrink_out",
-        "shrink_runs", "record_script"},
+        "shrink_runs", "record_script", "swarm_params"},
        &RunSim},
       {"version", "print the release and protocol version", "", {}, &RunVersion},
   };

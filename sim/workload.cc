@@ -217,6 +217,26 @@ absl::Status ValidateClientOps(const std::vector<ClientOp>& ops, uint64_t client
   return absl::OkStatus();
 }
 
+absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
+  if (name == "kv") return WorkloadKind::kKv;
+  if (name == "cluster") return WorkloadKind::kCluster;
+  if (name == "mixed") return WorkloadKind::kMixed;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed)"));
+}
+
+absl::string_view WorkloadKindName(WorkloadKind kind) {
+  switch (kind) {
+    case WorkloadKind::kKv:
+      return "kv";
+    case WorkloadKind::kCluster:
+      return "cluster";
+    case WorkloadKind::kMixed:
+      return "mixed";
+  }
+  return "?";
+}
+
 class Workload::Client {
  public:
   // `script`: the operations to issue instead of drawing (null: draw).
@@ -235,6 +255,11 @@ class Workload::Client {
   }
 
   bool busy() const { return op_.has_value(); }
+
+  void Abandon() {
+    if (!op_) return;
+    Finish(op_->is_write ? "unknown" : "fail", "");
+  }
 
   std::string Describe() const {
     if (!op_) return "";
@@ -267,11 +292,15 @@ class Workload::Client {
       // late (an earlier operation took longer than when it was recorded).
       // Scheduled from the same places as a drawn one, so a full replay
       // orders its events exactly as the recorded run did.
-      if (next_scripted_ >= script_->size()) return;
-      const SimMicros delay =
-          std::max<SimMicros>(0, (*script_)[next_scripted_].at_us - world().now_us());
-      world().ScheduleAfter(delay, kNoNode, [this] { Issue(); });
-      return;
+      if (next_scripted_ < script_->size()) {
+        const SimMicros delay =
+            std::max<SimMicros>(0, (*script_)[next_scripted_].at_us - world().now_us());
+        world().ScheduleAfter(delay, kNoNode, [this] { Issue(); });
+        return;
+      }
+      // Past the script's end a recorded client still drew a think time and
+      // woke once more, to find the run stopped: do the same (Issue finds
+      // the script done), so a full replay runs event for event as it did.
     }
     const int64_t think = static_cast<int64_t>(
         rng_.Uniform(static_cast<uint64_t>(options().think_us_max) + 1));
@@ -473,22 +502,30 @@ class Workload::Client {
 
   void Send() {
     Op& op = *op_;
+    // Replies and timeouts are matched on (op id, attempt): attempts count
+    // from 1 in every operation, so a late reply to the previous operation's
+    // first attempt would otherwise answer this one's (found by swarm seed
+    // 163: a get's reply completed the next operation, a CAS, as ok).
+    const uint64_t op_id = op.op_id;
     const uint64_t attempt = ++op.attempt;
     ++w_->counts_.attempts;
     const NodeId target = target_;
     const int64_t there = Latency();
     const int64_t back = Latency();
     api::ClientRequest request = op.request;
-    world().ScheduleAfter(there, target, [this, target, attempt, back,
+    world().ScheduleAfter(there, target, [this, target, op_id, attempt, back,
                                           request = std::move(request)]() mutable {
       host::Host* host = w_->cluster_->HostFor(target);
       if (host == nullptr) return;  // the node is down: the request is lost
-      host->Submit(std::move(request), [this, attempt, back](const api::ClientResponse& r) {
-        world().ScheduleAfter(back, kNoNode, [this, attempt, r] { OnReply(attempt, r); });
-      });
+      host->Submit(std::move(request),
+                   [this, op_id, attempt, back](const api::ClientResponse& r) {
+                     world().ScheduleAfter(back, kNoNode, [this, op_id, attempt, r] {
+                       OnReply(op_id, attempt, r);
+                     });
+                   });
     });
     op.timeout = world().ScheduleAfter(options().request_timeout_us, kNoNode,
-                                       [this, attempt] { OnTimeout(attempt); });
+                                       [this, op_id, attempt] { OnTimeout(op_id, attempt); });
   }
 
   int64_t Latency() {
@@ -501,8 +538,13 @@ class Workload::Client {
     target_ = nodes[rng_.Uniform(nodes.size())];
   }
 
-  void OnReply(uint64_t attempt, const api::ClientResponse& response) {
-    if (!op_ || attempt != op_->attempt) return;  // a stale attempt's answer
+  // Whether (op_id, attempt) is the operation in flight's current attempt.
+  bool Current(uint64_t op_id, uint64_t attempt) const {
+    return op_.has_value() && op_->op_id == op_id && op_->attempt == attempt;
+  }
+
+  void OnReply(uint64_t op_id, uint64_t attempt, const api::ClientResponse& response) {
+    if (!Current(op_id, attempt)) return;  // a stale attempt's answer
     Op& op = *op_;
     world().Cancel(op.timeout);
     switch (response.status()) {
@@ -529,8 +571,8 @@ class Workload::Client {
     }
   }
 
-  void OnTimeout(uint64_t attempt) {
-    if (!op_ || attempt != op_->attempt) return;
+  void OnTimeout(uint64_t op_id, uint64_t attempt) {
+    if (!Current(op_id, attempt)) return;
     ++w_->counts_.timeouts;
     if (op_->is_write) op_->maybe_applied = true;
     NextTarget();
@@ -543,9 +585,10 @@ class Workload::Client {
       Finish(op.maybe_applied ? "unknown" : "fail", "");
       return;
     }
+    const uint64_t op_id = op.op_id;
     const uint64_t attempt = op.attempt;
-    world().ScheduleAfter(options().retry_backoff_us, kNoNode, [this, attempt] {
-      if (op_ && op_->attempt == attempt) Send();
+    world().ScheduleAfter(options().retry_backoff_us, kNoNode, [this, op_id, attempt] {
+      if (Current(op_id, attempt)) Send();
     });
   }
 
@@ -652,6 +695,11 @@ void Workload::Start() {
 }
 
 void Workload::Stop() { stopped_ = true; }
+
+void Workload::Abandon() {
+  CHECK(stopped_);
+  for (auto& client : clients_) client->Abandon();
+}
 
 bool Workload::idle() const {
   if (!stopped_) return false;
