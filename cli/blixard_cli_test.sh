@@ -35,6 +35,12 @@ fi
 expect "shrink takes one seed" 2 "take one --seed" -- sim --seeds=1-2 --shrink
 expect "record a run as a script" 0 "^passed: recorded" -- \
   sim --seed=3 --nodes=3 --duration=1s --record_script="$out_dir/recorded.txt"
+expect "swarm prints its params first" 0 "^swarm +nodes=[1-7] spares=[0-9] election_ticks=" -- sim --faults=swarm --seed=3 --duration=3s
+expect "swarm run ends with a verdict" 0 "^result +(PASS|RECOVERY IMPOSSIBLE)" -- sim --faults=swarm --seed=3 --duration=3s
+expect "explicit swarm params need faults=swarm" 2 "needs --faults=swarm" -- sim --swarm_params="$("$bin" sim --faults=swarm --seed=3 --duration=1s | sed -n 's/^swarm *//p')"
+expect "bad swarm params are named" 2 "unknown key \"bogus\"" -- sim --faults=swarm --swarm_params="bogus=1"
+expect "explicit swarm params replay the drawn run" 0 "^trace hash +$("$bin" sim --faults=swarm --seed=4 --duration=3s | sed -n 's/^trace hash *//p')" -- sim --faults=swarm --seed=4 --duration=3s --swarm_params="$("$bin" sim --faults=swarm --seed=4 --duration=1s | sed -n 's/^swarm *//p')"
+expect "swarm sweep counts verdicts" 0 "linearizability +3 linearizable, 0 not linearizable, 0 inconclusive" -- sim --faults=swarm --seeds=1-3 --jobs=2 --duration=3s
 expect "verbose sim lists coverage marks" 0 "^coverage marks +check_quorum_step_down +[0-9]+$" -- \
   sim --seed=1 --nodes=3 --duration=2s --faults=none --verbose
 expect "sweep ends with the marks it missed" 0 "^marks missed " -- \

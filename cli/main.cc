@@ -19,8 +19,8 @@ const std::vector<Command>& Commands() {
       {"sim", "run a seeded simulation of a faulty cluster and check it", "",
        {"seed", "nodes", "duration", "liveness", "faults", "workload", "trace", "timeline",
         "verbose", "seeds", "jobs", "check_determinism", "shrink", "shrink_out",
-        "shrink_runs", "record_script", "membership_changes", "snapshot_interval",
-        "log_retain"},
+        "shrink_runs", "record_script", "swarm_params", "membership_changes",
+        "snapshot_interval", "log_retain"},
        &RunSim},
       {"version", "print the release and protocol version", "", {}, &RunVersion},
   };

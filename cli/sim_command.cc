@@ -29,7 +29,12 @@ ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
           "virtual time of the fault phase, e.g. 60s or 2m");
 ABSL_FLAG(absl::Duration, liveness, absl::Seconds(30),
           "after the fault phase, the bound within which every client operation must finish");
-ABSL_FLAG(std::string, faults, "default", "fault profile: none, default or heavy");
+ABSL_FLAG(std::string, faults, "default",
+          "fault profile: none, default, heavy or swarm (cluster, Raft timing, network, "
+          "fault mix, membership changes and workload drawn per seed)");
+ABSL_FLAG(std::string, swarm_params, "",
+          "with --faults=swarm: run these params (the one-line key=value form a swarm run "
+          "prints) instead of drawing them from the seed");
 ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster, mixed or kv_reads (90% reads)");
 ABSL_FLAG(std::string, trace, "", "write the JSON-lines trace to this file");
 ABSL_FLAG(std::string, timeline, "", "draw the run as one self-contained HTML file");
@@ -60,10 +65,19 @@ namespace blixard::cli {
 namespace {
 
 std::string ReplayFlags(const sim::SimulationOptions& o) {
-  std::string flags = absl::StrCat("--nodes=", o.nodes, " --duration=",
-                                   absl::FormatDuration(absl::Microseconds(o.duration_us)),
-                                   " --faults=", sim::FaultProfileName(o.faults),
-                                   " --workload=", sim::WorkloadKindName(o.workload));
+  const std::string duration = absl::FormatDuration(absl::Microseconds(o.duration_us));
+  std::string flags;
+  if (o.faults == sim::FaultProfile::kSwarm) {
+    // Params drawn from the seed replay from the seed; explicit ones must
+    // be repeated. Nodes and workload are the params'.
+    flags = absl::StrCat("--duration=", duration, " --faults=swarm");
+    const std::string params = absl::GetFlag(FLAGS_swarm_params);
+    if (!params.empty()) absl::StrAppend(&flags, " --swarm_params='", params, "'");
+  } else {
+    flags = absl::StrCat("--nodes=", o.nodes, " --duration=", duration,
+                         " --faults=", sim::FaultProfileName(o.faults),
+                         " --workload=", sim::WorkloadKindName(o.workload));
+  }
   // Options off their defaults only, so existing replay lines stay short.
   const sim::SimulationOptions defaults;
   if (o.membership_changes) absl::StrAppend(&flags, " --membership_changes");
@@ -242,8 +256,19 @@ int RunSim(const std::vector<std::string>& args) {
   if (valid.ok()) {
     options.faults = *faults;
     options.workload = *workload;
-    valid = options.Validate();
+    const std::string params = absl::GetFlag(FLAGS_swarm_params);
+    if (!params.empty()) {
+      absl::StatusOr<sim::SwarmParams> swarm = sim::SwarmParams::Parse(params);
+      if (!swarm.ok()) {
+        valid = swarm.status();
+      } else if (options.faults != sim::FaultProfile::kSwarm) {
+        valid = absl::InvalidArgumentError("--swarm_params needs --faults=swarm");
+      } else {
+        options.swarm = *swarm;
+      }
+    }
   }
+  if (valid.ok()) valid = options.Validate();
   if (!valid.ok()) {
     std::fprintf(stderr, "blixard sim: %s\n", std::string(valid.message()).c_str());
     return kExitUsage;
@@ -276,9 +301,16 @@ int RunSim(const std::vector<std::string>& args) {
       return kExitUsage;
     }
     sweep.jobs = jobs;
-    sweep.base = options;
+    sweep.base = options;  // swarm params, unless explicit, are drawn per seed
     sweep.replay_flags = ReplayFlags(options);
     return RunSweep(sweep);
+  }
+  // Swarm: the drawn world is printed before anything runs, so even a run
+  // that crashes has said what it was.
+  options = sim::ResolveSwarm(options);
+  if (options.swarm.has_value()) {
+    std::printf("swarm            %s\n", options.swarm->ToText().c_str());
+    std::fflush(stdout);
   }
   if (absl::GetFlag(FLAGS_check_determinism)) return CheckDeterminism(options);
 
@@ -322,7 +354,8 @@ int RunSim(const std::vector<std::string>& args) {
                           PlantedBugName(report.planted_bug),
                           PlantedBugName(report.planted_bug));
   }
-  absl::StrAppendFormat(&out, "nodes            %d\n", report.nodes);
+  absl::StrAppendFormat(&out, "nodes            %d voters at the start, %d spares\n",
+                        report.nodes, report.spares);
   absl::StrAppendFormat(&out, "virtual time     %.3f s\n", virtual_s);
   absl::StrAppendFormat(&out, "events           %d (%d messages sent, %d delivered; %d disk writes)\n",
                         report.events, report.messages_sent, report.messages_delivered,
@@ -335,6 +368,8 @@ int RunSim(const std::vector<std::string>& args) {
                         report.clients.invoked, report.clients.attempts,
                         report.clients.redirects, report.clients.timeouts);
   absl::StrAppendFormat(&out, "faults           %s\n", faults_line.empty() ? "none" : faults_line);
+  absl::StrAppendFormat(&out, "membership       %d changes proposed, %d skipped\n",
+                        report.membership_proposed, report.membership_skipped);
   absl::StrAppendFormat(&out, "checks           %d\n", report.checks);
   absl::StrAppendFormat(&out, "linearizability  %s (%d keys, %d operations)\n",
                         sim::VerdictName(report.linearizability.verdict),
@@ -351,7 +386,13 @@ int RunSim(const std::vector<std::string>& args) {
     }
   }
   absl::StrAppendFormat(&out, "trace hash       %016x\n", report.trace_hash);
-  absl::StrAppendFormat(&out, "result           %s\n", report.passed ? "PASS" : "FAIL");
+  absl::StrAppendFormat(&out, "result           %s\n",
+                        !report.passed              ? "FAIL"
+                        : report.recovery_impossible ? "RECOVERY IMPOSSIBLE (not a violation)"
+                                                     : "PASS");
+  if (report.recovery_impossible) {
+    absl::StrAppendFormat(&out, "why              %s\n", report.recovery_detail);
+  }
   std::fputs(out.c_str(), stdout);
   if (!report.passed) {
     std::printf("violation        %s\nproperty         %s\nreplay           %s%s\n"

@@ -26,14 +26,24 @@ namespace blixard::cli {
 namespace {
 
 constexpr uint64_t kSeedsMax = 10'000'000;
+// The table counts verdicts by their integer value.
+using Verdict = sim::LinearizabilityResult::Verdict;
+static_assert(static_cast<int>(Verdict::kLinearizable) == 0 &&
+                  static_cast<int>(Verdict::kNotLinearizable) == 1 &&
+                  static_cast<int>(Verdict::kInconclusive) == 2,
+              "verdict encoding of the worker lines");
 constexpr int kJobsMax = 256;
+
+// A seed's verdict, as the worker reports it.
+enum SeedStatus : int { kFailed = 0, kPassed = 1, kRecoveryImpossible = 2 };
 
 struct SeedResult {
   bool done = false;
-  bool passed = false;
+  int status = kFailed;
   uint64_t events = 0;
   int64_t virtual_us = 0;
-  std::string failure;
+  int linearizability = 0;  // LinearizabilityResult::Verdict as an integer
+  std::string failure;      // or why recovery was impossible
 };
 
 // Coverage marks as one word: the counts in mark order, comma-separated.
@@ -51,7 +61,7 @@ bool ParseMarks(absl::string_view word, CoverageMarkCounts* counts) {
 }
 
 // One line per seed:
-// "<seed> <pass 0|1> <events> <virtual_us> <marks> <failure...>".
+// "<seed> <status 0|1|2> <events> <virtual_us> <verdict> <marks> <failure...>".
 void Worker(const SweepOptions& options, int index, int fd) {
   const uint64_t jobs = static_cast<uint64_t>(options.jobs);
   for (uint64_t seed = options.first_seed + static_cast<uint64_t>(index);
@@ -62,14 +72,17 @@ void Worker(const SweepOptions& options, int index, int fd) {
     run.timeline = nullptr;
     run.log = nullptr;
     const sim::SimulationReport report = sim::RunSimulation(run);
-    std::string failure = report.failure;
+    std::string failure = report.passed ? report.recovery_detail : report.failure;
     for (char& c : failure) {
       if (c == '\n') c = ' ';
     }
-    const std::string line =
-        absl::StrCat(seed, " ", report.passed ? 1 : 0, " ", report.events, " ",
-                     report.virtual_us, " ", FormatMarks(report.coverage_marks), " ",
-                     failure, "\n");
+    const int status = !report.passed              ? kFailed
+                       : report.recovery_impossible ? kRecoveryImpossible
+                                                    : kPassed;
+    const std::string line = absl::StrCat(
+        seed, " ", status, " ", report.events, " ", report.virtual_us, " ",
+        static_cast<int>(report.linearizability.verdict), " ",
+        FormatMarks(report.coverage_marks), " ", failure, "\n");
     size_t written = 0;
     while (written < line.size()) {
       const ssize_t n = write(fd, line.data() + written, line.size() - written);
@@ -142,7 +155,7 @@ int RunSweep(const SweepOptions& options) {
   // Coverage marks over the sweep: total hits and seeds that hit each.
   CoverageMarkCounts mark_hits = {};
   CoverageMarkCounts mark_seeds = {};
-  uint64_t done = 0, failures = 0, events = 0;
+  uint64_t done = 0, failures = 0, events = 0, impossible = 0;
   const bool terminal = isatty(STDOUT_FILENO) != 0;
   const absl::Time start = absl::Now();
   absl::Time last_report = start;
@@ -184,25 +197,27 @@ int RunSweep(const SweepOptions& options) {
       while ((newline = buffers[i].find('\n')) != std::string::npos) {
         const std::string line = buffers[i].substr(0, newline);
         buffers[i].erase(0, newline + 1);
-        std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 5));
-        CHECK_GE(f.size(), 5u) << "garbled worker line: " << line;
+        std::vector<std::string> f = absl::StrSplit(line, absl::MaxSplits(' ', 6));
+        CHECK_GE(f.size(), 6u) << "garbled worker line: " << line;
         uint64_t seed = 0;
         SeedResult result;
         result.done = true;
-        CHECK(absl::SimpleAtoi(f[0], &seed) && absl::SimpleAtoi(f[2], &result.events) &&
-              absl::SimpleAtoi(f[3], &result.virtual_us))
+        CHECK(absl::SimpleAtoi(f[0], &seed) && absl::SimpleAtoi(f[1], &result.status) &&
+              absl::SimpleAtoi(f[2], &result.events) &&
+              absl::SimpleAtoi(f[3], &result.virtual_us) &&
+              absl::SimpleAtoi(f[4], &result.linearizability))
             << "garbled worker line: " << line;
-        result.passed = f[1] == "1";
         CoverageMarkCounts marks = {};
-        CHECK(ParseMarks(f[4], &marks)) << "garbled marks in worker line: " << line;
+        CHECK(ParseMarks(f[5], &marks)) << "garbled marks in worker line: " << line;
         for (size_t m = 0; m < kCoverageMarkCount; ++m) {
           mark_hits[m] += marks[m];
           if (marks[m] > 0) ++mark_seeds[m];
         }
-        if (f.size() == 6) result.failure = f[5];
+        if (f.size() == 7) result.failure = f[6];
         ++done;
         events += result.events;
-        if (!result.passed) ++failures;
+        if (result.status == kFailed) ++failures;
+        if (result.status == kRecoveryImpossible) ++impossible;
         results[seed] = std::move(result);
       }
     }
@@ -222,15 +237,33 @@ int RunSweep(const SweepOptions& options) {
   // them.
   for (uint64_t seed = options.first_seed; seed <= options.last_seed; ++seed) {
     if (results.count(seed) == 0) {
-      results[seed] = SeedResult{false, false, 0, 0, "worker crashed (CHECK failure?) before reporting"};
+      results[seed] = SeedResult{false, kFailed, 0, 0, 0,
+                                 "worker crashed (CHECK failure?) before reporting"};
       ++failures;
     }
   }
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
-  absl::PrintF("\n%-22s %d\n%-22s %d passed, %d failed\n%-22s %.1f s (%.2f seeds/s, %.0f events/s)\n",
-              "seeds", total, "result", total - failures, failures, "wall time", wall,
-              wall > 0 ? static_cast<double>(total) / wall : 0.0,
-              wall > 0 ? static_cast<double>(events) / wall : 0.0);
+  uint64_t verdicts[3] = {0, 0, 0};  // linearizable, not, inconclusive
+  for (const auto& [seed, result] : results) {
+    if (result.done && result.linearizability >= 0 && result.linearizability < 3) {
+      ++verdicts[result.linearizability];
+    }
+  }
+  absl::PrintF(
+      "\n%-22s %d\n%-22s %d passed, %d failed (violations), %d recovery impossible\n"
+      "%-22s %d linearizable, %d not linearizable, %d inconclusive\n"
+      "%-22s %.1f s (%.2f seeds/s, %.0f events/s)\n",
+      "seeds", total, "result", total - failures - impossible, failures, impossible,
+      "linearizability", verdicts[0], verdicts[1], verdicts[2], "wall time", wall,
+      wall > 0 ? static_cast<double>(total) / wall : 0.0,
+      wall > 0 ? static_cast<double>(events) / wall : 0.0);
+  if (impossible > 0) {
+    std::printf("\nrecovery impossible (the fault model destroyed a quorum; not violations):\n");
+    for (const auto& [seed, result] : results) {
+      if (result.status != kRecoveryImpossible) continue;
+      absl::PrintF("  seed %d: %s\n", seed, result.failure);
+    }
+  }
   // Which rare paths the sweep reached, and which it never did: a missed
   // mark means these seeds never test that path.
   std::vector<std::string> missed;
@@ -245,7 +278,7 @@ int RunSweep(const SweepOptions& options) {
   if (failures > 0) {
     std::printf("\nfailures:\n");
     for (const auto& [seed, result] : results) {
-      if (result.passed) continue;
+      if (result.status != kFailed) continue;
       absl::PrintF("  seed %d: %s\n    replay: blixard sim --seed=%d %s\n", seed,
                    result.failure, seed, options.replay_flags);
     }

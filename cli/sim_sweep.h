@@ -25,7 +25,9 @@ struct SweepOptions {
   std::string replay_flags;
 };
 
-// Returns the process exit code: 0 when every seed passed, 1 otherwise.
+// Returns the process exit code: 0 when no seed failed (a seed whose
+// recovery was impossible under the fault model is not a failure; the table
+// lists it apart), 1 otherwise.
 int RunSweep(const SweepOptions& options);
 
 // "A-B" or "A" -> [A, B]. INVALID_ARGUMENT with the reason otherwise.

@@ -31,6 +31,10 @@ constexpr absl::string_view kKindNames[kFaultKindCount] = {
     "duplicate",
     "disk_write_errors",
     "disk_read_errors",
+    "add_learner",
+    "promote",
+    "remove",
+    "remove_leader",
 };
 
 std::string JoinNodes(const std::vector<NodeId>& nodes) {
@@ -44,6 +48,7 @@ bool NeedsNodes(FaultKind kind) {
     case FaultKind::kHeal:
     case FaultKind::kLoss:
     case FaultKind::kDuplicate:
+    case FaultKind::kRemoveLeader:
       return false;
     default:
       return true;
@@ -85,21 +90,6 @@ std::vector<NodeId> Sorted(std::vector<NodeId> nodes) {
   return nodes;
 }
 
-struct ProfileParams {
-  SimMicros gap_min_us;
-  SimMicros gap_max_us;
-  SimMicros length_min_us;
-  SimMicros length_max_us;
-  int64_t drift_ppm_max;
-  uint64_t loss_per_million_max;
-  uint64_t duplicate_per_million_max;
-  // Loss from the start to the end of the schedule (loss episodes return to
-  // it), so every run of the profile loses messages.
-  int64_t loss_baseline_per_million;
-  // Weights, in the order of the episode kinds below.
-  std::vector<uint64_t> weights;
-};
-
 enum Episode : size_t {
   kEpCrash = 0,
   kEpPause,
@@ -114,25 +104,16 @@ enum Episode : size_t {
   kEpDuplicate,
   kEpDiskWrite,
   kEpDiskRead,
+  kEpMembership,
   kEpCount,
 };
 
-ProfileParams Params(FaultProfile profile) {
-  if (profile == FaultProfile::kHeavy) {
-    return ProfileParams{200'000,
-                         2'000'000,
-                         200'000,
-                         5'000'000,
-                         SimClock::kDriftPpmMax,
-                         300'000,
-                         300'000,
-                         10'000,
-                         {4, 3, 3, 2, 2, 2, 1, 1, 1, 2, 1, 1, 1}};
-  }
-  return ProfileParams{
-      2'000'000, 8'000'000, 500'000,
-      5'000'000, 1000,      100'000,
-      100'000,   0,         {3, 2, 3, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1}};
+// In Episode order. The membership weight comes last, so a mix without it
+// draws exactly what the profiles drew before membership changes existed.
+std::vector<uint64_t> Weights(const FaultMix& m) {
+  return {m.crash,    m.pause, m.partition, m.one_way, m.isolate,
+          m.bridge,   m.swizzle, m.drift,   m.jump,    m.loss,
+          m.duplicate, m.disk_write, m.disk_read, m.membership};
 }
 
 size_t PickWeighted(const std::vector<uint64_t>& weights, Rng& rng) {
@@ -152,6 +133,11 @@ absl::string_view FaultKindName(FaultKind kind) {
   const auto i = static_cast<size_t>(kind);
   CHECK_LT(i, static_cast<size_t>(kFaultKindCount));
   return kKindNames[i];
+}
+
+bool IsMembershipChange(FaultKind kind) {
+  return kind == FaultKind::kAddLearner || kind == FaultKind::kPromote ||
+         kind == FaultKind::kRemove || kind == FaultKind::kRemoveLeader;
 }
 
 absl::StatusOr<FaultKind> ParseFaultKind(absl::string_view name) {
@@ -265,6 +251,21 @@ absl::Status FaultSchedule::Validate() const {
         if (f.value < 0 || f.value > 1'000'000)
           return error("rate not in [0, 1e6]");
         break;
+      case FaultKind::kAddLearner:
+      case FaultKind::kPromote:
+      case FaultKind::kRemove:
+      case FaultKind::kRemoveLeader:
+        if (!f.others.empty()) return error("a membership change takes no others=");
+        if (f.value != 0) return error("a membership change takes no value=");
+        // Single-server changes only: one node per change, so no schedule
+        // can ask for a majority to leave at once.
+        if (f.kind != FaultKind::kRemoveLeader && f.nodes.size() != 1) {
+          return error("a membership change names exactly one node");
+        }
+        if (f.kind == FaultKind::kRemoveLeader && !f.nodes.empty()) {
+          return error("remove_leader takes no nodes= (it removes whoever leads)");
+        }
+        break;
       default:
         break;
     }
@@ -286,6 +287,8 @@ absl::string_view FaultProfileName(FaultProfile profile) {
       return "default";
     case FaultProfile::kHeavy:
       return "heavy";
+    case FaultProfile::kSwarm:
+      return "swarm";
   }
   return "?";
 }
@@ -294,27 +297,114 @@ absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name) {
   if (name == "none") return FaultProfile::kNone;
   if (name == "default") return FaultProfile::kDefault;
   if (name == "heavy") return FaultProfile::kHeavy;
+  if (name == "swarm") return FaultProfile::kSwarm;
   return absl::InvalidArgumentError(absl::StrCat(
-      "unknown fault profile \"", name, "\" (want none, default or heavy)"));
+      "unknown fault profile \"", name,
+      "\" (want none, default, heavy or swarm)"));
+}
+
+absl::Status FaultMix::Validate() const {
+  auto bad = [](absl::string_view what) {
+    return absl::InvalidArgumentError(absl::StrCat("fault mix: ", what));
+  };
+  if (gap_min_us < 1 || gap_max_us < gap_min_us) {
+    return bad("want 1 <= gap_min_us <= gap_max_us");
+  }
+  if (length_min_us < 1 || length_max_us < length_min_us) {
+    return bad("want 1 <= length_min_us <= length_max_us");
+  }
+  if (gap_max_us > kFaultTimeMaxUs || length_max_us > kFaultTimeMaxUs) {
+    return bad("gap or length beyond kFaultTimeMaxUs");
+  }
+  if (drift_ppm_max < 0 || drift_ppm_max > SimClock::kDriftPpmMax) {
+    return bad("drift_ppm_max not in [0, SimClock::kDriftPpmMax]");
+  }
+  if (loss_per_million_max > 1'000'000 || duplicate_per_million_max > 1'000'000 ||
+      disk_error_per_million_max > 1'000'000 || loss_baseline_per_million < 0 ||
+      loss_baseline_per_million > 1'000'000) {
+    return bad("a rate beyond 1e6 per million");
+  }
+  // Episode rates are drawn from [1000, max].
+  if (loss > 0 && loss_per_million_max < 1'000) return bad("loss episodes with max < 1000");
+  if (duplicate > 0 && duplicate_per_million_max < 1'000) {
+    return bad("duplicate episodes with max < 1000");
+  }
+  if ((disk_write > 0 || disk_read > 0) && disk_error_per_million_max < 1'000) {
+    return bad("disk episodes with max < 1000");
+  }
+  uint64_t total = 0;
+  for (uint64_t w : Weights(*this)) {
+    if (w > 1'000'000) return bad("a weight above 1e6");
+    total += w;
+  }
+  if (total == 0) return bad("every weight is 0");
+  return absl::OkStatus();
+}
+
+FaultMix ProfileMix(FaultProfile profile, bool disk_faults) {
+  CHECK(profile == FaultProfile::kDefault || profile == FaultProfile::kHeavy)
+      << FaultProfileName(profile);
+  FaultMix m;
+  if (profile == FaultProfile::kHeavy) {
+    m.gap_min_us = 200'000;
+    m.gap_max_us = 2'000'000;
+    m.length_min_us = 200'000;
+    m.length_max_us = 5'000'000;
+    m.drift_ppm_max = SimClock::kDriftPpmMax;
+    m.loss_per_million_max = 300'000;
+    m.duplicate_per_million_max = 300'000;
+    m.loss_baseline_per_million = 10'000;
+    m.crash = 4, m.pause = 3, m.partition = 3, m.one_way = 2, m.isolate = 2;
+    m.bridge = 2, m.swizzle = 1, m.drift = 1, m.jump = 1, m.loss = 2;
+    m.duplicate = 1, m.disk_write = 1, m.disk_read = 1;
+  } else {
+    m.crash = 3, m.pause = 2, m.partition = 3, m.one_way = 1, m.isolate = 1;
+    m.bridge = 1, m.swizzle = 1, m.drift = 1, m.jump = 1, m.loss = 1;
+    m.duplicate = 1, m.disk_write = 1, m.disk_read = 1;
+  }
+  if (!disk_faults) {
+    m.disk_write = 0;
+    m.disk_read = 0;
+  }
+  return m;
 }
 
 FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
                                     const std::vector<NodeId>& nodes,
                                     SimMicros duration_us, bool disk_faults) {
-  CHECK(!nodes.empty());
-  CHECK(std::is_sorted(nodes.begin(), nodes.end()));
-  CHECK(std::adjacent_find(nodes.begin(), nodes.end()) == nodes.end());
+  CHECK(profile != FaultProfile::kSwarm) << "swarm mode draws a FaultMix";
+  if (profile == FaultProfile::kNone) {
+    CHECK(!nodes.empty());
+    return FaultSchedule{};
+  }
+  return GenerateFaultSchedule(std::move(rng), ProfileMix(profile, disk_faults), nodes,
+                               {}, duration_us);
+}
+
+FaultSchedule GenerateFaultSchedule(Rng rng, const FaultMix& mix,
+                                    const std::vector<NodeId>& voters,
+                                    const std::vector<NodeId>& spares,
+                                    SimMicros duration_us) {
+  CHECK_OK(mix.Validate());
+  CHECK(!voters.empty());
+  CHECK(std::is_sorted(voters.begin(), voters.end()));
+  CHECK(std::adjacent_find(voters.begin(), voters.end()) == voters.end());
+  CHECK(std::is_sorted(spares.begin(), spares.end()));
+  CHECK(std::adjacent_find(spares.begin(), spares.end()) == spares.end());
+  for (NodeId s : spares) CHECK(!Contains(voters, s)) << s;
   CHECK_GE(duration_us, 0);
   FaultSchedule schedule;
-  if (profile == FaultProfile::kNone) return schedule;
-  ProfileParams p = Params(profile);
-  CHECK_EQ(p.weights.size(), static_cast<size_t>(kEpCount));
-  if (!disk_faults) {
-    p.weights[kEpDiskWrite] = 0;
-    p.weights[kEpDiskRead] = 0;
-  }
-  const size_t n = nodes.size();
-  const size_t down_max = (n - 1) / 2;
+  const FaultMix& p = mix;
+  const std::vector<uint64_t> weights = Weights(mix);
+  CHECK_EQ(weights.size(), static_cast<size_t>(kEpCount));
+  // The membership the schedule asks for (see the header: a model, not the
+  // truth). `nodes` are the members (voters and learners): only they are
+  // crashed, paused, partitioned or drifted.
+  std::vector<NodeId> nodes = voters;
+  std::vector<NodeId> model_voters = voters;
+  std::vector<NodeId> unused_spares = spares;
+  // No membership episode starts before the last one's steps are all out.
+  SimMicros membership_until = 0;
 
   std::map<NodeId, SimMicros> down_until;   // crashed or paused
   std::map<NodeId, SimMicros> clock_until;  // drifting
@@ -338,7 +428,9 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
     emit(0, FaultKind::kLoss, {}, {}, p.loss_baseline_per_million);
   SimMicros t = draw(p.gap_min_us, p.gap_max_us);
   while (t < duration_us) {
-    const size_t episode = PickWeighted(p.weights, rng);
+    const size_t n = nodes.size();
+    const size_t down_max = (n - 1) / 2;
+    const size_t episode = PickWeighted(weights, rng);
     const SimMicros end =
         std::min(t + draw(p.length_min_us, p.length_max_us), duration_us - 1);
     if (end > t) {
@@ -462,9 +554,51 @@ FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
                                      ? FaultKind::kDiskWriteErrors
                                      : FaultKind::kDiskReadErrors;
           emit(t, kind, {victim}, {},
-               static_cast<int64_t>(rng.Range(1'000, 100'000)));
+               static_cast<int64_t>(rng.Range(1'000, p.disk_error_per_million_max)));
           emit(end, kind, {victim}, {}, 0);
           disk_until[victim] = end + 1;
+          break;
+        }
+        case kEpMembership: {
+          if (membership_until > t) break;
+          // Add a spare (as a learner, promoted at the episode's end; half
+          // the time an old voter then leaves: a replacement), or remove a
+          // voter, or remove whoever leads.
+          const uint64_t roll = rng.Uniform(4);
+          if (roll < 2 && !unused_spares.empty()) {
+            const NodeId added = unused_spares.front();
+            unused_spares.erase(unused_spares.begin());
+            emit(t, FaultKind::kAddLearner, {added});
+            emit(end, FaultKind::kPromote, {added});
+            nodes.insert(std::upper_bound(nodes.begin(), nodes.end(), added), added);
+            model_voters.insert(
+                std::upper_bound(model_voters.begin(), model_voters.end(), added), added);
+            membership_until = end + 1;
+            const SimMicros replace_at = end + draw(p.length_min_us, p.length_max_us);
+            if (roll == 1 && replace_at < duration_us - 1) {
+              // Never the node just added.
+              std::vector<NodeId> old = model_voters;
+              old.erase(std::find(old.begin(), old.end(), added));
+              const NodeId gone = old[rng.Uniform(old.size())];
+              emit(replace_at, FaultKind::kRemove, {gone});
+              model_voters.erase(std::find(model_voters.begin(), model_voters.end(), gone));
+              nodes.erase(std::find(nodes.begin(), nodes.end(), gone));
+              membership_until = replace_at + 1;
+            }
+          } else if (model_voters.size() >= 2) {
+            // Removing one of two voters leaves one: still a quorum of the
+            // new configuration, never below one voter.
+            const bool leader = rng.Chance(1, 3);
+            const NodeId gone = model_voters[rng.Uniform(model_voters.size())];
+            if (leader) {
+              emit(t, FaultKind::kRemoveLeader, {});
+            } else {
+              emit(t, FaultKind::kRemove, {gone});
+            }
+            model_voters.erase(std::find(model_voters.begin(), model_voters.end(), gone));
+            nodes.erase(std::find(nodes.begin(), nodes.end(), gone));
+            membership_until = end + 1;
+          }
           break;
         }
         default:
@@ -569,6 +703,10 @@ bool FaultInjector::Apply(const Fault& fault) {
       break;
     case FaultKind::kDiskWriteErrors:
     case FaultKind::kDiskReadErrors:
+    case FaultKind::kAddLearner:
+    case FaultKind::kPromote:
+    case FaultKind::kRemove:
+    case FaultKind::kRemoveLeader:
       applied = targets_.other && targets_.other(fault);
       break;
   }

@@ -57,8 +57,19 @@ enum class FaultKind : uint8_t {
   kDuplicate = 14,        // value = duplication per million
   kDiskWriteErrors = 15,  // nodes; value = per million (applied by the hook)
   kDiskReadErrors = 16,   // nodes; value = per million (applied by the hook)
+  // Membership changes, proposed through the current leader as single-server
+  // raft ConfChanges (applied by the hook; no leader, a change already
+  // pending, or a change that makes no sense in the leader's configuration
+  // is a no-op, traced as skipped).
+  kAddLearner = 17,    // nodes (each must be a non-member)
+  kPromote = 18,       // nodes (learners become voters)
+  kRemove = 19,        // nodes (voters or learners leave)
+  kRemoveLeader = 20,  // the current leader leaves (no nodes)
 };
-inline constexpr int kFaultKindCount = 17;
+inline constexpr int kFaultKindCount = 21;
+
+// Whether `kind` is a membership change (applied through the `other` hook).
+bool IsMembershipChange(FaultKind kind);
 
 // Bounds that Validate enforces, so a hand-edited or fuzzed schedule cannot
 // overflow virtual time.
@@ -66,7 +77,8 @@ inline constexpr SimMicros kFaultTimeMaxUs =
     365LL * 24 * 3600 * kMicrosPerSecond;
 inline constexpr int64_t kClockJumpMaxUs = 3600 * kMicrosPerSecond;
 
-// Stable names used in text and traces ("crash", "partition_one_way", ...).
+// Stable names used in text and traces ("crash", "partition_one_way",
+// "add_learner", ...).
 absl::string_view FaultKindName(FaultKind kind);
 absl::StatusOr<FaultKind> ParseFaultKind(absl::string_view name);
 
@@ -96,9 +108,12 @@ struct FaultSchedule {
   absl::Status Validate() const;
 };
 
-enum class FaultProfile : uint8_t { kNone = 0, kDefault = 1, kHeavy = 2 };
+// kSwarm: the fault mix, the cluster and the workload are drawn per seed
+// (sim/swarm.h); its schedule comes from GenerateFaultSchedule with the
+// drawn FaultMix.
+enum class FaultProfile : uint8_t { kNone = 0, kDefault = 1, kHeavy = 2, kSwarm = 3 };
 absl::string_view FaultProfileName(FaultProfile profile);
-// "none", "default", "heavy"; INVALID_ARGUMENT otherwise.
+// "none", "default", "heavy", "swarm"; INVALID_ARGUMENT otherwise.
 absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name);
 
 // A schedule for `nodes` over [0, duration_us) drawn from `rng` (by
@@ -112,10 +127,69 @@ absl::StatusOr<FaultProfile> ParseFaultProfile(absl::string_view name);
 // With `disk_faults`, it also emits disk_write_errors / disk_read_errors
 // episodes (a rate, then 0) for the FaultInjector's `other` hook; off by
 // default until SimDisk defines what an error does.
+// REQUIRES: profile != kSwarm (swarm draws a FaultMix; use the overload).
 FaultSchedule GenerateFaultSchedule(Rng rng, FaultProfile profile,
                                     const std::vector<NodeId>& nodes,
                                     SimMicros duration_us,
                                     bool disk_faults = false);
+
+// The knobs of a generated schedule: how often episodes start, how long
+// they last, how hard they hit, and the relative weight of each kind of
+// episode (0: never). The fixed profiles and swarm mode fill one in.
+struct FaultMix {
+  SimMicros gap_min_us = 2'000'000;  // between episode starts
+  SimMicros gap_max_us = 8'000'000;
+  SimMicros length_min_us = 500'000;  // of one episode
+  SimMicros length_max_us = 5'000'000;
+  int64_t drift_ppm_max = 1000;
+  uint64_t loss_per_million_max = 100'000;       // >= 1000 when weighted
+  uint64_t duplicate_per_million_max = 100'000;  // >= 1000 when weighted
+  // Loss from the start to the end of the schedule (loss episodes return to
+  // it), so every run of the mix loses messages.
+  int64_t loss_baseline_per_million = 0;
+  uint64_t disk_error_per_million_max = 100'000;  // >= 1000 when weighted
+
+  // Episode weights.
+  uint64_t crash = 0;
+  uint64_t pause = 0;
+  uint64_t partition = 0;
+  uint64_t one_way = 0;
+  uint64_t isolate = 0;
+  uint64_t bridge = 0;
+  uint64_t swizzle = 0;
+  uint64_t drift = 0;
+  uint64_t jump = 0;
+  uint64_t loss = 0;
+  uint64_t duplicate = 0;
+  uint64_t disk_write = 0;
+  uint64_t disk_read = 0;
+  // add a learner and promote it (sometimes replacing a voter with it),
+  // remove a voter, remove the leader.
+  uint64_t membership = 0;
+
+  // INVALID_ARGUMENT naming the first bad field.
+  absl::Status Validate() const;
+};
+
+// The mix of a fixed profile. REQUIRES: profile is not kNone or kSwarm.
+FaultMix ProfileMix(FaultProfile profile, bool disk_faults);
+
+// A schedule drawn from `mix`, with the same promises as the profile
+// overload above. `voters` are the initial voters; `spares` are node ids
+// that are not members at the start and that membership episodes may add
+// (as a learner, then promoted; half the time an old voter is removed
+// afterwards: a replacement). The generator models the membership it asks
+// for to pick sensible targets (only members crash, are paused or
+// partitioned; a removal never leaves fewer than one voter; one change per
+// episode, so a majority is never removed at once), but the model can
+// drift from the real one (a change skipped for want of a leader): the
+// applier re-checks every change against the leader's configuration.
+// REQUIRES: mix.Validate().ok(); voters non-empty; voters and spares
+// sorted, unique and disjoint; duration_us >= 0.
+FaultSchedule GenerateFaultSchedule(Rng rng, const FaultMix& mix,
+                                    const std::vector<NodeId>& voters,
+                                    const std::vector<NodeId>& spares,
+                                    SimMicros duration_us);
 
 class FaultInjector {
  public:

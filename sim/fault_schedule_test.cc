@@ -71,6 +71,56 @@ TEST(FaultScheduleTest, MalformedTextIsRejectedWithTheLine) {
               HasSubstr("line 3"));
 }
 
+// Membership changes are schedule lines like any fault, so a shrinker can
+// drop or move them.
+TEST(FaultScheduleTest, MembershipChangesHaveATextForm) {
+  const std::string text =
+      "1000 add_learner nodes=6\n"
+      "2000 promote nodes=6\n"
+      "3000 remove_leader\n"
+      "4000 remove nodes=2\n";
+  absl::StatusOr<FaultSchedule> schedule = FaultSchedule::Parse(text);
+  ASSERT_THAT(schedule.status(), IsOk());
+  ASSERT_EQ(schedule->faults.size(), 4u);
+  EXPECT_EQ(schedule->faults[0].kind, FaultKind::kAddLearner);
+  EXPECT_EQ(schedule->faults[1].kind, FaultKind::kPromote);
+  EXPECT_EQ(schedule->faults[2].kind, FaultKind::kRemoveLeader);
+  EXPECT_EQ(schedule->faults[3].kind, FaultKind::kRemove);
+  EXPECT_EQ(schedule->ToText(), text);
+  for (FaultKind kind : {FaultKind::kAddLearner, FaultKind::kPromote, FaultKind::kRemove,
+                         FaultKind::kRemoveLeader}) {
+    EXPECT_TRUE(IsMembershipChange(kind));
+  }
+  EXPECT_FALSE(IsMembershipChange(FaultKind::kCrash));
+  // One node per change (a majority never leaves at once), no extras.
+  EXPECT_THAT(FaultSchedule::Parse("1 remove nodes=1,2").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("exactly one node")));
+  EXPECT_THAT(FaultSchedule::Parse("1 add_learner").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("needs nodes=")));
+  EXPECT_THAT(FaultSchedule::Parse("1 remove_leader nodes=1").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("takes no nodes=")));
+  EXPECT_THAT(FaultSchedule::Parse("1 promote nodes=4 value=3").status(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("no value=")));
+}
+
+// A mix without membership changes draws exactly what a profile draws, and
+// the profile overload is that mix.
+TEST(FaultScheduleTest, ProfileIsItsMix) {
+  for (uint64_t seed = 1; seed <= 50; ++seed) {
+    EXPECT_EQ(GenerateFaultSchedule(Rng(seed), FaultProfile::kHeavy, Nodes(5), 30'000'000, true)
+                  .faults,
+              GenerateFaultSchedule(Rng(seed), ProfileMix(FaultProfile::kHeavy, true), Nodes(5),
+                                    {}, 30'000'000)
+                  .faults);
+  }
+  FaultMix bad = ProfileMix(FaultProfile::kDefault, false);
+  bad.gap_min_us = 0;
+  EXPECT_THAT(bad.Validate(), StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("gap")));
+  FaultMix none;
+  EXPECT_THAT(none.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("every weight is 0")));
+}
+
 TEST(FaultScheduleTest, GarbageNeverCrashesTheParser) {
   Rng rng(77);
   const std::string alphabet = "0123456789 =,-#\nabcdeghiklmnoprstuvwxy_";
@@ -92,6 +142,7 @@ TEST(FaultScheduleTest, GarbageNeverCrashesTheParser) {
 }
 
 TEST(FaultScheduleTest, ProfilesParse) {
+  EXPECT_EQ(*ParseFaultProfile("swarm"), FaultProfile::kSwarm);
   EXPECT_EQ(*ParseFaultProfile("heavy"), FaultProfile::kHeavy);
   EXPECT_EQ(*ParseFaultProfile("none"), FaultProfile::kNone);
   EXPECT_THAT(ParseFaultProfile("light").status(),

@@ -48,7 +48,9 @@ class Shrinker {
   }
 
   ShrinkResult Run(const SimulationOptions& failing) {
-    SimulationOptions original = failing;
+    // Swarm params drawn from the seed become explicit, so dropping a node
+    // below edits them rather than the seed's draw.
+    SimulationOptions original = ResolveSwarm(failing);
     original.trace = nullptr;
     original.log = nullptr;
     original.timeline = nullptr;
@@ -89,7 +91,7 @@ class Shrinker {
 
  private:
   static ShrinkSizes Sizes(const SimulationOptions& o) {
-    return ShrinkSizes{o.nodes, o.duration_us, o.schedule ? o.schedule->faults.size() : 0,
+    return ShrinkSizes{NodeCount(o), o.duration_us, o.schedule ? o.schedule->faults.size() : 0,
                        o.ops ? o.ops->size() : 0};
   }
 
@@ -249,7 +251,7 @@ class Shrinker {
 
   bool DropNodes() {
     bool dropped = false;
-    while (current_.nodes > 1 && !Exhausted()) {
+    while (NodeCount(current_) > 1 && !Exhausted()) {
       if (!Fails(WithoutHighestNode(current_))) break;
       dropped = true;
     }
@@ -314,13 +316,25 @@ std::vector<size_t> DdMin(size_t n,
   return current;
 }
 
+int NodeCount(const SimulationOptions& options) {
+  return options.swarm.has_value() ? options.swarm->nodes + options.swarm->spares
+                                   : options.nodes;
+}
+
 SimulationOptions WithoutHighestNode(const SimulationOptions& options) {
-  CHECK_GT(options.nodes, 1);
+  CHECK_GT(NodeCount(options), 1);
   CHECK(options.schedule.has_value());
   CHECK(options.ops.has_value());
   SimulationOptions out = options;
-  const NodeId gone(static_cast<uint64_t>(options.nodes));
-  out.nodes = options.nodes - 1;
+  const NodeId gone(static_cast<uint64_t>(NodeCount(options)));
+  if (!options.swarm.has_value()) {
+    out.nodes = options.nodes - 1;
+  } else if (options.swarm->spares > 0) {
+    --out.swarm->spares;  // swarm ids: voters 1..nodes, then the spares
+  } else {
+    --out.swarm->nodes;
+    out.nodes = out.swarm->nodes;
+  }
   std::vector<Fault> faults;
   for (Fault fault : options.schedule->faults) {
     auto drop = [gone](std::vector<NodeId>& nodes) {

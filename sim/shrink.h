@@ -94,10 +94,15 @@ std::vector<size_t> DdMin(size_t n,
                           const std::function<bool(const std::vector<size_t>&)>& fails,
                           const std::function<bool()>& stop);
 
+// The nodes a run has: its voters, and in a swarm run also its spares.
+int NodeCount(const SimulationOptions& options);
+
 // `options` (explicit: schedule and ops set) with one node fewer: the
-// highest id goes; it is removed from every fault (a fault left without the
-// nodes its kind needs, or bridged by that node, is dropped) and operations
-// naming it (set_worker_status) are dropped. REQUIRES: options.nodes > 1.
+// highest id goes (in a swarm run a spare while there is one); it is removed
+// from every fault (a fault left without the nodes its kind needs, or
+// bridged by that node, is dropped) and operations naming it
+// (set_worker_status) are dropped. REQUIRES: NodeCount(options) > 1.
+
 SimulationOptions WithoutHighestNode(const SimulationOptions& options);
 
 }  // namespace blixard::sim

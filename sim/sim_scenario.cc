@@ -47,11 +47,12 @@ absl::StatusOr<std::string> SimScenarioRunner::Run(absl::string_view command) {
   if (name == "sim") return Sim(rest);
   if (name == "fault") return AddFault(rest);
   if (name == "op") return AddOp(rest);
+  if (name == "swarm") return Swarm(rest);
   if (name == "run") {
     if (!rest.empty()) return Bad("run takes no arguments");
     return RunSim();
   }
-  return Bad(absl::StrCat("unknown command \"", name, "\" (sim, fault, op, run)"));
+  return Bad(absl::StrCat("unknown command \"", name, "\" (sim, swarm, fault, op, run)"));
 }
 
 absl::StatusOr<std::string> SimScenarioRunner::Sim(absl::string_view args) {
@@ -110,6 +111,22 @@ absl::StatusOr<std::string> SimScenarioRunner::Sim(absl::string_view args) {
   return std::string("ok");
 }
 
+absl::StatusOr<std::string> SimScenarioRunner::Swarm(absl::string_view params) {
+  if (!options_) return Bad("swarm before sim");
+  if (options_->swarm.has_value()) return Bad("a second swarm line");
+  if (!options_->ops->empty()) return Bad("swarm after op lines (the params set the clients)");
+  absl::StatusOr<SwarmParams> parsed = SwarmParams::Parse(params);
+  if (!parsed.ok()) return parsed.status();
+  SimulationOptions o = *options_;
+  o.faults = FaultProfile::kSwarm;
+  o.swarm = *std::move(parsed);
+  o = ResolveSwarm(std::move(o));
+  absl::Status valid = o.Validate();
+  if (!valid.ok()) return valid;
+  options_ = std::move(o);
+  return std::string("ok");
+}
+
 absl::StatusOr<std::string> SimScenarioRunner::AddFault(absl::string_view line) {
   if (!options_) return Bad("fault before sim");
   if (generated_faults_) return Bad("fault lines with faults=<profile> (the schedule is generated)");
@@ -131,8 +148,9 @@ absl::StatusOr<std::string> SimScenarioRunner::AddOp(absl::string_view line) {
   if (!op.ok()) return op.status();
   std::vector<ClientOp> ops = *options_->ops;
   ops.push_back(*std::move(op));
-  const WorkloadOptions defaults;
-  absl::Status valid = ValidateClientOps(ops, defaults.client_id_base, defaults.clients);
+  const WorkloadOptions clients =
+      options_->swarm.has_value() ? options_->swarm->ClientOptions() : WorkloadOptions();
+  absl::Status valid = ValidateClientOps(ops, clients.client_id_base, clients.clients);
   if (!valid.ok()) return valid;
   options_->ops = std::move(ops);
   return std::string("ok");
@@ -197,12 +215,17 @@ absl::StatusOr<SimScriptRun> RunSimScript(absl::string_view file, const std::str
 absl::StatusOr<std::string> WriteSimScript(const SimulationOptions& options,
                                            const std::vector<std::string>& header) {
   std::string text;
-  for (const std::string& line : header) absl::StrAppend(&text, "# ", line, "\n");
+  for (const std::string& line : header) {
+    for (absl::string_view part : absl::StrSplit(line, '\n')) {
+      absl::StrAppend(&text, "#", part.empty() ? "" : " ", part, "\n");
+    }
+  }
   if (!header.empty()) text += "\n";
   auto add = [&text](absl::string_view command) {
     absl::StrAppend(&text, command, "\n----\nok\n\n");
   };
   add(SimCommandLine(options));
+  if (options.swarm.has_value()) add(absl::StrCat("swarm ", options.swarm->ToText()));
   if (options.schedule) {
     for (const Fault& fault : options.schedule->faults) add(absl::StrCat("fault ", fault.ToText()));
   }

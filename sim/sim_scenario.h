@@ -25,6 +25,8 @@
 //
 // `sim` starts a run description (key=value options; unknown keys are
 // errors, so options can be added without old scripts changing meaning),
+// `swarm <params>` makes it a swarm run with those SwarmParams (its nodes,
+// workload and clients),
 // `fault` and `op` append one FaultSchedule line / one ClientOp line, `run`
 // runs it and prints the outcome. Without `faults=` the fault lines are the
 // whole schedule (none: no faults); without `ops=drawn` the op lines are
@@ -57,6 +59,7 @@ class SimScenarioRunner {
 
  private:
   absl::StatusOr<std::string> Sim(absl::string_view args);
+  absl::StatusOr<std::string> Swarm(absl::string_view params);
   absl::StatusOr<std::string> AddFault(absl::string_view line);
   absl::StatusOr<std::string> AddOp(absl::string_view line);
   absl::StatusOr<std::string> RunSim();

@@ -33,6 +33,10 @@ constexpr int64_t kTickUs = 100'000;
 // Events the liveness phase may run before it is declared stuck: a bound on
 // a livelock, far above what a healthy cluster needs.
 constexpr uint64_t kLivenessEventsMax = 50'000'000;
+// A learner is promoted only when its log is within this many entries of
+// the leader's commit index (etcd refuses to promote a learner that is not
+// "ready"), so promotion does not stall commits while it catches up.
+constexpr uint64_t kPromoteLagMax = 64;
 
 uint64_t EntryHash(const raft::Entry& entry) {
   std::string bytes;
@@ -46,29 +50,6 @@ EntryDigest Digest(const raft::Entry& entry) {
 }
 
 }  // namespace
-
-absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
-  if (name == "kv") return WorkloadKind::kKv;
-  if (name == "cluster") return WorkloadKind::kCluster;
-  if (name == "mixed") return WorkloadKind::kMixed;
-  if (name == "kv_reads") return WorkloadKind::kKvReads;
-  return absl::InvalidArgumentError(
-      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed, kv_reads)"));
-}
-
-absl::string_view WorkloadKindName(WorkloadKind kind) {
-  switch (kind) {
-    case WorkloadKind::kKv:
-      return "kv";
-    case WorkloadKind::kCluster:
-      return "cluster";
-    case WorkloadKind::kMixed:
-      return "mixed";
-    case WorkloadKind::kKvReads:
-      return "kv_reads";
-  }
-  return "?";
-}
 
 absl::Status SimulationOptions::Validate() const {
   if (nodes < 1 || nodes > kSimNodesMax) {
@@ -84,14 +65,20 @@ absl::Status SimulationOptions::Validate() const {
   if (snapshot_interval_entries == 0) {
     return absl::InvalidArgumentError("snapshot interval must be positive");
   }
+  if (swarm.has_value()) {
+    if (faults != FaultProfile::kSwarm) {
+      return absl::InvalidArgumentError("swarm params given without faults=swarm");
+    }
+    if (absl::Status s = swarm->Validate(); !s.ok()) return s;
+  }
   if (schedule.has_value()) {
-    absl::Status valid = schedule->Validate();
-    if (!valid.ok()) return valid;
+    if (absl::Status s = schedule->Validate(); !s.ok()) return s;
   }
   if (ops.has_value()) {
-    const WorkloadOptions workload_defaults;
-    absl::Status valid = ValidateClientOps(*ops, workload_defaults.client_id_base,
-                                           workload_defaults.clients);
+    // Swarm runs draw their own number of clients.
+    const WorkloadOptions clients =
+        swarm.has_value() ? swarm->ClientOptions() : WorkloadOptions();
+    absl::Status valid = ValidateClientOps(*ops, clients.client_id_base, clients.clients);
     if (!valid.ok()) return valid;
   }
   return absl::OkStatus();
@@ -105,6 +92,35 @@ std::string PropertyId(absl::string_view property) {
   return id;
 }
 
+std::optional<std::string> QuorumCannotRun(const raft::ConfState& config,
+                                           const std::set<NodeId>& refused) {
+  for (const auto* set : {&config.voters(), &config.voters_outgoing()}) {
+    if (set->empty()) continue;
+    std::vector<std::string> lost;
+    for (uint64_t v : *set) {
+      if (refused.count(NodeId(v)) > 0) lost.push_back(absl::StrCat("n", v));
+    }
+    const size_t size = static_cast<size_t>(set->size());
+    const size_t runnable = size - lost.size();
+    const size_t quorum = size / 2 + 1;
+    if (runnable < quorum) {
+      return absl::StrCat("voters {", absl::StrJoin(*set, ","), "}: ", absl::StrJoin(lost, ", "),
+                          " refused to start after losing data; ", runnable, " of ", size,
+                          " can run, a quorum needs ", quorum);
+    }
+  }
+  if (config.voters().empty()) return std::string("no voters in the configuration");
+  return std::nullopt;
+}
+
+SimulationOptions ResolveSwarm(SimulationOptions options) {
+  if (options.faults != FaultProfile::kSwarm) return options;
+  if (!options.swarm.has_value()) options.swarm = DrawSwarmParams(SwarmStream(options.seed));
+  options.nodes = options.swarm->nodes;
+  options.workload = options.swarm->workload;
+  return options;
+}
+
 namespace {
 
 class Simulation final : public ClusterAccess,
@@ -115,12 +131,18 @@ class Simulation final : public ClusterAccess,
       : options_(options),
         world_(options.seed),
         trace_(options.trace),
-        network_(&world_, SimNetworkOptions{}) {
-    for (int i = 1; i <= options_.nodes; ++i) node_ids_.push_back(NodeId(static_cast<uint64_t>(i)));
-    if (options_.timeline != nullptr) {
-      timeline_ = std::make_unique<Timeline>(options_.seed, node_ids_);
+        network_(&world_, options.swarm.has_value() ? options.swarm->NetworkOptions()
+                                                    : SimNetworkOptions{}) {
+    const int spares = options_.swarm.has_value() ? options_.swarm->spares : 0;
+    for (int i = 1; i <= options_.nodes + spares; ++i) {
+      const NodeId id(static_cast<uint64_t>(i));
+      (i <= options_.nodes ? node_ids_ : spare_ids_).push_back(id);
+      all_ids_.push_back(id);
     }
-    for (NodeId id : node_ids_) world_.AddNode(id);
+    if (options_.timeline != nullptr) {
+      timeline_ = std::make_unique<Timeline>(options_.seed, all_ids_);
+    }
+    for (NodeId id : all_ids_) world_.AddNode(id);
     world_.AddLifecycleListener(
         [this](NodeId node, LifecycleChange change) { OnLifecycle(node, change); });
     if (options_.log != nullptr) {
@@ -128,7 +150,7 @@ class Simulation final : public ClusterAccess,
     } else {
       log_sink_ = std::make_unique<NullLogger>();
     }
-    for (NodeId id : node_ids_) BuildNode(id);
+    for (NodeId id : all_ids_) BuildNode(id);
     // Vote grants, as the voters issue them (the oracle's vote safety): a
     // grant counts when sent, whether or not the network delivers it.
     network_.SetObserver([this](const Packet& packet, PacketFate fate) {
@@ -144,15 +166,21 @@ class Simulation final : public ClusterAccess,
   }
 
   SimulationReport Run() {
-    trace_.Header(options_.seed, static_cast<uint64_t>(options_.nodes),
-                  JsonLine()
-                      .Int("duration_us", options_.duration_us)
-                      .Str("faults", FaultProfileName(options_.faults))
-                      .Str("workload", WorkloadKindName(options_.workload)));
-    for (NodeId id : node_ids_) StartHost(id);
+    JsonLine header;
+    header.Int("duration_us", options_.duration_us)
+        .Str("faults", FaultProfileName(options_.faults))
+        .Str("workload", WorkloadKindName(options_.workload));
+    // Every drawn parameter, so the trace alone says what world ran.
+    if (options_.swarm.has_value()) header.Str("swarm", options_.swarm->ToText());
+    trace_.Header(options_.seed, static_cast<uint64_t>(options_.nodes), header);
+    for (NodeId id : all_ids_) StartHost(id);
 
     WorkloadOptions workload_options;
-    workload_options.kind = options_.workload;
+    if (options_.swarm.has_value()) {
+      workload_options = options_.swarm->ClientOptions();
+    } else {
+      workload_options.kind = options_.workload;
+    }
     workload_options.ops = options_.ops;
     workload_ = std::make_unique<Workload>(&world_, this, this, workload_options);
     workload_->Start();
@@ -162,13 +190,20 @@ class Simulation final : public ClusterAccess,
     targets.network = &network_;
     for (auto& [id, node] : nodes_) targets.clocks[id] = &node.env->clock();
     targets.trace = &trace_;
-    targets.other = [this](const Fault& fault) { return ApplyDiskFault(fault); };
+    targets.other = [this](const Fault& fault) {
+      return IsMembershipChange(fault.kind) ? ApplyMembership(fault) : ApplyDiskFault(fault);
+    };
     injector_ = std::make_unique<FaultInjector>(std::move(targets));
-    const FaultSchedule schedule =
-        options_.schedule.has_value()
-            ? *options_.schedule
-            : GenerateFaultSchedule(world_.Stream("faults"), options_.faults, node_ids_,
-                                    options_.duration_us, /*disk_faults=*/true);
+    FaultSchedule schedule;
+    if (options_.schedule.has_value()) {
+      schedule = *options_.schedule;
+    } else if (options_.swarm.has_value()) {
+      schedule = GenerateFaultSchedule(world_.Stream("faults"), options_.swarm->Mix(), node_ids_,
+                                       spare_ids_, options_.duration_us);
+    } else {
+      schedule = GenerateFaultSchedule(world_.Stream("faults"), options_.faults, node_ids_,
+                                       options_.duration_us, /*disk_faults=*/true);
+    }
     // Each fault is applied (counted and traced) by the injector, and drawn
     // on the timeline when it took effect. Schedule() would do the same
     // without the drawing; equal times still apply in list order.
@@ -186,24 +221,41 @@ class Simulation final : public ClusterAccess,
 
     // Safety phase: faults at will, every check after every event.
     RunPhase(options_.duration_us);
-    // Liveness phase: heal everything, then every client operation must end.
     membership_stopped_ = true;
+    // Liveness phase: heal everything; then, within the bound, a leader,
+    // every client operation ended, and every live member at the same
+    // applied index with the same state.
     if (report_.passed) {
       workload_->Stop();
       HealAll();
       const int64_t deadline = world_.now_us() + options_.liveness_us;
       uint64_t events = 0;
-      while (report_.passed && !workload_->idle() && world_.now_us() < deadline &&
+      std::string waiting;
+      while (report_.passed && !Recovered(&waiting) && world_.now_us() < deadline &&
              events < kLivenessEventsMax && world_.Step()) {
         ++events;
         AfterEvent();
       }
-      if (report_.passed && !workload_->idle()) {
-        Fail(kNoNode, "liveness",
-             absl::StrCat("client operations still pending ",
-                          options_.liveness_us / 1'000'000,
-                          " s after every fault was healed: ",
-                          absl::StrJoin(workload_->InFlight(), "; ")));
+      if (report_.passed && !Recovered(&waiting)) {
+        std::string why_impossible;
+        if (RecoveryImpossible(&why_impossible)) {
+          // Not a bug: the fault model destroyed what recovery needs. The
+          // operations still open are abandoned as a client would (their
+          // writes may or may not have happened), and the history that
+          // exists must still be linearizable.
+          report_.recovery_impossible = true;
+          report_.recovery_detail = why_impossible;
+          Note("recovery_impossible", {}, JsonLine().Str("why", why_impossible));
+          workload_->Abandon();
+        } else {
+          std::vector<std::string> stuck = workload_->InFlight();
+          Fail(kNoNode, "liveness",
+               absl::StrCat("not recovered ", options_.liveness_us / 1'000'000,
+                            " s after every fault was healed: ", waiting,
+                            "\n  stuck requests: ",
+                            stuck.empty() ? "none" : absl::StrJoin(stuck, "; "),
+                            "\n  cluster:\n", ClusterState()));
+        }
       }
     }
     if (report_.passed) {
@@ -220,6 +272,7 @@ class Simulation final : public ClusterAccess,
     report_.nodes = options_.nodes;
     report_.coverage_marks = ReadCoverageMarks();
     report_.planted_bug = ActivePlantedBug();
+    report_.spares = static_cast<int>(spare_ids_.size());
     report_.virtual_us = world_.now_us();
     report_.events = world_.events_run();
     report_.messages_sent = network_.stats().sent;
@@ -243,6 +296,7 @@ class Simulation final : public ClusterAccess,
         .Uint("ops_unknown", report_.clients.unknown)
         .Uint("checks", report_.checks);
     if (!report_.passed) result.Str("violation", report_.failure);
+    if (report_.recovery_impossible) result.Str("recovery_impossible", report_.recovery_detail);
     report_.trace_hash = trace_.Result(report_.passed, result);
     if (timeline_ != nullptr) {
       if (!report_.passed) timeline_->Violation(world_.now_us(), report_.failure);
@@ -257,7 +311,9 @@ class Simulation final : public ClusterAccess,
     if (it == nodes_.end() || world_.IsCrashed(node)) return nullptr;
     return it->second.host.get();
   }
-  std::vector<NodeId> Nodes() const override { return node_ids_; }
+  // Clients know every address, spares and removed members included: they
+  // learn who leads from redirects, as real ones do.
+  std::vector<NodeId> Nodes() const override { return all_ids_; }
   uint64_t KnownCommittedIndex() const override { return checker_.committed_index().value(); }
 
   // HostObserver.
@@ -334,6 +390,10 @@ class Simulation final : public ClusterAccess,
     std::unique_ptr<SimDisk> disk;
     std::unique_ptr<host::Host> host;
     Index checked_applied;
+    // The store refused to open at the last start (DATA_LOSS after a torn
+    // write): the node stays down for the rest of the run.
+    bool refused = false;
+    std::string refused_why;
   };
 
   // Writes node log lines to the simulation's log stream.
@@ -386,10 +446,17 @@ class Simulation final : public ClusterAccess,
   host::HostOptions HostOptionsFor(NodeId id) {
     host::HostOptions o;
     o.id = id;
+    // Spares are not named, so they start empty and wait to be added.
     o.initial_voters = node_ids_;
     o.tick_us = kTickUs;
     o.election_ticks = 10;
     o.heartbeat_ticks = 1;
+    if (options_.swarm.has_value()) {
+      o.election_ticks = options_.swarm->election_ticks;
+      o.heartbeat_ticks = options_.swarm->heartbeat_ticks;
+      o.max_size_per_msg = options_.swarm->max_size_per_msg;
+      o.max_inflight_msgs = static_cast<size_t>(options_.swarm->max_inflight_msgs);
+    }
     o.raft_seed = nodes_[id].env->RaftRng(world_.epoch(id)).Next();
     o.snapshot_interval_entries = options_.snapshot_interval_entries;
     o.digest_interval_entries = 250;
@@ -410,10 +477,12 @@ class Simulation final : public ClusterAccess,
                                              node.logger.get(), this);
     node.checked_applied = Index(0);
     const absl::Status started = node.host->Start();
+    node.refused = !started.ok();
     if (!started.ok()) {
       // The store refused to open (a torn or corrupt log reported as
       // DATA_LOSS): the node stays down, as a real one would.
       node.host.reset();
+      node.refused_why = started.ToString();
       Note("refused_start", {id}, JsonLine().Str("error", started.ToString()));
     }
   }
@@ -493,11 +562,209 @@ class Simulation final : public ClusterAccess,
       node.disk->SetWriteErrorPerMillion(0);
       node.disk->SetReadErrorPerMillion(0);
     }
-    Note("heal", node_ids_, JsonLine().Str("why", "liveness phase"));
-    for (NodeId id : node_ids_) {
+    Note("heal", all_ids_, JsonLine().Str("why", "liveness phase"));
+    for (NodeId id : all_ids_) {
       if (world_.state(id) == NodeState::kPaused && world_.Resume(id)) Note("resume", {id});
       if (world_.IsCrashed(id) && world_.Restart(id)) Note("restart", {id});
     }
+  }
+
+  // The live Host that leads in the highest term (a deposed leader in a
+  // minority can still think it leads an older one), or null.
+  host::Host* CurrentLeader() {
+    host::Host* best = nullptr;
+    for (auto& [id, node] : nodes_) {
+      host::Host* h = node.host.get();
+      if (h == nullptr || !world_.IsUp(id) || !h->booted() || !h->is_leader()) continue;
+      if (best == nullptr || h->term() > best->term()) best = h;
+    }
+    return best;
+  }
+
+  static std::vector<uint64_t> Members(const raft::ConfState& c) {
+    std::set<uint64_t> all(c.voters().begin(), c.voters().end());
+    all.insert(c.learners().begin(), c.learners().end());
+    all.insert(c.voters_outgoing().begin(), c.voters_outgoing().end());
+    all.insert(c.learners_next().begin(), c.learners_next().end());
+    return std::vector<uint64_t>(all.begin(), all.end());
+  }
+
+  // Proposes `fault`'s membership change through the current leader, after
+  // the checks a careful operator makes (etcd's strict reconfiguration
+  // check): one change at a time, only changes that make sense in the
+  // leader's configuration, a learner promoted only once it has caught up,
+  // and no change that leaves the new voters without a quorum the leader
+  // currently hears from. Anything else is skipped and traced with why.
+  bool ApplyMembership(const Fault& fault) {
+    const absl::string_view kind = FaultKindName(fault.kind);
+    auto skip = [&](absl::string_view why) {
+      ++report_.membership_skipped;
+      trace_.Fault(world_.now_us(), "membership_skipped", fault.nodes,
+                   JsonLine().Str("change", kind).Str("why", why));
+      return false;
+    };
+    host::Host* leader = CurrentLeader();
+    if (leader == nullptr) return skip("no leader");
+    const raft::Status status = leader->raw_node().GetStatus();
+    if (status.conf_change_pending) return skip("a change is pending");
+    const raft::ConfState& config = status.config;
+    if (config.voters_outgoing_size() > 0) return skip("joint configuration");
+    std::set<uint64_t> voters(config.voters().begin(), config.voters().end());
+    const std::set<uint64_t> learners(config.learners().begin(), config.learners().end());
+    NodeId target = fault.kind == FaultKind::kRemoveLeader ? leader->id() : fault.nodes.front();
+    if (nodes_.count(target) == 0) return skip("no such node");
+    const uint64_t t = target.value();
+    // Voters the leader heard from lately (itself included).
+    auto active = [&](const std::set<uint64_t>& set) {
+      size_t n = 0;
+      for (uint64_t v : set) {
+        auto pr = status.progress.find(NodeId(v));
+        if (NodeId(v) == leader->id() || (pr != status.progress.end() && pr->second.recent_active)) ++n;
+      }
+      return n;
+    };
+    raft::ConfChange change;
+    raft::ConfChangeSingle* single = change.add_changes();
+    single->set_node_id(t);
+    switch (fault.kind) {
+      case FaultKind::kAddLearner:
+        if (voters.count(t) > 0 || learners.count(t) > 0) return skip("already a member");
+        single->set_type(raft::CONF_CHANGE_ADD_LEARNER_NODE);
+        break;
+      case FaultKind::kPromote: {
+        if (learners.count(t) == 0) return skip("not a learner");
+        auto pr = status.progress.find(target);
+        if (pr == status.progress.end() ||
+            pr->second.match.value() + kPromoteLagMax < status.commit.value()) {
+          return skip("learner not caught up");
+        }
+        voters.insert(t);
+        if (active(voters) < voters.size() / 2 + 1) return skip("would lose quorum");
+        single->set_type(raft::CONF_CHANGE_ADD_NODE);
+        break;
+      }
+      case FaultKind::kRemove:
+      case FaultKind::kRemoveLeader:
+        if (voters.count(t) == 0 && learners.count(t) == 0) return skip("not a member");
+        if (voters.count(t) > 0) {
+          if (voters.size() <= 1) return skip("the last voter");
+          voters.erase(t);
+          if (active(voters) < voters.size() / 2 + 1) return skip("would lose quorum");
+        }
+        single->set_type(raft::CONF_CHANGE_REMOVE_NODE);
+        break;
+      default:
+        CHECK(false) << kind;
+    }
+    if (!leader->ProposeConfChange(change)) return skip("not accepted");
+    ++report_.membership_proposed;
+    return true;
+  }
+
+  std::string NodeState(NodeId id) {
+    Node& node = nodes_[id];
+    std::string out = absl::StrCat("    n", id.value(), ": ");
+    if (node.refused) return absl::StrCat(out, "down, refused to start (", node.refused_why, ")");
+    if (world_.IsCrashed(id)) return absl::StrCat(out, "crashed");
+    host::Host* h = node.host.get();
+    if (h == nullptr || !h->booted()) return absl::StrCat(out, "starting");
+    const raft::Status st = h->raw_node().GetStatus();
+    return absl::StrCat(out, world_.IsUp(id) ? "" : "paused ", raft::RoleName(st.role), " term ",
+                        h->term().value(), " leader n", h->leader().value(), " commit ",
+                        h->commit_index().value(), " applied ", h->applied_index().value(),
+                        " config ", DescribeConf(st.config),
+                        st.conf_change_pending ? " (change pending)" : "");
+  }
+
+  static std::string DescribeConf(const raft::ConfState& c) {
+    std::string out = absl::StrCat("voters=", absl::StrJoin(c.voters(), ","));
+    if (c.voters_outgoing_size() > 0) {
+      absl::StrAppend(&out, "&", absl::StrJoin(c.voters_outgoing(), ","));
+    }
+    if (c.learners_size() > 0) absl::StrAppend(&out, " learners=", absl::StrJoin(c.learners(), ","));
+    return out;
+  }
+
+  std::string ClusterState() {
+    std::vector<std::string> lines;
+    for (NodeId id : all_ids_) lines.push_back(NodeState(id));
+    return absl::StrJoin(lines, "\n");
+  }
+
+  // The liveness goal: clients done, a leader, and every live member of
+  // the leader's configuration applied to the leader's commit index with
+  // one state digest. `waiting` says what is still missing.
+  bool Recovered(std::string* waiting) {
+    if (!workload_->idle()) {
+      *waiting = "client requests pending";
+      return false;
+    }
+    host::Host* leader = CurrentLeader();
+    if (leader == nullptr) {
+      *waiting = "no leader";
+      return false;
+    }
+    const Index commit = leader->commit_index();
+    std::vector<host::Host*> live;
+    for (uint64_t m : Members(leader->raw_node().GetStatus().config)) {
+      auto it = nodes_.find(NodeId(m));
+      if (it == nodes_.end() || it->second.refused) continue;  // cannot run
+      host::Host* h = it->second.host.get();
+      if (h == nullptr || !world_.IsUp(NodeId(m)) || h->applied_index() != commit) {
+        *waiting = absl::StrCat("n", m, " has not applied the leader's commit index ",
+                                commit.value());
+        return false;
+      }
+      live.push_back(h);
+    }
+    if (commit != liveness_digest_index_) {
+      liveness_digest_index_ = commit;
+      const uint64_t digest = leader->state_machine().Digest();
+      for (host::Host* h : live) {
+        const uint64_t d = h->state_machine().Digest();
+        if (d != digest) {
+          Fail(h->id(), "state machine safety",
+               absl::StrCat("after recovery n", h->id().value(), " has state digest ",
+                            absl::Hex(d), " at applied index ", commit.value(),
+                            " but leader n", leader->id().value(), " has ", absl::Hex(digest)));
+          return false;
+        }
+      }
+      ++invariant_checks_;
+    }
+    return true;
+  }
+
+  // Whether the liveness goal was out of reach under the fault model:
+  // the newest configuration any runnable node knows has, in its incoming
+  // or outgoing voters, no majority of nodes that can run (the others'
+  // stores refused to start after losing data). Every other node was
+  // restarted by HealAll, so without refused nodes recovery is always
+  // possible and a stall is a bug.
+  bool RecoveryImpossible(std::string* why) {
+    const Node* newest = nullptr;
+    NodeId newest_id;
+    for (auto& [id, node] : nodes_) {
+      if (node.host == nullptr || !node.host->booted()) continue;
+      if (newest == nullptr || node.host->applied_index() > newest->host->applied_index()) {
+        newest = &node;
+        newest_id = id;
+      }
+    }
+    if (newest == nullptr) {
+      *why = "no node can run: every store refused to start";
+      return true;
+    }
+    const raft::ConfState config = newest->host->raw_node().GetStatus().config;
+    std::set<NodeId> refused;
+    for (const auto& [id, node] : nodes_) {
+      if (node.refused) refused.insert(id);
+    }
+    std::optional<std::string> lost = QuorumCannotRun(config, refused);
+    if (!lost.has_value()) return false;
+    *why = absl::StrCat(*lost, " (the configuration of n", newest_id.value(), ", applied ",
+                        newest->host->applied_index().value(), ")");
+    return true;
   }
 
   void RunPhase(int64_t until_us) {
@@ -564,8 +831,13 @@ class Simulation final : public ClusterAccess,
   World world_;
   TraceWriter trace_;
   SimNetwork network_;
-  std::vector<NodeId> node_ids_;
+  std::vector<NodeId> node_ids_;   // initial voters
+  std::vector<NodeId> spare_ids_;  // not members at the start
+  std::vector<NodeId> all_ids_;    // both, sorted
   std::map<NodeId, Node> nodes_;
+  // Liveness: the applied index whose digests were last compared (digests
+  // serialize the whole state; compare once per index).
+  Index liveness_digest_index_;
   std::unique_ptr<Workload> workload_;
   std::unique_ptr<Timeline> timeline_;
   SafetyChecker checker_;
@@ -583,10 +855,11 @@ class Simulation final : public ClusterAccess,
 }  // namespace
 
 SimulationReport RunSimulation(const SimulationOptions& options) {
-  CHECK_OK(options.Validate());
+  const SimulationOptions resolved = ResolveSwarm(options);
+  CHECK_OK(resolved.Validate());
   // Marks count this run only (hits during construction included).
   ResetCoverageMarks();
-  Simulation simulation(options);
+  Simulation simulation(resolved);
   return simulation.Run();
 }
 

@@ -20,6 +20,7 @@
 #include <map>
 #include <optional>
 #include <ostream>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -27,16 +28,17 @@
 #include "absl/strings/string_view.h"
 #include "core/base/coverage_mark.h"
 #include "core/base/planted_bug.h"
+#include "core/base/types.h"
+#include "core/proto/raft.pb.h"
 #include "sim/checker/linearizability.h"
 #include "sim/fault_schedule.h"
+#include "sim/swarm.h"
 #include "sim/workload.h"
 
 namespace blixard::sim {
 
-absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name);
-absl::string_view WorkloadKindName(WorkloadKind kind);
-
 inline constexpr int kSimNodesMax = 9;
+static_assert(kSimNodesMax == kSwarmNodesMax, "swarm node ids must all exist");
 
 // What an extra oracle (SimulationOptions::extra_oracle) sees after each
 // event.
@@ -56,7 +58,7 @@ struct OracleFailure {
 
 struct SimulationOptions {
   uint64_t seed = 1;
-  int nodes = 5;
+  int nodes = 5;  // initial voters, ids 1..nodes (swarm: swarm->nodes)
   int64_t duration_us = 60'000'000;  // the safety phase, in virtual time
   FaultProfile faults = FaultProfile::kDefault;
   // An explicit schedule to run instead of one generated from the seed and
@@ -66,8 +68,16 @@ struct SimulationOptions {
   // shrinking): see WorkloadOptions::ops. An empty list means no operations.
   std::optional<std::vector<ClientOp>> ops;
   WorkloadKind workload = WorkloadKind::kMixed;
+  // faults == kSwarm: the drawn world (cluster size, spares, Raft timing and
+  // batching, network, fault mix, workload). When set it decides those
+  // parts of the run and `nodes` and `workload` above are ignored; when
+  // unset, RunSimulation draws it from the seed (ResolveSwarm). Together
+  // with `schedule`, an options object then states a run completely.
+  std::optional<SwarmParams> swarm;
   // After the safety phase every fault is healed and every node restarted;
-  // each client operation in flight must then finish within this bound.
+  // within this bound there must then be a leader, every client operation
+  // in flight must finish, and every live member must have applied the same
+  // index with the same state digest.
   int64_t liveness_us = 30'000'000;
   // Every node's Host takes a snapshot after this many applied entries and
   // keeps log_retain_entries below it (HostOptions); small values make
@@ -92,11 +102,19 @@ struct SimulationOptions {
   // exercise replay and shrinking end to end without a real bug.
   std::function<std::optional<OracleFailure>(const SimulationProbe&)> extra_oracle;
 
-  // INVALID_ARGUMENT naming the bad option (sizes, the schedule, the ops).
+  // INVALID_ARGUMENT naming the bad option (swarm params without
+  // faults=swarm, a bad swarm, schedule or ops, out-of-range sizes).
   absl::Status Validate() const;
 };
 
+// For faults == kSwarm without `swarm`: draws it from the seed's swarm
+// stream (SwarmStream(seed)) and copies its `nodes` and `workload` into the
+// options, so the returned options print and replay the whole run. Any
+// other options come back unchanged.
+SimulationOptions ResolveSwarm(SimulationOptions options);
+
 struct SimulationReport {
+  // False only for a violation (an oracle, liveness, linearizability).
   bool passed = true;
   std::string failure;  // the first violation: property, time, node, detail
   // The violated property as an identifier ("election_safety",
@@ -109,9 +127,16 @@ struct SimulationReport {
   // the same seed they replay the run (the shrinker's starting point).
   FaultSchedule schedule;
   std::vector<ClientOp> ops;
+  // The liveness phase could not finish, and the fault model says it never
+  // could: a majority of the voters lost their data (a torn write made the
+  // store refuse to start) or membership changes left no quorum that can
+  // run. Not a violation (passed stays true); a verdict of its own.
+  bool recovery_impossible = false;
+  std::string recovery_detail;
 
   uint64_t seed = 0;
-  int nodes = 0;
+  int nodes = 0;   // initial voters
+  int spares = 0;  // node ids beyond them, for membership changes
   int64_t virtual_us = 0;
   uint64_t events = 0;
   uint64_t messages_sent = 0;       // packets the network accepted
@@ -123,6 +148,10 @@ struct SimulationReport {
   WorkloadCounts clients;
   std::map<std::string, uint64_t> faults;  // injected, by kind
   uint64_t checks = 0;                     // oracle evaluations
+  // Membership changes proposed through a leader, and those skipped (no
+  // leader, a change pending, or pointless in the leader's configuration).
+  uint64_t membership_proposed = 0;
+  uint64_t membership_skipped = 0;
   LinearizabilityResult linearizability;
   uint64_t trace_hash = 0;
   // Coverage marks (core/base/coverage_mark.h) hit during this run, by mark;
@@ -136,9 +165,18 @@ struct SimulationReport {
 // property name.
 std::string PropertyId(absl::string_view property);
 
-// Runs one simulation. REQUIRES: options.Validate().ok(). Resets the
-// process-global coverage marks at the start and reports the run's hits, so
-// runs must not overlap (one at a time per process; a sweep forks workers).
+// The test behind the recovery-impossible verdict: whether `config`'s
+// voters (incoming and, when joint, outgoing) still have a majority of nodes
+// that can run, when the nodes in `refused` can never start again (their
+// stores refused to open after losing data). Returns why not — the voters,
+// the lost ones and the quorum needed — or nullopt when a quorum can run.
+std::optional<std::string> QuorumCannotRun(const raft::ConfState& config,
+                                           const std::set<NodeId>& refused);
+
+// Runs one simulation. REQUIRES: options.Validate().ok() (after
+// ResolveSwarm, which this calls). Resets the process-global coverage marks
+// at the start and reports the run's hits, so runs must not overlap (one at
+// a time per process; a sweep forks workers).
 SimulationReport RunSimulation(const SimulationOptions& options);
 
 }  // namespace blixard::sim

@@ -6,12 +6,15 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+#include "core/base/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace blixard::sim {
 namespace {
 
+using ::blixard::testing::StatusIs;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
 
@@ -94,6 +97,129 @@ TEST(SimulationTest, TraceHasTheDocumentedShape) {
   EXPECT_THAT(last, HasSubstr("trace_hash"));
 }
 
+SimulationOptions SwarmOptions(uint64_t seed, int64_t seconds) {
+  SimulationOptions options = Options(seed, FaultProfile::kSwarm, seconds);
+  return ResolveSwarm(options);
+}
+
+// Swarm seeds replay exactly too: the drawn world, the membership changes
+// and the liveness phase included.
+TEST(SimulationTest, SwarmSeedsGiveTheSameTraceTwice) {
+  for (uint64_t seed = 1; seed <= 20; ++seed) {
+    std::ostringstream first_trace, second_trace;
+    SimulationOptions options = SwarmOptions(seed, 8);
+    options.trace = &first_trace;
+    const SimulationReport first = RunSimulation(options);
+    options.trace = &second_trace;
+    const SimulationReport second = RunSimulation(options);
+    ASSERT_TRUE(first.passed) << "seed " << seed << ": " << first.failure;
+    EXPECT_EQ(first.trace_hash, second.trace_hash) << "seed " << seed;
+    ASSERT_EQ(first_trace.str(), second_trace.str()) << "seed " << seed;
+    // The header states every drawn parameter.
+    EXPECT_THAT(first_trace.str(), HasSubstr(absl::StrCat("\"swarm\":\"", options.swarm->ToText())));
+  }
+}
+
+// Drawing the params from the seed and passing the same params explicitly
+// are the same run: an options object states the run completely.
+TEST(SimulationTest, ExplicitSwarmParamsReplayTheDrawnRun) {
+  SimulationOptions drawn = Options(5, FaultProfile::kSwarm, 10);
+  SimulationOptions explicit_params = SwarmOptions(5, 10);
+  ASSERT_OK_AND_ASSIGN(explicit_params.swarm,
+                       SwarmParams::Parse(explicit_params.swarm->ToText()));
+  EXPECT_EQ(RunSimulation(drawn).trace_hash, RunSimulation(explicit_params).trace_hash);
+}
+
+// The extremes of the swarm's cluster sizes work: a lone voter, and seven
+// voters with two spares and frequent membership changes.
+TEST(SimulationTest, SwarmRunsWithOneAndSevenNodes) {
+  for (int nodes : {1, 7}) {
+    uint64_t proposed = 0, ok = 0;
+    for (uint64_t seed = 1; seed <= 4; ++seed) {
+      SimulationOptions options = SwarmOptions(seed, 30);
+      options.swarm->nodes = nodes;
+      options.swarm->spares = kSwarmNodesMax - nodes >= 2 ? 2 : 0;
+      options.swarm->w_membership = 4;
+      ASSERT_OK(options.Validate());
+      const SimulationReport report = RunSimulation(options);
+      ASSERT_TRUE(report.passed) << "nodes " << nodes << " seed " << seed << ": "
+                                 << report.failure;
+      EXPECT_EQ(report.nodes, nodes);
+      EXPECT_GE(report.leader_changes, 1u);
+      proposed += report.membership_proposed;
+      ok += report.clients.ok;
+    }
+    EXPECT_GT(ok, 40u) << "nodes " << nodes;
+    EXPECT_GT(proposed, 0u) << "nodes " << nodes;
+  }
+}
+
+// Every kind of membership change goes through the leader: a spare joins
+// as a learner and is promoted, the leader removes itself, and a voter
+// leaves; the cluster still serves clients and ends converged.
+TEST(SimulationTest, MembershipChangesFromAnExplicitSchedule) {
+  SimulationOptions options = SwarmOptions(11, 20);
+  SwarmParams& p = *options.swarm;
+  p.nodes = 3;
+  p.spares = 2;
+  ASSERT_OK_AND_ASSIGN(options.schedule, FaultSchedule::Parse(R"(
+    3000000 add_learner nodes=4
+    6000000 promote nodes=4
+    9000000 remove_leader
+    13000000 add_learner nodes=5
+    15000000 remove nodes=5
+    17000000 remove nodes=4
+  )"));
+  std::ostringstream trace;
+  options.trace = &trace;
+  const SimulationReport report = RunSimulation(options);
+  ASSERT_TRUE(report.passed) << report.failure;
+  EXPECT_FALSE(report.recovery_impossible) << report.recovery_detail;
+  EXPECT_EQ(report.membership_proposed + report.membership_skipped, 6u) << trace.str();
+  EXPECT_GE(report.membership_proposed, 5u) << trace.str();
+  for (absl::string_view kind : {"add_learner", "promote", "remove_leader", "remove"}) {
+    EXPECT_THAT(trace.str(), HasSubstr(absl::StrCat("\"fault\":\"", kind, "\"")));
+  }
+  EXPECT_GT(report.clients.ok, 20u);
+}
+
+// Regression (swarm seed 163): a reply to the previous operation's first
+// attempt arrived just after the next operation's first attempt was sent
+// and was taken as its answer (attempts were matched by number alone), so
+// a CAS "succeeded" with a get's reply and the history was not
+// linearizable.
+TEST(SimulationTest, LateReplyToThePreviousOperationIsIgnored) {
+  const SimulationReport report = RunSimulation(Options(163, FaultProfile::kSwarm, 60));
+  ASSERT_TRUE(report.passed) << report.failure;
+  EXPECT_EQ(report.linearizability.verdict, LinearizabilityResult::Verdict::kLinearizable);
+}
+
+// Recovery is impossible only when data loss took a quorum of some half
+// of the configuration; otherwise a stalled liveness phase is a bug.
+TEST(SimulationTest, QuorumCannotRunOnlyWhenAMajorityLostItsData) {
+  raft::ConfState three;
+  for (uint64_t v : {1, 2, 3}) three.add_voters(v);
+  EXPECT_EQ(QuorumCannotRun(three, {}), std::nullopt);
+  EXPECT_EQ(QuorumCannotRun(three, {NodeId(2)}), std::nullopt);
+  const std::optional<std::string> lost = QuorumCannotRun(three, {NodeId(1), NodeId(3)});
+  ASSERT_TRUE(lost.has_value());
+  EXPECT_THAT(*lost, HasSubstr("n1, n3 refused to start"));
+  EXPECT_THAT(*lost, HasSubstr("1 of 3 can run, a quorum needs 2"));
+  // Nodes outside the configuration (removed, spares) do not count.
+  EXPECT_EQ(QuorumCannotRun(three, {NodeId(4), NodeId(5), NodeId(6)}), std::nullopt);
+  // Joint: the outgoing half needs its own majority.
+  raft::ConfState joint = three;
+  joint.add_voters_outgoing(4);
+  joint.add_voters_outgoing(5);
+  EXPECT_TRUE(QuorumCannotRun(joint, {NodeId(4)}).has_value());
+  EXPECT_EQ(QuorumCannotRun(joint, {NodeId(1)}), std::nullopt);
+  // Two voters: losing either one loses the quorum.
+  raft::ConfState two;
+  two.add_voters(1);
+  two.add_voters(2);
+  EXPECT_TRUE(QuorumCannotRun(two, {NodeId(2)}).has_value());
+}
+
 TEST(SimulationTest, BadOptionsAreRefused) {
   SimulationOptions options;
   options.nodes = 0;
@@ -104,6 +230,15 @@ TEST(SimulationTest, BadOptionsAreRefused) {
   options.duration_us = 0;
   EXPECT_FALSE(options.Validate().ok());
   EXPECT_FALSE(ParseFaultProfile("loud").ok());
+  options.duration_us = 1'000'000;
+  options.swarm = DrawSwarmParams(SwarmStream(1));
+  EXPECT_THAT(options.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("without faults=swarm")));
+  options.faults = FaultProfile::kSwarm;
+  EXPECT_OK(options.Validate());
+  options.swarm->clients = 0;
+  EXPECT_THAT(options.Validate(),
+              StatusIs(absl::StatusCode::kInvalidArgument, HasSubstr("clients=0")));
   EXPECT_FALSE(ParseWorkloadKind("bulk").ok());
 }
 

@@ -217,6 +217,29 @@ absl::Status ValidateClientOps(const std::vector<ClientOp>& ops, uint64_t client
   return absl::OkStatus();
 }
 
+absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name) {
+  if (name == "kv") return WorkloadKind::kKv;
+  if (name == "cluster") return WorkloadKind::kCluster;
+  if (name == "mixed") return WorkloadKind::kMixed;
+  if (name == "kv_reads") return WorkloadKind::kKvReads;
+  return absl::InvalidArgumentError(
+      absl::StrCat("unknown workload '", name, "' (kv, cluster, mixed, kv_reads)"));
+}
+
+absl::string_view WorkloadKindName(WorkloadKind kind) {
+  switch (kind) {
+    case WorkloadKind::kKv:
+      return "kv";
+    case WorkloadKind::kCluster:
+      return "cluster";
+    case WorkloadKind::kMixed:
+      return "mixed";
+    case WorkloadKind::kKvReads:
+      return "kv_reads";
+  }
+  return "?";
+}
+
 class Workload::Client {
  public:
   // `script`: the operations to issue instead of drawing (null: draw).
@@ -236,10 +259,15 @@ class Workload::Client {
 
   bool busy() const { return op_.has_value(); }
 
+  void Abandon() {
+    if (!op_) return;
+    Finish(op_->is_write ? "unknown" : "fail", "");
+  }
+
   std::string Describe() const {
     if (!op_) return "";
     return absl::StrCat("client ", client_id_, " op ", op_->op_id, " ", op_->name,
-                        " invoked at ", op_->invoke_us, " us, ", op_->attempts,
+                        " invoked at ", op_->invoke_us, " us, ", op_->attempt,
                         " attempts, last to n", target_.value());
   }
 
@@ -256,10 +284,6 @@ class Workload::Client {
     // Reads: the highest index known committed or acknowledged when
     // invoked; the answer must come from state at least that far.
     uint64_t read_floor_index = 0;
-    uint64_t attempts = 0;  // sent so far
-    // The latest attempt's id, unique over the client's life: a late answer
-    // to an earlier operation (held by a paused node) must never pass for
-    // an answer to this one, as it did when ids restarted at 1 per operation.
     uint64_t attempt = 0;
     EventId timeout;
   };
@@ -274,11 +298,15 @@ class Workload::Client {
       // late (an earlier operation took longer than when it was recorded).
       // Scheduled from the same places as a drawn one, so a full replay
       // orders its events exactly as the recorded run did.
-      if (next_scripted_ >= script_->size()) return;
-      const SimMicros delay =
-          std::max<SimMicros>(0, (*script_)[next_scripted_].at_us - world().now_us());
-      world().ScheduleAfter(delay, kNoNode, [this] { Issue(); });
-      return;
+      if (next_scripted_ < script_->size()) {
+        const SimMicros delay =
+            std::max<SimMicros>(0, (*script_)[next_scripted_].at_us - world().now_us());
+        world().ScheduleAfter(delay, kNoNode, [this] { Issue(); });
+        return;
+      }
+      // Past the script's end a recorded client still drew a think time and
+      // woke once more, to find the run stopped: do the same (Issue finds
+      // the script done), so a full replay runs event for event as it did.
     }
     const int64_t think = static_cast<int64_t>(
         rng_.Uniform(static_cast<uint64_t>(options().think_us_max) + 1));
@@ -488,24 +516,30 @@ class Workload::Client {
 
   void Send() {
     Op& op = *op_;
-    ++op.attempts;
-    const uint64_t attempt = ++attempts_sent_;
-    op.attempt = attempt;
+    // Replies and timeouts are matched on (op id, attempt): attempts count
+    // from 1 in every operation, so a late reply to the previous operation's
+    // first attempt would otherwise answer this one's (found by swarm seed
+    // 163: a get's reply completed the next operation, a CAS, as ok).
+    const uint64_t op_id = op.op_id;
+    const uint64_t attempt = ++op.attempt;
     ++w_->counts_.attempts;
     const NodeId target = target_;
     const int64_t there = Latency();
     const int64_t back = Latency();
     api::ClientRequest request = op.request;
-    world().ScheduleAfter(there, target, [this, target, attempt, back,
+    world().ScheduleAfter(there, target, [this, target, op_id, attempt, back,
                                           request = std::move(request)]() mutable {
       host::Host* host = w_->cluster_->HostFor(target);
       if (host == nullptr) return;  // the node is down: the request is lost
-      host->Submit(std::move(request), [this, attempt, back](const api::ClientResponse& r) {
-        world().ScheduleAfter(back, kNoNode, [this, attempt, r] { OnReply(attempt, r); });
-      });
+      host->Submit(std::move(request),
+                   [this, op_id, attempt, back](const api::ClientResponse& r) {
+                     world().ScheduleAfter(back, kNoNode, [this, op_id, attempt, r] {
+                       OnReply(op_id, attempt, r);
+                     });
+                   });
     });
     op.timeout = world().ScheduleAfter(options().request_timeout_us, kNoNode,
-                                       [this, attempt] { OnTimeout(attempt); });
+                                       [this, op_id, attempt] { OnTimeout(op_id, attempt); });
   }
 
   int64_t Latency() {
@@ -518,8 +552,13 @@ class Workload::Client {
     target_ = nodes[rng_.Uniform(nodes.size())];
   }
 
-  void OnReply(uint64_t attempt, const api::ClientResponse& response) {
-    if (!op_ || attempt != op_->attempt) return;  // a stale attempt's answer
+  // Whether (op_id, attempt) is the operation in flight's current attempt.
+  bool Current(uint64_t op_id, uint64_t attempt) const {
+    return op_.has_value() && op_->op_id == op_id && op_->attempt == attempt;
+  }
+
+  void OnReply(uint64_t op_id, uint64_t attempt, const api::ClientResponse& response) {
+    if (!Current(op_id, attempt)) return;  // a stale attempt's answer
     Op& op = *op_;
     world().Cancel(op.timeout);
     switch (response.status()) {
@@ -546,8 +585,8 @@ class Workload::Client {
     }
   }
 
-  void OnTimeout(uint64_t attempt) {
-    if (!op_ || attempt != op_->attempt) return;
+  void OnTimeout(uint64_t op_id, uint64_t attempt) {
+    if (!Current(op_id, attempt)) return;
     ++w_->counts_.timeouts;
     if (op_->is_write) op_->maybe_applied = true;
     NextTarget();
@@ -560,9 +599,10 @@ class Workload::Client {
       Finish(op.maybe_applied ? "unknown" : "fail", "");
       return;
     }
+    const uint64_t op_id = op.op_id;
     const uint64_t attempt = op.attempt;
-    world().ScheduleAfter(options().retry_backoff_us, kNoNode, [this, attempt] {
-      if (op_ && op_->attempt == attempt) Send();
+    world().ScheduleAfter(options().retry_backoff_us, kNoNode, [this, op_id, attempt] {
+      if (Current(op_id, attempt)) Send();
     });
   }
 
@@ -645,7 +685,6 @@ class Workload::Client {
   NodeId target_;
   uint64_t sequence_ = 0;
   uint64_t op_count_ = 0;
-  uint64_t attempts_sent_ = 0;  // attempt ids (Op::attempt)
   std::optional<Op> op_;
   // Last value and version read per key, for compare-and-swap.
   std::map<std::string, std::pair<std::optional<std::string>, uint64_t>> seen_;
@@ -683,6 +722,11 @@ void Workload::Start() {
 }
 
 void Workload::Stop() { stopped_ = true; }
+
+void Workload::Abandon() {
+  CHECK(stopped_);
+  for (auto& client : clients_) client->Abandon();
+}
 
 bool Workload::idle() const {
   if (!stopped_) return false;

@@ -41,6 +41,9 @@ namespace blixard::sim {
 // kKvReads: KV only, nine reads in ten (readers that keep reading from the
 // node they believe leads: what exposes a stale read path).
 enum class WorkloadKind { kKv, kCluster, kMixed, kKvReads };
+// "kv", "cluster", "mixed", "kv_reads"; INVALID_ARGUMENT otherwise.
+absl::StatusOr<WorkloadKind> ParseWorkloadKind(absl::string_view name);
+absl::string_view WorkloadKindName(WorkloadKind kind);
 
 // One client operation as a client invoked it: when, by whom, what. A run's
 // operations are recorded (Workload::recorded()) and can be given back
@@ -153,6 +156,10 @@ class Workload {
   // No new operations; those in flight run to completion or their deadline.
   void Stop();
   bool idle() const;  // stopped and nothing in flight
+  // Ends every operation still in flight the way a client that gives up
+  // does: a write as unknown (it may have taken effect), a read as failed
+  // (it changed nothing). REQUIRES: stopped.
+  void Abandon();
 
   const std::vector<KvOperation>& kv_history() const { return history_; }
   // The first successful read (KV get or cluster query) answered from state

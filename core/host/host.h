@@ -150,6 +150,9 @@ class Host {
   Index commit_index() const;
   Index applied_index() const { return applied_; }
   const ClusterStateMachine& state_machine() const { return *sm_; }
+  // Whether the core exists yet (Start() recovered, or the bootstrap write
+  // of a new cluster is durable). REQUIRES for raw_node(): booted().
+  bool booted() const { return raw_node_ != nullptr; }
   const raft::RawNode& raw_node() const { return *raw_node_; }
 
   // Checks the Host's own invariants, the core's and the state machine's.

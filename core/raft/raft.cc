@@ -283,6 +283,7 @@ void Raft::Reset(Term term) {
     }
   }
   pending_conf_index_ = Index(0);
+  self_removal_index_ = Index(0);
   uncommitted_size_ = 0;
   read_only_ = ReadOnly(config_.read_only_option, kReadIndexPendingMax);
   pending_read_index_messages_.clear();
@@ -325,7 +326,24 @@ void Raft::BecomeLeader() {
   // Conservatively treat every conf change in the log as pending: we don't
   // know which are applied.
   pending_conf_index_ = log_.LastIndex();
-  if (HasUnappliedConfChange()) COVERAGE_MARK(conf_change_during_election);
+  // An unapplied change in our log may remove us (we proposed it in an
+  // earlier term): find it, so we append nothing after it but the empty
+  // entry below (see self_removal_index_).
+  bool unapplied_conf_change = false;
+  if (log_.LastIndex() > log_.applied()) {
+    absl::StatusOr<std::vector<Entry>> unapplied =
+        log_.Slice(log_.applied().Next(), log_.LastIndex().Next(), UINT64_MAX);
+    CHECK_OK(unapplied.status()) << "unapplied entries are never compacted";
+    for (const Entry& e : *unapplied) {
+      if (e.type() == ENTRY_CONF_CHANGE) unapplied_conf_change = true;
+      ConfChange cc;
+      if (e.type() == ENTRY_CONF_CHANGE && cc.ParseFromString(e.data()) &&
+          ConfChangeRemovesSelf(cc)) {
+        self_removal_index_ = Index(e.index());
+      }
+    }
+  }
+  if (unapplied_conf_change) COVERAGE_MARK(conf_change_during_election);
   // Raft paper 5.4.2 / thesis 6.4: an empty entry of the new term commits
   // everything before it and lets ReadIndex start.
   std::vector<Entry> empty(1);
@@ -584,11 +602,33 @@ ProposalResult Raft::HandlePropose(Message& m) {
   return LeaderPropose(entries);
 }
 
+bool Raft::ConfChangeRemovesSelf(const ConfChange& cc) const {
+  // Conservative: a change that names us as removed or as a learner, or a
+  // leave-joint when we are not an incoming voter.
+  if (ConfChangeLeavesJoint(cc)) return !tracker_.config().voters.incoming().contains(id_);
+  for (const ConfChangeSingle& c : cc.changes()) {
+    if (c.node_id() == id_.value() && (c.type() == CONF_CHANGE_REMOVE_NODE ||
+                                       c.type() == CONF_CHANGE_ADD_LEARNER_NODE)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 ProposalResult Raft::LeaderPropose(std::vector<Entry>& entries) {
   CHECK(role_ == Role::kLeader);
   if (tracker_.Find(id_) == nullptr) {
     // Removed from the config (and still leader: step_down_on_removal off).
     return ProposalResult::kDroppedNotMember;
+  }
+  if (self_removal_index_ > log_.applied()) {
+    for (const Entry& e : entries) {
+      if (e.type() != ENTRY_CONF_CHANGE) {
+        logger_->Debug(Prefix(), " leaving the config at index ",
+                       self_removal_index_.value(), "; dropping proposal");
+        return ProposalResult::kDroppedNotMember;
+      }
+    }
   }
   if (!lead_transferee_.is_none()) {
     logger_->Debug(Prefix(), " [term ", term_.value(),
@@ -624,6 +664,7 @@ ProposalResult Raft::LeaderPropose(std::vector<Entry>& entries) {
       *e = Entry();
     } else {
       pending_conf_index_ = log_.LastIndex() + static_cast<uint64_t>(i + 1);
+      if (ConfChangeRemovesSelf(cc)) self_removal_index_ = pending_conf_index_;
     }
   }
   if (!AppendEntries(std::move(entries))) {
@@ -816,12 +857,12 @@ ProposalResult Raft::StepLeader(Message& m) {
 }
 
 ProposalResult Raft::HandleReadIndexAtLeader(Message& m) {
-  if (tracker_.IsSingleton()) {
-    RespondToReadIndex(m, log_.committed());
-    return ProposalResult::kAccepted;
-  }
   // Thesis 6.4: until the leader commits an entry of its term it does not
-  // know the commit index; hold the request until then.
+  // know the commit index; hold the request until then. A lone voter too:
+  // after a restart its stored commit index can lag what it had committed
+  // (the Host writes commit-only hard states lazily), and answering at it
+  // served stale reads (the simulator's read-freshness check, swarm seed
+  // 340 of 10 s runs: a one-node cluster after a disk-error crash).
   if (!CommittedEntryInCurrentTerm()) {
     if (pending_read_index_messages_.size() >= kReadIndexWaitingMax) {
       return ProposalResult::kDroppedQueueFull;
@@ -829,7 +870,8 @@ ProposalResult Raft::HandleReadIndexAtLeader(Message& m) {
     pending_read_index_messages_.push_back(m);
     return ProposalResult::kAccepted;
   }
-  if (read_only_.option() == ReadOnlyOption::kSafe && read_only_.Full()) {
+  if (!tracker_.IsSingleton() && read_only_.option() == ReadOnlyOption::kSafe &&
+      read_only_.Full()) {
     return ProposalResult::kDroppedQueueFull;
   }
   SendReadIndexResponse(m);
@@ -837,6 +879,11 @@ ProposalResult Raft::HandleReadIndexAtLeader(Message& m) {
 }
 
 void Raft::SendReadIndexResponse(Message& m) {
+  if (tracker_.IsSingleton()) {
+    // The leader alone is the quorum: its commit index is the read index.
+    RespondToReadIndex(m, log_.committed());
+    return;
+  }
   switch (read_only_.option()) {
     case ReadOnlyOption::kSafe: {
       if (!read_only_.AddRequest(log_.committed(), m)) {
@@ -1375,6 +1422,7 @@ void Raft::CheckInvariants() const {
   const Index last_index = log_.LastIndex();
   const Term last_term = log_.LastTerm();
   CHECK_GE(term_, last_term) << "log holds an entry from a future term";
+  CHECK_LE(self_removal_index_, last_index);
   CHECK_GE(randomized_election_timeout_, config_.election_tick);
   CHECK_LT(randomized_election_timeout_, 2 * config_.election_tick);
   switch (role_) {

@@ -108,6 +108,7 @@ class Raft {
   int election_elapsed() const { return election_elapsed_; }
   int randomized_election_timeout() const { return randomized_election_timeout_; }
   Index pending_conf_index() const { return pending_conf_index_; }
+  Index self_removal_index() const { return self_removal_index_; }
   const Config& config() const { return config_; }
 
   // Output buffers (drained by the RawNode).
@@ -140,6 +141,9 @@ class Raft {
   ProposalResult StepFollower(Message& m);
   ProposalResult HandlePropose(Message& m);
   ProposalResult LeaderPropose(std::vector<Entry>& entries);
+  // Whether applying `cc` to the current config would leave this node out
+  // of the incoming voters (removed or demoted).
+  bool ConfChangeRemovesSelf(const ConfChange& cc) const;
   ProposalResult HandleReadIndexAtLeader(Message& m);
 
   void TickElection();
@@ -199,6 +203,15 @@ class Raft {
   NodeId lead_transferee_;
   // Conf changes up to this index may still be unapplied; only one at a time.
   Index pending_conf_index_;
+  // Index of an unapplied conf change that takes this leader out of the
+  // voters (0: none). Until it is applied the leader appends no normal
+  // entries, so when it steps down its log ends at that change: the voters
+  // that remain, which hold every committed entry, are then never less up
+  // to date than it. Otherwise a removed leader with a longer uncommitted
+  // tail refuses every vote a remaining voter asks for while that voter,
+  // not yet knowing the removal committed, still needs it (2 voters -> 1:
+  // no leader ever again; found by swarm seed 467).
+  Index self_removal_index_;
   uint64_t uncommitted_size_ = 0;
   bool bcast_pending_ = false;
   int election_elapsed_ = 0;

@@ -231,6 +231,26 @@ TEST_F(RaftTest, SlowFollowerAfterCompactionGetsSnapshot) {
   EXPECT_EQ(c.node(3).applied_hash(), c.node(1).applied_hash());
 }
 
+// A lone voter waits for its first commit of the term too: restarted with a
+// stored commit index that lags its log (the Host writes commit-only hard
+// states lazily), it must not take that stale index as the read index.
+TEST_F(RaftTest, LoneVoterReadIndexWaitsForFirstCommitOfTerm) {
+  cluster_ = std::make_unique<Cluster>(ClusterOptions{}, &logger_);
+  Cluster& c = *cluster_;
+  c.AddNode(1, {1}, {}, /*log_terms=*/{1, 1, 1}, /*term=*/1);
+  ASSERT_EQ(c.raw(1).raft().log().committed(), Index(0));
+  c.raw(1).Campaign();
+  for (int i = 0; i < 10 && c.raw(1).raft().role() != Role::kLeader; ++i) {
+    if (!c.TakeReady(1)) c.PersistOne(1);
+  }
+  ASSERT_EQ(c.raw(1).raft().role(), Role::kLeader);
+  EXPECT_EQ(c.raw(1).ReadIndex("r1"), ProposalResult::kAccepted);
+  c.Stabilize();
+  ASSERT_EQ(c.node(1).read_states.size(), 1u);
+  // Its term's empty entry (index 4) committed everything before it.
+  EXPECT_EQ(c.node(1).read_states[0].index, Index(4));
+}
+
 TEST_F(RaftTest, ReadIndexWaitsForFirstCommitOfTerm) {
   Cluster& c = Make(3);
   c.raw(1).Campaign();

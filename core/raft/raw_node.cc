@@ -217,6 +217,8 @@ Status RawNode::GetStatus() const {
   s.applied = std::max(raft_->log().applied(), applying_index_);
   s.last_index = raft_->log().LastIndex();
   s.lead_transferee = raft_->lead_transferee();
+  // The same test LeaderPropose applies before accepting a change.
+  s.conf_change_pending = raft_->pending_conf_index() > raft_->log().applied();
   s.config = raft_->tracker().GetConfState();
   if (raft_->role() == Role::kLeader) {
     for (const auto& [id, pr] : raft_->tracker().progress()) {

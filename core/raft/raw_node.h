@@ -121,6 +121,9 @@ struct Status {
   Index applied;  // handed out for applying
   Index last_index;
   NodeId lead_transferee;
+  // A configuration change was proposed and is not applied yet: a leader
+  // replaces another proposal by an empty entry (one change at a time).
+  bool conf_change_pending = false;
   ConfState config;
   std::map<NodeId, ProgressStatus> progress;  // leader only
 };
