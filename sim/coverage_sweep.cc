@@ -44,13 +44,13 @@ CoverageSweepResult RunCoverageSweep(const std::function<SimulationOptions(uint6
 SimulationOptions CoverageSweepOptions(uint64_t seed) {
   SimulationOptions options;
   options.seed = seed;
-  options.nodes = 3;
-  options.faults = FaultProfile::kHeavy;
-  options.duration_us = 10'000'000;
-  options.membership_changes = true;
+  options.faults = FaultProfile::kSwarm;
+  options.duration_us = 30'000'000;
+  // Snapshots often enough that lagging nodes catch up by snapshot,
+  // partitioned or not.
   options.snapshot_interval_entries = 60;
   options.log_retain_entries = 20;
-  return options;
+  return ResolveSwarm(options);
 }
 
 }  // namespace blixard::sim

@@ -37,16 +37,12 @@ struct CoverageSweepResult {
 CoverageSweepResult RunCoverageSweep(const std::function<SimulationOptions(uint64_t)>& options_factory,
                                      uint64_t first_seed, uint64_t last_seed);
 
-// The runs the coverage test sweeps. The one place to change them (swarm
-// mode will replace them): 3 nodes, heavy faults, 10 s of virtual time (many
-// short runs reach more corners per CPU second than few long ones),
-// membership churn (no conf change could race an election otherwise) and
-// snapshots every 60 entries keeping 20 (so lagging nodes catch up by
-// snapshot, partitions or not). Swarm mode (faults = kSwarm, with the same
-// snapshot cadence, 30 s) also hits every mark over seeds 1-500, but takes
-// over 15 minutes in a fastbuild test (opt: about 10 s), so the test sweeps
-// this cheaper mix; `blixard sim --seeds=1-500 --faults=swarm --duration=30s
-// --snapshot_interval=60 --log_retain=20` runs the swarm sweep.
+// The runs the coverage test sweeps: swarm runs of 30 s of virtual time
+// (membership changes race elections, crashes tear writes, partitions leave
+// nodes behind) with snapshots every 60 entries keeping 20, so lagging nodes
+// catch up by snapshot. The same sweep from the command line:
+// `blixard sim --seeds=1-500 --faults=swarm --duration=30s
+// --snapshot_interval=60 --log_retain=20`.
 SimulationOptions CoverageSweepOptions(uint64_t seed);
 
 }  // namespace blixard::sim

@@ -35,11 +35,9 @@ PlantedBugSearchResult FindFailingSeed(const SimulationOptionsFactory& options_f
 SimulationOptions PlantedBugSearchOptions(uint64_t seed) {
   SimulationOptions options;
   options.seed = seed;
-  options.faults = FaultProfile::kHeavy;
+  options.faults = FaultProfile::kSwarm;
   options.duration_us = 30'000'000;
-  options.nodes = 3;
-  options.workload = seed % 2 == 1 ? WorkloadKind::kMixed : WorkloadKind::kKvReads;
-  return options;
+  return ResolveSwarm(options);
 }
 
 }  // namespace blixard::sim

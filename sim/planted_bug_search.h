@@ -46,14 +46,9 @@ struct PlantedBugSearchResult {
 PlantedBugSearchResult FindFailingSeed(const SimulationOptionsFactory& options_factory,
                                        uint64_t first_seed, uint64_t last_seed);
 
-// The runs the planted-bug tests search. The one place to change them (swarm
-// mode will replace this mix): 3 nodes, heavy faults, 30 s of virtual time,
-// and a two-way swarm by seed parity — odd seeds run the mixed workload
-// (where a new leader most often counts an old-term entry), even seeds the
-// read-heavy KV workload (clients that keep reading from a deposed leader
-// are what expose a read served without ReadIndex; with writers they flee
-// it at their first write timeout). Each planted bug is caught within the
-// first dozen seeds at the time of writing.
+// The runs the planted-bug tests search: swarm runs (cluster size, timing,
+// network, faults, membership changes and workload drawn per seed, the
+// read-heavy kv_reads workload among them) of 30 s of virtual time.
 SimulationOptions PlantedBugSearchOptions(uint64_t seed);
 
 }  // namespace blixard::sim

@@ -14,6 +14,8 @@
 #include "core/base/planted_bug_testing.h"
 #include "gtest/gtest.h"
 #include "sim/planted_bug_search.h"
+#include "sim/shrink.h"
+#include "sim/sim_scenario.h"
 
 namespace blixard::sim {
 namespace {
@@ -72,6 +74,28 @@ TEST(PlantedBugTest, OraclesCatchThePlantedBug) {
       << PlantedBugName(g_bug) << " was caught as '" << result.report.violation_property
       << "', expected one of {" << absl::StrJoin(expected, ", ")
       << "}: " << result.report.failure;
+
+  // And shrunk: the minimized run still fails the same way, is no bigger
+  // in any dimension and smaller in some, and its script replays it.
+  ShrinkOptions shrink_options;
+  shrink_options.runs_max = 400;
+  const ShrinkResult shrunk = Shrink(PlantedBugSearchOptions(result.seed), shrink_options);
+  ASSERT_TRUE(shrunk.failed);
+  ASSERT_TRUE(shrunk.reproduced) << "the recorded replay of seed " << result.seed
+                                 << " did not fail the same way";
+  EXPECT_EQ(shrunk.property, result.report.violation_property);
+  EXPECT_EQ(shrunk.shrunk_report.violation_property, shrunk.property);
+  std::printf("shrunk in %d runs%s: %s -> %s\n", shrunk.runs,
+              shrunk.budget_exhausted ? " (budget spent)" : "", shrunk.before.ToString().c_str(),
+              shrunk.after.ToString().c_str());
+  EXPECT_LE(shrunk.after.nodes, shrunk.before.nodes);
+  EXPECT_LE(shrunk.after.duration_us, shrunk.before.duration_us);
+  EXPECT_LE(shrunk.after.faults, shrunk.before.faults);
+  EXPECT_LE(shrunk.after.ops, shrunk.before.ops);
+  EXPECT_LT(shrunk.after.faults + shrunk.after.ops, shrunk.before.faults + shrunk.before.ops);
+  absl::StatusOr<std::string> script = WriteSimScript(shrunk.shrunk, {"planted-bug test"});
+  ASSERT_TRUE(script.ok()) << script.status();
+  EXPECT_TRUE(absl::StrContains(*script, "violation " + shrunk.property)) << *script;
 }
 
 }  // namespace

@@ -278,9 +278,11 @@ SwarmParams DrawSwarmParams(Rng rng) {
                          p.w_bridge + p.w_swizzle + p.w_clock + p.w_loss + p.w_duplicate +
                          p.w_disk + p.w_membership;
   if (total == 0) p.w_crash = 1;
+  // kv_reads (mostly reads): clients that keep reading from a deposed
+  // leader are what expose a read served without ReadIndex.
   constexpr WorkloadKind kWorkloads[] = {WorkloadKind::kKv, WorkloadKind::kCluster,
-                                         WorkloadKind::kMixed};
-  p.workload = kWorkloads[rng.Uniform(3)];
+                                         WorkloadKind::kMixed, WorkloadKind::kKvReads};
+  p.workload = kWorkloads[rng.Uniform(4)];
   p.clients = static_cast<int>(rng.Range(1, 6));
   p.keys = static_cast<int>(rng.Range(1, 8));
   CHECK_OK(p.Validate()) << p.ToText();

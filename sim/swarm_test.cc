@@ -53,7 +53,7 @@ TEST(SwarmParamsTest, DrawsCoverTheRanges) {
     EXPECT_LT(p.heartbeat_ticks, p.election_ticks);
   }
   EXPECT_EQ(sizes, (std::set<int>{1, 2, 3, 4, 5, 6, 7}));
-  EXPECT_EQ(workloads.size(), 3u);
+  EXPECT_EQ(workloads.size(), 4u);  // kv, cluster, mixed, kv_reads
   EXPECT_TRUE(spares && fifo && lossless && lossy && membership);
   EXPECT_LE(loss_max, 300'000u);
   EXPECT_GT(duplicate_max, 400'000u);
