@@ -47,6 +47,12 @@ expect "sweep ends with the marks it missed" 0 "^marks missed " -- \
   sim --seeds=1-2 --jobs=2 --nodes=3 --duration=2s --faults=none
 expect "zero snapshot interval is a usage error" 2 "snapshot interval must be positive" -- \
   sim --snapshot_interval=0
+# --check-determinism on 20 swarm seeds (issue 7): each runs twice and must
+# produce the same trace, event for event.
+for seed in $(seq 1 20); do
+  expect "swarm seed $seed is deterministic" 0 "^deterministic: seed $seed ran twice" -- \
+    sim --faults=swarm --seed="$seed" --duration=10s --check-determinism
+done
 lines=$("$bin" nosuch 2>&1 | wc -l)
 if [[ "$lines" != 1 ]]; then echo "FAIL: unknown command error is $lines lines, want 1"; fail=1; fi
 exit $fail
