@@ -286,6 +286,7 @@ Ready RawNode::GetReady() {
     pending.last_index = Index(rd.entries.back().index());
     pending.last_term = Term(rd.entries.back().term());
   }
+  pending.unstable_epoch = log.unstable().epoch();
   if (rd.snapshot) pending.snapshot_index = Index(rd.snapshot->metadata().index());
   pending.self_messages = std::move(raft_->self_after_persist());
   raft_->self_after_persist().clear();
@@ -305,7 +306,7 @@ absl::Status RawNode::OnPersisted(uint64_t ready_number) {
   AdvanceApplied();
   if (done.snapshot_index > Index(0)) raft_->AppliedSnapshot(done.snapshot_index);
   if (done.last_index > Index(0)) {
-    raft_->log().unstable().StableTo(done.last_index, done.last_term);
+    raft_->log().unstable().StableTo(done.last_index, done.last_term, done.unstable_epoch);
   }
   for (Message& m : done.self_messages) raft_->Step(m);
   return absl::OkStatus();

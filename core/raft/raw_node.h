@@ -188,6 +188,7 @@ class RawNode {
     uint64_t number = 0;
     Index last_index;  // 0 when no entries
     Term last_term;
+    uint64_t unstable_epoch = 0;  // Unstable::epoch() when handed out
     Index snapshot_index;  // 0 when no snapshot
     std::vector<Message> self_messages;
   };

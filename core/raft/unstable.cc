@@ -51,7 +51,14 @@ void Unstable::AcceptInProgress() {
   if (snapshot_) snapshot_in_progress_ = true;
 }
 
-void Unstable::StableTo(Index index, Term term) {
+void Unstable::StableTo(Index index, Term term, uint64_t epoch) {
+  if (epoch != epoch_) {
+    // Truncated since the write was handed out: a later write may overwrite
+    // what this one wrote (see the header); that later write reports.
+    logger_->Debug("durability report for index ", index.value(), " from epoch ", epoch,
+                   " (now ", epoch_, "); ignoring: the log was truncated since");
+    return;
+  }
   std::optional<Term> t = MaybeTerm(index);
   if (!t) return;  // already stable, or truncated since: nothing to do
   if (index < offset_) return;  // the snapshot's index, not an entry here
@@ -77,6 +84,7 @@ void Unstable::StableSnapTo(Index index) {
 }
 
 void Unstable::Restore(Snapshot snapshot) {
+  ++epoch_;
   offset_ = Index(snapshot.metadata().index()).Next();
   offset_in_progress_ = offset_;
   entries_.clear();
@@ -94,12 +102,14 @@ void Unstable::TruncateAndAppend(std::vector<Entry>&& entries) {
     // Replaces everything unstable (and logically a stored suffix, which the
     // Host truncates when it writes these entries).
     logger_->Info("replace the unstable entries from index ", from.value());
+    ++epoch_;
     entries_.clear();
     offset_ = from;
     offset_in_progress_ = offset_;
   } else {
     CHECK_LT(from, end) << "gap in unstable append";
     logger_->Info("truncate the unstable entries before index ", from.value());
+    ++epoch_;
     entries_.resize(from.Since(offset_));
     offset_in_progress_ = std::min(offset_in_progress_, from);
   }

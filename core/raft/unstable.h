@@ -7,9 +7,17 @@
 // reports a write durable (StableTo), the prefix moves to Storage.
 //
 // Asynchronous writes make one subtlety: an in-flight write may be overtaken
-// by a truncation (a new leader overwrote the tail). StableTo(index, term)
-// then ignores the report unless the entry at `index` still has `term`
-// (the Log Matching property makes (index, term) identify the whole prefix).
+// by a truncation (a new leader overwrote the tail). (index, term) alone
+// cannot tell: entry (2, t1) can be written, replaced by (2, t5) in a later
+// write still in flight, and accepted again as (2, t1) from a newer leader
+// whose log still has it; the first write's report would then mark the new
+// (2, t1) stable although the queued (2, t5) write is about to overwrite it
+// in storage (found by raft_step_fuzzer). So every truncation starts a new
+// epoch, each write is tagged with the epoch it was handed out in, and
+// StableTo ignores reports from an older epoch. That never stalls: a
+// truncation always appends entries, whose later write (of the new epoch)
+// marks everything up to it stable. Within an epoch the entry at `index`
+// must still have `term` (Log Matching: (index, term) fixes the prefix).
 #ifndef BLIXARD_CORE_RAFT_UNSTABLE_H_
 #define BLIXARD_CORE_RAFT_UNSTABLE_H_
 
@@ -40,7 +48,12 @@ class Unstable {
   // Marks everything currently unstable as handed out.
   void AcceptInProgress();
 
-  void StableTo(Index index, Term term);
+  // Entries up to (index, term) are durable, written by a write handed out
+  // in `epoch` (epoch() at GetReady time). Stale reports are ignored.
+  void StableTo(Index index, Term term, uint64_t epoch);
+  // Bumped by every truncation of the unstable log and every snapshot
+  // restore: writes handed out before it may be overwritten by later ones.
+  uint64_t epoch() const { return epoch_; }
   void StableSnapTo(Index index);
   void Restore(Snapshot snapshot);
   // Appends, truncating any suffix that conflicts. REQUIRES: entries are
@@ -64,6 +77,7 @@ class Unstable {
   Index offset_;
   bool snapshot_in_progress_ = false;
   Index offset_in_progress_;
+  uint64_t epoch_ = 0;
   Logger* logger_;
 };
 
