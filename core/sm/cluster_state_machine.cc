@@ -64,6 +64,19 @@ Outcome Invalid(std::string message) {
 Outcome Precondition(std::string message) {
   return Error(cluster::RESULT_FAILED_PRECONDITION, std::move(message));
 }
+// NOT_FOUND, one wording per kind of record.
+Outcome WorkerNotFound(uint64_t node_id) {
+  return Error(cluster::RESULT_NOT_FOUND,
+               absl::StrCat("worker ", node_id, " is not registered"));
+}
+Outcome TaskNotFound(absl::string_view task_id) {
+  return Error(cluster::RESULT_NOT_FOUND,
+               absl::StrCat("task '", task_id, "' does not exist"));
+}
+Outcome VmNotFound(absl::string_view name) {
+  return Error(cluster::RESULT_NOT_FOUND,
+               absl::StrCat("vm '", name, "' does not exist"));
+}
 Outcome OkWorker(uint64_t node_id) {
   Outcome o;
   o.subject = Outcome::Subject::kWorker;
@@ -363,8 +376,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSetWorkerStatus(
   }
   auto it = workers_.find(node_id);
   if (it == workers_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("worker ", node_id, " is not registered"));
+    return WorkerNotFound(node_id);
   }
   cluster::WorkerRecord& w = it->second;
   const cluster::WorkerStatus from = w.status();
@@ -414,8 +426,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoRemoveWorker(
     const cluster::RemoveWorker& c) {
   auto it = workers_.find(c.node_id());
   if (it == workers_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("worker ", c.node_id(), " is not registered"));
+    return WorkerNotFound(c.node_id());
   }
   RequeueWorkerWork(c.node_id(), /*vms_too=*/true);
   cluster::WorkerRecord& w = it->second;
@@ -812,8 +823,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
     const cluster::TaskStarted& c) {
   auto it = tasks_.find(c.task_id());
   if (it == tasks_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("task '", c.task_id(), "' does not exist"));
+    return TaskNotFound(c.task_id());
   }
   cluster::TaskRecord& task = it->second;
   if (task.state() != cluster::TASK_ASSIGNED) {
@@ -839,8 +849,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
     const cluster::TaskFinished& c) {
   auto it = tasks_.find(c.task_id());
   if (it == tasks_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("task '", c.task_id(), "' does not exist"));
+    return TaskNotFound(c.task_id());
   }
   cluster::TaskRecord& task = it->second;
   if (!IsPlacedState(task.state())) {
@@ -894,8 +903,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCancelTask(
     const cluster::CancelTask& c) {
   auto it = tasks_.find(c.task_id());
   if (it == tasks_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("task '", c.task_id(), "' does not exist"));
+    return TaskNotFound(c.task_id());
   }
   cluster::TaskRecord& task = it->second;
   if (sm::IsTerminal(task.state())) {
@@ -952,8 +960,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSetVmDesired(
     absl::string_view name, cluster::VmDesiredState desired) {
   auto it = vms_.find(name);
   if (it == vms_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("vm '", name, "' does not exist"));
+    return VmNotFound(name);
   }
   cluster::VmRecord& vm = it->second;
   if (vm.desired() == desired) {
@@ -968,8 +975,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoDeleteVm(
     const cluster::DeleteVm& c) {
   auto it = vms_.find(c.name());
   if (it == vms_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("vm '", c.name(), "' does not exist"));
+    return VmNotFound(c.name());
   }
   cluster::VmRecord& vm = it->second;
   if (vm.worker_id() != 0) {
@@ -989,8 +995,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
     const cluster::MigrateVm& c) {
   auto it = vms_.find(c.name());
   if (it == vms_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("vm '", c.name(), "' does not exist"));
+    return VmNotFound(c.name());
   }
   cluster::VmRecord& vm = it->second;
   if (vm.worker_id() == 0) {
@@ -1005,8 +1010,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
   if (target != 0) {
     auto w = workers_.find(target);
     if (w == workers_.end()) {
-      return Error(cluster::RESULT_NOT_FOUND,
-                   absl::StrCat("worker ", target, " is not registered"));
+      return WorkerNotFound(target);
     }
     if (w->second.status() != cluster::WORKER_ONLINE) {
       return Precondition(absl::StrCat("worker ", target, " is ",
@@ -1039,8 +1043,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoVmObserved(
     const cluster::VmObserved& c) {
   auto it = vms_.find(c.name());
   if (it == vms_.end()) {
-    return Error(cluster::RESULT_NOT_FOUND,
-                 absl::StrCat("vm '", c.name(), "' does not exist"));
+    return VmNotFound(c.name());
   }
   if (c.state() < cluster::VM_CREATING || c.state() > cluster::VM_FAILED) {
     return Invalid(absl::StrCat("vm observed state ",
