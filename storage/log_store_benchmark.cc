@@ -33,6 +33,7 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -87,6 +88,49 @@ LogWrite MakeWrite(uint64_t first_index, int64_t batch,
   return write;
 }
 
+// The raw ceiling: a bare SQLite WAL database with synchronous=FULL and an
+// (idx, data) table, inserted into row by row.
+class RawDb {
+ public:
+  explicit RawDb(const std::string& path) {
+    absl::StatusOr<Db> db = Db::Open(path, Db::kCreate);
+    CHECK_OK(db.status());
+    db_.emplace(*std::move(db));
+    CHECK_OK(db_->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
+                       "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
+                       "data BLOB NOT NULL) STRICT;"));
+    absl::StatusOr<Statement> insert =
+        db_->Prepare("INSERT INTO entries(idx, data) VALUES(?, ?)");
+    CHECK_OK(insert.status());
+    insert_.emplace(*std::move(insert));
+  }
+
+  // One transaction of `batch` rows, committed (fsync'd).
+  void Commit(int64_t batch, const std::string& data) {
+    CHECK_OK(db_->Exec("BEGIN"));
+    for (int64_t i = 0; i < batch; ++i) {
+      insert_->BindInt64(1, next_index_++);
+      insert_->BindBlob(2, data);
+      CHECK_OK(insert_->Run());
+    }
+    CHECK_OK(db_->Exec("COMMIT"));
+  }
+
+ private:
+  std::optional<Db> db_;
+  std::optional<Statement> insert_;  // declared after db_: closed first
+  int64_t next_index_ = 1;
+};
+
+std::unique_ptr<SqliteLogStore> OpenStore(const std::string& path) {
+  SqliteLogStoreOptions options;
+  options.path = path;
+  absl::StatusOr<std::unique_ptr<SqliteLogStore>> store =
+      SqliteLogStore::Open(options);
+  CHECK_OK(store.status());
+  return *std::move(store);
+}
+
 void Report(benchmark::State& state, uint64_t entries, uint64_t commits,
             double seconds) {
   state.SetItemsProcessed(static_cast<int64_t>(entries));
@@ -123,26 +167,11 @@ void BM_RawSqliteInsert(benchmark::State& state) {
   uint64_t commits = 0;
   double seconds = 0;
   {
-    absl::StatusOr<Db> db = Db::Open(path, Db::kCreate);
-    CHECK_OK(db.status());
-    CHECK_OK(
-        db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                 "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
-                 "data BLOB NOT NULL) STRICT;"));
-    absl::StatusOr<Statement> insert =
-        db->Prepare("INSERT INTO entries(idx, data) VALUES(?, ?)");
-    CHECK_OK(insert.status());
+    RawDb db(path);
     const std::string data(kEntryBytes, 'x');
-    int64_t index = 1;
     const Clock::time_point start = Clock::now();
     for (auto _ : state) {
-      CHECK_OK(db->Exec("BEGIN"));
-      for (int64_t i = 0; i < batch; ++i) {
-        insert->BindInt64(1, index++);
-        insert->BindBlob(2, data);
-        CHECK_OK(insert->Run());
-      }
-      CHECK_OK(db->Exec("COMMIT"));
+      db.Commit(batch, data);
       ++commits;
     }
     seconds = Seconds(start);
@@ -159,11 +188,7 @@ void BM_SqliteLogStoreAppend(benchmark::State& state) {
   uint64_t commits = 0;
   double seconds = 0;
   {
-    SqliteLogStoreOptions options;
-    options.path = path;
-    absl::StatusOr<std::unique_ptr<SqliteLogStore>> store =
-        SqliteLogStore::Open(options);
-    CHECK_OK(store.status());
+    const std::unique_ptr<SqliteLogStore> store = OpenStore(path);
     // The entries exist before the append is timed: the Host hands over the
     // Entry messages Raft already built (by move), just as the raw loop
     // binds bytes it already has. Timed: Write() to callback.
@@ -174,9 +199,9 @@ void BM_SqliteLogStoreAppend(benchmark::State& state) {
       LogWrite write = MakeWrite(index, batch, data);
       index += static_cast<uint64_t>(batch);
       const Clock::time_point start = Clock::now();
-      (*store)->Write(std::move(write), [&done] { ++done; });
-      (*store)->WaitForDurable();
-      (*store)->PollCompletions();
+      store->Write(std::move(write), [&done] { ++done; });
+      store->WaitForDurable();
+      store->PollCompletions();
       seconds += Seconds(start);
       ++commits;
     }
@@ -212,32 +237,13 @@ void BM_PairedStoreVsRawSqlite(benchmark::State& state) {
   std::vector<double> pair_ratios;
   uint64_t commits = 0;
   {
-    absl::StatusOr<Db> db = Db::Open(raw_path, Db::kCreate);
-    CHECK_OK(db.status());
-    CHECK_OK(
-        db->Exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL;"
-                 "CREATE TABLE entries(idx INTEGER PRIMARY KEY, "
-                 "data BLOB NOT NULL) STRICT;"));
-    absl::StatusOr<Statement> insert =
-        db->Prepare("INSERT INTO entries(idx, data) VALUES(?, ?)");
-    CHECK_OK(insert.status());
-    SqliteLogStoreOptions options;
-    options.path = store_path;
-    absl::StatusOr<std::unique_ptr<SqliteLogStore>> store =
-        SqliteLogStore::Open(options);
-    CHECK_OK(store.status());
+    RawDb db(raw_path);
+    const std::unique_ptr<SqliteLogStore> store = OpenStore(store_path);
     const std::string data(kEntryBytes, 'x');
-    int64_t raw_index = 1;
     uint64_t store_index = 1;
     auto raw_commit = [&] {
       const Clock::time_point start = Clock::now();
-      CHECK_OK(db->Exec("BEGIN"));
-      for (int64_t i = 0; i < batch; ++i) {
-        insert->BindInt64(1, raw_index++);
-        insert->BindBlob(2, data);
-        CHECK_OK(insert->Run());
-      }
-      CHECK_OK(db->Exec("COMMIT"));
+      db.Commit(batch, data);
       last_raw = Seconds(start);
       raw_seconds += last_raw;
     };
@@ -245,9 +251,9 @@ void BM_PairedStoreVsRawSqlite(benchmark::State& state) {
       LogWrite write = MakeWrite(store_index, batch, data);
       store_index += static_cast<uint64_t>(batch);
       const Clock::time_point start = Clock::now();
-      (*store)->Write(std::move(write), [] {});
-      (*store)->WaitForDurable();
-      (*store)->PollCompletions();
+      store->Write(std::move(write), [] {});
+      store->WaitForDurable();
+      store->PollCompletions();
       last_store = Seconds(start);
       store_seconds += last_store;
     };
@@ -296,14 +302,10 @@ void BM_SqliteLogStoreGroupCommit(benchmark::State& state) {
   uint64_t commits = 0;
   double seconds = 0;
   {
-    SqliteLogStoreOptions options;
-    options.path = path;
-    absl::StatusOr<std::unique_ptr<SqliteLogStore>> store =
-        SqliteLogStore::Open(options);
-    CHECK_OK(store.status());
+    const std::unique_ptr<SqliteLogStore> store = OpenStore(path);
     const std::string data(kEntryBytes, 'x');
     uint64_t index = 1;
-    const uint64_t commits_before = (*store)->commit_count();
+    const uint64_t commits_before = store->commit_count();
     const Clock::time_point start = Clock::now();
     for (auto _ : state) {
       for (int64_t i = 0; i < in_flight; ++i) {
@@ -312,14 +314,14 @@ void BM_SqliteLogStoreGroupCommit(benchmark::State& state) {
         entry.set_index(index++);
         entry.set_term(1);
         entry.set_data(data);
-        (*store)->Write(std::move(write), [] {});
+        store->Write(std::move(write), [] {});
         ++writes;
       }
-      (*store)->WaitForDurable();
-      (*store)->PollCompletions();
+      store->WaitForDurable();
+      store->PollCompletions();
     }
     seconds = Seconds(start);
-    commits = (*store)->commit_count() - commits_before;
+    commits = store->commit_count() - commits_before;
   }
   RemoveDb(path);
   state.SetItemsProcessed(static_cast<int64_t>(writes));
