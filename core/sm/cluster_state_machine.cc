@@ -619,25 +619,25 @@ void ClusterStateMachine::Scan() {
     dirty_workers_.clear();
     return;
   }
-  // VMs waiting for a first (or new) placement, by create index.
-  if (try_vms && !waiting_vms_.empty()) {
+  if (try_vms) {
+    // VMs waiting for a first (or new) placement, by create index.
     const std::vector<std::pair<uint64_t, std::string>> waiting(
         waiting_vms_.begin(), waiting_vms_.end());
     for (const auto& [create_index, name] : waiting) {
       TryPlaceVm(vms_.find(name)->second, 0);
     }
-  }
-  // VMs on draining workers migrate away when there is room.
-  for (const uint64_t node_id : try_vms ? draining_workers_ : std::set<uint64_t>()) {
-    auto lo =
-        vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-    std::vector<std::string> names;
-    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id;
-         ++it) {
-      names.push_back(it->second);
-    }
-    for (const std::string& name : names) {
-      TryPlaceVm(vms_.find(name)->second, node_id);
+    // VMs on draining workers migrate away when there is room.
+    for (const uint64_t node_id : draining_workers_) {
+      auto lo =
+          vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
+      std::vector<std::string> names;
+      for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id;
+           ++it) {
+        names.push_back(it->second);
+      }
+      for (const std::string& name : names) {
+        TryPlaceVm(vms_.find(name)->second, node_id);
+      }
     }
   }
   // Tasks by (priority descending, submit index). A task that was pending at
