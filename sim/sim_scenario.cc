@@ -148,8 +148,7 @@ absl::StatusOr<std::string> SimScenarioRunner::AddOp(absl::string_view line) {
   if (!op.ok()) return op.status();
   std::vector<ClientOp> ops = *options_->ops;
   ops.push_back(*std::move(op));
-  const WorkloadOptions clients =
-      options_->swarm.has_value() ? options_->swarm->ClientOptions() : WorkloadOptions();
+  const WorkloadOptions clients = options_->ClientOptions();
   absl::Status valid = ValidateClientOps(ops, clients.client_id_base, clients.clients);
   if (!valid.ok()) return valid;
   options_->ops = std::move(ops);

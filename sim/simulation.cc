@@ -51,6 +51,17 @@ EntryDigest Digest(const raft::Entry& entry) {
 
 }  // namespace
 
+WorkloadOptions SimulationOptions::ClientOptions() const {
+  WorkloadOptions clients;
+  if (swarm.has_value()) {
+    clients = swarm->ClientOptions();
+  } else {
+    clients.kind = workload;
+  }
+  clients.ops = ops;
+  return clients;
+}
+
 absl::Status SimulationOptions::Validate() const {
   if (nodes < 1 || nodes > kSimNodesMax) {
     return absl::InvalidArgumentError(
@@ -76,8 +87,7 @@ absl::Status SimulationOptions::Validate() const {
   }
   if (ops.has_value()) {
     // Swarm runs draw their own number of clients.
-    const WorkloadOptions clients =
-        swarm.has_value() ? swarm->ClientOptions() : WorkloadOptions();
+    const WorkloadOptions clients = ClientOptions();
     absl::Status valid = ValidateClientOps(*ops, clients.client_id_base, clients.clients);
     if (!valid.ok()) return valid;
   }
@@ -175,14 +185,7 @@ class Simulation final : public ClusterAccess,
     trace_.Header(options_.seed, static_cast<uint64_t>(options_.nodes), header);
     for (NodeId id : all_ids_) StartHost(id);
 
-    WorkloadOptions workload_options;
-    if (options_.swarm.has_value()) {
-      workload_options = options_.swarm->ClientOptions();
-    } else {
-      workload_options.kind = options_.workload;
-    }
-    workload_options.ops = options_.ops;
-    workload_ = std::make_unique<Workload>(&world_, this, this, workload_options);
+    workload_ = std::make_unique<Workload>(&world_, this, this, options_.ClientOptions());
     workload_->Start();
 
     FaultInjector::Targets targets;

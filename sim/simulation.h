@@ -105,6 +105,9 @@ struct SimulationOptions {
   // INVALID_ARGUMENT naming the bad option (swarm params without
   // faults=swarm, a bad swarm, schedule or ops, out-of-range sizes).
   absl::Status Validate() const;
+  // The clients this run starts: the swarm's, or the default clients with
+  // `workload`, issuing `ops` when given.
+  WorkloadOptions ClientOptions() const;
 };
 
 // For faults == kSwarm without `swarm`: draws it from the seed's swarm
