@@ -7,9 +7,10 @@
 // the result line's `wall` fields, which are written after the hash and not
 // hashed.
 //
-// The hash is StableHash64 (FNV-1a, then a splitmix finalizer) of the bytes of
-// every line written so far including their '\n', so `trace_hash` can be
-// recomputed from the file by hashing every line before the result line.
+// The hash is StableHash64 (XXH3-64, fed line by line through its streaming
+// state) of the bytes of every line written so far including their '\n', so
+// `trace_hash` can be recomputed from the file by hashing every line before
+// the result line.
 //
 //   std::ofstream file(path);
 //   TraceWriter trace(&file);
@@ -24,6 +25,7 @@
 #define BLIXARD_SIM_TRACE_H_
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
@@ -31,6 +33,8 @@
 
 #include "absl/strings/string_view.h"
 #include "core/base/types.h"
+
+struct XXH3_state_s;
 
 namespace blixard::sim {
 
@@ -42,6 +46,8 @@ std::string JsonEscape(absl::string_view bytes);
 
 // 16 lowercase hex digits.
 std::string Hex64(uint64_t value);
+// Appends Hex64(value) to *out.
+void AppendHex64(uint64_t value, std::string* out);
 
 // One JSON object, built field by field in the order given (the order is part
 // of the byte-identical trace). Keys must be plain ASCII identifiers.
@@ -71,6 +77,9 @@ class TraceWriter {
  public:
   // `out` may be null: hash only (the determinism check needs no file).
   explicit TraceWriter(std::ostream* out);
+  ~TraceWriter();
+  TraceWriter(const TraceWriter&) = delete;
+  TraceWriter& operator=(const TraceWriter&) = delete;
 
   // {"type":"header","seed":S,"nodes":N,<extra>}. REQUIRES: first line.
   void Header(uint64_t seed, uint64_t nodes, const JsonLine& extra = {});
@@ -110,10 +119,14 @@ class TraceWriter {
   void CheckInvariants() const;
 
  private:
-  void Write(const std::string& line, bool hashed);
+  void Write(absl::string_view line, bool hashed);
+  struct HashStateDeleter {
+    void operator()(XXH3_state_s* state) const;
+  };
 
   std::ostream* out_;
-  uint64_t fnv_state_;
+  std::unique_ptr<XXH3_state_s, HashStateDeleter> hash_state_;
+  std::string line_;  // apply lines are built here: no allocation per line
   uint64_t lines_ = 0;
   bool finished_ = false;
 };

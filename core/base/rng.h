@@ -64,9 +64,11 @@ class Rng {
 // for stable hashing of small keys.
 uint64_t SplitMix64(uint64_t& state);
 
-// A stable 64-bit hash of bytes (FNV-1a then a splitmix finalizer). Stable
-// across platforms and releases, unlike absl::Hash; for seeds and digests,
-// not for hash tables.
+// A stable 64-bit hash of bytes: XXH3-64 with seed 0 (xxHash >= 0.8, whose
+// XXH3 output is frozen). Stable across platforms and releases, unlike
+// absl::Hash; for digests, checksums and trace hashes, not for hash tables.
+// XXH3 reads 8-32 bytes per step where byte-at-a-time FNV-1a took ~4 cycles
+// per byte: state digests hash whole serialized states.
 uint64_t StableHash64(absl::string_view bytes);
 
 }  // namespace blixard
