@@ -220,7 +220,9 @@ class Transport {
                        // packets are accepted and vanish, as on a real wire)
   };
 
-  using Receiver = std::function<void(Packet packet)>;
+  // The packet is the receiver's to consume (move from); it lives until the
+  // call returns.
+  using Receiver = std::function<void(Packet&& packet)>;
 
   virtual ~Transport() = default;
 

@@ -176,7 +176,7 @@ int64_t SimNetwork::DrawLatency() {
   return static_cast<int64_t>(latency);
 }
 
-Transport::SendResult SimNetwork::Send(Packet packet) {
+Transport::SendResult SimNetwork::Send(Packet&& packet) {
   CHECK_NE(packet.from, packet.to) << "a node does not send to itself";
   CHECK(!world_->IsCrashed(packet.from))
       << "crashed " << packet.from << " sent";
@@ -231,13 +231,11 @@ uint32_t SimNetwork::Park(Packet&& packet) {
   return slot;
 }
 
-Packet SimNetwork::Unpark(uint32_t slot) {
+void SimNetwork::FreeSlot(uint32_t slot) {
   CHECK_LT(slot, slots_.size());
-  CHECK(slots_[slot].has_value());
-  Packet packet = std::move(*slots_[slot]);
+  CHECK(slots_[slot].has_value()) << "packet slot " << slot << " freed twice";
   slots_[slot].reset();
   free_slots_.push_back(slot);
-  return packet;
 }
 
 void SimNetwork::ScheduleDelivery(Packet&& packet) {
@@ -249,36 +247,41 @@ void SimNetwork::ScheduleDelivery(Packet&& packet) {
     last = at;
   }
   const uint32_t slot = Park(std::move(packet));
-  world_->Schedule(at, to, [this, slot] { Deliver(Unpark(slot)); });
+  world_->Schedule(at, to, [this, slot] { Deliver(slot); });
 }
 
-void SimNetwork::Deliver(Packet&& packet) {
+void SimNetwork::Deliver(uint32_t slot) {
+  CHECK_LT(slot, slots_.size());
+  CHECK(slots_[slot].has_value()) << "delivery from empty packet slot " << slot;
+  Packet& packet = *slots_[slot];
   const Link link{packet.from, packet.to};
   if (IsClogged(packet.from) || IsClogged(packet.to)) {
     ++stats_.clog_held;
     Observe(packet, PacketFate::kHeld);
     held_.push_back(std::move(packet));
+    FreeSlot(slot);
     return;
   }
   size_t& in_flight = in_flight_[link];
   CHECK_GT(in_flight, 0u);
   --in_flight;
-  if (LinkBlocked(packet.from, packet.to)) {
-    ++stats_.dropped_partition;
-    Observe(packet, PacketFate::kPartitioned);
-    return;
-  }
   auto it = endpoints_.find(packet.to);
   CHECK(it != endpoints_.end());
   const Transport::Receiver& receiver = it->second->receiver();
-  if (!receiver) {
+  if (LinkBlocked(packet.from, packet.to)) {
+    ++stats_.dropped_partition;
+    Observe(packet, PacketFate::kPartitioned);
+  } else if (!receiver) {
     ++stats_.dropped_no_receiver;
     Observe(packet, PacketFate::kNoReceiver);
-    return;
+  } else {
+    ++stats_.delivered;
+    Observe(packet, PacketFate::kDelivered);
+    // Crashes are events of their own, never inside a delivery, so the slot
+    // is still this packet's when the receiver returns (FreeSlot checks).
+    receiver(std::move(packet));
   }
-  ++stats_.delivered;
-  Observe(packet, PacketFate::kDelivered);
-  receiver(std::move(packet));
+  FreeSlot(slot);
 }
 
 void SimNetwork::Block(NodeId from, NodeId to) {

@@ -9,6 +9,8 @@
 namespace blixard::sim {
 namespace {
 
+constexpr uint64_t kNodeByIdMax = 4096;  // node_by_id_ covers ids below this
+
 uint64_t Mix(uint64_t hash, uint64_t value) {
   uint64_t state = hash ^ value;
   return SplitMix64(state);
@@ -51,7 +53,11 @@ Rng World::NodeStream(NodeId node, absl::string_view name) const {
 void World::AddNode(NodeId node) {
   CHECK(!node.is_none()) << "node id 0 means none";
   CHECK(nodes_.count(node) == 0) << "node " << node << " added twice";
-  nodes_.emplace(node, Node{});
+  Node& added = nodes_.emplace(node, Node{}).first->second;
+  if (node.value() < kNodeByIdMax) {
+    if (node_by_id_.size() <= node.value()) node_by_id_.resize(node.value() + 1, nullptr);
+    node_by_id_[node.value()] = &added;
+  }
 }
 
 std::vector<NodeId> World::nodes() const {
@@ -62,12 +68,13 @@ std::vector<NodeId> World::nodes() const {
 }
 
 World::Node& World::node_ref(NodeId node) {
-  auto it = nodes_.find(node);
-  CHECK(it != nodes_.end()) << "unknown node " << node;
-  return it->second;
+  return const_cast<Node&>(static_cast<const World*>(this)->node_ref(node));
 }
 
 const World::Node& World::node_ref(NodeId node) const {
+  if (node.value() < node_by_id_.size() && node_by_id_[node.value()] != nullptr) {
+    return *node_by_id_[node.value()];
+  }
   auto it = nodes_.find(node);
   CHECK(it != nodes_.end()) << "unknown node " << node;
   return it->second;
@@ -287,6 +294,10 @@ void World::CheckInvariants() const {
     }
   }
   for (const auto& [id, node] : nodes_) {
+    if (id.value() < kNodeByIdMax) {
+      CHECK_LT(id.value(), node_by_id_.size());
+      CHECK_EQ(node_by_id_[id.value()], &node) << "node_by_id_ of " << id;
+    }
     if (node.state != NodeState::kPaused) {
       for (const HeapEntry& entry : node.deferred) {
         CHECK_NE(slots_[entry.slot].seq, entry.seq)

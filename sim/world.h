@@ -230,6 +230,10 @@ class World {
   std::vector<HeapEntry> heap_;
   size_t live_events_ = 0;  // scheduled, not run/cancelled/dropped/deferred
   std::map<NodeId, Node> nodes_;
+  // nodes_ by id value for small ids (every simulated cluster): the
+  // network asks for a node's state several times per packet. std::map
+  // nodes never move, so the pointers stay valid.
+  std::vector<Node*> node_by_id_;
   std::vector<LifecycleListener> listeners_;
   Callback after_event_;
 

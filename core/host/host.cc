@@ -198,7 +198,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   CHECK_OK(raw_node.status());
   raw_node_ = std::move(*raw_node);
 
-  env_.transport->SetReceiver([this](Packet packet) { OnPacket(std::move(packet)); });
+  env_.transport->SetReceiver([this](Packet&& packet) { OnPacket(std::move(packet)); });
   env_.executor->SetCallback([this](const WorkEvent& event) { OnWorkEvent(event); });
   env_.timers->ArmAfter(kTickTimer, options_.tick_us, [this] { OnTick(); });
   last_proposal_ = Now();
@@ -225,7 +225,7 @@ void Host::OnTick() {
   ProcessReady();
 }
 
-void Host::OnPacket(Packet packet) {
+void Host::OnPacket(Packet&& packet) {
   if (packet.kind == Packet::Kind::kBytes) {
     OnHostBytes(packet.from, packet.bytes);
     ProcessReady();
@@ -308,7 +308,7 @@ void Host::ProcessReady() {
 
 void Host::HandleReady(raft::Ready ready) {
   if (ready.soft_state.has_value() || ready.hard_state.has_value()) {
-    const raft::Status status = raw_node_->GetStatus();
+    const raft::BasicStatus status = raw_node_->GetBasicStatus();
     const std::string role =
         RoleName(status.role, Contains(conf_state_.learners(), options_.id));
     const bool became_leader = role == "leader" && role_ != "leader";
@@ -431,6 +431,7 @@ void Host::FinishPersist(PendingPersist persist) {
   if (persist.snapshot.has_value()) {
     const raft::Snapshot& snapshot = *persist.snapshot;
     const absl::Status restored = sm_->Restore(snapshot.data());
+    agent_dirty_ = true;
     // A snapshot from the leader that does not decode is a bug in a peer
     // or a corrupted transfer; running on with half a state would be worse.
     CHECK_OK(restored) << "installing snapshot at " << snapshot.metadata().index();
@@ -472,6 +473,7 @@ void Host::ApplyEntry(const raft::Entry& entry) {
   if (index <= applied_) return;  // covered by an installed snapshot
   CHECK_EQ(index, applied_.Next()) << "committed entries must apply in order";
   applied_ = index;
+  agent_dirty_ = true;
   observer_->OnApply(options_.id, entry);
   if (entry.type() == raft::ENTRY_CONF_CHANGE) {
     raft::ConfChange change;
@@ -909,9 +911,16 @@ void Host::RunAgent() {
     }
   }
 
+  // The rest is a function of the replicated state and of what the
+  // executor runs: with neither changed since the last pass (and no start
+  // to retry), it would issue the same Start/Stop calls (no-ops by then)
+  // and the same reports, so a tick skips it.
+  if (!agent_dirty_) return;
+  agent_dirty_ = false;
+
   // Tasks: start what is assigned here, stop what moved away.
   // Only this worker's work, through the state machine's per-worker
-  // indexes: this runs on every tick, whatever the size of the cluster.
+  // indexes.
   std::set<std::string> mine;
   for (const cluster::TaskRecord* active : sm_->ActiveTasksOn(self)) {
     const cluster::TaskRecord& task = *active;
@@ -945,6 +954,7 @@ void Host::RunAgent() {
     if (started.ok()) {
       running_tasks_[task.task_id()] = task.attempt();
     } else {
+      agent_dirty_ = true;  // retried on the next tick
       logger_->Warning("n", self, " could not start task ", task.task_id(), ": ",
                        started.ToString());
     }
@@ -983,6 +993,8 @@ void Host::RunAgent() {
       spec.disk_gb = vm.spec().disk_gb();
       if (env_.executor->Start(spec).ok()) {
         local_vms_[name] = LocalVm{vm.generation(), VmPhase::kStarting, false};
+      } else {
+        agent_dirty_ = true;  // retried on the next tick
       }
     } else if (!want_running && local != local_vms_.end() &&
                local->second.phase != VmPhase::kExited && !local->second.stopping) {
@@ -1057,6 +1069,7 @@ cluster::VmObservedState Host::NextVmStep(cluster::VmObservedState from,
 
 void Host::OnWorkEvent(const WorkEvent& event) {
   const uint64_t self = options_.id.value();
+  agent_dirty_ = true;
   if (event.kind == WorkKind::kTask) {
     auto it = running_tasks_.find(event.id);
     if (it == running_tasks_.end()) return;

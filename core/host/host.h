@@ -186,7 +186,7 @@ class Host {
 
   // Event handlers.
   void OnTick();
-  void OnPacket(Packet packet);
+  void OnPacket(Packet&& packet);
   void OnHostBytes(NodeId from, const std::string& bytes);
   void OnWorkEvent(const WorkEvent& event);
 
@@ -279,6 +279,9 @@ class Host {
                                              cluster::VmObservedState to);
   std::map<std::string, LocalVm> local_vms_;  // what this node's executor runs
   MonoMicros last_agent_heartbeat_ = 0;
+  // Something the agent's reconciliation reads changed since its last pass:
+  // an entry or snapshot applied, an executor event, a start to retry.
+  bool agent_dirty_ = true;
   MonoMicros last_registration_ = 0;
 };
 

@@ -28,7 +28,10 @@ Index RaftLog::LastIndex() const {
 }
 
 Term RaftLog::LastTerm() const {
-  absl::StatusOr<Term> t = TermAt(LastIndex());
+  // The newest entry is usually unstable: read it without TermAt's range
+  // checks and Status (this runs several times per event).
+  if (auto t = unstable_.MaybeLastTerm()) return *t;
+  absl::StatusOr<Term> t = storage_->TermAt(storage_->LastIndex());
   CHECK(t.ok()) << "term of the last index must be known: " << t.status();
   return *t;
 }

@@ -140,6 +140,10 @@ void Raft::Send(Message m) {
       t == MSG_PRE_VOTE_RESPONSE) {
     msgs_after_persist_.push_back(std::move(m));
   } else {
+    // GetReady hands the vector over whole, so each Ready starts from no
+    // capacity; room for one message per member saves the regrowth (and
+    // its Message moves) of a broadcast.
+    if (msgs_.capacity() == 0) msgs_.reserve(tracker_.progress().size());
     msgs_.push_back(std::move(m));
   }
 }

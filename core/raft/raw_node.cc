@@ -206,8 +206,8 @@ void RawNode::ReportSnapshot(NodeId id, bool ok) {
   raft_->Step(m);
 }
 
-Status RawNode::GetStatus() const {
-  Status s;
+BasicStatus RawNode::GetBasicStatus() const {
+  BasicStatus s;
   s.id = raft_->id();
   s.role = raft_->role();
   s.term = raft_->term();
@@ -219,6 +219,12 @@ Status RawNode::GetStatus() const {
   s.lead_transferee = raft_->lead_transferee();
   // The same test LeaderPropose applies before accepting a change.
   s.conf_change_pending = raft_->pending_conf_index() > raft_->log().applied();
+  return s;
+}
+
+Status RawNode::GetStatus() const {
+  Status s;
+  static_cast<BasicStatus&>(s) = GetBasicStatus();
   s.config = raft_->tracker().GetConfState();
   if (raft_->role() == Role::kLeader) {
     for (const auto& [id, pr] : raft_->tracker().progress()) {

@@ -110,8 +110,9 @@ struct ProgressStatus {
   size_t inflight_count = 0;
 };
 
-// A snapshot of the node's state for operators and tests.
-struct Status {
+// The node's own state, O(1) to take (etcd-raft's BasicStatus): what the
+// Host reads on every Ready that changes the hard state.
+struct BasicStatus {
   NodeId id;
   Role role = Role::kFollower;
   Term term;
@@ -124,6 +125,11 @@ struct Status {
   // A configuration change was proposed and is not applied yet: a leader
   // replaces another proposal by an empty entry (one change at a time).
   bool conf_change_pending = false;
+};
+
+// A snapshot of the node's state for operators and tests: BasicStatus plus
+// the configuration and, on a leader, every member's progress (copies).
+struct Status : BasicStatus {
   ConfState config;
   std::map<NodeId, ProgressStatus> progress;  // leader only
 };
@@ -163,6 +169,7 @@ class RawNode {
   void ReportSnapshot(NodeId id, bool ok);
 
   Status GetStatus() const;
+  BasicStatus GetBasicStatus() const;
   bool HasReady();
   Ready GetReady();
   // The Ready with this number is durable (see the file comment).

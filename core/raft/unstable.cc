@@ -17,6 +17,12 @@ std::optional<Index> Unstable::MaybeLastIndex() const {
   return std::nullopt;
 }
 
+std::optional<Term> Unstable::MaybeLastTerm() const {
+  if (!entries_.empty()) return Term(entries_.back().term());
+  if (snapshot_) return Term(snapshot_->metadata().term());
+  return std::nullopt;
+}
+
 std::optional<Term> Unstable::MaybeTerm(Index index) const {
   if (index < offset_) {
     if (snapshot_ && Index(snapshot_->metadata().index()) == index) {

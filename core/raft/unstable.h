@@ -38,6 +38,9 @@ class Unstable {
 
   std::optional<Index> MaybeFirstIndex() const;
   std::optional<Index> MaybeLastIndex() const;
+  // The term of the last entry, or of the snapshot when there are no
+  // entries; nullopt when there is neither.
+  std::optional<Term> MaybeLastTerm() const;
   std::optional<Term> MaybeTerm(Index index) const;
 
   // Entries/snapshot not yet handed to the Host.
