@@ -436,7 +436,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
       return bad("pending task '", t.task_id(), "' fits an ONLINE worker");
     }
   }
-  for (const auto& [create_index, name] : fresh.waiting_vms_) {
+  for (const auto& [key, need] : fresh.waiting_vms_) {
+    const std::string& name = key.second;
     const cluster::VmRecord& v = fresh.vms_.find(name)->second;
     if (fresh.index_.BestFit(VmNeed(v), ToVector(v.spec().features())) != 0) {
       return bad("waiting vm '", name, "' fits an ONLINE worker");
@@ -485,7 +486,7 @@ void ClusterStateMachine::RebuildDerived() {
     if (v.worker_id() != 0) {
       vms_by_worker_.insert({v.worker_id(), name});
     } else {
-      waiting_vms_.insert({v.create_index(), name});
+      AddWaitingVm(v, /*fresh=*/false);
     }
   }
   for (const auto& [id, session] : sessions_) {
@@ -521,6 +522,8 @@ absl::Status ResultToStatus(const cluster::Result& result) {
 
 void ClusterStateMachine::CheckInvariants() const {
   CHECK(fresh_.empty());
+  CHECK(fresh_vms_.empty());
+  CHECK(fresh_draining_.empty());
   CHECK(dirty_workers_.empty());
   CHECK(!scan_needed_);
   index_.CheckInvariants();
@@ -586,12 +589,22 @@ void ClusterStateMachine::CheckInvariants() const {
       add_use(v.worker_id(), VmNeed(v));
     } else {
       ++vms_waiting;
-      CHECK(waiting_vms_.count({v.create_index(), name}) == 1);
+      auto waiting = waiting_vms_.find(std::make_pair(v.create_index(), name));
+      CHECK(waiting != waiting_vms_.end()) << "vm " << name;
+      CHECK(waiting->second == VmNeed(v)) << "waiting vm " << name;
       CHECK_EQ(v.observed(), cluster::VM_OBSERVED_UNSPECIFIED);
     }
   }
   CHECK_EQ(vms_by_worker_.size(), vms_placed);
   CHECK_EQ(waiting_vms_.size(), vms_waiting);
+  {
+    NeedFloor floor;
+    for (const auto& [key, need] : waiting_vms_) floor.Add(need);
+    CHECK(floor.cpu == waiting_vm_floor_.cpu &&
+          floor.memory == waiting_vm_floor_.memory &&
+          floor.disk == waiting_vm_floor_.disk)
+        << "waiting vm need floor out of step";
+  }
 
   size_t online = 0, draining = 0, offline_timed = 0;
   for (const auto& [id, w] : workers_) {
@@ -645,7 +658,8 @@ void ClusterStateMachine::CheckInvariants() const {
   }
 
   // Backfill is complete: nothing eligible fits anywhere.
-  for (const auto& [create_index, name] : waiting_vms_) {
+  for (const auto& [key, need] : waiting_vms_) {
+    const std::string& name = key.second;
     const cluster::VmRecord& v = vms_.find(name)->second;
     CHECK_EQ(index_.BestFit(VmNeed(v), ToVector(v.spec().features())), 0u)
         << "waiting vm " << name << " fits somewhere";
