@@ -8,6 +8,8 @@
 #include "core/sm/testing/command_generator.h"
 #include "core/sm/transitions.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
 
@@ -1014,6 +1016,25 @@ TEST_F(ClusterStateMachineTest, RestoreRejectsBadSnapshotsAndKeepsState) {
   pending->set_worker_id(0);
   EXPECT_THAT(sm_.RestoreFromProto(s),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("fits")));
+  // Feature lists must be stored sorted and without duplicates.
+  for (const std::vector<std::string>& features :
+       std::vector<std::vector<std::string>>{{"b", "a"}, {"a", "a"}}) {
+    s = sm_.ToProto();
+    for (const std::string& f : features) {
+      s.mutable_tasks(0)->mutable_spec()->mutable_resources()->add_required_features(f);
+    }
+    EXPECT_THAT(sm_.RestoreFromProto(s),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr("task 'a' spec is not normalized")));
+    s = sm_.ToProto();
+    cluster::VmRecord* vm = s.add_vms();
+    vm->set_name("v");
+    *vm->mutable_spec() = VmSpecOf(64);
+    for (const std::string& f : features) vm->mutable_spec()->add_features(f);
+    EXPECT_THAT(sm_.RestoreFromProto(s),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr("vm 'v' spec is not normalized")));
+  }
   EXPECT_EQ(sm_.Digest(), digest);
   sm_.CheckInvariants();
   ClusterStateMachine other;
@@ -1055,6 +1076,16 @@ TEST(ClusterStateMachineHostileTest, CorruptedEntriesNeverBreakInvariants) {
       }
       sm.CheckInvariants();
     }
+    // Snapshot() writes the records directly; it must give the bytes of the
+    // snapshot message serialized deterministically.
+    std::string expected;
+    {
+      google::protobuf::io::StringOutputStream raw(&expected);
+      google::protobuf::io::CodedOutputStream coded(&raw);
+      coded.SetSerializationDeterministic(true);
+      ASSERT_TRUE(sm.ToProto().SerializeToCodedStream(&coded));
+    }
+    ASSERT_EQ(sm.Snapshot(), expected) << "seed " << seed;
     ClusterStateMachine copy;
     const absl::Status status = copy.Restore(sm.Snapshot());
     ASSERT_TRUE(status.ok()) << "seed " << seed << ": " << status;
