@@ -34,13 +34,17 @@ using sm::VmNeed;
 
 // What a command did: a code and message, and which record the reply shows
 // (filled after the placement scan, so a reply shows the task as placed).
+// The task and VM subjects point at the record itself: the scan between
+// Dispatch and FillPayload changes records but never erases one, and a
+// command that erases a record answers with a literal copy instead.
 struct ClusterStateMachine::Outcome {
   enum class Subject { kNone, kWorker, kTask, kVm, kLiteral };
   ResultCode code = cluster::RESULT_OK;
   std::string message;
   Subject subject = Subject::kNone;
   uint64_t worker_id = 0;
-  std::string key;
+  const cluster::TaskRecord* task = nullptr;  // kTask
+  const cluster::VmRecord* vm = nullptr;      // kVm
   Result literal;  // kLiteral: a payload that no longer lives in the state
 };
 
@@ -83,16 +87,16 @@ Outcome OkWorker(uint64_t node_id) {
   o.worker_id = node_id;
   return o;
 }
-Outcome OkTask(const std::string& id) {
+Outcome OkTask(const cluster::TaskRecord& task) {
   Outcome o;
   o.subject = Outcome::Subject::kTask;
-  o.key = id;
+  o.task = &task;
   return o;
 }
-Outcome OkVm(const std::string& name) {
+Outcome OkVm(const cluster::VmRecord& vm) {
   Outcome o;
   o.subject = Outcome::Subject::kVm;
-  o.key = name;
+  o.vm = &vm;
   return o;
 }
 
@@ -177,11 +181,11 @@ cluster::Result ClusterStateMachine::Apply(Index index,
     }
   }
 
-  const Outcome outcome = Dispatch(index, command);
+  Outcome outcome = Dispatch(index, command);
   if (scan_needed_) Scan();
   result.set_code(outcome.code);
-  result.set_message(outcome.message);
-  FillPayload(outcome, result);
+  result.set_message(std::move(outcome.message));
+  FillPayload(std::move(outcome), result);
   if (client_id != 0) RecordSession(client_id, sequence, index, result);
   DCHECK(fresh_.empty() && dirty_workers_.empty() && !scan_needed_ &&
          fresh_vms_.empty() && fresh_draining_.empty());
@@ -262,7 +266,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
   return Invalid("command has no operation");
 }
 
-void ClusterStateMachine::FillPayload(const Outcome& outcome,
+void ClusterStateMachine::FillPayload(Outcome&& outcome,
                                       Result& result) const {
   switch (outcome.subject) {
     case Outcome::Subject::kNone:
@@ -273,24 +277,26 @@ void ClusterStateMachine::FillPayload(const Outcome& outcome,
       }
       return;
     case Outcome::Subject::kTask:
-      if (const auto* t = FindTask(outcome.key)) *result.mutable_task() = *t;
+      *result.mutable_task() = *outcome.task;
       return;
     case Outcome::Subject::kVm:
-      if (const auto* v = FindVm(outcome.key)) *result.mutable_vm() = *v;
+      *result.mutable_vm() = *outcome.vm;
       return;
     case Outcome::Subject::kLiteral:
       switch (outcome.literal.value_case()) {
+        // The outcome is spent: move its payload instead of copying it.
         case Result::kWorker:
-          *result.mutable_worker() = outcome.literal.worker();
+          *result.mutable_worker() =
+              std::move(*outcome.literal.mutable_worker());
           break;
         case Result::kTask:
-          *result.mutable_task() = outcome.literal.task();
+          *result.mutable_task() = std::move(*outcome.literal.mutable_task());
           break;
         case Result::kVm:
-          *result.mutable_vm() = outcome.literal.vm();
+          *result.mutable_vm() = std::move(*outcome.literal.mutable_vm());
           break;
         case Result::kKv:
-          *result.mutable_kv() = outcome.literal.kv();
+          *result.mutable_kv() = std::move(*outcome.literal.mutable_kv());
           break;
         case Result::VALUE_NOT_SET:
           break;
@@ -871,9 +877,10 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSubmitTask(
   if (!error.empty()) {
     return Invalid(absl::StrCat("task '", c.task_id(), "': ", error));
   }
-  auto it = tasks_.find(c.task_id());
-  if (it != tasks_.end()) {
-    if (SameMessage(it->second.spec(), spec)) return OkTask(c.task_id());
+  // One lookup: the position also serves as the insertion hint below.
+  auto it = tasks_.lower_bound(c.task_id());
+  if (it != tasks_.end() && it->first == c.task_id()) {
+    if (SameMessage(it->second.spec(), spec)) return OkTask(it->second);
     return Error(cluster::RESULT_ALREADY_EXISTS,
                  absl::StrCat("task '", c.task_id(),
                               "' already exists with a different spec"));
@@ -888,14 +895,15 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSubmitTask(
                  absl::StrCat("pending queue is full (",
                               options_.pending_tasks_max, " tasks)"));
   }
-  cluster::TaskRecord& task = tasks_[c.task_id()];
+  cluster::TaskRecord& task =
+      tasks_.emplace_hint(it, c.task_id(), cluster::TaskRecord{})->second;
   task.set_task_id(c.task_id());
   *task.mutable_spec() = std::move(spec);
   task.set_state(cluster::TASK_PENDING);
   task.set_submit_index(index.value());
   task.set_submit_time_ms(now_ms_);
   EnqueuePending(task, /*fresh=*/true);
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
@@ -921,7 +929,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
                                      task.attempt()));
   }
   task.set_state(cluster::TASK_RUNNING);
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
@@ -975,7 +983,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
       task.set_finished_time_ms(now_ms_);
     }
   }
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoCancelTask(
@@ -999,7 +1007,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCancelTask(
   task.set_state(cluster::TASK_CANCELLED);
   task.set_not_before_ms(0);
   task.set_finished_time_ms(now_ms_);
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 // ---------------------------------------------------------------------------
@@ -1013,9 +1021,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCreateVm(
   error = ValidateVmSpec(c.spec(), spec);
   if (!error.empty())
     return Invalid(absl::StrCat("vm '", c.name(), "': ", error));
-  auto it = vms_.find(c.name());
-  if (it != vms_.end()) {
-    if (SameMessage(it->second.spec(), spec)) return OkVm(c.name());
+  auto it = vms_.lower_bound(c.name());  // also the insertion hint below
+  if (it != vms_.end() && it->first == c.name()) {
+    if (SameMessage(it->second.spec(), spec)) return OkVm(it->second);
     return Error(cluster::RESULT_ALREADY_EXISTS,
                  absl::StrCat("vm '", c.name(),
                               "' already exists with a different spec"));
@@ -1024,13 +1032,14 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCreateVm(
     return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
                  absl::StrCat("vm table is full (", options_.vms_max, " vms)"));
   }
-  cluster::VmRecord& vm = vms_[c.name()];
+  cluster::VmRecord& vm =
+      vms_.emplace_hint(it, c.name(), cluster::VmRecord{})->second;
   vm.set_name(c.name());
   *vm.mutable_spec() = std::move(spec);
   vm.set_desired(cluster::VM_DESIRED_STOPPED);
   vm.set_create_index(index.value());
   AddWaitingVm(vm, /*fresh=*/true);
-  return OkVm(c.name());
+  return OkVm(vm);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoSetVmDesired(
@@ -1045,7 +1054,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSetVmDesired(
                                      sm::VmDesiredName(desired)));
   }
   vm.set_desired(desired);
-  return OkVm(vm.name());
+  return OkVm(vm);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoDeleteVm(
@@ -1113,7 +1122,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
     }
   }
   PlaceVm(vm, workers_.find(target)->second);
-  return OkVm(c.name());
+  return OkVm(vm);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoVmObserved(
@@ -1142,7 +1151,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoVmObserved(
         " -> ", sm::VmObservedName(c.state()), " for vm '", c.name(), "'"));
   }
   vm.set_observed(c.state());
-  return OkVm(c.name());
+  return OkVm(vm);
 }
 
 // ---------------------------------------------------------------------------
@@ -1156,14 +1165,14 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoKvPut(
     return Invalid(absl::StrCat("kv value of ", c.value().size(),
                                 " bytes exceeds ", kKvValueBytesMax));
   }
-  auto it = kv_.find(c.key());
-  if (it == kv_.end()) {
+  auto it = kv_.lower_bound(c.key());  // also the insertion hint below
+  if (it == kv_.end() || it->first != c.key()) {
     if (kv_.size() >= options_.kv_keys_max) {
       return Error(
           cluster::RESULT_RESOURCE_EXHAUSTED,
           absl::StrCat("kv table is full (", options_.kv_keys_max, " keys)"));
     }
-    it = kv_.emplace(c.key(), cluster::KvEntry{}).first;
+    it = kv_.emplace_hint(it, c.key(), cluster::KvEntry{});
     it->second.set_key(c.key());
     it->second.set_create_index(index.value());
   }

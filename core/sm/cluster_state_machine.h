@@ -223,7 +223,7 @@ class ClusterStateMachine {
   uint64_t BackoffMs(uint32_t failed_attempts) const;
   void RecordSession(uint64_t client_id, uint64_t sequence, Index index,
                      const cluster::Result& result);
-  void FillPayload(const Outcome& outcome, cluster::Result& result) const;
+  void FillPayload(Outcome&& outcome, cluster::Result& result) const;
   // Rebuilds every derived structure from the records.
   void RebuildDerived();
 
