@@ -24,6 +24,16 @@ bool Includes(const RangeA& have, const RangeB& need) {
   return std::includes(have.begin(), have.end(), need.begin(), need.end());
 }
 
+// True when `features` is sorted and has no duplicates: what
+// ValidateFeatures would leave it as.
+inline bool SortedUnique(
+    const google::protobuf::RepeatedPtrField<std::string>& features) {
+  return std::adjacent_find(features.begin(), features.end(),
+                            [](const std::string& a, const std::string& b) {
+                              return !(a < b);
+                            }) == features.end();
+}
+
 inline std::vector<std::string> ToVector(
     const google::protobuf::RepeatedPtrField<std::string>& features) {
   return std::vector<std::string>(features.begin(), features.end());

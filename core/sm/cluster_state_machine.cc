@@ -34,13 +34,17 @@ using sm::VmNeed;
 
 // What a command did: a code and message, and which record the reply shows
 // (filled after the placement scan, so a reply shows the task as placed).
+// The task and VM subjects point at the record itself: the scan between
+// Dispatch and FillPayload changes records but never erases one, and a
+// command that erases a record answers with a literal copy instead.
 struct ClusterStateMachine::Outcome {
   enum class Subject { kNone, kWorker, kTask, kVm, kLiteral };
   ResultCode code = cluster::RESULT_OK;
   std::string message;
   Subject subject = Subject::kNone;
   uint64_t worker_id = 0;
-  std::string key;
+  const cluster::TaskRecord* task = nullptr;  // kTask
+  const cluster::VmRecord* vm = nullptr;      // kVm
   Result literal;  // kLiteral: a payload that no longer lives in the state
 };
 
@@ -83,16 +87,16 @@ Outcome OkWorker(uint64_t node_id) {
   o.worker_id = node_id;
   return o;
 }
-Outcome OkTask(const std::string& id) {
+Outcome OkTask(const cluster::TaskRecord& task) {
   Outcome o;
   o.subject = Outcome::Subject::kTask;
-  o.key = id;
+  o.task = &task;
   return o;
 }
-Outcome OkVm(const std::string& name) {
+Outcome OkVm(const cluster::VmRecord& vm) {
   Outcome o;
   o.subject = Outcome::Subject::kVm;
-  o.key = name;
+  o.vm = &vm;
   return o;
 }
 
@@ -177,14 +181,14 @@ cluster::Result ClusterStateMachine::Apply(Index index,
     }
   }
 
-  const Outcome outcome = Dispatch(index, command);
+  Outcome outcome = Dispatch(index, command);
   if (scan_needed_) Scan();
   result.set_code(outcome.code);
-  result.set_message(outcome.message);
-  FillPayload(outcome, result);
+  result.set_message(std::move(outcome.message));
+  FillPayload(std::move(outcome), result);
   if (client_id != 0) RecordSession(client_id, sequence, index, result);
   DCHECK(fresh_.empty() && dirty_workers_.empty() && !scan_needed_ &&
-         !vms_changed_);
+         fresh_vms_.empty() && fresh_draining_.empty());
   return result;
 }
 
@@ -262,7 +266,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
   return Invalid("command has no operation");
 }
 
-void ClusterStateMachine::FillPayload(const Outcome& outcome,
+void ClusterStateMachine::FillPayload(Outcome&& outcome,
                                       Result& result) const {
   switch (outcome.subject) {
     case Outcome::Subject::kNone:
@@ -273,24 +277,26 @@ void ClusterStateMachine::FillPayload(const Outcome& outcome,
       }
       return;
     case Outcome::Subject::kTask:
-      if (const auto* t = FindTask(outcome.key)) *result.mutable_task() = *t;
+      *result.mutable_task() = *outcome.task;
       return;
     case Outcome::Subject::kVm:
-      if (const auto* v = FindVm(outcome.key)) *result.mutable_vm() = *v;
+      *result.mutable_vm() = *outcome.vm;
       return;
     case Outcome::Subject::kLiteral:
       switch (outcome.literal.value_case()) {
+        // The outcome is spent: move its payload instead of copying it.
         case Result::kWorker:
-          *result.mutable_worker() = outcome.literal.worker();
+          *result.mutable_worker() =
+              std::move(*outcome.literal.mutable_worker());
           break;
         case Result::kTask:
-          *result.mutable_task() = outcome.literal.task();
+          *result.mutable_task() = std::move(*outcome.literal.mutable_task());
           break;
         case Result::kVm:
-          *result.mutable_vm() = outcome.literal.vm();
+          *result.mutable_vm() = std::move(*outcome.literal.mutable_vm());
           break;
         case Result::kKv:
-          *result.mutable_kv() = outcome.literal.kv();
+          *result.mutable_kv() = std::move(*outcome.literal.mutable_kv());
           break;
         case Result::VALUE_NOT_SET:
           break;
@@ -408,8 +414,8 @@ void ClusterStateMachine::EnterStatus(cluster::WorkerRecord& w,
       break;
     case cluster::WORKER_DRAINING:
       draining_workers_.insert(id);
+      fresh_draining_.insert(id);
       scan_needed_ = true;  // its VMs migrate when there is room
-      vms_changed_ = true;
       break;
     case cluster::WORKER_OFFLINE:
       offline_timers_.insert({now_ms_ + options_.offline_grace_ms, id});
@@ -610,146 +616,206 @@ void ClusterStateMachine::ProcessTimers() {
   }
 }
 
+// The ONLINE workers that gained room since the last scan, and the most room
+// any of them has in each dimension, kept current as the scan places work on
+// them. Work that fit nowhere at the last scan can fit now only on one of
+// these, and only if `max` covers its need.
+struct ClusterStateMachine::DirtyRoom {
+  std::vector<uint64_t> workers;  // ascending node id
+  Amounts max;
+
+  void Refresh(const sm::PlacementIndex& index) {
+    max = Amounts{};
+    for (const uint64_t id : workers) {
+      const Amounts free = index.Free(id);
+      max.cpu_cores = std::max(max.cpu_cores, free.cpu_cores);
+      max.memory_mb = std::max(max.memory_mb, free.memory_mb);
+      max.disk_gb = std::max(max.disk_gb, free.disk_gb);
+    }
+  }
+};
+
 void ClusterStateMachine::Scan() {
   scan_needed_ = false;
-  const bool try_vms = vms_changed_ || !dirty_workers_.empty();
-  vms_changed_ = false;
   if (index_.empty()) {
+    // No ONLINE worker: nothing fits anywhere, so everything waiting is
+    // already known not to fit.
     fresh_.clear();
+    fresh_vms_.clear();
+    fresh_draining_.clear();
     dirty_workers_.clear();
     return;
   }
-  if (try_vms) {
-    // VMs waiting for a first (or new) placement, by create index.
-    const std::vector<std::pair<uint64_t, std::string>> waiting(
-        waiting_vms_.begin(), waiting_vms_.end());
-    for (const auto& [create_index, name] : waiting) {
-      TryPlaceVm(vms_.find(name)->second, 0);
-    }
-    // VMs on draining workers migrate away when there is room.
-    for (const uint64_t node_id : draining_workers_) {
-      auto lo =
-          vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-      std::vector<std::string> names;
-      for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id;
-           ++it) {
-        names.push_back(it->second);
-      }
-      for (const std::string& name : names) {
-        TryPlaceVm(vms_.find(name)->second, node_id);
-      }
-    }
+  DirtyRoom room;
+  for (const uint64_t id : dirty_workers_) {
+    if (index_.Contains(id)) room.workers.push_back(id);
   }
-  // Tasks by (priority descending, submit index). A task that was pending at
-  // the last scan fits on no worker that has not gained room since, so it is
-  // tried on the dirty workers only; fresh tasks go through the full index.
-  if (!pending_.empty() && (!fresh_.empty() || !dirty_workers_.empty())) {
-    std::vector<uint64_t> dirty;
-    for (const uint64_t id : dirty_workers_) {
-      if (index_.Contains(id)) dirty.push_back(id);
-    }
-    // Per-dimension maximum free room on the dirty workers, kept current as
-    // the scan places work on them.
-    Amounts dirty_max;
-    auto refresh_dirty_max = [&]() {
-      dirty_max = Amounts{};
-      for (const uint64_t id : dirty) {
-        const Amounts free = index_.Free(id);
-        dirty_max.cpu_cores = std::max(dirty_max.cpu_cores, free.cpu_cores);
-        dirty_max.memory_mb = std::max(dirty_max.memory_mb, free.memory_mb);
-        dirty_max.disk_gb = std::max(dirty_max.disk_gb, free.disk_gb);
-      }
-    };
-    refresh_dirty_max();
-    const bool dirty_small = dirty.size() <= kDirtyScanMax;
-    // Places one pending task if it fits; true when placed.
-    auto try_place = [&](const PendingKey& key, const Amounts& need,
-                         bool fresh) {
-      // An old task that needs more than any dirty worker has in some
-      // dimension stays put, decided without touching its record.
-      if (!fresh && !dirty_max.Covers(need)) return false;
-      cluster::TaskRecord& task = tasks_.find(std::get<2>(key))->second;
-      uint64_t target = 0;
-      if (fresh || !dirty_small) {
-        target = index_.BestFit(
-            need, ToVector(task.spec().resources().required_features()));
-      } else {
-        uint64_t best_score = 0;
-        for (const uint64_t id : dirty) {
-          const Amounts free = index_.Free(id);
-          if (!free.Covers(need)) continue;
-          if (!Includes(workers_.find(id)->second.features(),
-                        task.spec().resources().required_features())) {
-            continue;
-          }
-          const uint64_t score =
-              sm::WeightedSize(free);  // same order as leftover
-          if (target == 0 || score < best_score ||
-              (score == best_score && id < target)) {
-            target = id;
-            best_score = score;
-          }
-        }
-      }
-      if (target == 0) return false;
-      AssignTask(task, workers_.find(target)->second);
-      refresh_dirty_max();
-      return true;
-    };
-    if (dirty.empty()) {
-      // No worker gained room: only fresh tasks can move; walk those alone.
-      for (auto it = fresh_.begin(); it != fresh_.end();) {
-        auto pending = pending_.find(*it);
-        CHECK(pending != pending_.end());
-        if (try_place(*it, pending->second, /*fresh=*/true)) {
-          need_floor_.Remove(pending->second);
-          pending_.erase(pending);
-          it = fresh_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    } else {
-      auto it = pending_.begin();
-      while (it != pending_.end()) {
-        if (!need_floor_.CoveredBy(dirty_max)) {
-          // No pending task fits in the room left on the dirty workers, and
-          // old tasks fit nowhere else: only fresh ones can still move.
-          for (auto f = fresh_.lower_bound(it->first); f != fresh_.end();) {
-            auto pending = pending_.find(*f);
-            CHECK(pending != pending_.end());
-            if (try_place(*f, pending->second, /*fresh=*/true)) {
-              need_floor_.Remove(pending->second);
-              pending_.erase(pending);
-              f = fresh_.erase(f);
-            } else {
-              ++f;
-            }
-          }
-          break;
-        }
-        const bool fresh = !fresh_.empty() && fresh_.count(it->first) > 0;
-        if (try_place(it->first, it->second, fresh)) {
-          if (fresh) fresh_.erase(it->first);
-          need_floor_.Remove(it->second);
-          it = pending_.erase(it);
-        } else {
-          ++it;
-        }
-      }
-    }
-  }
+  room.Refresh(index_);
+  ScanVms(room);
+  ScanTasks(room);
   fresh_.clear();
+  fresh_vms_.clear();
+  fresh_draining_.clear();
   dirty_workers_.clear();
   scan_needed_ = false;  // releases inside the scan cannot happen
 }
 
-bool ClusterStateMachine::TryPlaceVm(cluster::VmRecord& vm, uint64_t exclude) {
-  const uint64_t target =
-      index_.BestFit(VmNeed(vm), ToVector(vm.spec().features()), exclude);
-  if (target == 0) return false;
-  PlaceVm(vm, workers_.find(target)->second);
-  return true;
+uint64_t ClusterStateMachine::BestFitOnDirty(
+    const DirtyRoom& room, const Amounts& need,
+    const google::protobuf::RepeatedPtrField<std::string>& features,
+    uint64_t exclude) const {
+  if (room.workers.size() > kDirtyScanMax) {
+    return index_.BestFit(need, ToVector(features), exclude);
+  }
+  uint64_t target = 0;
+  uint64_t best_score = 0;
+  for (const uint64_t id : room.workers) {
+    if (id == exclude) continue;
+    const Amounts free = index_.Free(id);
+    if (!free.Covers(need)) continue;
+    if (!Includes(workers_.find(id)->second.features(), features)) continue;
+    // The index's order: weighted free size, then node id (the leftover
+    // differs from it by the need's weighted size, the same for all).
+    const uint64_t score = sm::WeightedSize(free);
+    if (target == 0 || score < best_score ||
+        (score == best_score && id < target)) {
+      target = id;
+      best_score = score;
+    }
+  }
+  return target;
+}
+
+void ClusterStateMachine::ScanVms(DirtyRoom& room) {
+  if (room.workers.empty() && fresh_vms_.empty() && fresh_draining_.empty()) {
+    return;  // nothing new and no room gained: no VM can move
+  }
+  // Places `vm` if it fits; `fresh` VMs are tried on every worker, the others
+  // on the dirty workers only, after the cheap check on the dirty room.
+  auto try_place = [&](cluster::VmRecord& vm, Amounts need, bool fresh,
+                       uint64_t exclude) {
+    uint64_t target = 0;
+    if (fresh) {
+      target = index_.BestFit(need, ToVector(vm.spec().features()), exclude);
+    } else if (room.max.Covers(need)) {
+      target = BestFitOnDirty(room, need, vm.spec().features(), exclude);
+    }
+    if (target == 0) return;
+    PlaceVm(vm, workers_.find(target)->second);
+    room.Refresh(index_);
+  };
+  // Waiting VMs by create index. PlaceVm erases only the VM it places from
+  // waiting_vms_ and fresh_vms_, so iterators to the others stay valid.
+  auto walk_fresh = [&](std::set<std::pair<uint64_t, std::string>,
+                                 std::less<>>::iterator f) {
+    while (f != fresh_vms_.end()) {
+      auto waiting = waiting_vms_.find(*f);
+      CHECK(waiting != waiting_vms_.end());
+      cluster::VmRecord& vm = vms_.find(f->second)->second;
+      ++f;
+      try_place(vm, waiting->second, /*fresh=*/true, 0);
+    }
+  };
+  if (room.workers.empty() || !waiting_vm_floor_.CoveredBy(room.max)) {
+    // No old waiting VM fits in the dirty room: only fresh ones can move.
+    walk_fresh(fresh_vms_.begin());
+  } else {
+    auto f = fresh_vms_.begin();  // the first fresh key >= it's key
+    for (auto it = waiting_vms_.begin(); it != waiting_vms_.end();) {
+      if (!waiting_vm_floor_.CoveredBy(room.max)) {
+        // The dirty room shrank below every waiting need: the old VMs left
+        // stay put; the fresh ones left may still fit elsewhere.
+        walk_fresh(f);
+        break;
+      }
+      const bool fresh = f != fresh_vms_.end() && *f == it->first;
+      if (fresh) ++f;
+      const Amounts need = it->second;
+      auto next = std::next(it);
+      if (fresh || room.max.Covers(need)) {
+        try_place(vms_.find(it->first.second)->second, need, fresh, 0);
+      }
+      it = next;
+    }
+  }
+  // VMs on draining workers migrate away when there is room. PlaceVm moves
+  // a VM to an ONLINE worker, outside this worker's range of vms_by_worker_.
+  for (const uint64_t node_id : draining_workers_) {
+    const bool fresh = fresh_draining_.count(node_id) > 0;
+    if (!fresh && room.workers.empty()) continue;
+    auto it = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
+    while (it != vms_by_worker_.end() && it->first == node_id) {
+      cluster::VmRecord& vm = vms_.find(it->second)->second;
+      ++it;
+      try_place(vm, VmNeed(vm), fresh, node_id);
+    }
+  }
+}
+
+void ClusterStateMachine::ScanTasks(DirtyRoom& room) {
+  // Tasks by (priority descending, submit index). A task that was pending at
+  // the last scan fits on no worker that has not gained room since, so it is
+  // tried on the dirty workers only; fresh tasks go through the full index.
+  if (pending_.empty() || (fresh_.empty() && room.workers.empty())) return;
+  // Places one pending task if it fits; true when placed.
+  auto try_place = [&](const PendingKey& key, const Amounts& need,
+                       bool fresh) {
+    // An old task that needs more than any dirty worker has in some
+    // dimension stays put, decided without touching its record.
+    if (!fresh && !room.max.Covers(need)) return false;
+    cluster::TaskRecord& task = tasks_.find(std::get<2>(key))->second;
+    const uint64_t target =
+        fresh ? index_.BestFit(
+                    need, ToVector(task.spec().resources().required_features()))
+              : BestFitOnDirty(room, need,
+                               task.spec().resources().required_features(), 0);
+    if (target == 0) return false;
+    AssignTask(task, workers_.find(target)->second);
+    room.Refresh(index_);
+    return true;
+  };
+  if (room.workers.empty()) {
+    // No worker gained room: only fresh tasks can move; walk those alone.
+    for (auto it = fresh_.begin(); it != fresh_.end();) {
+      auto pending = pending_.find(*it);
+      CHECK(pending != pending_.end());
+      if (try_place(*it, pending->second, /*fresh=*/true)) {
+        need_floor_.Remove(pending->second);
+        pending_.erase(pending);
+        it = fresh_.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    return;
+  }
+  auto it = pending_.begin();
+  while (it != pending_.end()) {
+    if (!need_floor_.CoveredBy(room.max)) {
+      // No pending task fits in the room left on the dirty workers, and
+      // old tasks fit nowhere else: only fresh ones can still move.
+      for (auto f = fresh_.lower_bound(it->first); f != fresh_.end();) {
+        auto pending = pending_.find(*f);
+        CHECK(pending != pending_.end());
+        if (try_place(*f, pending->second, /*fresh=*/true)) {
+          need_floor_.Remove(pending->second);
+          pending_.erase(pending);
+          f = fresh_.erase(f);
+        } else {
+          ++f;
+        }
+      }
+      break;
+    }
+    const bool fresh = !fresh_.empty() && fresh_.count(it->first) > 0;
+    if (try_place(it->first, it->second, fresh)) {
+      if (fresh) fresh_.erase(it->first);
+      need_floor_.Remove(it->second);
+      it = pending_.erase(it);
+    } else {
+      ++it;
+    }
+  }
 }
 
 void ClusterStateMachine::PlaceVm(cluster::VmRecord& vm,
@@ -760,7 +826,7 @@ void ClusterStateMachine::PlaceVm(cluster::VmRecord& vm,
     CHECK_EQ(vms_by_worker_.erase({vm.worker_id(), vm.name()}), 1u);
     Release(vm.worker_id(), VmNeed(vm));
   } else {
-    CHECK_EQ(waiting_vms_.erase({vm.create_index(), vm.name()}), 1u);
+    EraseWaitingVm(vm);
   }
   Reserve(w, VmNeed(vm));
   vm.set_worker_id(w.node_id());
@@ -775,9 +841,28 @@ void ClusterStateMachine::UnplaceVm(cluster::VmRecord& vm) {
   Release(vm.worker_id(), VmNeed(vm));
   vm.set_worker_id(0);
   vm.set_observed(cluster::VM_OBSERVED_UNSPECIFIED);
-  CHECK(waiting_vms_.insert({vm.create_index(), vm.name()}).second);
-  scan_needed_ = true;
-  vms_changed_ = true;
+  AddWaitingVm(vm, /*fresh=*/true);
+}
+
+void ClusterStateMachine::AddWaitingVm(const cluster::VmRecord& vm,
+                                       bool fresh) {
+  CHECK_EQ(vm.worker_id(), 0u);
+  const Amounts need = VmNeed(vm);
+  CHECK(waiting_vms_.emplace(std::make_pair(vm.create_index(), vm.name()), need)
+            .second);
+  waiting_vm_floor_.Add(need);
+  if (fresh) {
+    fresh_vms_.emplace(vm.create_index(), vm.name());
+    scan_needed_ = true;
+  }
+}
+
+void ClusterStateMachine::EraseWaitingVm(const cluster::VmRecord& vm) {
+  auto it = waiting_vms_.find(std::make_pair(vm.create_index(), vm.name()));
+  CHECK(it != waiting_vms_.end()) << "vm " << vm.name() << " is not waiting";
+  waiting_vm_floor_.Remove(it->second);
+  if (!fresh_vms_.empty()) fresh_vms_.erase(it->first);
+  waiting_vms_.erase(it);
 }
 
 // ---------------------------------------------------------------------------
@@ -792,9 +877,10 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSubmitTask(
   if (!error.empty()) {
     return Invalid(absl::StrCat("task '", c.task_id(), "': ", error));
   }
-  auto it = tasks_.find(c.task_id());
-  if (it != tasks_.end()) {
-    if (SameMessage(it->second.spec(), spec)) return OkTask(c.task_id());
+  // One lookup: the position also serves as the insertion hint below.
+  auto it = tasks_.lower_bound(c.task_id());
+  if (it != tasks_.end() && it->first == c.task_id()) {
+    if (SameMessage(it->second.spec(), spec)) return OkTask(it->second);
     return Error(cluster::RESULT_ALREADY_EXISTS,
                  absl::StrCat("task '", c.task_id(),
                               "' already exists with a different spec"));
@@ -809,14 +895,15 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSubmitTask(
                  absl::StrCat("pending queue is full (",
                               options_.pending_tasks_max, " tasks)"));
   }
-  cluster::TaskRecord& task = tasks_[c.task_id()];
+  cluster::TaskRecord& task =
+      tasks_.emplace_hint(it, c.task_id(), cluster::TaskRecord{})->second;
   task.set_task_id(c.task_id());
   *task.mutable_spec() = std::move(spec);
   task.set_state(cluster::TASK_PENDING);
   task.set_submit_index(index.value());
   task.set_submit_time_ms(now_ms_);
   EnqueuePending(task, /*fresh=*/true);
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
@@ -842,7 +929,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
                                      task.attempt()));
   }
   task.set_state(cluster::TASK_RUNNING);
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
@@ -896,7 +983,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
       task.set_finished_time_ms(now_ms_);
     }
   }
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoCancelTask(
@@ -920,7 +1007,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCancelTask(
   task.set_state(cluster::TASK_CANCELLED);
   task.set_not_before_ms(0);
   task.set_finished_time_ms(now_ms_);
-  return OkTask(c.task_id());
+  return OkTask(task);
 }
 
 // ---------------------------------------------------------------------------
@@ -934,9 +1021,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCreateVm(
   error = ValidateVmSpec(c.spec(), spec);
   if (!error.empty())
     return Invalid(absl::StrCat("vm '", c.name(), "': ", error));
-  auto it = vms_.find(c.name());
-  if (it != vms_.end()) {
-    if (SameMessage(it->second.spec(), spec)) return OkVm(c.name());
+  auto it = vms_.lower_bound(c.name());  // also the insertion hint below
+  if (it != vms_.end() && it->first == c.name()) {
+    if (SameMessage(it->second.spec(), spec)) return OkVm(it->second);
     return Error(cluster::RESULT_ALREADY_EXISTS,
                  absl::StrCat("vm '", c.name(),
                               "' already exists with a different spec"));
@@ -945,15 +1032,14 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCreateVm(
     return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
                  absl::StrCat("vm table is full (", options_.vms_max, " vms)"));
   }
-  cluster::VmRecord& vm = vms_[c.name()];
+  cluster::VmRecord& vm =
+      vms_.emplace_hint(it, c.name(), cluster::VmRecord{})->second;
   vm.set_name(c.name());
   *vm.mutable_spec() = std::move(spec);
   vm.set_desired(cluster::VM_DESIRED_STOPPED);
   vm.set_create_index(index.value());
-  CHECK(waiting_vms_.insert({vm.create_index(), vm.name()}).second);
-  scan_needed_ = true;
-  vms_changed_ = true;
-  return OkVm(c.name());
+  AddWaitingVm(vm, /*fresh=*/true);
+  return OkVm(vm);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoSetVmDesired(
@@ -968,7 +1054,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoSetVmDesired(
                                      sm::VmDesiredName(desired)));
   }
   vm.set_desired(desired);
-  return OkVm(vm.name());
+  return OkVm(vm);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoDeleteVm(
@@ -982,7 +1068,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoDeleteVm(
     CHECK_EQ(vms_by_worker_.erase({vm.worker_id(), vm.name()}), 1u);
     Release(vm.worker_id(), VmNeed(vm));
   } else {
-    CHECK_EQ(waiting_vms_.erase({vm.create_index(), vm.name()}), 1u);
+    EraseWaitingVm(vm);
   }
   Outcome o;
   o.subject = Outcome::Subject::kLiteral;
@@ -1036,7 +1122,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMigrateVm(
     }
   }
   PlaceVm(vm, workers_.find(target)->second);
-  return OkVm(c.name());
+  return OkVm(vm);
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoVmObserved(
@@ -1065,7 +1151,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoVmObserved(
         " -> ", sm::VmObservedName(c.state()), " for vm '", c.name(), "'"));
   }
   vm.set_observed(c.state());
-  return OkVm(c.name());
+  return OkVm(vm);
 }
 
 // ---------------------------------------------------------------------------
@@ -1079,14 +1165,14 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoKvPut(
     return Invalid(absl::StrCat("kv value of ", c.value().size(),
                                 " bytes exceeds ", kKvValueBytesMax));
   }
-  auto it = kv_.find(c.key());
-  if (it == kv_.end()) {
+  auto it = kv_.lower_bound(c.key());  // also the insertion hint below
+  if (it == kv_.end() || it->first != c.key()) {
     if (kv_.size() >= options_.kv_keys_max) {
       return Error(
           cluster::RESULT_RESOURCE_EXHAUSTED,
           absl::StrCat("kv table is full (", options_.kv_keys_max, " keys)"));
     }
-    it = kv_.emplace(c.key(), cluster::KvEntry{}).first;
+    it = kv_.emplace_hint(it, c.key(), cluster::KvEntry{});
     it->second.set_key(c.key());
     it->second.set_create_index(index.value());
   }

@@ -165,6 +165,7 @@ class ClusterStateMachine {
 
   // Implementation details (defined in the .cc).
   struct Outcome;
+  struct DirtyRoom;
 
  private:
   using PendingKey = std::tuple<uint32_t, uint64_t, std::string>;
@@ -193,7 +194,16 @@ class ClusterStateMachine {
   void EnterStatus(cluster::WorkerRecord& worker, cluster::WorkerStatus from);
   void ProcessTimers();
   void Scan();
-  bool TryPlaceVm(cluster::VmRecord& vm, uint64_t exclude);
+  // The two halves of the scan, in this order (VMs first, see the file
+  // comment). Both keep `room` current as they place work.
+  void ScanVms(DirtyRoom& room);
+  void ScanTasks(DirtyRoom& room);
+  // The best fit for work that fit on no ONLINE worker at the last scan: only
+  // a worker in `room` can take it now. Same answer as the full index.
+  uint64_t BestFitOnDirty(
+      const DirtyRoom& room, const sm::Amounts& need,
+      const google::protobuf::RepeatedPtrField<std::string>& features,
+      uint64_t exclude) const;
 
   void Reserve(cluster::WorkerRecord& worker, const sm::Amounts& amounts);
   void Release(uint64_t worker_id, const sm::Amounts& amounts);
@@ -206,10 +216,14 @@ class ClusterStateMachine {
   void RequeueWorkerWork(uint64_t node_id, bool vms_too);
   void UnplaceVm(cluster::VmRecord& vm);
   void PlaceVm(cluster::VmRecord& vm, cluster::WorkerRecord& worker);
+  // Adds an unplaced VM to the waiting set (fresh: to be tried on every
+  // worker at the next scan), or takes it out.
+  void AddWaitingVm(const cluster::VmRecord& vm, bool fresh);
+  void EraseWaitingVm(const cluster::VmRecord& vm);
   uint64_t BackoffMs(uint32_t failed_attempts) const;
   void RecordSession(uint64_t client_id, uint64_t sequence, Index index,
                      const cluster::Result& result);
-  void FillPayload(const Outcome& outcome, cluster::Result& result) const;
+  void FillPayload(Outcome&& outcome, cluster::Result& result) const;
   // Rebuilds every derived structure from the records.
   void RebuildDerived();
 
@@ -247,17 +261,25 @@ class ClusterStateMachine {
   std::set<std::pair<uint64_t, uint64_t>> offline_timers_;  // (deadline, node)
   IdByWorker tasks_by_worker_;  // ASSIGNED/RUNNING tasks
   IdByWorker vms_by_worker_;    // placed VMs
-  std::set<std::pair<uint64_t, std::string>, std::less<>> waiting_vms_;
+  // Unplaced VMs by (create index, name) -> need: the need is kept here so
+  // the scan can rule a VM out without looking up its record.
+  std::map<std::pair<uint64_t, std::string>, sm::Amounts, std::less<>>
+      waiting_vms_;
+  NeedFloor waiting_vm_floor_;  // the needs of waiting_vms_
   std::set<uint64_t> draining_workers_;
   std::set<std::pair<uint64_t, uint64_t>> session_lru_;  // (last_index, client)
   // Workers that gained free capacity or became ONLINE since the last scan.
   std::set<uint64_t> dirty_workers_;
   bool scan_needed_ = false;
-  // A VM started waiting or a worker started draining since the last scan.
-  // Otherwise every waiting or migrating VM already failed to fit and can
-  // fit now only if some worker gained room (dirty_workers_), so the scan
-  // skips the VMs.
-  bool vms_changed_ = false;
+  // VMs that started waiting, and workers that started draining, since the
+  // last scan. Every other waiting VM, and every other VM on a draining
+  // worker, fit on no (other) ONLINE worker at the end of the last scan, and
+  // can fit now only on a worker that gained room since (dirty_workers_), so
+  // the scan tries those against the dirty workers only (as fresh_ for
+  // tasks). Placement only takes room from ONLINE workers during a scan, so
+  // what did not fit when tried still does not fit when the scan ends.
+  std::set<std::pair<uint64_t, std::string>, std::less<>> fresh_vms_;
+  std::set<uint64_t> fresh_draining_;
 };
 
 // The canonical absl::Status for a Result's code and message (OK for

@@ -1,6 +1,8 @@
 // The read path, snapshots and restore, and the invariant checker of
 // ClusterStateMachine (the apply path is in cluster_state_machine.cc).
 #include <algorithm>
+#include <cstdint>
+#include <limits>
 #include <map>
 #include <set>
 #include <utility>
@@ -20,7 +22,6 @@ using sm::Amounts;
 using sm::FreeOf;
 using sm::Includes;
 using sm::IsPlacedState;
-using sm::SameMessage;
 using sm::SetResources;
 using sm::TaskNeed;
 using sm::ToAmounts;
@@ -226,15 +227,70 @@ cluster::StateSnapshot ClusterStateMachine::ToProto() const {
   return s;
 }
 
+namespace {
+
+// Wire tags of cluster::StateSnapshot's fields ((number << 3) | wire type).
+constexpr uint32_t kTagFormatVersion = (1 << 3) | 0;
+constexpr uint32_t kTagAppliedIndex = (2 << 3) | 0;
+constexpr uint32_t kTagNowMs = (3 << 3) | 0;
+constexpr uint32_t kTagWorkers = (4 << 3) | 2;
+constexpr uint32_t kTagTasks = (5 << 3) | 2;
+constexpr uint32_t kTagVms = (6 << 3) | 2;
+constexpr uint32_t kTagKv = (7 << 3) | 2;
+constexpr uint32_t kTagSessions = (8 << 3) | 2;
+
+// Protobuf serializes at most INT_MAX bytes per message; the generated
+// serializer failed (and Snapshot CHECKed) beyond it, so this one does too.
+constexpr size_t kSerializedBytesMax =
+    static_cast<size_t>(std::numeric_limits<int32_t>::max());
+
+// One element of a repeated message field, as the generated serializer
+// writes it: tag, length, the message's own bytes.
+void WriteRecord(uint32_t tag, const google::protobuf::MessageLite& record,
+                 google::protobuf::io::CodedOutputStream& coded) {
+  coded.WriteTag(tag);
+  const size_t size = record.ByteSizeLong();  // also caches the sizes
+  CHECK_LE(size, kSerializedBytesMax) << "record too large to serialize";
+  coded.WriteVarint32(static_cast<uint32_t>(size));
+  record.SerializeWithCachedSizes(&coded);
+}
+
+}  // namespace
+
+// The bytes ToProto().SerializeToString() would give with deterministic
+// serialization, written straight from the records: building the
+// StateSnapshot copied every record (and then freed the copies), which was
+// most of the cost of Snapshot() and Digest(). Proto3 scalars are written
+// only when non-zero and fields go in number order, as the generated code
+// does; StateSnapshot has no map fields. The tests compare the two.
 std::string ClusterStateMachine::Snapshot() const {
-  const cluster::StateSnapshot s = ToProto();
   std::string bytes;
   {
     google::protobuf::io::StringOutputStream raw(&bytes);
     google::protobuf::io::CodedOutputStream coded(&raw);
     coded.SetSerializationDeterministic(true);
-    CHECK(s.SerializeToCodedStream(&coded));
+    if (kSnapshotFormatVersion != 0) {
+      coded.WriteTag(kTagFormatVersion);
+      coded.WriteVarint32(kSnapshotFormatVersion);
+    }
+    if (applied_index_.value() != 0) {
+      coded.WriteTag(kTagAppliedIndex);
+      coded.WriteVarint64(applied_index_.value());
+    }
+    if (now_ms_ != 0) {
+      coded.WriteTag(kTagNowMs);
+      coded.WriteVarint64(now_ms_);
+    }
+    for (const auto& [id, w] : workers_) WriteRecord(kTagWorkers, w, coded);
+    for (const auto& [id, t] : tasks_) WriteRecord(kTagTasks, t, coded);
+    for (const auto& [name, v] : vms_) WriteRecord(kTagVms, v, coded);
+    for (const auto& [key, e] : kv_) WriteRecord(kTagKv, e, coded);
+    for (const auto& [id, session] : sessions_) {
+      WriteRecord(kTagSessions, session, coded);
+    }
+    CHECK(!coded.HadError());
   }
+  CHECK_LE(bytes.size(), kSerializedBytesMax) << "snapshot too large";
   return bytes;
 }
 
@@ -299,7 +355,10 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     cluster::TaskSpec spec;
     if (error.empty()) error = ValidateTaskSpec(t.spec(), spec);
     if (!error.empty()) return bad("task '", t.task_id(), "': ", error);
-    if (!SameMessage(spec, t.spec())) {
+    // ValidateTaskSpec's output differs from its input only by sorting and
+    // deduplicating the features (comparing the two messages field by field
+    // was most of the cost of a restore).
+    if (!sm::SortedUnique(t.spec().resources().required_features())) {
       return bad("task '", t.task_id(), "' spec is not normalized");
     }
     if (t.state() < cluster::TASK_PENDING ||
@@ -342,7 +401,7 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     cluster::VmSpec spec;
     if (error.empty()) error = ValidateVmSpec(v.spec(), spec);
     if (!error.empty()) return bad("vm '", v.name(), "': ", error);
-    if (!SameMessage(spec, v.spec())) {
+    if (!sm::SortedUnique(v.spec().features())) {  // as for tasks
       return bad("vm '", v.name(), "' spec is not normalized");
     }
     if (v.desired() != cluster::VM_DESIRED_STOPPED &&
@@ -436,7 +495,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
       return bad("pending task '", t.task_id(), "' fits an ONLINE worker");
     }
   }
-  for (const auto& [create_index, name] : fresh.waiting_vms_) {
+  for (const auto& [key, need] : fresh.waiting_vms_) {
+    const std::string& name = key.second;
     const cluster::VmRecord& v = fresh.vms_.find(name)->second;
     if (fresh.index_.BestFit(VmNeed(v), ToVector(v.spec().features())) != 0) {
       return bad("waiting vm '", name, "' fits an ONLINE worker");
@@ -485,7 +545,7 @@ void ClusterStateMachine::RebuildDerived() {
     if (v.worker_id() != 0) {
       vms_by_worker_.insert({v.worker_id(), name});
     } else {
-      waiting_vms_.insert({v.create_index(), name});
+      AddWaitingVm(v, /*fresh=*/false);
     }
   }
   for (const auto& [id, session] : sessions_) {
@@ -521,6 +581,8 @@ absl::Status ResultToStatus(const cluster::Result& result) {
 
 void ClusterStateMachine::CheckInvariants() const {
   CHECK(fresh_.empty());
+  CHECK(fresh_vms_.empty());
+  CHECK(fresh_draining_.empty());
   CHECK(dirty_workers_.empty());
   CHECK(!scan_needed_);
   index_.CheckInvariants();
@@ -586,12 +648,22 @@ void ClusterStateMachine::CheckInvariants() const {
       add_use(v.worker_id(), VmNeed(v));
     } else {
       ++vms_waiting;
-      CHECK(waiting_vms_.count({v.create_index(), name}) == 1);
+      auto waiting = waiting_vms_.find(std::make_pair(v.create_index(), name));
+      CHECK(waiting != waiting_vms_.end()) << "vm " << name;
+      CHECK(waiting->second == VmNeed(v)) << "waiting vm " << name;
       CHECK_EQ(v.observed(), cluster::VM_OBSERVED_UNSPECIFIED);
     }
   }
   CHECK_EQ(vms_by_worker_.size(), vms_placed);
   CHECK_EQ(waiting_vms_.size(), vms_waiting);
+  {
+    NeedFloor floor;
+    for (const auto& [key, need] : waiting_vms_) floor.Add(need);
+    CHECK(floor.cpu == waiting_vm_floor_.cpu &&
+          floor.memory == waiting_vm_floor_.memory &&
+          floor.disk == waiting_vm_floor_.disk)
+        << "waiting vm need floor out of step";
+  }
 
   size_t online = 0, draining = 0, offline_timed = 0;
   for (const auto& [id, w] : workers_) {
@@ -645,7 +717,8 @@ void ClusterStateMachine::CheckInvariants() const {
   }
 
   // Backfill is complete: nothing eligible fits anywhere.
-  for (const auto& [create_index, name] : waiting_vms_) {
+  for (const auto& [key, need] : waiting_vms_) {
+    const std::string& name = key.second;
     const cluster::VmRecord& v = vms_.find(name)->second;
     CHECK_EQ(index_.BestFit(VmNeed(v), ToVector(v.spec().features())), 0u)
         << "waiting vm " << name << " fits somewhere";

@@ -8,6 +8,8 @@
 #include "core/sm/testing/command_generator.h"
 #include "core/sm/transitions.h"
 #include "gmock/gmock.h"
+#include "google/protobuf/io/coded_stream.h"
+#include "google/protobuf/io/zero_copy_stream_impl_lite.h"
 #include "google/protobuf/stubs/logging.h"
 #include "gtest/gtest.h"
 
@@ -590,6 +592,69 @@ TEST_F(ClusterStateMachineTest, DrainingTakesNoWorkTasksFinishVmsMigrate) {
   EXPECT_EQ(sm_.FindWorker(1)->reserved().cpu_cores(), 0u);
 }
 
+// The scan tries a VM that was already waiting at the last scan only on the
+// workers that gained room since; these check that such a VM is placed as
+// soon as one does, and that new or newly movable VMs still see every worker.
+TEST_F(ClusterStateMachineTest, WaitingVmIsPlacedWhenAWorkerGainsRoom) {
+  Apply(RegisterCmd(1, 4, 4096, 100));
+  ASSERT_EQ(Apply(SubmitCmd("t", Spec(3))).task().worker_id(), 1u);
+  Apply(CreateVmCmd("a", VmSpecOf(2)));
+  EXPECT_EQ(Vm("a").worker_id(), 0u);
+  Apply(RegisterCmd(2, 1, 4096, 100));  // gains room, but too little for "a"
+  EXPECT_EQ(Vm("a").worker_id(), 0u);
+  // A new VM behind "a" still sees every worker: best fit is worker 1.
+  EXPECT_EQ(Apply(CreateVmCmd("b", VmSpecOf(1))).vm().worker_id(), 1u);
+  // Worker 1 gains 3 cores: "a", waiting since before, goes there.
+  Apply(FinishedCmd("t", 1, 1, true));
+  EXPECT_EQ(Vm("a").worker_id(), 1u);
+  EXPECT_EQ(Vm("a").generation(), 1u);
+}
+
+TEST_F(ClusterStateMachineTest, VmThatStartsWaitingWhileOthersWaitSeesAllWorkers) {
+  Apply(RegisterCmd(1, 4, 4096, 100));
+  Apply(RegisterCmd(2, 2, 4096, 100));
+  Apply(CreateVmCmd("big", VmSpecOf(8)));  // fits nowhere, ever
+  ASSERT_EQ(Apply(CreateVmCmd("v", VmSpecOf(2))).vm().worker_id(), 2u);
+  ASSERT_EQ(Apply(CreateVmCmd("w", VmSpecOf(2))).vm().worker_id(), 1u);
+  // Worker 2 fails: "v" waits again, and goes to worker 1, which has not
+  // gained room since the last scan.
+  Apply(StatusCmd(2, cluster::WORKER_FAILED));
+  EXPECT_EQ(Vm("v").worker_id(), 1u);
+  EXPECT_EQ(Vm("v").generation(), 2u);
+  EXPECT_EQ(Vm("big").worker_id(), 0u);
+}
+
+TEST_F(ClusterStateMachineTest, VmOnDrainingWorkerMigratesWhenRoomFrees) {
+  Apply(RegisterCmd(1, 2, 4096, 100));
+  Apply(RegisterCmd(2, 2, 4096, 100));
+  ASSERT_EQ(Apply(SubmitCmd("t", Spec(2))).task().worker_id(), 1u);
+  ASSERT_EQ(Apply(CreateVmCmd("v", VmSpecOf(2))).vm().worker_id(), 2u);
+  Apply(CreateVmCmd("big", VmSpecOf(8)));
+  Apply(StatusCmd(2, cluster::WORKER_DRAINING));
+  EXPECT_EQ(Vm("v").worker_id(), 2u);  // worker 1 is full
+  Apply(SubmitCmd("u", Spec(1)));      // scans with no room gained
+  EXPECT_EQ(Vm("v").worker_id(), 2u);
+  // Worker 1 gains room: the VM, on a worker that was already draining at
+  // the last scan, migrates there.
+  Apply(FinishedCmd("t", 1, 1, true));
+  EXPECT_EQ(Vm("v").worker_id(), 1u);
+  EXPECT_EQ(Vm("v").generation(), 2u);
+  EXPECT_EQ(Task("u").state(), cluster::TASK_PENDING);  // the VM went first
+  EXPECT_EQ(Vm("big").worker_id(), 0u);
+}
+
+TEST_F(ClusterStateMachineTest, WorkerThatStartsDrainingMovesVmsToAnyWorker) {
+  Apply(RegisterCmd(1, 4, 4096, 100));
+  Apply(RegisterCmd(2, 1, 4096, 100));
+  Apply(CreateVmCmd("big", VmSpecOf(8)));
+  ASSERT_EQ(Apply(CreateVmCmd("v", VmSpecOf(1))).vm().worker_id(), 2u);
+  // No worker gained room, but the VMs of a newly draining worker are tried
+  // everywhere.
+  Apply(StatusCmd(2, cluster::WORKER_DRAINING));
+  EXPECT_EQ(Vm("v").worker_id(), 1u);
+  EXPECT_EQ(Vm("big").worker_id(), 0u);
+}
+
 TEST_F(ClusterStateMachineTest, CreateVmValidationAndIdempotency) {
   ExpectRejected(CreateVmCmd("", VmSpecOf(1)), cluster::RESULT_INVALID_ARGUMENT,
                  "vm name");
@@ -951,6 +1016,25 @@ TEST_F(ClusterStateMachineTest, RestoreRejectsBadSnapshotsAndKeepsState) {
   pending->set_worker_id(0);
   EXPECT_THAT(sm_.RestoreFromProto(s),
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("fits")));
+  // Feature lists must be stored sorted and without duplicates.
+  for (const std::vector<std::string>& features :
+       std::vector<std::vector<std::string>>{{"b", "a"}, {"a", "a"}}) {
+    s = sm_.ToProto();
+    for (const std::string& f : features) {
+      s.mutable_tasks(0)->mutable_spec()->mutable_resources()->add_required_features(f);
+    }
+    EXPECT_THAT(sm_.RestoreFromProto(s),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr("task 'a' spec is not normalized")));
+    s = sm_.ToProto();
+    cluster::VmRecord* vm = s.add_vms();
+    vm->set_name("v");
+    *vm->mutable_spec() = VmSpecOf(64);
+    for (const std::string& f : features) vm->mutable_spec()->add_features(f);
+    EXPECT_THAT(sm_.RestoreFromProto(s),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         HasSubstr("vm 'v' spec is not normalized")));
+  }
   EXPECT_EQ(sm_.Digest(), digest);
   sm_.CheckInvariants();
   ClusterStateMachine other;
@@ -992,6 +1076,16 @@ TEST(ClusterStateMachineHostileTest, CorruptedEntriesNeverBreakInvariants) {
       }
       sm.CheckInvariants();
     }
+    // Snapshot() writes the records directly; it must give the bytes of the
+    // snapshot message serialized deterministically.
+    std::string expected;
+    {
+      google::protobuf::io::StringOutputStream raw(&expected);
+      google::protobuf::io::CodedOutputStream coded(&raw);
+      coded.SetSerializationDeterministic(true);
+      ASSERT_TRUE(sm.ToProto().SerializeToCodedStream(&coded));
+    }
+    ASSERT_EQ(sm.Snapshot(), expected) << "seed " << seed;
     ClusterStateMachine copy;
     const absl::Status status = copy.Restore(sm.Snapshot());
     ASSERT_TRUE(status.ok()) << "seed " << seed << ": " << status;
