@@ -94,22 +94,25 @@ class SimNetwork::Endpoint final : public Transport {
     receiver_ = std::move(receiver);
   }
 
+  // The packet is built in its slot: the message is moved once.
   SendResult Send(NodeId to, raft::Message message) override {
-    Packet packet;
+    const uint32_t slot = network_->NewSlot();
+    Packet& packet = network_->parked(slot);
     packet.from = self_;
     packet.to = to;
     packet.kind = Packet::Kind::kRaft;
     packet.raft = std::move(message);
-    return network_->Send(std::move(packet));
+    return network_->Send(slot);
   }
 
   SendResult SendBytes(NodeId to, std::string bytes) override {
-    Packet packet;
+    const uint32_t slot = network_->NewSlot();
+    Packet& packet = network_->parked(slot);
     packet.from = self_;
     packet.to = to;
     packet.kind = Packet::Kind::kBytes;
     packet.bytes = std::move(bytes);
-    return network_->Send(std::move(packet));
+    return network_->Send(slot);
   }
 
   size_t QueuedPackets(NodeId to) const override {
@@ -176,7 +179,8 @@ int64_t SimNetwork::DrawLatency() {
   return static_cast<int64_t>(latency);
 }
 
-Transport::SendResult SimNetwork::Send(Packet&& packet) {
+Transport::SendResult SimNetwork::Send(uint32_t slot) {
+  Packet& packet = parked(slot);
   CHECK_NE(packet.from, packet.to) << "a node does not send to itself";
   CHECK(!world_->IsCrashed(packet.from))
       << "crashed " << packet.from << " sent";
@@ -184,12 +188,14 @@ Transport::SendResult SimNetwork::Send(Packet&& packet) {
   if (dest == endpoints_.end()) {
     ++stats_.dropped_unknown_peer;
     Observe(packet, PacketFate::kUnknownPeer);
+    FreeSlot(slot);
     return Transport::SendResult::kUnreachable;
   }
   size_t& in_flight = in_flight_[{packet.from, packet.to}];
   if (in_flight >= options_.queue_packets_max) {
     ++stats_.dropped_queue_full;
     Observe(packet, PacketFate::kQueueFull);
+    FreeSlot(slot);
     return Transport::SendResult::kQueueFull;
   }
   ++stats_.sent;
@@ -201,34 +207,49 @@ Transport::SendResult SimNetwork::Send(Packet&& packet) {
   if (world_->IsCrashed(packet.to)) {
     ++stats_.dropped_node_down;
     Observe(packet, PacketFate::kNodeDown);
+    FreeSlot(slot);
     return Transport::SendResult::kQueued;
   }
   if (lost) {
     ++stats_.lost;
     Observe(packet, PacketFate::kLost);
+    FreeSlot(slot);
     return Transport::SendResult::kQueued;
   }
   if (duplicate) {
     ++stats_.duplicated;
     Observe(packet, PacketFate::kDuplicated);
     ++in_flight;
-    ScheduleDelivery(Packet(packet));
+    // A deque: parking the copy leaves `packet` where it is.
+    ScheduleDelivery(Park(Packet(packet)));
   }
   ++in_flight;
-  ScheduleDelivery(std::move(packet));
+  ScheduleDelivery(slot);
   return Transport::SendResult::kQueued;
 }
 
-uint32_t SimNetwork::Park(Packet&& packet) {
+uint32_t SimNetwork::NewSlot() {
   if (free_slots_.empty()) {
-    slots_.emplace_back(std::move(packet));
+    slots_.emplace_back(std::in_place);
     return static_cast<uint32_t>(slots_.size() - 1);
   }
   const uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   CHECK(!slots_[slot].has_value());
-  slots_[slot].emplace(std::move(packet));
+  slots_[slot].emplace();
   return slot;
+}
+
+uint32_t SimNetwork::Park(Packet&& packet) {
+  const uint32_t slot = NewSlot();
+  *slots_[slot] = std::move(packet);
+  return slot;
+}
+
+Packet& SimNetwork::parked(uint32_t slot) {
+  CHECK_LT(slot, slots_.size());
+  CHECK(slots_[slot].has_value()) << "packet slot " << slot << " is empty";
+  return *slots_[slot];
 }
 
 void SimNetwork::FreeSlot(uint32_t slot) {
@@ -238,7 +259,8 @@ void SimNetwork::FreeSlot(uint32_t slot) {
   free_slots_.push_back(slot);
 }
 
-void SimNetwork::ScheduleDelivery(Packet&& packet) {
+void SimNetwork::ScheduleDelivery(uint32_t slot) {
+  const Packet& packet = parked(slot);
   const NodeId to = packet.to;
   SimMicros at = world_->now_us() + DrawLatency();
   if (options_.fifo_links) {
@@ -246,14 +268,11 @@ void SimNetwork::ScheduleDelivery(Packet&& packet) {
     at = std::max(at, last);  // equal times keep send order
     last = at;
   }
-  const uint32_t slot = Park(std::move(packet));
   world_->Schedule(at, to, [this, slot] { Deliver(slot); });
 }
 
 void SimNetwork::Deliver(uint32_t slot) {
-  CHECK_LT(slot, slots_.size());
-  CHECK(slots_[slot].has_value()) << "delivery from empty packet slot " << slot;
-  Packet& packet = *slots_[slot];
+  Packet& packet = parked(slot);
   const Link link{packet.from, packet.to};
   if (IsClogged(packet.from) || IsClogged(packet.to)) {
     ++stats_.clog_held;
@@ -353,7 +372,7 @@ void SimNetwork::ReleaseHeld() {
     if (IsClogged(packet.from) || IsClogged(packet.to)) {
       still_held.push_back(std::move(packet));
     } else {
-      ScheduleDelivery(std::move(packet));  // still counted in flight
+      ScheduleDelivery(Park(std::move(packet)));  // still counted in flight
     }
   }
   held_.swap(still_held);

@@ -174,8 +174,10 @@ class SimNetwork {
   class Endpoint;
   using Link = std::pair<NodeId, NodeId>;
 
-  Transport::SendResult Send(Packet&& packet);
-  void ScheduleDelivery(Packet&& packet);
+  // Sends the packet built in `slot` (its fate decides whether the slot is
+  // freed now or at delivery).
+  Transport::SendResult Send(uint32_t slot);
+  void ScheduleDelivery(uint32_t slot);
   // Delivers the packet parked in `slot` and frees the slot.
   void Deliver(uint32_t slot);
   // Packets in flight wait in slots, and their delivery events capture only
@@ -183,7 +185,9 @@ class SimNetwork {
   // (no allocation). The receiver consumes the packet in its slot, so a Raft
   // message is moved twice on its way (into the Packet, into the slot)
   // instead of seven times.
+  uint32_t NewSlot();  // holds a default Packet
   uint32_t Park(Packet&& packet);
+  Packet& parked(uint32_t slot);
   void FreeSlot(uint32_t slot);
   void ReleaseHeld();
   int64_t DrawLatency();

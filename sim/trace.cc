@@ -15,7 +15,13 @@ constexpr char kHexDigits[] = "0123456789abcdef";
 
 std::string JsonEscape(absl::string_view bytes) {
   std::string out;
-  out.reserve(bytes.size());
+  AppendJsonEscaped(bytes, &out);
+  return out;
+}
+
+void AppendJsonEscaped(absl::string_view bytes, std::string* out_ptr) {
+  std::string& out = *out_ptr;
+  out.reserve(out.size() + bytes.size());
   for (const char c : bytes) {
     const auto byte = static_cast<uint8_t>(c);
     switch (c) {
@@ -51,7 +57,6 @@ std::string JsonEscape(absl::string_view bytes) {
       out += c;
     }
   }
-  return out;
 }
 
 void AppendHex64(uint64_t value, std::string* out) {
@@ -77,7 +82,9 @@ void JsonLine::Key(absl::string_view key) {
         << "JSON key must be a plain identifier: " << key;
   }
   if (!fields_.empty()) fields_ += ',';
-  absl::StrAppend(&fields_, "\"", key, "\":");
+  fields_ += '"';
+  fields_.append(key.data(), key.size());
+  fields_ += "\":";
 }
 
 JsonLine& JsonLine::Int(absl::string_view key, int64_t value) {
@@ -100,13 +107,17 @@ JsonLine& JsonLine::Bool(absl::string_view key, bool value) {
 
 JsonLine& JsonLine::Str(absl::string_view key, absl::string_view value) {
   Key(key);
-  absl::StrAppend(&fields_, "\"", JsonEscape(value), "\"");
+  fields_ += '"';
+  AppendJsonEscaped(value, &fields_);
+  fields_ += '"';
   return *this;
 }
 
 JsonLine& JsonLine::Hex(absl::string_view key, uint64_t value) {
   Key(key);
-  absl::StrAppend(&fields_, "\"", Hex64(value), "\"");
+  fields_ += '"';
+  AppendHex64(value, &fields_);
+  fields_ += '"';
   return *this;
 }
 

@@ -43,6 +43,8 @@ namespace blixard::sim {
 // point), so any byte string gives valid, ASCII-only JSON and maps back to
 // the same bytes.
 std::string JsonEscape(absl::string_view bytes);
+// Appends JsonEscape(bytes) to *out.
+void AppendJsonEscaped(absl::string_view bytes, std::string* out);
 
 // 16 lowercase hex digits.
 std::string Hex64(uint64_t value);

@@ -1420,7 +1420,14 @@ void Raft::TickHeartbeat() {
 
 void Raft::CheckInvariants() const {
   log_.CheckInvariants();
-  tracker_.CheckInvariants();
+  // Progress is the leader's view of its followers: every role change
+  // resets it (Reset), so only a leader's is ever read, and only a leader's
+  // is checked (per member, after every simulated event).
+  if (role_ == Role::kLeader) {
+    tracker_.CheckInvariants();
+  } else if (kExpensiveChecks) {
+    tracker_.CheckMembership();
+  }
   read_only_.CheckInvariants();
   // Once each: this runs after every simulated event.
   const Index last_index = log_.LastIndex();
