@@ -115,7 +115,7 @@ void SimDisk::Land(uint64_t epoch, uint64_t seq) {
   while (!pending_.empty() && pending_.front().landed && !failed_) {
     PendingWrite front = std::move(pending_.front());
     pending_.pop_front();
-    Apply(front.write);
+    Apply(std::move(front.write));
     ++completed_writes_;
     const uint64_t epoch_before = epoch_;
     front.done();
@@ -123,7 +123,7 @@ void SimDisk::Land(uint64_t epoch, uint64_t seq) {
   }
 }
 
-void SimDisk::Apply(const LogWrite& write) {
+void SimDisk::Apply(LogWrite&& write) {
   if (write.snapshot) {
     const raft::Snapshot& snapshot = *write.snapshot;
     const uint64_t index = snapshot.metadata().index();
@@ -148,15 +148,16 @@ void SimDisk::Apply(const LogWrite& write) {
     } else {
       entries_.clear();
     }
-    snapshot_ = snapshot;
+    snapshot_ = std::move(*write.snapshot);
   }
   if (!write.entries.empty()) {
     const Index first(write.entries.front().index());
     CHECK_GT(first, snapshot_index()) << "entries at or below the snapshot";
     CHECK_LE(first, DurableLastIndex().Next()) << "a gap in the log";
     entries_.resize(first.Since(DurableFirstIndex()));
-    for (const raft::Entry& entry : write.entries) {
-      entries_.push_back(StoredEntry{entry, EntryChecksum(entry)});
+    for (raft::Entry& entry : write.entries) {
+      const uint64_t checksum = EntryChecksum(entry);
+      entries_.push_back(StoredEntry{std::move(entry), checksum});
     }
   }
   if (write.hard_state) hard_state_ = *write.hard_state;
@@ -193,7 +194,7 @@ absl::Status SimDisk::Recover() {
   if (!torn_) return absl::OkStatus();
   if (StableHash64(torn_->bytes) == torn_->checksum) {
     // The whole record reached the disk before the power went.
-    Apply(torn_->write);
+    Apply(std::move(torn_->write));
     torn_.reset();
     return absl::OkStatus();
   }

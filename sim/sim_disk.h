@@ -148,7 +148,8 @@ class SimDisk final : public LogStore {
   };
 
   void Land(uint64_t epoch, uint64_t seq);
-  void Apply(const LogWrite& write);
+  // Makes `write` durable; consumes its entries.
+  void Apply(LogWrite&& write);
   // Resolves a torn record left by a crash; DATA_LOSS in report mode.
   absl::Status Recover();
   absl::Status ReadFault();

@@ -9,12 +9,16 @@ CheckFailure::CheckFailure(const char* file, int line, const char* condition) {
   stream_ << file << ":" << line << ": CHECK failed: " << condition << " ";
 }
 
-CheckFailure::~CheckFailure() {
-  stream_ << "\n";
-  const std::string message = stream_.str();
+CheckFailure* NewCheckFailure(const char* file, int line, const char* condition) {
+  return new CheckFailure(file, line, condition);
+}
+
+CheckFailureMessage::~CheckFailureMessage() {
+  failure_->stream() << "\n";
+  const std::string message = failure_->message();
   std::fputs(message.c_str(), stderr);
   std::fflush(stderr);
-  std::abort();
+  std::abort();  // the failure is never freed: the process ends here
 }
 
 }  // namespace blixard::check_internal

@@ -21,43 +21,65 @@
 
 namespace blixard::check_internal {
 
-// Collects the failure message and aborts in its destructor, after the
-// caller has streamed its context into it.
+// The message of a failed CHECK, built on the heap by the cold path: a
+// failing CHECK leaves one pointer on its caller's stack, not an
+// ostringstream. With the stream on the stack every function holding a
+// CHECK got a large frame and a stack-protector canary on its hot path, and
+// one-line accessors (Index::Prev) were too big to inline.
 class CheckFailure {
  public:
   CheckFailure(const char* file, int line, const char* condition);
-  CheckFailure(const CheckFailure&) = delete;
-  CheckFailure& operator=(const CheckFailure&) = delete;
-  [[noreturn]] ~CheckFailure();
-
   std::ostream& stream() { return stream_; }
+  std::string message() const { return stream_.str(); }
 
  private:
   std::ostringstream stream_;
 };
+
+// The temporary a failing CHECK streams its context into; prints the
+// message and aborts in its destructor, at the end of the statement.
+class CheckFailureMessage {
+ public:
+  explicit CheckFailureMessage(CheckFailure* failure) : failure_(failure) {}
+  CheckFailureMessage(const CheckFailureMessage&) = delete;
+  CheckFailureMessage& operator=(const CheckFailureMessage&) = delete;
+  [[noreturn]] ~CheckFailureMessage();
+
+  std::ostream& stream() { return failure_->stream(); }
+
+ private:
+  CheckFailure* failure_;
+};
+
+[[gnu::cold, gnu::noinline]] CheckFailure* NewCheckFailure(const char* file, int line,
+                                                           const char* condition);
+
+// A failed CHECK_xx: the condition and both operands.
+template <typename A, typename B>
+[[gnu::cold, gnu::noinline]] CheckFailure* NewCheckOpFailure(const char* file, int line,
+                                                             const char* condition,
+                                                             const A& a, const B& b) {
+  CheckFailure* failure = NewCheckFailure(file, line, condition);
+  failure->stream() << "(" << a << " vs. " << b << ") ";
+  return failure;
+}
 
 // Makes `CHECK(x) << ...` an expression of type void in both branches.
 struct Voidify {
   void operator&(std::ostream&) {}
 };
 
-template <typename A, typename B>
-std::string FormatOperands(const A& a, const B& b) {
-  std::ostringstream out;
-  out << "(" << a << " vs. " << b << ")";
-  return out.str();
-}
-
 }  // namespace blixard::check_internal
 
 #define BLIXARD_CHECK_PREDICT_TRUE(x) (__builtin_expect(static_cast<bool>(x), 1))
 
-#define CHECK(condition)                                        \
-  BLIXARD_CHECK_PREDICT_TRUE(condition)                         \
-  ? (void)0                                                     \
-  : ::blixard::check_internal::Voidify() &                      \
-        ::blixard::check_internal::CheckFailure(__FILE__, __LINE__, \
-                                                #condition)     \
+#define CHECK(condition)                                                  \
+  BLIXARD_CHECK_PREDICT_TRUE(condition)                                   \
+  ? (void)0                                                               \
+  : ::blixard::check_internal::Voidify() &                                \
+        ::blixard::check_internal::CheckFailureMessage(                   \
+            ::blixard::check_internal::NewCheckFailure(__FILE__, __LINE__, \
+                                                       #condition))       \
             .stream()
 
 #define BLIXARD_CHECK_OP(op, a, b)                                          \
@@ -70,12 +92,11 @@ std::string FormatOperands(const A& a, const B& b) {
         if (BLIXARD_CHECK_PREDICT_TRUE(blixard_check_a_ op blixard_check_b_)) \
           ;                                                                  \
         else                                                                 \
-          ::blixard::check_internal::CheckFailure(__FILE__, __LINE__,        \
-                                                  #a " " #op " " #b)         \
-                  .stream()                                                  \
-              << ::blixard::check_internal::FormatOperands(blixard_check_a_, \
-                                                           blixard_check_b_) \
-              << " "
+          ::blixard::check_internal::CheckFailureMessage(                    \
+              ::blixard::check_internal::NewCheckOpFailure(                  \
+                  __FILE__, __LINE__, #a " " #op " " #b, blixard_check_a_,   \
+                  blixard_check_b_))                                         \
+              .stream()
 
 #define CHECK_EQ(a, b) BLIXARD_CHECK_OP(==, a, b)
 #define CHECK_NE(a, b) BLIXARD_CHECK_OP(!=, a, b)
@@ -85,12 +106,13 @@ std::string FormatOperands(const A& a, const B& b) {
 #define CHECK_GE(a, b) BLIXARD_CHECK_OP(>=, a, b)
 
 // CHECK_OK(status): a Status that must be OK (an invariant, not an I/O path).
-#define CHECK_OK(expr)                                              \
-  for (const auto& blixard_check_status_ = (expr);                  \
-       !blixard_check_status_.ok();)                                \
-  ::blixard::check_internal::CheckFailure(__FILE__, __LINE__,       \
-                                          #expr " is OK")           \
-          .stream()                                                 \
+#define CHECK_OK(expr)                                                  \
+  for (const auto& blixard_check_status_ = (expr);                      \
+       !blixard_check_status_.ok();)                                    \
+  ::blixard::check_internal::CheckFailureMessage(                       \
+      ::blixard::check_internal::NewCheckFailure(__FILE__, __LINE__,    \
+                                                 #expr " is OK"))       \
+          .stream()                                                     \
       << blixard_check_status_ << " "
 
 #if !defined(NDEBUG) || defined(BLIXARD_EXPENSIVE_CHECKS)
