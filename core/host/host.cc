@@ -1125,7 +1125,14 @@ void Host::CheckInvariants() const {
   CHECK_LE(writes_in_flight_, persisting_.size());
   CHECK_LE(pending_writes_.size(), kPendingWritesMax);
   CHECK_LE(forwards_.size(), kPendingForwardsMax);
-  if (kExpensiveChecks) sm_->CheckInvariants();
+  // O(state): where expensive checks are on, and only when an apply or a
+  // snapshot changed the state since the last check (this runs after every
+  // simulated event).
+  if (kExpensiveChecks && (!sm_checked_ || sm_checked_at_ != applied_)) {
+    sm_->CheckInvariants();
+    sm_checked_ = true;
+    sm_checked_at_ = applied_;
+  }
 }
 
 }  // namespace blixard::host

@@ -109,6 +109,9 @@ class MemoryStorage final : public Storage {
   void CheckInvariants() const;
 
  private:
+  // Entries from `position` on follow their predecessors: consecutive
+  // indexes, terms that never go down.
+  void CheckEntriesFrom(size_t position) const;
   Index offset() const { return Index(entries_.front().index()); }
 
   HardState hard_state_;
