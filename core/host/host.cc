@@ -921,10 +921,8 @@ void Host::RunAgent() {
   // Tasks: start what is assigned here, stop what moved away.
   // Only this worker's work, through the state machine's per-worker
   // indexes.
-  std::set<std::string> mine;
   for (const cluster::TaskRecord* active : sm_->ActiveTasksOn(self)) {
     const cluster::TaskRecord& task = *active;
-    mine.insert(task.task_id());
     auto running = running_tasks_.find(task.task_id());
     if (running != running_tasks_.end() && running->second == task.attempt()) continue;
     if (running != running_tasks_.end()) {
@@ -959,18 +957,21 @@ void Host::RunAgent() {
                        started.ToString());
     }
   }
+  // A task is active here exactly when its record names this worker (the
+  // state machine keeps worker_id at 0 for tasks not placed).
   for (const auto& [task_id, attempt] : running_tasks_) {
-    if (mine.count(task_id) == 0) env_.executor->Stop(WorkKind::kTask, task_id);
+    const cluster::TaskRecord* task = sm_->FindTask(task_id);
+    if (task == nullptr || task->worker_id() != self) {
+      env_.executor->Stop(WorkKind::kTask, task_id);
+    }
   }
 
   // VMs: run what is placed here and desired running; stop the rest. The
   // log learns what the executor sees one legal step at a time (the state
   // machine's transition table), each step resent until it lands.
-  std::set<std::string> vms_here;
   for (const cluster::VmRecord* placed : sm_->VmsOn(self)) {
     const cluster::VmRecord& vm = *placed;
     const std::string& name = vm.name();
-    vms_here.insert(name);
     const bool want_running = vm.desired() == cluster::VM_DESIRED_RUNNING;
     auto local = local_vms_.find(name);
     if (local != local_vms_.end() && local->second.generation != vm.generation()) {
@@ -1028,7 +1029,8 @@ void Host::RunAgent() {
     Report(std::move(command), absl::StrCat("vm/", name));
   }
   for (auto it = local_vms_.begin(); it != local_vms_.end();) {
-    if (vms_here.count(it->first) == 0) {
+    const cluster::VmRecord* vm = sm_->FindVm(it->first);
+    if (vm == nullptr || vm->worker_id() != self) {
       if (it->second.phase == VmPhase::kExited) {
         it = local_vms_.erase(it);
         continue;

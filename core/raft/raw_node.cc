@@ -247,11 +247,20 @@ bool RawNode::HasReady() {
   raft_->FlushPendingAppends();
   const RaftLog& log = raft_->log();
   return CurrentSoftState() != prev_soft_ ||
-         !HardStateEqual(raft_->GetHardState(), prev_hard_) ||
+         HardStateChanged() ||
          log.HasNextUnstableEntries() || log.unstable().NextSnapshot() != nullptr ||
          log.HasNextCommittedEntries() || !raft_->msgs().empty() ||
          !raft_->msgs_after_persist().empty() ||
          !raft_->self_after_persist().empty() || !raft_->read_states().empty();
+}
+
+bool RawNode::HardStateChanged() const {
+  // Field by field: HasReady runs several times per event, and building a
+  // HardState message to compare costs a protobuf construction and
+  // destruction each time.
+  return raft_->term().value() != prev_hard_.term() ||
+         raft_->vote().value() != prev_hard_.vote() ||
+         raft_->log().committed().value() != prev_hard_.commit();
 }
 
 Ready RawNode::GetReady() {

@@ -203,6 +203,8 @@ class RawNode {
   std::unique_ptr<Raft> raft_;
   uint64_t last_ready_number_ = 0;
   SoftState prev_soft_;
+  // The core's term, vote or commit differ from prev_hard_.
+  bool HardStateChanged() const;
   HardState prev_hard_;
   std::deque<PendingReady> pending_;
   // Committed entries handed out but not yet marked applied.
