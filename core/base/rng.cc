@@ -2,26 +2,9 @@
 
 #include <xxhash.h>
 
-#include "absl/numeric/int128.h"
 #include "core/base/check.h"
 
 namespace blixard {
-namespace {
-
-constexpr uint64_t Rotl(uint64_t x, int k) {
-  return (x << k) | (x >> (64 - k));
-}
-
-}  // namespace
-
-uint64_t SplitMix64(uint64_t& state) {
-  state += 0x9e3779b97f4a7c15ULL;
-  uint64_t z = state;
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
 namespace {
 
 // FNV-1a then splitmix: the hash of stream names (Fork). Kept apart from
@@ -51,48 +34,14 @@ Rng::Rng(uint64_t seed) : seed_(seed) {
   CHECK(state_[0] != 0 || state_[1] != 0 || state_[2] != 0 || state_[3] != 0);
 }
 
-uint64_t Rng::Next() {
-  ++draws_;
-  const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
-  const uint64_t t = state_[1] << 17;
-  state_[2] ^= state_[0];
-  state_[3] ^= state_[1];
-  state_[1] ^= state_[2];
-  state_[0] ^= state_[3];
-  state_[2] ^= t;
-  state_[3] = Rotl(state_[3], 45);
-  return result;
-}
-
 void Rng::Discard(uint64_t n) {
   for (uint64_t i = 0; i < n; ++i) Next();
-}
-
-uint64_t Rng::Uniform(uint64_t n) {
-  CHECK_GT(n, 0u) << "Uniform(0) has no value to return";
-  // Lemire, "Fast Random Integer Generation in an Interval" (2019).
-  absl::uint128 product = absl::uint128(Next()) * n;
-  uint64_t low = absl::Uint128Low64(product);
-  if (low < n) {
-    const uint64_t threshold = (0 - n) % n;
-    while (low < threshold) {
-      product = absl::uint128(Next()) * n;
-      low = absl::Uint128Low64(product);
-    }
-  }
-  return absl::Uint128High64(product);
 }
 
 uint64_t Rng::Range(uint64_t lo, uint64_t hi) {
   CHECK_LE(lo, hi);
   if (lo == 0 && hi == UINT64_MAX) return Next();
   return lo + Uniform(hi - lo + 1);
-}
-
-bool Rng::Chance(uint64_t numerator, uint64_t denominator) {
-  CHECK_GT(denominator, 0u);
-  CHECK_LE(numerator, denominator);
-  return Uniform(denominator) < numerator;
 }
 
 Rng Rng::Fork(absl::string_view stream) const {

@@ -16,7 +16,9 @@
 #include <array>
 #include <cstdint>
 
+#include "absl/numeric/int128.h"
 #include "absl/strings/string_view.h"
+#include "core/base/check.h"
 
 namespace blixard {
 
@@ -55,6 +57,10 @@ class Rng {
   void Discard(uint64_t n);
 
  private:
+  static constexpr uint64_t Rotl(uint64_t x, int k) {
+    return (x << k) | (x >> (64 - k));
+  }
+
   uint64_t seed_;
   std::array<uint64_t, 4> state_;
   uint64_t draws_ = 0;
@@ -62,7 +68,49 @@ class Rng {
 
 // One step of splitmix64: a good 64-bit mixing function, used for seeding and
 // for stable hashing of small keys.
-uint64_t SplitMix64(uint64_t& state);
+inline uint64_t SplitMix64(uint64_t& state) {
+  state += 0x9e3779b97f4a7c15ULL;
+  uint64_t z = state;
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+  return z ^ (z >> 31);
+}
+
+// The draws are inline: the simulator makes several per event.
+
+inline uint64_t Rng::Next() {
+  ++draws_;
+  const uint64_t result = Rotl(state_[1] * 5, 7) * 9;
+  const uint64_t t = state_[1] << 17;
+  state_[2] ^= state_[0];
+  state_[3] ^= state_[1];
+  state_[1] ^= state_[2];
+  state_[0] ^= state_[3];
+  state_[2] ^= t;
+  state_[3] = Rotl(state_[3], 45);
+  return result;
+}
+
+inline uint64_t Rng::Uniform(uint64_t n) {
+  CHECK_GT(n, 0u) << "Uniform(0) has no value to return";
+  // Lemire, "Fast Random Integer Generation in an Interval" (2019).
+  absl::uint128 product = absl::uint128(Next()) * n;
+  uint64_t low = absl::Uint128Low64(product);
+  if (low < n) {
+    const uint64_t threshold = (0 - n) % n;
+    while (low < threshold) {
+      product = absl::uint128(Next()) * n;
+      low = absl::Uint128Low64(product);
+    }
+  }
+  return absl::Uint128High64(product);
+}
+
+inline bool Rng::Chance(uint64_t numerator, uint64_t denominator) {
+  CHECK_GT(denominator, 0u);
+  CHECK_LE(numerator, denominator);
+  return Uniform(denominator) < numerator;
+}
 
 // A stable 64-bit hash of bytes: XXH3-64 with seed 0 (xxHash >= 0.8, whose
 // XXH3 output is frozen). Stable across platforms and releases, unlike

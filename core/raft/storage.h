@@ -21,7 +21,6 @@
 #define BLIXARD_CORE_RAFT_STORAGE_H_
 
 #include <cstdint>
-#include <deque>
 #include <limits>
 #include <vector>
 
@@ -116,8 +115,10 @@ class MemoryStorage final : public Storage {
 
   HardState hard_state_;
   Snapshot snapshot_;
-  // entries_[0] is the dummy entry at snapshot index/term.
-  std::deque<Entry> entries_;
+  // entries_[0] is the dummy entry at snapshot index/term. A vector, not a
+  // deque: size and index arithmetic run several times per event, and the
+  // front is dropped only at compaction (every few hundred entries).
+  std::vector<Entry> entries_;
   bool snapshot_unavailable_ = false;
 };
 
