@@ -126,6 +126,7 @@ void Unstable::Slice(Index lo, Index hi, std::vector<Entry>* out) const {
   CHECK_LE(offset_, lo);
   CHECK_LE(lo, hi);
   CHECK_LE(hi, offset_ + entries_.size());
+  out->reserve(out->size() + hi.Since(lo));
   for (Index i = lo; i < hi; i = i.Next()) out->push_back(entries_[i.Since(offset_)]);
 }
 
