@@ -113,7 +113,7 @@ HardState Raft::GetHardState() const {
 // ---------------------------------------------------------------------------
 // Sending.
 
-void Raft::Send(Message m) {
+void Raft::Send(Message&& m) {
   if (m.from() == 0) m.set_from(id_.value());
   const MessageType t = m.type();
   if (t == MSG_VOTE || t == MSG_VOTE_RESPONSE || t == MSG_PRE_VOTE ||

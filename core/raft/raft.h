@@ -160,7 +160,8 @@ class Raft {
   // A conf-change entry above the applied index (for a coverage mark only).
   bool HasUnappliedConfChange() const;
 
-  void Send(Message m);
+  // Takes the message over (callers move it in: no copy, no extra move).
+  void Send(Message&& m);
   void SendAppend(NodeId to) { MaybeSendAppend(to, true); }
   bool MaybeSendAppend(NodeId to, bool send_if_empty);
   bool MaybeSendSnapshot(NodeId to, Progress& pr);
