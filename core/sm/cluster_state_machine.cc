@@ -451,22 +451,18 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoRemoveWorker(
 }
 
 void ClusterStateMachine::RequeueWorkerWork(uint64_t node_id, bool vms_too) {
-  auto lo =
-      tasks_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-  std::vector<std::string> task_ids;
-  for (auto it = lo; it != tasks_by_worker_.end() && it->first == node_id;
-       ++it) {
-    task_ids.push_back(it->second);
+  // Collected first: requeueing erases from the index being walked.
+  std::vector<cluster::TaskRecord*> tasks;
+  for (auto [it, end] = OnWorker(tasks_by_worker_, node_id); it != end; ++it) {
+    tasks.push_back(it->second);
   }
-  for (const std::string& id : task_ids) RequeueTask(tasks_.find(id)->second);
+  for (cluster::TaskRecord* task : tasks) RequeueTask(*task);
   if (!vms_too) return;
-  auto vlo = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-  std::vector<std::string> names;
-  for (auto it = vlo; it != vms_by_worker_.end() && it->first == node_id;
-       ++it) {
-    names.push_back(it->second);
+  std::vector<cluster::VmRecord*> vms;
+  for (auto [it, end] = OnWorker(vms_by_worker_, node_id); it != end; ++it) {
+    vms.push_back(it->second);
   }
-  for (const std::string& name : names) UnplaceVm(vms_.find(name)->second);
+  for (cluster::VmRecord* vm : vms) UnplaceVm(*vm);
 }
 
 // ---------------------------------------------------------------------------
@@ -522,7 +518,7 @@ void ClusterStateMachine::AssignTask(cluster::TaskRecord& task,
   task.set_attempt(task.attempt() + 1);
   task.set_assigned_time_ms(now_ms_);
   task.set_not_before_ms(0);  // meaningful only while PENDING
-  CHECK(tasks_by_worker_.insert({w.node_id(), task.task_id()}).second);
+  CHECK(tasks_by_worker_.emplace(std::make_pair(w.node_id(), task.task_id()), &task).second);
 }
 
 void ClusterStateMachine::RequeueTask(cluster::TaskRecord& task) {
@@ -744,8 +740,8 @@ void ClusterStateMachine::ScanVms(DirtyRoom& room) {
     const bool fresh = fresh_draining_.count(node_id) > 0;
     if (!fresh && room.workers.empty()) continue;
     auto it = vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-    while (it != vms_by_worker_.end() && it->first == node_id) {
-      cluster::VmRecord& vm = vms_.find(it->second)->second;
+    while (it != vms_by_worker_.end() && it->first.first == node_id) {
+      cluster::VmRecord& vm = *it->second;
       ++it;
       try_place(vm, VmNeed(vm), fresh, node_id);
     }
@@ -832,7 +828,7 @@ void ClusterStateMachine::PlaceVm(cluster::VmRecord& vm,
   vm.set_worker_id(w.node_id());
   vm.set_generation(vm.generation() + 1);
   vm.set_observed(cluster::VM_OBSERVED_UNSPECIFIED);
-  CHECK(vms_by_worker_.insert({w.node_id(), vm.name()}).second);
+  CHECK(vms_by_worker_.emplace(std::make_pair(w.node_id(), vm.name()), &vm).second);
 }
 
 void ClusterStateMachine::UnplaceVm(cluster::VmRecord& vm) {

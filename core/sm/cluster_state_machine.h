@@ -169,7 +169,19 @@ class ClusterStateMachine {
 
  private:
   using PendingKey = std::tuple<uint32_t, uint64_t, std::string>;
-  using IdByWorker = std::set<std::pair<uint64_t, std::string>, std::less<>>;
+  // Placed work by (worker, id), pointing at its record: the agent and the
+  // scan read a worker's work without a lookup by id per record. Records
+  // live in std::maps, whose nodes never move (also across a move of the
+  // whole state machine); an entry is erased before its record is.
+  template <typename Record>
+  using ByWorker =
+      std::map<std::pair<uint64_t, std::string>, Record*, std::less<>>;
+  // [first, last) of `worker`'s entries in a ByWorker index.
+  template <typename IndexMap>
+  static auto OnWorker(IndexMap& index, uint64_t worker) {
+    return std::make_pair(index.lower_bound(std::make_pair(worker, std::string())),
+                          index.lower_bound(std::make_pair(worker + 1, std::string())));
+  }
 
   Outcome Dispatch(Index index, const cluster::Command& command);
   Outcome DoRegisterWorker(Index index, const cluster::RegisterWorker& c);
@@ -259,8 +271,8 @@ class ClusterStateMachine {
   std::set<PendingKey> fresh_;
   std::set<std::pair<uint64_t, std::string>, std::less<>> retry_timers_;
   std::set<std::pair<uint64_t, uint64_t>> offline_timers_;  // (deadline, node)
-  IdByWorker tasks_by_worker_;  // ASSIGNED/RUNNING tasks
-  IdByWorker vms_by_worker_;    // placed VMs
+  ByWorker<cluster::TaskRecord> tasks_by_worker_;  // ASSIGNED/RUNNING tasks
+  ByWorker<cluster::VmRecord> vms_by_worker_;      // placed VMs
   // Unplaced VMs by (create index, name) -> need: the need is kept here so
   // the scan can rule a VM out without looking up its record.
   std::map<std::pair<uint64_t, std::string>, sm::Amounts, std::less<>>

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <limits>
+#include <iterator>
 #include <map>
 #include <set>
 #include <utility>
@@ -62,9 +63,8 @@ const cluster::KvEntry* ClusterStateMachine::FindKv(
 std::vector<const cluster::TaskRecord*> ClusterStateMachine::ActiveTasksOn(
     uint64_t worker_id) const {
   std::vector<const cluster::TaskRecord*> out;
-  auto lo = tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
-  for (auto it = lo; it != tasks_by_worker_.end() && it->first == worker_id; ++it) {
-    out.push_back(&tasks_.find(it->second)->second);
+  for (auto [it, end] = OnWorker(tasks_by_worker_, worker_id); it != end; ++it) {
+    out.push_back(it->second);
   }
   return out;
 }
@@ -72,9 +72,8 @@ std::vector<const cluster::TaskRecord*> ClusterStateMachine::ActiveTasksOn(
 std::vector<const cluster::VmRecord*> ClusterStateMachine::VmsOn(
     uint64_t worker_id) const {
   std::vector<const cluster::VmRecord*> out;
-  auto lo = vms_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
-  for (auto it = lo; it != vms_by_worker_.end() && it->first == worker_id; ++it) {
-    out.push_back(&vms_.find(it->second)->second);
+  for (auto [it, end] = OnWorker(vms_by_worker_, worker_id); it != end; ++it) {
+    out.push_back(it->second);
   }
   return out;
 }
@@ -84,12 +83,9 @@ std::vector<cluster::TaskRecord> ClusterStateMachine::ListTasks(
   std::vector<cluster::TaskRecord> out;
   if (worker_id != 0) {
     // Only ASSIGNED/RUNNING tasks have a worker: use the per-worker index.
-    auto lo =
-        tasks_by_worker_.lower_bound(std::make_pair(worker_id, std::string()));
-    for (auto it = lo; it != tasks_by_worker_.end() && it->first == worker_id &&
-                       out.size() < limit;
-         ++it) {
-      const cluster::TaskRecord& t = tasks_.find(it->second)->second;
+    for (auto [it, end] = OnWorker(tasks_by_worker_, worker_id);
+         it != end && out.size() < limit; ++it) {
+      const cluster::TaskRecord& t = *it->second;
       if (state == cluster::TASK_STATE_UNSPECIFIED || t.state() == state) {
         out.push_back(t);
       }
@@ -117,16 +113,10 @@ cluster::ClusterSummary ClusterStateMachine::Summary() const {
     *u.mutable_capacity() = w.capacity();
     *u.mutable_reserved() = w.reserved();
     SetResources(*u.mutable_free(), FreeOf(w));
-    auto lo = tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
-    uint64_t tasks = 0;
-    for (auto it = lo; it != tasks_by_worker_.end() && it->first == id; ++it)
-      ++tasks;
-    u.set_tasks(tasks);
-    auto vlo = vms_by_worker_.lower_bound(std::make_pair(id, std::string()));
-    uint64_t vms = 0;
-    for (auto it = vlo; it != vms_by_worker_.end() && it->first == id; ++it)
-      ++vms;
-    u.set_vms(vms);
+    const auto tasks = OnWorker(tasks_by_worker_, id);
+    u.set_tasks(static_cast<uint64_t>(std::distance(tasks.first, tasks.second)));
+    const auto vms = OnWorker(vms_by_worker_, id);
+    u.set_vms(static_cast<uint64_t>(std::distance(vms.first, vms.second)));
     cap_total.cpu_cores += w.capacity().cpu_cores();
     cap_total.memory_mb += w.capacity().memory_mb();
     cap_total.disk_gb += w.capacity().disk_gb();
@@ -482,9 +472,8 @@ absl::Status ClusterStateMachine::RestoreFromProto(
         w.status_since_ms() + options_.offline_grace_ms > fresh.now_ms_) {
       continue;
     }
-    auto lo =
-        fresh.tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
-    if (lo != fresh.tasks_by_worker_.end() && lo->first == id) {
+    const auto tasks = OnWorker(fresh.tasks_by_worker_, id);
+    if (tasks.first != tasks.second) {
       return bad("OFFLINE worker ", id, " holds tasks past its grace period");
     }
   }
@@ -503,11 +492,9 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     }
   }
   for (const uint64_t node_id : fresh.draining_workers_) {
-    auto lo = fresh.vms_by_worker_.lower_bound(
-        std::make_pair(node_id, std::string()));
-    for (auto it = lo; it != fresh.vms_by_worker_.end() && it->first == node_id;
+    for (auto [it, end] = OnWorker(fresh.vms_by_worker_, node_id); it != end;
          ++it) {
-      const cluster::VmRecord& v = fresh.vms_.find(it->second)->second;
+      const cluster::VmRecord& v = *it->second;
       if (fresh.index_.BestFit(VmNeed(v), ToVector(v.spec().features()),
                                node_id) != 0) {
         return bad("vm '", v.name(), "' on draining worker ", node_id,
@@ -530,7 +517,7 @@ void ClusterStateMachine::RebuildDerived() {
       if (deadline > now_ms_) offline_timers_.insert({deadline, id});
     }
   }
-  for (const auto& [id, t] : tasks_) {
+  for (auto& [id, t] : tasks_) {
     if (t.state() == cluster::TASK_PENDING) {
       if (t.not_before_ms() > now_ms_) {
         retry_timers_.insert({t.not_before_ms(), id});
@@ -538,12 +525,12 @@ void ClusterStateMachine::RebuildDerived() {
         EnqueuePending(t, /*fresh=*/false);
       }
     } else if (IsPlacedState(t.state())) {
-      tasks_by_worker_.insert({t.worker_id(), id});
+      tasks_by_worker_.emplace(std::make_pair(t.worker_id(), id), &t);
     }
   }
-  for (const auto& [name, v] : vms_) {
+  for (auto& [name, v] : vms_) {
     if (v.worker_id() != 0) {
-      vms_by_worker_.insert({v.worker_id(), name});
+      vms_by_worker_.emplace(std::make_pair(v.worker_id(), name), &v);
     } else {
       AddWaitingVm(v, /*fresh=*/false);
     }
@@ -604,7 +591,9 @@ void ClusterStateMachine::CheckInvariants() const {
       CHECK(Includes(w->second.features(),
                      t.spec().resources().required_features()))
           << "task " << id << " on a worker without its features";
-      CHECK(tasks_by_worker_.count({t.worker_id(), id}) == 1);
+      auto indexed = tasks_by_worker_.find(std::make_pair(t.worker_id(), id));
+      CHECK(indexed != tasks_by_worker_.end() && indexed->second == &t)
+          << "task " << id << " missing from its worker's index";
       add_use(t.worker_id(), TaskNeed(t));
     } else {
       CHECK_EQ(t.worker_id(), 0u) << "task " << id;
@@ -643,7 +632,9 @@ void ClusterStateMachine::CheckInvariants() const {
       auto w = workers_.find(v.worker_id());
       CHECK(w != workers_.end()) << "vm " << name << " on unknown worker";
       CHECK(Includes(w->second.features(), v.spec().features()));
-      CHECK(vms_by_worker_.count({v.worker_id(), name}) == 1);
+      auto indexed = vms_by_worker_.find(std::make_pair(v.worker_id(), name));
+      CHECK(indexed != vms_by_worker_.end() && indexed->second == &v)
+          << "vm " << name << " missing from its worker's index";
       CHECK_GE(v.generation(), 1u);
       add_use(v.worker_id(), VmNeed(v));
     } else {
@@ -690,9 +681,8 @@ void ClusterStateMachine::CheckInvariants() const {
           ++offline_timed;
           CHECK(offline_timers_.count({deadline, id}) == 1);
         } else {
-          auto lo =
-              tasks_by_worker_.lower_bound(std::make_pair(id, std::string()));
-          CHECK(lo == tasks_by_worker_.end() || lo->first != id)
+          const auto tasks = OnWorker(tasks_by_worker_, id);
+          CHECK(tasks.first == tasks.second)
               << "OFFLINE worker " << id << " kept tasks past its grace period";
         }
         break;
@@ -724,11 +714,8 @@ void ClusterStateMachine::CheckInvariants() const {
         << "waiting vm " << name << " fits somewhere";
   }
   for (const uint64_t node_id : draining_workers_) {
-    auto lo =
-        vms_by_worker_.lower_bound(std::make_pair(node_id, std::string()));
-    for (auto it = lo; it != vms_by_worker_.end() && it->first == node_id;
-         ++it) {
-      const cluster::VmRecord& v = vms_.find(it->second)->second;
+    for (auto [it, end] = OnWorker(vms_by_worker_, node_id); it != end; ++it) {
+      const cluster::VmRecord& v = *it->second;
       CHECK_EQ(
           index_.BestFit(VmNeed(v), ToVector(v.spec().features()), node_id), 0u)
           << "vm " << v.name() << " on draining worker could migrate";
