@@ -94,24 +94,16 @@ class SimNetwork::Endpoint final : public Transport {
     receiver_ = std::move(receiver);
   }
 
-  // The packet is built in its slot: the message is moved once.
+  // Packets are built in their slot: the payload is moved once.
   SendResult Send(NodeId to, raft::Message message) override {
-    const uint32_t slot = network_->NewSlot();
-    Packet& packet = network_->parked(slot);
-    packet.from = self_;
-    packet.to = to;
-    packet.kind = Packet::Kind::kRaft;
-    packet.raft = std::move(message);
+    uint32_t slot = 0;
+    NewPacket(to, Packet::Kind::kRaft, &slot).raft = std::move(message);
     return network_->Send(slot);
   }
 
   SendResult SendBytes(NodeId to, std::string bytes) override {
-    const uint32_t slot = network_->NewSlot();
-    Packet& packet = network_->parked(slot);
-    packet.from = self_;
-    packet.to = to;
-    packet.kind = Packet::Kind::kBytes;
-    packet.bytes = std::move(bytes);
+    uint32_t slot = 0;
+    NewPacket(to, Packet::Kind::kBytes, &slot).bytes = std::move(bytes);
     return network_->Send(slot);
   }
 
@@ -123,6 +115,16 @@ class SimNetwork::Endpoint final : public Transport {
   void ClearReceiver() { receiver_ = nullptr; }
 
  private:
+  // A packet from this node to `to`, payload empty, in a new slot (*slot).
+  Packet& NewPacket(NodeId to, Packet::Kind kind, uint32_t* slot) {
+    *slot = network_->NewSlot();
+    Packet& packet = network_->parked(*slot);
+    packet.from = self_;
+    packet.to = to;
+    packet.kind = kind;
+    return packet;
+  }
+
   SimNetwork* network_;
   NodeId self_;
   Receiver receiver_;
@@ -184,19 +186,21 @@ Transport::SendResult SimNetwork::Send(uint32_t slot) {
   CHECK_NE(packet.from, packet.to) << "a node does not send to itself";
   CHECK(!world_->IsCrashed(packet.from))
       << "crashed " << packet.from << " sent";
-  auto dest = endpoints_.find(packet.to);
-  if (dest == endpoints_.end()) {
-    ++stats_.dropped_unknown_peer;
-    Observe(packet, PacketFate::kUnknownPeer);
+  // A packet that goes no further: counted, observed, its slot freed.
+  auto drop = [&](uint64_t& counter, PacketFate fate, Transport::SendResult result) {
+    ++counter;
+    Observe(packet, fate);
     FreeSlot(slot);
-    return Transport::SendResult::kUnreachable;
+    return result;
+  };
+  if (endpoints_.count(packet.to) == 0) {
+    return drop(stats_.dropped_unknown_peer, PacketFate::kUnknownPeer,
+                Transport::SendResult::kUnreachable);
   }
   size_t& in_flight = in_flight_[{packet.from, packet.to}];
   if (in_flight >= options_.queue_packets_max) {
-    ++stats_.dropped_queue_full;
-    Observe(packet, PacketFate::kQueueFull);
-    FreeSlot(slot);
-    return Transport::SendResult::kQueueFull;
+    return drop(stats_.dropped_queue_full, PacketFate::kQueueFull,
+                Transport::SendResult::kQueueFull);
   }
   ++stats_.sent;
   Observe(packet, PacketFate::kSent);
@@ -204,18 +208,12 @@ Transport::SendResult SimNetwork::Send(uint32_t slot) {
   // fate never depends on whether the node it is sent to is up.
   const bool lost = rng_.Chance(options_.loss_per_million, kMillion);
   const bool duplicate = rng_.Chance(options_.duplicate_per_million, kMillion);
+  // Accepted either way: a real wire does not tell the sender.
   if (world_->IsCrashed(packet.to)) {
-    ++stats_.dropped_node_down;
-    Observe(packet, PacketFate::kNodeDown);
-    FreeSlot(slot);
-    return Transport::SendResult::kQueued;
+    return drop(stats_.dropped_node_down, PacketFate::kNodeDown,
+                Transport::SendResult::kQueued);
   }
-  if (lost) {
-    ++stats_.lost;
-    Observe(packet, PacketFate::kLost);
-    FreeSlot(slot);
-    return Transport::SendResult::kQueued;
-  }
+  if (lost) return drop(stats_.lost, PacketFate::kLost, Transport::SendResult::kQueued);
   if (duplicate) {
     ++stats_.duplicated;
     Observe(packet, PacketFate::kDuplicated);

@@ -1130,9 +1130,8 @@ void Host::CheckInvariants() const {
   // O(state): where expensive checks are on, and only when an apply or a
   // snapshot changed the state since the last check (this runs after every
   // simulated event).
-  if (kExpensiveChecks && (!sm_checked_ || sm_checked_at_ != applied_)) {
+  if (kExpensiveChecks && sm_checked_at_ != applied_) {
     sm_->CheckInvariants();
-    sm_checked_ = true;
     sm_checked_at_ = applied_;
   }
 }

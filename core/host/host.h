@@ -283,9 +283,8 @@ class Host {
   // an entry or snapshot applied, an executor event, a start to retry.
   bool agent_dirty_ = true;
   // The applied index at which CheckInvariants last ran the state machine's
-  // O(state) check (a cache, hence mutable in a const method).
-  mutable bool sm_checked_ = false;
-  mutable Index sm_checked_at_;
+  // O(state) check, if it ran (a cache, hence mutable in a const method).
+  mutable std::optional<Index> sm_checked_at_;
   MonoMicros last_registration_ = 0;
 };
 
