@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sim/test_oracles.h"
 
 namespace blixard::sim {
 namespace {
@@ -273,19 +274,6 @@ TEST(ShrinkTest, DroppingANodeDropsWhatNamesIt) {
 }
 
 // ---- end to end: a real simulation with a planted failure ------------------
-
-// Fails once two crashes happened and a put of k1 was invoked: the cause is
-// two crash faults and one operation, whatever else the seed did.
-std::optional<OracleFailure> TwoCrashesAndAPut(const SimulationProbe& probe) {
-  auto crashes = probe.faults_applied->find("crash");
-  if (crashes == probe.faults_applied->end() || crashes->second < 2) return std::nullopt;
-  for (const ClientOp& op : *probe.ops_invoked) {
-    if (op.Name() == "put" && op.request.command().kv_put().key() == "k1") {
-      return OracleFailure{"test_oracle", "a put of k1 and two crashes"};
-    }
-  }
-  return std::nullopt;
-}
 
 TEST(ShrinkTest, ShrinksARealSimulation) {
   SimulationOptions failing;

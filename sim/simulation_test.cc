@@ -10,6 +10,7 @@
 #include "core/base/status_matchers.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "sim/test_oracles.h"
 
 namespace blixard::sim {
 namespace {
@@ -26,19 +27,32 @@ SimulationOptions Options(uint64_t seed, FaultProfile faults, int64_t seconds) {
   return options;
 }
 
+// The same options run twice, each with its trace.
+struct TwoRuns {
+  SimulationReport first, second;
+  std::string first_trace, second_trace;
+};
+TwoRuns RunTwice(SimulationOptions options) {
+  TwoRuns runs;
+  std::ostringstream first_trace, second_trace;
+  options.trace = &first_trace;
+  runs.first = RunSimulation(options);
+  options.trace = &second_trace;
+  runs.second = RunSimulation(options);
+  runs.first_trace = first_trace.str();
+  runs.second_trace = second_trace.str();
+  return runs;
+}
+
 // Same seed, same binary => byte-identical trace (and so the same hash).
 TEST(SimulationTest, SameSeedGivesTheSameTrace) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    std::ostringstream first_trace, second_trace;
-    SimulationOptions options = Options(seed, FaultProfile::kHeavy, 8);
-    options.trace = &first_trace;
-    const SimulationReport first = RunSimulation(options);
-    options.trace = &second_trace;
-    const SimulationReport second = RunSimulation(options);
+    const auto [first, second, first_trace, second_trace] =
+        RunTwice(Options(seed, FaultProfile::kHeavy, 8));
     ASSERT_TRUE(first.passed) << "seed " << seed << ": " << first.failure;
     EXPECT_EQ(first.trace_hash, second.trace_hash) << "seed " << seed;
     EXPECT_EQ(first.events, second.events) << "seed " << seed;
-    ASSERT_EQ(first_trace.str(), second_trace.str()) << "seed " << seed;
+    ASSERT_EQ(first_trace, second_trace) << "seed " << seed;
   }
 }
 
@@ -106,17 +120,13 @@ SimulationOptions SwarmOptions(uint64_t seed, int64_t seconds) {
 // and the liveness phase included.
 TEST(SimulationTest, SwarmSeedsGiveTheSameTraceTwice) {
   for (uint64_t seed = 1; seed <= 20; ++seed) {
-    std::ostringstream first_trace, second_trace;
-    SimulationOptions options = SwarmOptions(seed, 8);
-    options.trace = &first_trace;
-    const SimulationReport first = RunSimulation(options);
-    options.trace = &second_trace;
-    const SimulationReport second = RunSimulation(options);
+    const SimulationOptions options = SwarmOptions(seed, 8);
+    const auto [first, second, first_trace, second_trace] = RunTwice(options);
     ASSERT_TRUE(first.passed) << "seed " << seed << ": " << first.failure;
     EXPECT_EQ(first.trace_hash, second.trace_hash) << "seed " << seed;
-    ASSERT_EQ(first_trace.str(), second_trace.str()) << "seed " << seed;
+    ASSERT_EQ(first_trace, second_trace) << "seed " << seed;
     // The header states every drawn parameter.
-    EXPECT_THAT(first_trace.str(), HasSubstr(absl::StrCat("\"swarm\":\"", options.swarm->ToText())));
+    EXPECT_THAT(first_trace, HasSubstr(absl::StrCat("\"swarm\":\"", options.swarm->ToText())));
   }
 }
 
@@ -301,20 +311,6 @@ TEST(SimulationTest, BadClientOpLinesAreRefusedWithAReason) {
   SimulationOptions options;
   options.ops = {*ClientOp::Parse("5 get client=999 id=1 rng=3 kv_get: \"k1\"")};
   EXPECT_FALSE(options.Validate().ok());
-}
-
-// A planted "bug": the run fails once two crashes happened and a put of
-// key k1 was invoked. Replaying the recording fails the same way, at the
-// same time.
-std::optional<OracleFailure> TwoCrashesAndAPut(const SimulationProbe& probe) {
-  auto crashes = probe.faults_applied->find("crash");
-  if (crashes == probe.faults_applied->end() || crashes->second < 2) return std::nullopt;
-  for (const ClientOp& op : *probe.ops_invoked) {
-    if (op.Name() == "put" && op.request.command().kv_put().key() == "k1") {
-      return OracleFailure{"test_oracle", "a put of k1 and two crashes"};
-    }
-  }
-  return std::nullopt;
 }
 
 TEST(SimulationTest, ReplayReproducesTheViolation) {
