@@ -115,11 +115,21 @@ TEST(SchedulerCheckerTest, PlacementBeforeADrainInTheSameCommandIsFine) {
   EXPECT_TRUE(checker.ok()) << checker.violation()->detail;
 }
 
-TEST(SchedulerCheckerTest, KvCommandsAreSkipped) {
+// Two replicas' states of worker 1, registered at index 1: `failed` also
+// marked it FAILED at index 2, `online` did not.
+struct FailedOnline {
   ClusterStateMachine failed, online;
-  failed.Apply(Index(1), Register(1, 8));
-  online.Apply(Index(1), Register(1, 8));
-  failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
+};
+FailedOnline FailedAndOnline() {
+  FailedOnline states;
+  states.failed.Apply(Index(1), Register(1, 8));
+  states.online.Apply(Index(1), Register(1, 8));
+  states.failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
+  return states;
+}
+
+TEST(SchedulerCheckerTest, KvCommandsAreSkipped) {
+  const auto [failed, online] = FailedAndOnline();
   SchedulerChecker checker;
   checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
   cluster::Command put;
@@ -130,10 +140,7 @@ TEST(SchedulerCheckerTest, KvCommandsAreSkipped) {
 }
 
 TEST(SchedulerCheckerTest, EachIndexIsJudgedOnceOnTheFirstNodeToApplyIt) {
-  ClusterStateMachine failed, online;
-  failed.Apply(Index(1), Register(1, 8));
-  online.Apply(Index(1), Register(1, 8));
-  failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
+  const auto [failed, online] = FailedAndOnline();
   SchedulerChecker checker;
   checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
   // Node 2 applying an index already judged is not judged again.
@@ -146,10 +153,7 @@ TEST(SchedulerCheckerTest, EachIndexIsJudgedOnceOnTheFirstNodeToApplyIt) {
 }
 
 TEST(SchedulerCheckerTest, AGapStartsANewBaseline) {
-  ClusterStateMachine failed, online;
-  failed.Apply(Index(1), Register(1, 8));
-  online.Apply(Index(1), Register(1, 8));
-  failed.Apply(Index(2), Status(1, cluster::WORKER_FAILED));
+  const auto [failed, online] = FailedAndOnline();
   SchedulerChecker checker;
   checker.OnApplied(NodeId(1), Index(2), Status(1, cluster::WORKER_FAILED), failed);
   // Index 9 after index 2: the states between are unknown (a snapshot was
