@@ -152,8 +152,7 @@ absl::StatusOr<std::vector<Entry>> RaftLog::Slice(Index lo, Index hi,
   for (const Entry& e : out) bytes += PayloadSize(e);
   if (hi > offset) {
     const Index from = std::max(lo, offset);
-    // Room up front: a protobuf move may throw, so a growing vector of
-    // entries copies every element it moves.
+    // Room up front: one allocation, not a regrowth per few entries.
     out.reserve(out.size() + hi.Since(from));
     for (Index i = from; i < hi; i = i.Next()) {
       const Entry& e = unstable_.at(i);

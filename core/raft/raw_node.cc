@@ -273,10 +273,9 @@ Ready RawNode::GetReady() {
     rd.soft_state = soft;
     prev_soft_ = soft;
   }
-  HardState hs = raft_->GetHardState();
-  if (!HardStateEqual(hs, prev_hard_)) {
-    prev_hard_ = hs;
-    rd.hard_state = std::move(hs);
+  if (HardStateChanged()) {
+    prev_hard_ = raft_->GetHardState();
+    rd.hard_state = prev_hard_;
   }
   RaftLog& log = raft_->log();
   log.unstable().NextEntries(&rd.entries);

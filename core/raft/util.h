@@ -42,10 +42,6 @@ inline bool IsEmptyHardState(const HardState& hs) {
 inline bool IsEmptySnapshot(const Snapshot& snapshot) {
   return snapshot.metadata().index() == 0;
 }
-inline bool HardStateEqual(const HardState& a, const HardState& b) {
-  return a.term() == b.term() && a.vote() == b.vote() &&
-         a.commit() == b.commit();
-}
 
 }  // namespace blixard::raft
 
