@@ -8,12 +8,16 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/testing/golden_scripts.h"
+#include "sim/golden_scripts.h"
 #include "core/raft/testing/scenario.h"
 #include "gtest/gtest.h"
 
 namespace blixard::raft::testing {
 namespace {
+
+using sim::CheckOrRewriteScript;
+using sim::GoldenScripts;
+using sim::ReadScript;
 
 TEST(ScenarioTest, AllScripts) {
   const std::vector<std::string>& scripts = GoldenScripts().scripts;

@@ -11,16 +11,12 @@
 #include <string>
 #include <vector>
 
-#include "core/raft/testing/golden_scripts.h"
+#include "sim/golden_scripts.h"
 #include "gtest/gtest.h"
 #include "sim/sim_scenario.h"
 
 namespace blixard::sim {
 namespace {
-
-using raft::testing::CheckOrRewriteScript;
-using raft::testing::GoldenScripts;
-using raft::testing::ReadScript;
 
 TEST(RegressTest, AllScripts) {
   const std::vector<std::string>& scripts = GoldenScripts().scripts;

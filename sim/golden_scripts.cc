@@ -1,4 +1,4 @@
-#include "core/raft/testing/golden_scripts.h"
+#include "sim/golden_scripts.h"
 
 #include <cstdlib>
 #include <fstream>
@@ -7,7 +7,7 @@
 #include "absl/strings/match.h"
 #include "gtest/gtest.h"
 
-namespace blixard::raft::testing {
+namespace blixard::sim {
 namespace {
 
 GoldenScriptArgs& Args() {
@@ -26,7 +26,7 @@ std::string ReadScript(const std::string& path) {
   return ss.str();
 }
 
-void CheckOrRewriteScript(const std::string& path, const std::vector<ScenarioCase>& cases,
+void CheckOrRewriteScript(const std::string& path, const std::vector<raft::testing::ScenarioCase>& cases,
                           const std::vector<std::string>& outputs) {
   ASSERT_EQ(outputs.size(), cases.size()) << path;
   if (!GoldenScripts().rewrite) {
@@ -39,14 +39,14 @@ void CheckOrRewriteScript(const std::string& path, const std::vector<ScenarioCas
   const char* ws = std::getenv("BUILD_WORKSPACE_DIRECTORY");
   ASSERT_NE(ws, nullptr) << "rewrite needs `bazel run`";
   std::ofstream out(std::string(ws) + "/" + path);
-  out << FormatScenario(cases, outputs, "");
+  out << raft::testing::FormatScenario(cases, outputs, "");
 }
 
-}  // namespace blixard::raft::testing
+}  // namespace blixard::sim
 
 int main(int argc, char** argv) {
   ::testing::InitGoogleTest(&argc, argv);
-  blixard::raft::testing::GoldenScriptArgs& args = blixard::raft::testing::Args();
+  blixard::sim::GoldenScriptArgs& args = blixard::sim::Args();
   const char* env = std::getenv("BLIXARD_REWRITE");
   args.rewrite = env != nullptr && std::string(env) == "1";
   for (int i = 1; i < argc; ++i) {

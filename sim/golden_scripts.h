@@ -7,15 +7,15 @@
 //
 // Link `:golden_scripts` (it holds main()) and read GoldenScripts() in a
 // TEST. testonly.
-#ifndef BLIXARD_CORE_RAFT_TESTING_GOLDEN_SCRIPTS_H_
-#define BLIXARD_CORE_RAFT_TESTING_GOLDEN_SCRIPTS_H_
+#ifndef BLIXARD_SIM_GOLDEN_SCRIPTS_H_
+#define BLIXARD_SIM_GOLDEN_SCRIPTS_H_
 
 #include <string>
 #include <vector>
 
 #include "core/raft/testing/scenario_format.h"
 
-namespace blixard::raft::testing {
+namespace blixard::sim {
 
 struct GoldenScriptArgs {
   std::vector<std::string> scripts;  // the arguments ending in ".txt"
@@ -31,9 +31,9 @@ std::string ReadScript(const std::string& path);
 // Unless rewriting: expects outputs[i] == cases[i].expected, naming the
 // script line on a mismatch. When rewriting: writes the script back with
 // these outputs. REQUIRES: outputs.size() == cases.size().
-void CheckOrRewriteScript(const std::string& path, const std::vector<ScenarioCase>& cases,
+void CheckOrRewriteScript(const std::string& path, const std::vector<raft::testing::ScenarioCase>& cases,
                           const std::vector<std::string>& outputs);
 
-}  // namespace blixard::raft::testing
+}  // namespace blixard::sim
 
-#endif  // BLIXARD_CORE_RAFT_TESTING_GOLDEN_SCRIPTS_H_
+#endif  // BLIXARD_SIM_GOLDEN_SCRIPTS_H_
