@@ -320,11 +320,12 @@ class Simulation final : public ClusterAccess,
   uint64_t KnownCommittedIndex() const override { return checker_.committed_index().value(); }
 
   // HostObserver.
-  void OnRole(NodeId node, absl::string_view role, Term term, NodeId leader) override {
-    trace_.Role(world_.now_us(), node, role, term);
-    if (timeline_ != nullptr) timeline_->Role(world_.now_us(), node, role, term);
-    if (role == "candidate") ++report_.elections;
-    const bool is_leader = role == "leader";
+  void OnRole(NodeId node, host::NodeRole role, Term term, NodeId leader) override {
+    const absl::string_view name = host::NodeRoleName(role);
+    trace_.Role(world_.now_us(), node, name, term);
+    if (timeline_ != nullptr) timeline_->Role(world_.now_us(), node, name, term);
+    if (role == host::NodeRole::kCandidate) ++report_.elections;
+    const bool is_leader = role == host::NodeRole::kLeader;
     if (is_leader && leaders_seen_.insert({term, node}).second) ++report_.leader_changes;
     (void)leader;
     checker_.OnRole(node, is_leader, term);

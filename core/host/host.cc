@@ -14,18 +14,18 @@ namespace {
 
 constexpr Timers::TimerId kTickTimer = 1;
 
-std::string RoleName(raft::Role role, bool learner) {
+NodeRole RoleOf(raft::Role role, bool learner) {
   switch (role) {
     case raft::Role::kLeader:
-      return "leader";
+      return NodeRole::kLeader;
     case raft::Role::kCandidate:
-      return "candidate";
+      return NodeRole::kCandidate;
     case raft::Role::kPreCandidate:
-      return "precandidate";
+      return NodeRole::kPreCandidate;
     case raft::Role::kFollower:
-      return learner ? "learner" : "follower";
+      return learner ? NodeRole::kLearner : NodeRole::kFollower;
   }
-  return "follower";
+  return NodeRole::kFollower;
 }
 
 bool Contains(const google::protobuf::RepeatedField<uint64_t>& ids, NodeId id) {
@@ -172,6 +172,10 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   commit_ = Index(hard_state.commit());
   term_ = Term(hard_state.term());
   observer_->OnBoot(options_.id, term_, NodeId(hard_state.vote()));
+  if (snapshot.has_value()) {
+    observer_->OnSnapshotApplied(options_.id, applied, Term(snapshot->metadata().term()),
+                                 sm_->Digest());
+  }
   observer_->OnRecover(options_.id,
                        snapshot ? Index(snapshot->metadata().index()) : Index(0),
                        snapshot ? Term(snapshot->metadata().term()) : Term(0),
@@ -208,7 +212,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   ProcessReady();
 }
 
-bool Host::is_leader() const { return role_ == "leader"; }
+bool Host::is_leader() const { return role_ == NodeRole::kLeader; }
 NodeId Host::leader() const { return leader_; }
 Term Host::term() const { return term_; }
 Index Host::commit_index() const { return commit_; }
@@ -309,10 +313,10 @@ void Host::ProcessReady() {
 void Host::HandleReady(raft::Ready ready) {
   if (ready.soft_state.has_value() || ready.hard_state.has_value()) {
     const raft::BasicStatus status = raw_node_->GetBasicStatus();
-    const std::string role =
-        RoleName(status.role, Contains(conf_state_.learners(), options_.id));
-    const bool became_leader = role == "leader" && role_ != "leader";
-    const bool lost_leadership = role != "leader" && role_ == "leader";
+    const NodeRole role =
+        RoleOf(status.role, Contains(conf_state_.learners(), options_.id));
+    const bool became_leader = role == NodeRole::kLeader && role_ != NodeRole::kLeader;
+    const bool lost_leadership = role != NodeRole::kLeader && role_ == NodeRole::kLeader;
     if (role != role_ || status.term != term_ || status.leader != leader_) {
       role_ = role;
       term_ = status.term;
@@ -439,6 +443,8 @@ void Host::FinishPersist(PendingPersist persist) {
     conf_state_ = snapshot.metadata().conf_state();
     applied_ = Index(snapshot.metadata().index());
     last_snapshot_index_ = applied_;
+    observer_->OnSnapshotApplied(options_.id, applied_, Term(snapshot.metadata().term()),
+                                 sm_->Digest());
   }
   if (!persist.entries.empty()) CHECK_OK(storage_.Append(std::move(persist.entries)));
   if (persist.hard_state.has_value()) storage_.SetHardState(*persist.hard_state);

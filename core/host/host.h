@@ -154,6 +154,7 @@ class Host {
   // of a new cluster is durable). REQUIRES for raw_node(): booted().
   bool booted() const { return raw_node_ != nullptr; }
   const raft::RawNode& raw_node() const { return *raw_node_; }
+  NodeRole role() const { return role_; }
 
   // Checks the Host's own invariants, the core's and the state machine's.
   void CheckInvariants() const;
@@ -235,7 +236,7 @@ class Host {
   bool in_process_ready_ = false;
 
   // Raft view, as last reported.
-  std::string role_ = "follower";
+  NodeRole role_ = NodeRole::kFollower;
   Term term_;
   NodeId leader_;
   Index commit_;

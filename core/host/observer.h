@@ -16,14 +16,40 @@
 
 namespace blixard::host {
 
+// A node's part in Raft as the Host reports it: the core's role, with a
+// follower that is a learner in the current configuration told apart.
+enum class NodeRole : uint8_t {
+  kFollower = 0,
+  kPreCandidate = 1,
+  kCandidate = 2,
+  kLeader = 3,
+  kLearner = 4,
+};
+
+// "follower", "precandidate", "candidate", "leader", "learner": the names the
+// trace and the logs use.
+inline absl::string_view NodeRoleName(NodeRole role) {
+  switch (role) {
+    case NodeRole::kFollower:
+      return "follower";
+    case NodeRole::kPreCandidate:
+      return "precandidate";
+    case NodeRole::kCandidate:
+      return "candidate";
+    case NodeRole::kLeader:
+      return "leader";
+    case NodeRole::kLearner:
+      return "learner";
+  }
+  return "follower";
+}
+
 class HostObserver {
  public:
   virtual ~HostObserver() = default;
 
-  // The node's Raft role or term changed. `role` is one of "leader",
-  // "candidate", "precandidate", "follower", "learner".
-  virtual void OnRole(NodeId node, absl::string_view role, Term term,
-                      NodeId leader) = 0;
+  // The node's Raft role, term or known leader changed.
+  virtual void OnRole(NodeId node, NodeRole role, Term term, NodeId leader) = 0;
   // The node's log now holds `entries` (not yet durable), replacing anything
   // it held from the first one's index on.
   virtual void OnAppend(NodeId node, const std::vector<raft::Entry>& entries) = 0;
@@ -32,6 +58,13 @@ class HostObserver {
   // false for local compaction.
   virtual void OnSnapshot(NodeId node, Index index, Term term,
                           bool installed) = 0;
+  // The node's state machine now holds the snapshot at (index, term), whose
+  // state digest is `digest`: a leader's snapshot installed once durable,
+  // or the snapshot recovered at start-up (reported after OnBoot). The
+  // next entry the node applies is index + 1.
+  virtual void OnSnapshotApplied(NodeId node, Index index, Term term, uint64_t digest) {
+    (void)node, (void)index, (void)term, (void)digest;
+  }
   // The node (re)started with this durable term and vote (after recovery,
   // before it takes part in Raft).
   virtual void OnBoot(NodeId node, Term term, NodeId vote) = 0;
@@ -53,7 +86,7 @@ class HostObserver {
 
 class NullObserver final : public HostObserver {
  public:
-  void OnRole(NodeId, absl::string_view, Term, NodeId) override {}
+  void OnRole(NodeId, NodeRole, Term, NodeId) override {}
   void OnAppend(NodeId, const std::vector<raft::Entry>&) override {}
   void OnSnapshot(NodeId, Index, Term, bool) override {}
   void OnBoot(NodeId, Term, NodeId) override {}
