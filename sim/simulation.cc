@@ -343,6 +343,7 @@ class Simulation final : public ClusterAccess,
     }
     checker_.OnSnapshot(node, index, term, installed);
   }
+  bool WantsDigests() const override { return true; }
   void OnBoot(NodeId node, Term term, NodeId vote) override { checker_.OnBoot(node, term, vote); }
   void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
                  const std::vector<raft::Entry>& entries) override {

@@ -26,6 +26,15 @@
 //   - runs this node's agent: registers the node as a worker, starts and
 //     stops its tasks and VMs through the Executor, reports what happened.
 //
+// Where things are (one room per job):
+//   host.cc          start-up and recovery, events (tick, packets, work
+//                    events), invariants;
+//   host_ready.cc    the Ready/durability loop: persist, send, apply,
+//                    snapshot;
+//   host_clients.cc  client requests: submit, reads, forwarding;
+//   controllers.h    LeaderControllers: leader-only loops and log time;
+//   agent.h          WorkerAgent: this node as a worker.
+//
 // Membership: a node starts a new cluster only when its store is empty and
 // `initial_voters` names it; every other node joins by being added through
 // a configuration change. (The first Blixard bootstrapped every node as a
@@ -52,6 +61,8 @@
 #include "core/base/logger.h"
 #include "core/base/types.h"
 #include "core/env.h"
+#include "core/host/agent.h"
+#include "core/host/controllers.h"
 #include "core/host/observer.h"
 #include "core/proto/cluster.pb.h"
 #include "core/proto/api.pb.h"
@@ -214,12 +225,9 @@ class Host {
 
   // Leader controllers and the agent.
   void OnBecameLeader();
-  void RunControllers();
-  void ProposeInternal(cluster::Command command);
-  void RunAgent();
-  void Report(cluster::Command command, std::string key);
-  bool ReportSatisfied(const cluster::Command& command) const;
-  uint64_t LogTimeMs() const;
+  // Stamps log time and proposes a command of this node's own (controllers,
+  // not clients); returns whether the core accepted it.
+  bool ProposeInternal(cluster::Command command);
   MonoMicros Now() const;
 
   HostOptions options_;
@@ -260,33 +268,12 @@ class Host {
   uint64_t next_forward_id_ = 1;
   std::map<uint64_t, PendingForward> forwards_;
 
-  // Leader controllers.
-  std::map<uint64_t, MonoMicros> last_heartbeat_;
-  std::map<std::string, MonoMicros> controller_cooldown_;
-  MonoMicros last_proposal_ = 0;
-  int64_t log_time_offset_ms_ = 0;
+  LeaderControllers controllers_;
+  std::unique_ptr<WorkerAgent> agent_;  // null when this node is not a worker
 
-  // Agent: unacknowledged reports, by key, resent until the log has them.
-  std::map<std::string, cluster::Command> reports_;
-  std::map<std::string, uint32_t> running_tasks_;  // task id -> attempt
-  enum class VmPhase { kStarting, kRunning, kExited };
-  struct LocalVm {
-    uint64_t generation;
-    VmPhase phase;
-    bool stopping;
-    bool failed = false;
-  };
-  static cluster::VmObservedState NextVmStep(cluster::VmObservedState from,
-                                             cluster::VmObservedState to);
-  std::map<std::string, LocalVm> local_vms_;  // what this node's executor runs
-  MonoMicros last_agent_heartbeat_ = 0;
-  // Something the agent's reconciliation reads changed since its last pass:
-  // an entry or snapshot applied, an executor event, a start to retry.
-  bool agent_dirty_ = true;
   // The applied index at which CheckInvariants last ran the state machine's
   // O(state) check, if it ran (a cache, hence mutable in a const method).
   mutable std::optional<Index> sm_checked_at_;
-  MonoMicros last_registration_ = 0;
 };
 
 }  // namespace blixard::host

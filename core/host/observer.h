@@ -61,7 +61,8 @@ class HostObserver {
   // The node's state machine now holds the snapshot at (index, term), whose
   // state digest is `digest`: a leader's snapshot installed once durable,
   // or the snapshot recovered at start-up (reported after OnBoot). The
-  // next entry the node applies is index + 1.
+  // next entry the node applies is index + 1. `digest` is 0 unless
+  // WantsDigests().
   virtual void OnSnapshotApplied(NodeId node, Index index, Term term, uint64_t digest) {
     (void)node, (void)index, (void)term, (void)digest;
   }
@@ -78,7 +79,12 @@ class HostObserver {
   // The state machine right after it applied `command` at `index`.
   virtual void OnStateApplied(NodeId node, Index index, const cluster::Command& command,
                               const ClusterStateMachine& state_machine) = 0;
-  // The node's state machine digest at `applied` (reported periodically).
+  // Whether this observer consumes state digests (OnDigest, the digest of
+  // OnSnapshotApplied). A digest serializes the whole state, so the Host
+  // computes one only for an observer that says yes; others get 0.
+  virtual bool WantsDigests() const { return false; }
+  // The node's state machine digest at `applied` (reported periodically,
+  // only when WantsDigests()).
   virtual void OnDigest(NodeId node, Index applied, uint64_t digest) = 0;
   // The node acknowledged a client write as applied at (index, term).
   virtual void OnAcknowledge(NodeId node, Index index, Term term) = 0;
