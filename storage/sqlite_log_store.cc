@@ -106,13 +106,6 @@ uint32_t SnapshotMetaCrc(uint64_t index, uint64_t term,
   return Crc(Crc(0, bytes), conf_state);
 }
 
-uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id) {
-  std::string bytes;
-  PutLe64(bytes, cluster_id);
-  PutLe64(bytes, node_id);
-  return Crc(0, bytes);
-}
-
 // Identity ids are labels, never compared or ordered in SQL, and a cluster
 // id is random over all 64 bits: they are stored as their bit pattern
 // (two's complement), so every uint64 round-trips.
@@ -338,6 +331,13 @@ absl::Status QuickCheck(Db& db) {
 }
 
 }  // namespace
+
+uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id) {
+  std::string bytes;
+  PutLe64(bytes, cluster_id);
+  PutLe64(bytes, node_id);
+  return Crc(0, bytes);
+}
 
 uint32_t EntryCrc(uint64_t index, uint64_t term, uint64_t type,
                   absl::string_view data) {

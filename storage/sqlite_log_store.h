@@ -251,6 +251,11 @@ class SqliteLogStore final : public LogStore {
 uint32_t EntryCrc(uint64_t index, uint64_t term, uint64_t type,
                   absl::string_view data);
 
+// The CRC-32 of a store identity row: cluster id and node id as
+// little-endian integers (0, 0 for "none recorded"). Exposed for tests that
+// forge rows.
+uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id);
+
 }  // namespace blixard::storage
 
 #endif  // BLIXARD_STORAGE_SQLITE_LOG_STORE_H_
