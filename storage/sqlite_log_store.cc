@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <libdeflate.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -112,8 +113,12 @@ uint32_t SnapshotMetaCrc(uint64_t index, uint64_t term,
 int64_t BitsToSql(uint64_t value) { return static_cast<int64_t>(value); }
 
 // SQLite stores signed 64-bit integers; indexes and terms stay below 2^63.
+// Every index, term and vote the store writes is CHECKed against this, so
+// the Raft core must keep them at most kSqlIntMax (and an index the log
+// will append at, last + 1, too).
+constexpr uint64_t kSqlIntMax = (uint64_t{1} << 63) - 1;
 int64_t ToSql(uint64_t value) {
-  CHECK_LT(value, uint64_t{1} << 63) << "value too large for SQLite";
+  CHECK_LE(value, kSqlIntMax) << "value too large for SQLite";
   return static_cast<int64_t>(value);
 }
 uint64_t FromSql(int64_t value) { return static_cast<uint64_t>(value); }
@@ -564,7 +569,7 @@ absl::Status SqliteLogStore::PrepareStatements() {
                        "WHERE id = 0"));
   RETURN_IF_ERROR(prep(reader_, select_entries_,
                        "SELECT idx, term, type, data, crc FROM entries "
-                       "WHERE idx >= ? AND idx < ? ORDER BY idx"));
+                       "WHERE idx >= ? AND idx <= ? ORDER BY idx"));
   RETURN_IF_ERROR(
       prep(reader_, select_term_r_,
            "SELECT idx, term, type, data, crc FROM entries WHERE idx = ?"));
@@ -1009,9 +1014,18 @@ absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(Index lo,
   std::vector<raft::Entry> entries;
   if (lo == hi) return entries;
   entries.reserve(hi.Since(lo));
+  // Bounds beyond what SQLite can hold: nothing is stored there (writes
+  // CHECK every index < 2^63), so the range is not all held.
+  if (lo.value() > kSqlIntMax) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "log store ", options_.path, ": entries [", lo.value(), ", ",
+        hi.value(), ") lie beyond the largest storable index ", kSqlIntMax));
+  }
+  // The inclusive last index: hi itself may be 2^63 (one past the largest
+  // storable index, which the log may hold), not a SQLite integer.
   Statement& stmt = *select_entries_;
   stmt.BindInt64(1, ToSql(lo.value()));
-  stmt.BindInt64(2, ToSql(hi.value()));
+  stmt.BindInt64(2, ToSql(std::min(hi.value() - 1, kSqlIntMax)));
   uint64_t expected = lo.value();
   while (true) {
     absl::StatusOr<bool> row = stmt.Step();
@@ -1063,6 +1077,12 @@ absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(Index lo,
 }
 
 absl::StatusOr<Term> SqliteLogStore::ReadTerm(Index index) {
+  if (index.value() > kSqlIntMax) {
+    // Beyond any storable index, so beyond the log (LogStore's contract:
+    // OUT_OF_RANGE, not a crash).
+    return absl::OutOfRangeError(absl::StrCat(
+        "log store ", options_.path, ": no term for index ", index.value()));
+  }
   Statement& stmt = *select_term_r_;
   stmt.BindInt64(1, ToSql(index.value()));
   absl::StatusOr<bool> row = stmt.Step();

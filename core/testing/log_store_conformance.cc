@@ -527,6 +527,11 @@ TEST_P(LogStoreConformanceTest, ReadsOutsideTheLogAreOutOfRange) {
               StatusIs(absl::StatusCode::kOutOfRange));
   EXPECT_THAT(store().ReadTerm(Index(5)),
               StatusIs(absl::StatusCode::kOutOfRange));
+  // Even where no store could hold an entry.
+  EXPECT_THAT(store().ReadTerm(Index(uint64_t{1} << 63)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadTerm(Index(~uint64_t{0})),
+              StatusIs(absl::StatusCode::kOutOfRange));
 }
 
 TEST_P(LogStoreConformanceTest, ReadEntriesOfEmptyRangeIsEmpty) {
@@ -552,6 +557,27 @@ TEST_P(LogStoreConformanceTest, RandomWorkloadMatchesModelAcrossReopens) {
     }
     if (HasFatalFailure()) return;
   }
+  SettleAndCompare();
+}
+
+// The largest index a store can hold is 2^63 - 1 (SQLite's integers are
+// signed). Reading the log up to it asks for [first, 2^63): the exclusive
+// bound itself is not a storable value and must not crash the store (the
+// Host reads exactly this at start-up).
+TEST_P(LogStoreConformanceTest, EntryAtTheLargestIndexReadsBack) {
+  constexpr uint64_t kLast = (uint64_t{1} << 63) - 1;
+  LogWrite write;
+  write.snapshot = MakeSnapshot(kLast - 1, 2, "far ahead");
+  write.entries.push_back(MakeEntry(kLast, 2, "last"));
+  Write(std::move(write));
+  SettleAndCompare();
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(std::vector<raft::Entry> entries,
+                       store().ReadEntries(Index(kLast), Index(kLast).Next()));
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].index(), kLast);
+  EXPECT_EQ(entries[0].data(), "last");
+  EXPECT_EQ(*store().ReadTerm(Index(kLast)), Term(2));
   SettleAndCompare();
 }
 
