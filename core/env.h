@@ -20,16 +20,45 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "core/base/types.h"
 #include "core/proto/raft.pb.h"
 
 namespace blixard {
 
+// Who a store belongs to: written once, with the node's first durable
+// write, and checked at every start. A store that holds another cluster's
+// or another node's log must never be run under this identity (a node
+// whose disk was swapped or wiped could vote twice in a term).
+struct StoreIdentity {
+  uint64_t cluster_id = 0;  // REQUIRES: != 0
+  NodeId node_id;           // REQUIRES: != 0
+
+  // True when both ids are set (the REQUIRES above hold).
+  bool valid() const { return cluster_id != 0 && node_id != kNoNode; }
+
+  friend bool operator==(const StoreIdentity& a, const StoreIdentity& b) {
+    return a.cluster_id == b.cluster_id && a.node_id == b.node_id;
+  }
+  friend bool operator!=(const StoreIdentity& a, const StoreIdentity& b) {
+    return !(a == b);
+  }
+};
+
+// For errors and logs: "cluster 1f2e3d4c5b6a7988 node 3" (the cluster id as
+// 16 hex digits, the node id in decimal).
+inline std::string StoreIdentityString(const StoreIdentity& identity) {
+  return absl::StrCat("cluster ",
+                      absl::Hex(identity.cluster_id, absl::kZeroPad16),
+                      " node ", identity.node_id.value());
+}
+
 // One durable write: what the Host persists for one Raft Ready, applied
 // atomically and in this order: snapshot (which drops every log entry at or
 // below its index), entries (truncating any stored suffix from the first new
-// index on), hard state, then compaction.
+// index on), hard state, then compaction. The identity, when present, is
+// recorded in the same atomic step.
 struct LogWrite {
   // Which entries ABOVE the snapshot's index survive follows Raft Figure 13,
   // steps 6-7: all of them when the log holds the snapshot's last entry with
@@ -51,9 +80,19 @@ struct LogWrite {
   // anything today; it is kept so the write's shape need not change if
   // snapshots ever retain a tail for lagging followers.
   std::optional<Index> compact_to;
+  // Recorded durably with this write (atomically with the rest: lost or
+  // kept with it at a crash, never without it). REQUIRES: identity->valid();
+  // the store holds no identity, or exactly this one, counting writes
+  // queued before this one (a store never changes owner: the
+  // implementation CHECKs). Writing the same identity again is allowed and
+  // changes nothing.
+  std::optional<StoreIdentity> identity;
 
+  // An identity alone makes a write non-empty (the Host may record who it
+  // is before it has any Raft state to persist).
   bool empty() const {
-    return !snapshot && entries.empty() && !hard_state && !compact_to;
+    return !snapshot && entries.empty() && !hard_state && !compact_to &&
+           !identity;
   }
 };
 
@@ -104,6 +143,13 @@ class LogStore {
   // at Index(0) when there is no snapshot). OUT_OF_RANGE outside
   // [snapshot index, LastIndex()].
   virtual absl::StatusOr<Term> ReadTerm(Index index) = 0;
+  // The recorded identity, or nullopt for a store that never recorded one
+  // (a brand-new store, or one written before stores had identities: the
+  // caller tells them apart by whether the store holds any Raft state).
+  // Reflects every write whose callback has run. Errors: DATA_LOSS, naming
+  // the store, when the record is unreadable or corrupt (the node must
+  // refuse to start); otherwise as the other reads.
+  virtual absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() = 0;
 };
 
 // ---------------------------------------------------------------------------

@@ -61,7 +61,8 @@ void RemoveDb(const std::string& path) {
   std::remove((path + "-shm").c_str());
 }
 
-// A valid store: a snapshot at 5 and entries 6..40 over three terms.
+// A valid store: an identity, a snapshot at 5 and entries 6..40 over three
+// terms.
 const std::string& ValidImage() {
   static const std::string* const image = [] {
     const std::string path = Dir() + "/valid.db";
@@ -90,6 +91,8 @@ const std::string& ValidImage() {
       hard_state.set_vote(1);
       hard_state.set_commit(30);
       write.hard_state = hard_state;
+      // So mutations also reach the identity row.
+      write.identity = blixard::StoreIdentity{0x0123456789abcdef, blixard::NodeId(1)};
       (*store)->Write(std::move(write), [] {});
       (*store)->WaitForDurable();
       (*store)->PollCompletions();
@@ -103,6 +106,10 @@ void CheckStore(SqliteLogStore& store) {
   auto first = store.FirstIndex();
   auto last = store.LastIndex();
   (void)store.ReadHardState();
+  auto identity = store.ReadIdentity();
+  if (identity.ok() && identity->has_value()) {
+    CHECK((*identity)->valid()) << "a half-set identity read back";
+  }
   (void)store.ReadSnapshot();
   if (!first.ok() || !last.ok()) return;
   CHECK_LE(first->value(), last->value() + 1) << "first index past last + 1";

@@ -42,6 +42,13 @@ std::string SerializeWrite(const LogWrite& write) {
   PutBytes(bytes,
            write.hard_state ? write.hard_state->SerializeAsString() : "");
   PutU64(bytes, write.compact_to ? write.compact_to->value() + 1 : 0);
+  // Only when present, so a write without an identity keeps the exact bytes
+  // (and so the tear points, and every simulation trace) it had before
+  // stores recorded identities.
+  if (write.identity) {
+    PutU64(bytes, write.identity->cluster_id);
+    PutU64(bytes, write.identity->node_id.value());
+  }
   return bytes;
 }
 
@@ -75,6 +82,15 @@ void SimDisk::Write(LogWrite write, Done done) {
   // A restarted node writes only after recovery; in report mode a torn
   // record means it must not have started at all.
   CHECK_OK(Recover());
+  if (write.identity) {
+    CHECK(write.identity->valid())
+        << "sim disk: invalid identity " << StoreIdentityString(*write.identity);
+    const std::optional<StoreIdentity> held = QueuedIdentity();
+    CHECK(!held || *held == *write.identity)
+        << "sim disk: a store never changes owner: it holds "
+        << StoreIdentityString(*held) << ", the write says "
+        << StoreIdentityString(*write.identity);
+  }
   const uint64_t seq = next_seq_++;
   pending_.push_back(PendingWrite{seq, std::move(write), std::move(done),
                                   /*landed=*/false});
@@ -161,6 +177,13 @@ void SimDisk::Apply(LogWrite&& write) {
     }
   }
   if (write.hard_state) hard_state_ = *write.hard_state;
+  if (write.identity) {
+    // Write() checked this against the queue; a torn record recovered after
+    // a crash was checked when it was queued, against the same history.
+    CHECK(!identity_ || *identity_ == *write.identity)
+        << "sim disk: identity changes from " << StoreIdentityString(*identity_);
+    identity_ = *write.identity;
+  }
   if (write.compact_to) {
     // A snapshot already dropped every entry at or below its index.
     CHECK_LE(*write.compact_to, snapshot_index())
@@ -222,6 +245,13 @@ absl::Status SimDisk::ReadFault() {
 
 Index SimDisk::snapshot_index() const {
   return snapshot_ ? Index(snapshot_->metadata().index()) : Index(0);
+}
+
+std::optional<StoreIdentity> SimDisk::QueuedIdentity() const {
+  for (auto it = pending_.rbegin(); it != pending_.rend(); ++it) {
+    if (it->write.identity) return it->write.identity;
+  }
+  return identity_;
 }
 
 Index SimDisk::DurableFirstIndex() const { return snapshot_index().Next(); }
@@ -292,6 +322,11 @@ absl::StatusOr<Term> SimDisk::ReadTerm(Index index) {
   return Term(stored.entry.term());
 }
 
+absl::StatusOr<std::optional<StoreIdentity>> SimDisk::ReadIdentity() {
+  if (absl::Status fault = ReadFault(); !fault.ok()) return fault;
+  return identity_;
+}
+
 void SimDisk::CorruptEntryForTesting(Index index) {
   CHECK_GE(index, DurableFirstIndex());
   CHECK_LE(index, DurableLastIndex());
@@ -316,6 +351,7 @@ void SimDisk::CheckInvariants() const {
   }
   CHECK_LE(pending_.size(), kSimDiskPendingWritesMax);
   CHECK_LE(completed_writes_ + pending_.size(), next_seq_);
+  if (identity_) CHECK(identity_->valid());
 }
 
 void SimDisk::SetWriteErrorPerMillion(uint64_t per_million) {

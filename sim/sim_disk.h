@@ -20,6 +20,11 @@
 // also carries a checksum checked on each read, so SimDisk never returns a
 // silently wrong entry.
 //
+// Identity. The store's identity (core/env.h) is part of the durable state
+// like the hard state: recorded when the write carrying it completes, lost
+// with it if that write was not synced at a crash, torn with it if that
+// write was in flight.
+//
 // Errors. Reads fail with UNAVAILABLE at `read_error_per_million`. A write
 // fails at `write_error_per_million`; a failed durable write is fatal by the
 // LogStore contract, so SimDisk calls `on_write_error` (the simulator crashes
@@ -96,7 +101,8 @@ class SimDisk final : public LogStore {
   // write lands): the REQUIRES of LogWrite in core/env.h (snapshot index > 0;
   // entries consecutive with non-decreasing terms, the first above the
   // snapshot index and at most the last index + 1; commit within the log;
-  // compact_to at most the snapshot index); fewer than
+  // compact_to at most the snapshot index; an identity that is valid and
+  // equal to the stored or queued one, if any); fewer than
   // kSimDiskPendingWritesMax queued writes; and, with report_torn_writes, no
   // torn write reported (a node whose disk said DATA_LOSS must not start).
   void Write(LogWrite write, Done done) override;
@@ -109,6 +115,7 @@ class SimDisk final : public LogStore {
   absl::StatusOr<std::vector<raft::Entry>> ReadEntries(Index lo,
                                                        Index hi) override;
   absl::StatusOr<Term> ReadTerm(Index index) override;
+  absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() override;
 
   // Power loss (see the file comment). Scheduled events from before the
   // crash become no-ops. The disk then serves the restarted node.
@@ -156,6 +163,8 @@ class SimDisk final : public LogStore {
   Index DurableFirstIndex() const;
   Index DurableLastIndex() const;
   Index snapshot_index() const;
+  // The identity the store will hold once every queued write completes.
+  std::optional<StoreIdentity> QueuedIdentity() const;
 
   SimDiskOptions options_;
   // Independent sub-streams of options.seed, so that e.g. adding reads never
@@ -170,6 +179,7 @@ class SimDisk final : public LogStore {
   std::optional<raft::Snapshot> snapshot_;
   std::vector<StoredEntry> entries_;  // contiguous from snapshot index + 1
   std::optional<TornRecord> torn_;
+  std::optional<StoreIdentity> identity_;
 
   // Queued writes, oldest first.
   std::deque<PendingWrite> pending_;

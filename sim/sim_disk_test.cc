@@ -23,6 +23,7 @@ using ::blixard::testing::LogStoreConformanceParam;
 using ::blixard::testing::LogStoreConformanceTest;
 using ::blixard::testing::LogStoreHarness;
 using ::blixard::testing::LogWorkload;
+using ::blixard::testing::LogWorkloadOptions;
 using ::blixard::testing::MakeEntries;
 using ::blixard::testing::StatusIs;
 using ::blixard::testing::StoreDigest;
@@ -201,7 +202,10 @@ TEST_F(SimDiskTest, TornWriteIsDroppedOrAppliedWholeNeverHalf) {
     options.schedule = queue.Hook();
     options.seed = rng.Next();
     SimDisk disk(std::move(options));
-    LogWorkload workload(rng.Fork(static_cast<uint64_t>(round)));
+    LogWorkloadOptions workload_options;
+    workload_options.identity = StoreIdentity{0xabcdef0123456789, NodeId(2)};
+    LogWorkload workload(rng.Fork(static_cast<uint64_t>(round)),
+                         workload_options);
     std::vector<uint64_t> digests;  // digests[k]: state after k writes
     LogModel model;
     digests.push_back(model.Digest());
@@ -253,6 +257,61 @@ TEST_F(SimDiskTest, TornWriteCanBeReportedAsDataLoss) {
     }
   }
   EXPECT_TRUE(reported);
+}
+
+TEST_F(SimDiskTest, IdentityOfAWriteLostAtACrashWasNeverRecorded) {
+  SimDisk disk(Options());
+  disk.Write(Append(1, 3, 1), [] {});
+  queue_.RunAll();
+  LogWrite write = Append(4, 2, 1);
+  write.identity = StoreIdentity{7, NodeId(1)};
+  disk.Write(std::move(write), [] {});
+  disk.Crash(/*tear=*/false);
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       disk.ReadIdentity());
+  EXPECT_FALSE(identity.has_value());
+  EXPECT_EQ(*disk.LastIndex(), Index(3));
+  // Never recorded, so the store has no owner yet: another may claim it.
+  LogWrite other;
+  other.identity = StoreIdentity{8, NodeId(2)};
+  disk.Write(std::move(other), [] {});
+  queue_.RunAll();
+  ASSERT_OK_AND_ASSIGN(identity, disk.ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(StoreIdentity{8, NodeId(2)}));
+}
+
+TEST_F(SimDiskTest, IdentityInATornWriteIsKeptOrDroppedWithTheWrite) {
+  // The record in flight at a crash is applied whole or not at all; the
+  // identity it carries goes the same way as its entries.
+  const StoreIdentity identity{0xfeed, NodeId(5)};
+  int kept = 0;
+  int dropped = 0;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    EventQueue queue;
+    SimDiskOptions options;
+    options.schedule = queue.Hook();
+    options.seed = seed;
+    SimDisk disk(std::move(options));
+    disk.Write(Append(1, 2, 1), [] {});
+    queue.RunAll();
+    LogWrite write = Append(3, 4, 1);
+    write.identity = identity;
+    disk.Write(std::move(write), [] {});
+    disk.Crash(/*tear=*/true);
+    ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> read,
+                         disk.ReadIdentity());
+    ASSERT_OK_AND_ASSIGN(Index last, disk.LastIndex());
+    if (read.has_value()) {
+      EXPECT_EQ(*read, identity);
+      EXPECT_EQ(last, Index(6)) << "seed " << seed;
+      ++kept;
+    } else {
+      EXPECT_EQ(last, Index(2)) << "seed " << seed;
+      ++dropped;
+    }
+  }
+  EXPECT_GT(kept, 0);
+  EXPECT_GT(dropped, 0);
 }
 
 TEST_F(SimDiskTest, CorruptEntryIsDataLossNamingTheIndex) {
@@ -331,7 +390,10 @@ TEST_F(SimDiskTest, CrashRecoveryUnderRandomWorkloadKeepsEveryAckedWrite) {
   Rng rng(11);
   SimDiskOptions options = Options(77);
   SimDisk disk(std::move(options));
-  LogWorkload workload(rng.Fork("workload"));
+  LogWorkloadOptions workload_options;
+  workload_options.identity = StoreIdentity{0xabcdef0123456789, NodeId(2)};
+  workload_options.identity_percent = 3;  // first recorded some crashes in
+  LogWorkload workload(rng.Fork("workload"), workload_options);
   LogModel acked;  // state after the completed writes
   int crashes = 0;
   while (crashes < 2000) {

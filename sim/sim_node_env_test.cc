@@ -22,6 +22,9 @@ class UnusedLogStore final : public LogStore {
     return std::vector<raft::Entry>();
   }
   absl::StatusOr<Term> ReadTerm(Index) override { return Term(0); }
+  absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() override {
+    return std::optional<StoreIdentity>();
+  }
 };
 
 TEST(SimNodeEnvTest, ClocksStartAtSeededOffsetsWithBoundedDrift) {

@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <libdeflate.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <string>
@@ -51,6 +52,23 @@ CREATE TABLE snapshot_chunks(
   crc INTEGER NOT NULL) STRICT;
 )sql";
 
+// Schema version 2 adds the store identity (migrated from version 1 at
+// Open()). Like hard_state and snapshot, the table always holds exactly its
+// row 0, so a row lost to damage cannot pass for a store that never
+// recorded an identity; ids 0/0 mean "none recorded".
+constexpr const char* kIdentitySchemaSql = R"sql(
+CREATE TABLE identity(
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  cluster_id INTEGER NOT NULL,
+  node_id INTEGER NOT NULL,
+  crc INTEGER NOT NULL) STRICT;
+)sql";
+
+// The versions Open() accepts: kSchemaVersion as it is, the older ones by
+// migrating them (after validation) to kSchemaVersion.
+constexpr int64_t kSchemaVersionMigratableMin = 1;
+static_assert(kSchemaVersionMigratableMin <= kSchemaVersion);
+
 void PutLe64(std::string& out, uint64_t value) {
   for (int i = 0; i < 8; ++i) {
     out.push_back(static_cast<char>((value >> (8 * i)) & 0xff));
@@ -89,9 +107,18 @@ uint32_t SnapshotMetaCrc(uint64_t index, uint64_t term,
   return Crc(Crc(0, bytes), conf_state);
 }
 
+// Identity ids are labels, never compared or ordered in SQL, and a cluster
+// id is random over all 64 bits: they are stored as their bit pattern
+// (two's complement), so every uint64 round-trips.
+int64_t BitsToSql(uint64_t value) { return static_cast<int64_t>(value); }
+
 // SQLite stores signed 64-bit integers; indexes and terms stay below 2^63.
+// Every index, term and vote the store writes is CHECKed against this, so
+// the Raft core must keep them at most kSqlIntMax (and an index the log
+// will append at, last + 1, too).
+constexpr uint64_t kSqlIntMax = (uint64_t{1} << 63) - 1;
 int64_t ToSql(uint64_t value) {
-  CHECK_LT(value, uint64_t{1} << 63) << "value too large for SQLite";
+  CHECK_LE(value, kSqlIntMax) << "value too large for SQLite";
   return static_cast<int64_t>(value);
 }
 uint64_t FromSql(int64_t value) { return static_cast<uint64_t>(value); }
@@ -143,13 +170,14 @@ absl::StatusOr<int64_t> QueryInt(Db& db, absl::string_view sql) {
   return stmt.ColumnInt64(0);
 }
 
-// Reads only: true for an empty database (no tables), OK for one of ours
-// at this schema version, an error otherwise. Runs before anything is
-// written, so a file that is not ours is left untouched.
-absl::StatusOr<bool> CheckSchema(Db& db) {
+// Reads only: 0 for an empty database (no tables); the schema version
+// for one of ours at a version this build opens (kSchemaVersion, or one it
+// migrates from); an error otherwise. Runs before anything is written, so a
+// file that is not ours is left untouched.
+absl::StatusOr<int64_t> CheckSchema(Db& db) {
   ASSIGN_OR_RETURN(int64_t tables,
                    QueryInt(db, "SELECT count(*) FROM sqlite_schema"));
-  if (tables == 0) return true;
+  if (tables == 0) return 0;
   ASSIGN_OR_RETURN(int64_t has_meta,
                    QueryInt(db,
                             "SELECT count(*) FROM sqlite_schema WHERE "
@@ -166,15 +194,18 @@ absl::StatusOr<bool> CheckSchema(Db& db) {
     return DataLoss(db.path(), "no schema_version row in table meta");
   }
   const int64_t found = version.ColumnInt64(0);
-  if (found != kSchemaVersion) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("log store ", db.path(), ": schema version ", found,
-                     " is not supported (this build reads version ",
-                     kSchemaVersion, "); refusing to open"));
+  if (found < kSchemaVersionMigratableMin || found > kSchemaVersion) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "log store ", db.path(), ": schema version ", found,
+        " is not supported (this build reads versions ",
+        kSchemaVersionMigratableMin, " to ", kSchemaVersion,
+        "); refusing to open"));
   }
   // The single-row tables always hold exactly their row 0 (created with the
   // schema), so a row lost to damage cannot pass for a fresh store.
-  for (const char* table : {"hard_state", "snapshot"}) {
+  std::vector<const char*> single_row_tables = {"hard_state", "snapshot"};
+  if (found >= 2) single_row_tables.push_back("identity");
+  for (const char* table : single_row_tables) {
     ASSIGN_OR_RETURN(int64_t rows,
                      QueryInt(db, absl::StrCat("SELECT count(*) FROM ", table,
                                                " WHERE id = 0")));
@@ -194,7 +225,36 @@ absl::StatusOr<bool> CheckSchema(Db& db) {
                             "key='applied_index_hint' AND typeof(value) = "
                             "'integer'"));
   if (hints != 1) return DataLoss(db.path(), "applied_index_hint row missing");
-  return false;
+  return found;
+}
+
+// The identity table with its "none recorded" row 0, inside the caller's
+// transaction.
+absl::Status CreateIdentityTable(Db& db) {
+  RETURN_IF_ERROR(db.Exec(kIdentitySchemaSql));
+  return db.Exec(absl::StrCat(
+      "INSERT INTO identity(id, cluster_id, node_id, crc) VALUES(0, 0, 0, ",
+      IdentityCrc(0, 0), ")"));
+}
+
+// Version 1 -> 2: adds the identity table (a store from before identities
+// holds none). One transaction: the file is either still version 1 or
+// fully version 2.
+absl::Status MigrateFromVersion1(Db& db) {
+  ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
+  RETURN_IF_ERROR(CreateIdentityTable(db));
+  RETURN_IF_ERROR(db.Exec(
+      absl::StrCat("UPDATE meta SET value = ", kSchemaVersion,
+                   " WHERE key = 'schema_version' AND value = 1")));
+  ASSIGN_OR_RETURN(int64_t version,
+                   QueryInt(db,
+                            "SELECT value FROM meta WHERE "
+                            "key = 'schema_version'"));
+  if (version != kSchemaVersion) {
+    return absl::InternalError(absl::StrCat(
+        "log store ", db.path(), ": migration left schema version ", version));
+  }
+  return txn.Commit();
 }
 
 absl::Status CreateSchema(Db& db) {
@@ -213,6 +273,7 @@ absl::Status CreateSchema(Db& db) {
       absl::StrCat("INSERT INTO snapshot(id, idx, term, conf_state, data_size, "
                    "chunk_count, data_crc, crc) VALUES(0, 0, 0, x'', 0, 0, 0, ",
                    SnapshotMetaCrc(0, 0, "", 0, 0, 0), ")")));
+  RETURN_IF_ERROR(CreateIdentityTable(db));
   return txn.Commit();
 }
 
@@ -276,6 +337,13 @@ absl::Status QuickCheck(Db& db) {
 
 }  // namespace
 
+uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id) {
+  std::string bytes;
+  PutLe64(bytes, cluster_id);
+  PutLe64(bytes, node_id);
+  return Crc(0, bytes);
+}
+
 uint32_t EntryCrc(uint64_t index, uint64_t term, uint64_t type,
                   absl::string_view data) {
   // Hot: once per entry on every write and read.
@@ -318,7 +386,8 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
                    Db::Open(options.path, Db::kCreate, options.vfs_name));
   // Check before changing anything: a file that is not ours, or damaged,
   // must be refused as it is.
-  ASSIGN_OR_RETURN(const bool is_new, CheckSchema(writer));
+  ASSIGN_OR_RETURN(const int64_t schema_version, CheckSchema(writer));
+  const bool is_new = schema_version == 0;
   if (!is_new && options.quick_check_on_open) {
     RETURN_IF_ERROR(QuickCheck(writer));
   }
@@ -401,10 +470,53 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
                            bounds.last_index.value(), ": entries are missing"));
   }
   bounds.commit = Index(hard_state.commit());
+  if (is_new || schema_version == kSchemaVersion) {
+    ASSIGN_OR_RETURN(bounds.identity, store->ReadIdentity());
+  } else {
+    // Everything else validated: only now may Open() change the file.
+    CHECK_EQ(schema_version, 1);
+    RETURN_IF_ERROR(MigrateFromVersion1(store->writer_));
+  }
+  store->queued_identity_ = bounds.identity;
+  RETURN_IF_ERROR(store->PrepareIdentityStatement());
   store->bounds_ = bounds;
   store->CheckInvariants();
   store->io_thread_ = std::thread([s = store.get()] { s->IoThreadMain(); });
   return store;
+}
+
+absl::Status SqliteLogStore::PrepareIdentityStatement() {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   writer_.Prepare("INSERT OR REPLACE INTO identity(id, "
+                                   "cluster_id, node_id, crc) "
+                                   "VALUES(0, ?, ?, ?)"));
+  upsert_identity_.emplace(std::move(stmt));
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::optional<StoreIdentity>> SqliteLogStore::ReadIdentity() {
+  // Prepared per call: the Host reads it once, at start-up.
+  ASSIGN_OR_RETURN(Statement stmt,
+                   reader_.Prepare("SELECT cluster_id, node_id, crc FROM "
+                                   "identity WHERE id = 0"));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return DataLoss(options_.path, "store identity row missing");
+  StoreIdentity identity;
+  identity.cluster_id = FromSql(stmt.ColumnInt64(0));
+  identity.node_id = NodeId(FromSql(stmt.ColumnInt64(1)));
+  const uint32_t crc = static_cast<uint32_t>(stmt.ColumnInt64(2));
+  if (IdentityCrc(identity.cluster_id, identity.node_id.value()) != crc) {
+    return DataLoss(options_.path, "store identity fails its checksum");
+  }
+  if (identity.cluster_id == 0 && identity.node_id == kNoNode) {
+    return std::optional<StoreIdentity>();  // none recorded
+  }
+  if (!identity.valid()) {
+    return DataLoss(options_.path,
+                    absl::StrCat("store identity is half set (",
+                                 StoreIdentityString(identity), ")"));
+  }
+  return std::optional<StoreIdentity>(identity);
 }
 
 SqliteLogStore::SqliteLogStore(SqliteLogStoreOptions options, Db writer,
@@ -457,7 +569,7 @@ absl::Status SqliteLogStore::PrepareStatements() {
                        "WHERE id = 0"));
   RETURN_IF_ERROR(prep(reader_, select_entries_,
                        "SELECT idx, term, type, data, crc FROM entries "
-                       "WHERE idx >= ? AND idx < ? ORDER BY idx"));
+                       "WHERE idx >= ? AND idx <= ? ORDER BY idx"));
   RETURN_IF_ERROR(
       prep(reader_, select_term_r_,
            "SELECT idx, term, type, data, crc FROM entries WHERE idx = ?"));
@@ -484,6 +596,7 @@ SqliteLogStore::~SqliteLogStore() {
   delete_chunks_.reset();
   insert_chunk_.reset();
   update_applied_hint_.reset();
+  upsert_identity_.reset();
   select_hard_state_.reset();
   select_entries_.reset();
   select_term_r_.reset();
@@ -502,6 +615,19 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
         << "entries in one write must be consecutive";
     CHECK_GE(write.entries[i].term(), write.entries[i - 1].term())
         << "entry terms must not decrease";
+  }
+  if (write.identity) {
+    // Checked here, on the caller's thread, so the crash names the caller;
+    // the I/O thread checks again against the file's row.
+    CHECK(write.identity->valid())
+        << "log store " << options_.path << ": invalid identity "
+        << StoreIdentityString(*write.identity);
+    CHECK(!queued_identity_ || *queued_identity_ == *write.identity)
+        << "log store " << options_.path
+        << ": a store never changes owner: it belongs to "
+        << StoreIdentityString(*queued_identity_) << ", the write says "
+        << StoreIdentityString(*write.identity);
+    queued_identity_ = write.identity;
   }
   {
     absl::MutexLock lock(&mu_);
@@ -624,11 +750,30 @@ void SqliteLogStore::IoThreadMain() {
 }
 
 absl::Status SqliteLogStore::ApplyWrite(const LogWrite& write) {
+  if (write.identity) RETURN_IF_ERROR(ApplyIdentity(*write.identity));
   if (write.snapshot) RETURN_IF_ERROR(ApplySnapshot(*write.snapshot));
   if (!write.entries.empty()) RETURN_IF_ERROR(ApplyEntries(write.entries));
   if (write.hard_state) RETURN_IF_ERROR(ApplyHardState(*write.hard_state));
   if (write.compact_to) RETURN_IF_ERROR(ApplyCompaction(*write.compact_to));
   CHECK_LE(bounds_.commit, bounds_.last_index) << "commit index beyond the log";
+  return absl::OkStatus();
+}
+
+absl::Status SqliteLogStore::ApplyIdentity(const StoreIdentity& identity) {
+  CHECK(identity.valid());
+  if (bounds_.identity) {
+    CHECK(*bounds_.identity == identity)
+        << "log store " << options_.path << ": identity changes from "
+        << StoreIdentityString(*bounds_.identity) << " to "
+        << StoreIdentityString(identity);
+    return absl::OkStatus();  // already recorded
+  }
+  upsert_identity_->BindInt64(1, BitsToSql(identity.cluster_id));
+  upsert_identity_->BindInt64(2, BitsToSql(identity.node_id.value()));
+  upsert_identity_->BindInt64(
+      3, IdentityCrc(identity.cluster_id, identity.node_id.value()));
+  RETURN_IF_ERROR(upsert_identity_->Run());
+  bounds_.identity = identity;
   return absl::OkStatus();
 }
 
@@ -869,9 +1014,18 @@ absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(Index lo,
   std::vector<raft::Entry> entries;
   if (lo == hi) return entries;
   entries.reserve(hi.Since(lo));
+  // Bounds beyond what SQLite can hold: nothing is stored there (writes
+  // CHECK every index < 2^63), so the range is not all held.
+  if (lo.value() > kSqlIntMax) {
+    return absl::OutOfRangeError(absl::StrCat(
+        "log store ", options_.path, ": entries [", lo.value(), ", ",
+        hi.value(), ") lie beyond the largest storable index ", kSqlIntMax));
+  }
+  // The inclusive last index: hi itself may be 2^63 (one past the largest
+  // storable index, which the log may hold), not a SQLite integer.
   Statement& stmt = *select_entries_;
   stmt.BindInt64(1, ToSql(lo.value()));
-  stmt.BindInt64(2, ToSql(hi.value()));
+  stmt.BindInt64(2, ToSql(std::min(hi.value() - 1, kSqlIntMax)));
   uint64_t expected = lo.value();
   while (true) {
     absl::StatusOr<bool> row = stmt.Step();
@@ -923,6 +1077,12 @@ absl::StatusOr<std::vector<raft::Entry>> SqliteLogStore::ReadEntries(Index lo,
 }
 
 absl::StatusOr<Term> SqliteLogStore::ReadTerm(Index index) {
+  if (index.value() > kSqlIntMax) {
+    // Beyond any storable index, so beyond the log (LogStore's contract:
+    // OUT_OF_RANGE, not a crash).
+    return absl::OutOfRangeError(absl::StrCat(
+        "log store ", options_.path, ": no term for index ", index.value()));
+  }
   Statement& stmt = *select_term_r_;
   stmt.BindInt64(1, ToSql(index.value()));
   absl::StatusOr<bool> row = stmt.Step();

@@ -16,12 +16,14 @@
 // A failed commit is fatal: the I/O thread CHECK-fails with the SQLite error,
 // because Raft has already acted (sent messages) on writes it queued.
 //
-// Integrity. Every entry, the hard state, the snapshot metadata and each
-// snapshot chunk carry a CRC-32 (zlib polynomial) over their canonical bytes, checked on
-// every read. Open() validates the whole database before the node may start:
-// SQLite's own quick_check, the schema version, the hard state, the snapshot
-// (all chunks) and every entry (checksum, no gap, indexes after the snapshot,
-// terms never decreasing), and that the commit index is within the log. Any lie
+// Integrity. Every entry, the hard state, the snapshot metadata, each
+// snapshot chunk and the store identity (cluster id and node id, recorded
+// once with the write that carries it) carry a CRC-32 (zlib polynomial)
+// over their canonical bytes, checked on every read. Open() validates the
+// whole database before the node may start: SQLite's own quick_check, the
+// schema version, the hard state, the identity, the snapshot (all chunks)
+// and every entry (checksum, no gap, indexes after the snapshot, terms
+// never decreasing), and that the commit index is within the log. Any lie
 // is DATA_LOSS naming the file and the index; the node must refuse to start
 // rather than run on a log that lies. Snapshots are stored in chunks of at most
 // `snapshot_chunk_size_bytes`, so no single SQLite value approaches its size
@@ -63,9 +65,13 @@
 
 namespace blixard::storage {
 
-// The schema this build writes and reads. A database with another version is
-// refused at Open() (FAILED_PRECONDITION); there is no silent migration.
-inline constexpr int64_t kSchemaVersion = 1;
+// The schema this build writes and reads. Version 2 added the store
+// identity. A version-1 database is migrated to version 2 by Open(), in one
+// transaction, once the whole file has been validated (it then holds no
+// identity); any other version is refused at Open() (FAILED_PRECONDITION).
+// A build that reads only version 1 refuses a migrated file, so an old
+// binary can never run a store without checking whose it is.
+inline constexpr int64_t kSchemaVersion = 2;
 
 // Bound on writes queued and not yet taken by the I/O thread. The Host
 // keeps far fewer in flight (one per Ready); reaching it means the Host
@@ -101,9 +107,10 @@ class SqliteLogStore final : public LogStore {
   // comment). Errors: INVALID_ARGUMENT for bad options; NOT_FOUND when the
   // file cannot be opened; FAILED_PRECONDITION for a SQLite database that is
   // not a Blixard store or has another schema version; DATA_LOSS (naming the
-  // file and, where there is one, the index) for damage or a log that lies.
-  // On error nothing was written to an existing file (a missing one is
-  // created empty before the error, if any).
+  // file and, where there is one, the index) for damage or a log that lies,
+  // or a corrupt identity. On error nothing was written to an existing file
+  // (a missing one is created empty before the error, if any); on success a
+  // version-1 file has been migrated to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<SqliteLogStore>> Open(
       SqliteLogStoreOptions options);
 
@@ -120,7 +127,9 @@ class SqliteLogStore final : public LogStore {
   // thread for those that need the stored log): !write.empty(); entries have
   // consecutive indexes and non-decreasing terms; the first new index is
   // above the snapshot index and at most the last index + 1; compact_to is at
-  // most the stored snapshot's index; fewer than kQueuedWritesMax queued.
+  // most the stored snapshot's index; an identity is valid and equal to the
+  // one stored or queued before it, if any (checked on the caller's
+  // thread); fewer than kQueuedWritesMax queued.
   void Write(LogWrite write, Done done) override;
   void PollCompletions() override;
   absl::StatusOr<raft::HardState> ReadHardState() override;
@@ -130,6 +139,9 @@ class SqliteLogStore final : public LogStore {
   absl::StatusOr<std::vector<raft::Entry>> ReadEntries(Index lo,
                                                        Index hi) override;
   absl::StatusOr<Term> ReadTerm(Index index) override;
+  // DATA_LOSS naming the file when the identity row is missing, fails its
+  // checksum, or holds only one of the two ids.
+  absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() override;
 
   // Blocks until every write queued so far is durable and `wakeup` has run
   // for it (its callback is then ready for PollCompletions()). For tests,
@@ -166,15 +178,20 @@ class SqliteLogStore final : public LogStore {
     Index last_index{0};  // snapshot_index when the log is empty
     Term last_term{0};
     Index commit{0};  // of the stored hard state
+    std::optional<StoreIdentity> identity;
   };
 
   SqliteLogStore(SqliteLogStoreOptions options, Db writer, Db reader);
   absl::Status PrepareStatements();
+  // Needs the identity table, which a version-1 file has only once Open()
+  // has migrated it.
+  absl::Status PrepareIdentityStatement();
   void IoThreadMain();
   // The I/O thread's own invariants (its cached bounds), after each commit.
   void CheckIoInvariants();
   // Applies one queued write inside the open transaction.
   absl::Status ApplyWrite(const LogWrite& write);
+  absl::Status ApplyIdentity(const StoreIdentity& identity);
   absl::Status ApplySnapshot(const raft::Snapshot& snapshot);
   absl::Status ApplyEntries(const std::vector<raft::Entry>& entries);
   absl::Status ApplyHardState(const raft::HardState& hard_state);
@@ -200,6 +217,7 @@ class SqliteLogStore final : public LogStore {
   std::optional<Statement> delete_chunks_;
   std::optional<Statement> insert_chunk_;
   std::optional<Statement> update_applied_hint_;
+  std::optional<Statement> upsert_identity_;
   // Reader statements (owner's thread).
   std::optional<Statement> select_hard_state_;
   std::optional<Statement> select_entries_;
@@ -209,6 +227,9 @@ class SqliteLogStore final : public LogStore {
 
   StoredBounds bounds_;            // I/O thread (Open() before it starts).
   bool directory_synced_ = false;  // I/O thread
+  // The identity the store holds once every queued write is durable: what
+  // Write() checks a new write's identity against. Owner's thread.
+  std::optional<StoreIdentity> queued_identity_;
 
   mutable absl::Mutex mu_;
   std::deque<PendingWrite> queued_ ABSL_GUARDED_BY(mu_);
@@ -229,6 +250,11 @@ class SqliteLogStore final : public LogStore {
 // little-endian integers, then the data. Exposed for tests that forge rows.
 uint32_t EntryCrc(uint64_t index, uint64_t term, uint64_t type,
                   absl::string_view data);
+
+// The CRC-32 of a store identity row: cluster id and node id as
+// little-endian integers (0, 0 for "none recorded"). Exposed for tests that
+// forge rows.
+uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id);
 
 }  // namespace blixard::storage
 

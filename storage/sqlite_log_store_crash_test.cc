@@ -88,6 +88,9 @@ class SqliteLogStoreCrashTest : public ::testing::Test {
       if (image.acked > 0) ++data_loss_with_acked_;
       return;
     }
+    absl::StatusOr<std::optional<StoreIdentity>> identity =
+        (*store)->ReadIdentity();
+    if (identity.ok() && identity->has_value()) ++with_identity_;
     absl::StatusOr<uint64_t> digest = StoreDigest(**store);
     if (!digest.ok()) {
       EXPECT_EQ(digest.status().code(), absl::StatusCode::kDataLoss)
@@ -115,6 +118,7 @@ class SqliteLogStoreCrashTest : public ::testing::Test {
   uint64_t unacked_survived_ = 0;
   uint64_t torn_ = 0;
   uint64_t subset_ = 0;
+  uint64_t with_identity_ = 0;  // opened images that held an identity
 };
 
 TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
@@ -167,6 +171,10 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
 
   LogWorkloadOptions workload_options;
   workload_options.snapshot_data_bytes_max = 6000;
+  // The identity rides with a write some way in, so crash points fall
+  // before, around and after the write that records it.
+  workload_options.identity = StoreIdentity{0x8badf00ddeadbeef, NodeId(9)};
+  workload_options.identity_percent = 2;
   LogWorkload workload(rng.Fork("workload"), workload_options);
   LogModel tip;
   std::vector<uint64_t> digests = {tip.Digest()};  // [k]: after k writes
@@ -212,8 +220,12 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
             << "), writes: " << digests.size() - 1 << ", restarts: " << restarts
             << ", DATA_LOSS refusals: " << data_loss_
             << ", unacknowledged writes that survived: " << unacked_survived_
-            << "\n";
+            << ", images with / without an identity: " << with_identity_
+            << " / " << verified_ - data_loss_ - with_identity_ << "\n";
   EXPECT_GE(verified_, kCrashPointsMin);
+  // Crash points fell on both sides of the write that recorded it.
+  EXPECT_GT(with_identity_, 0u);
+  EXPECT_GT(verified_ - data_loss_ - with_identity_, 0u);
   EXPECT_GT(torn_, 0u);
   EXPECT_GT(subset_, 0u);
   // SQLite's WAL checksums drop torn frames, so with fsync honoured no crash

@@ -403,6 +403,145 @@ TEST_F(SqliteLogStoreTest, MissingHardStateRowIsDataLossNotAFreshStore) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("hard_state")));
 }
 
+constexpr StoreIdentity kIdentity{0xc0ffee0000000001, NodeId(3)};
+
+// Makes the store of MakeStore() and records kIdentity in it, closed.
+void RecordIdentity(const SqliteLogStoreOptions& options) {
+  absl::StatusOr<std::unique_ptr<SqliteLogStore>> store =
+      SqliteLogStore::Open(options);
+  ASSERT_OK(store.status());
+  LogWrite write;
+  write.identity = kIdentity;
+  (*store)->Write(std::move(write), [] {});
+  (*store)->WaitForDurable();
+}
+
+// Turns a store of this build into the version-1 file the build before
+// store identities wrote: the same tables without `identity`.
+void DowngradeToVersion1(const std::string& path) {
+  ASSERT_OK_AND_ASSIGN(Db db, Db::Open(path, Db::kReadWrite));
+  ASSERT_OK(db.Exec("DROP TABLE identity"));
+  ASSERT_OK(db.Exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'"));
+}
+
+int64_t SchemaVersionOf(const std::string& path) {
+  absl::StatusOr<Db> db = Db::Open(path, Db::kReadOnly);
+  CHECK_OK(db.status());
+  absl::StatusOr<Statement> stmt =
+      db->Prepare("SELECT value FROM meta WHERE key = 'schema_version'");
+  CHECK_OK(stmt.status());
+  absl::StatusOr<bool> row = stmt->Step();
+  CHECK_OK(row.status());
+  CHECK(*row);
+  return stmt->ColumnInt64(0);
+}
+
+TEST_F(SqliteLogStoreTest, CorruptIdentityIsDataLossNamingTheFile) {
+  MakeStore();
+  RecordIdentity(Options());
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("UPDATE identity SET node_id = 4"));  // crc now stale
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("identity fails its checksum"),
+                             HasSubstr(Options().path))));
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("UPDATE identity SET node_id = 3, crc = crc + 1"));
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("identity"), HasSubstr(Options().path))));
+  {
+    // Half an identity with a checksum that matches: still not an owner.
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec(absl::StrCat("UPDATE identity SET cluster_id = 0, crc = ",
+                                   IdentityCrc(0, 3))));
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("half set"), HasSubstr(Options().path))));
+}
+
+TEST_F(SqliteLogStoreTest, IdentityCorruptedUnderAnOpenStoreIsDataLossOnRead) {
+  MakeStore();
+  RecordIdentity(Options());
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store->ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kIdentity));
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("UPDATE identity SET cluster_id = cluster_id + 1"));
+  }
+  EXPECT_THAT(store->ReadIdentity(),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("identity"), HasSubstr(Options().path))));
+}
+
+TEST_F(SqliteLogStoreTest, MissingIdentityRowIsDataLossNotAStoreWithoutOwner) {
+  MakeStore();
+  RecordIdentity(Options());
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("DELETE FROM identity"));
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("identity")));
+}
+
+TEST_F(SqliteLogStoreTest, VersionOneStoreIsMigratedAndHasNoIdentity) {
+  MakeStore();  // entries 1..20, commit 20
+  DowngradeToVersion1(Options().path);
+  ASSERT_EQ(SchemaVersionOf(Options().path), 1);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                         SqliteLogStore::Open(Options()));
+    ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                         store->ReadIdentity());
+    EXPECT_FALSE(identity.has_value());
+    ASSERT_OK_AND_ASSIGN(std::vector<raft::Entry> entries,
+                         store->ReadEntries(Index(1), Index(21)));
+    EXPECT_EQ(entries.size(), 20u);
+    ASSERT_OK_AND_ASSIGN(raft::HardState hs, store->ReadHardState());
+    EXPECT_EQ(hs.commit(), 20u);
+    // The migrated store records an identity like any other.
+    LogWrite write;
+    write.identity = kIdentity;
+    store->Write(std::move(write), [] {});
+    store->WaitForDurable();
+  }
+  EXPECT_EQ(SchemaVersionOf(Options().path), kSchemaVersion);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store->ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kIdentity));
+}
+
+TEST_F(SqliteLogStoreTest, VersionOneStoreThatLiesIsRefusedAndNotMigrated) {
+  MakeStore();
+  DowngradeToVersion1(Options().path);
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("DELETE FROM entries WHERE idx = 12"));
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("gap")));
+  // Refused as it was: still version 1, no identity table.
+  EXPECT_EQ(SchemaVersionOf(Options().path), 1);
+  ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadOnly));
+  ASSERT_OK_AND_ASSIGN(Statement tables,
+                       db.Prepare("SELECT count(*) FROM sqlite_schema WHERE "
+                                  "name = 'identity'"));
+  ASSERT_OK_AND_ASSIGN(bool row, tables.Step());
+  ASSERT_TRUE(row);
+  EXPECT_EQ(tables.ColumnInt64(0), 0);
+}
+
 TEST_F(SqliteLogStoreTest, ForeignDatabaseIsLeftUntouched) {
   {
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kCreate));

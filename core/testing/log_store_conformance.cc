@@ -22,10 +22,16 @@ void PutBytes(std::string& out, absl::string_view bytes) {
   out.append(bytes.data(), bytes.size());
 }
 
-uint64_t DigestOf(const raft::HardState& hs,
+uint64_t DigestOf(const std::optional<StoreIdentity>& identity,
+                  const raft::HardState& hs,
                   const std::optional<raft::Snapshot>& snapshot, Index first,
                   Index last, const std::vector<raft::Entry>& entries) {
   std::string bytes;
+  PutU64(bytes, identity.has_value() ? 1 : 0);
+  if (identity) {
+    PutU64(bytes, identity->cluster_id);
+    PutU64(bytes, identity->node_id.value());
+  }
   PutU64(bytes, hs.term());
   PutU64(bytes, hs.vote());
   PutU64(bytes, hs.commit());
@@ -136,13 +142,20 @@ void LogModel::Apply(const LogWrite& write) {
   if (write.compact_to) {
     CHECK_LE(*write.compact_to, snapshot_index());
   }
+  if (write.identity) {
+    CHECK(write.identity->valid());
+    CHECK(!identity_ || *identity_ == *write.identity)
+        << "a store never changes owner";
+    identity_ = *write.identity;
+  }
   CHECK_LE(hard_state_.commit(), LastIndex().value())
       << "commit index beyond the log";
   CheckInvariants();
 }
 
 uint64_t LogModel::Digest() const {
-  return DigestOf(hard_state_, snapshot_, FirstIndex(), LastIndex(), entries_);
+  return DigestOf(identity_, hard_state_, snapshot_, FirstIndex(), LastIndex(),
+                  entries_);
 }
 
 void LogModel::CheckInvariants() const {
@@ -158,6 +171,8 @@ void LogModel::CheckInvariants() const {
 }
 
 absl::StatusOr<uint64_t> StoreDigest(LogStore& store) {
+  ASSIGN_OR_RETURN(std::optional<StoreIdentity> identity,
+                   store.ReadIdentity());
   ASSIGN_OR_RETURN(raft::HardState hs, store.ReadHardState());
   ASSIGN_OR_RETURN(std::optional<raft::Snapshot> snapshot,
                    store.ReadSnapshot());
@@ -169,10 +184,18 @@ absl::StatusOr<uint64_t> StoreDigest(LogStore& store) {
   }
   ASSIGN_OR_RETURN(std::vector<raft::Entry> entries,
                    store.ReadEntries(first, last.Next()));
-  return DigestOf(hs, snapshot, first, last, entries);
+  return DigestOf(identity, hs, snapshot, first, last, entries);
 }
 
 absl::Status StoreMatchesModel(LogStore& store, const LogModel& model) {
+  ASSIGN_OR_RETURN(std::optional<StoreIdentity> identity,
+                   store.ReadIdentity());
+  if (identity != model.identity()) {
+    return absl::InternalError(absl::StrCat(
+        "identity: store ", identity ? StoreIdentityString(*identity) : "none",
+        " model ",
+        model.identity() ? StoreIdentityString(*model.identity()) : "none"));
+  }
   ASSIGN_OR_RETURN(raft::HardState hs, store.ReadHardState());
   if (hs.SerializeAsString() != model.hard_state().SerializeAsString()) {
     return absl::InternalError(
@@ -291,6 +314,10 @@ LogWrite LogWorkload::Next(const LogModel& model) {
     hs.set_vote(rng_.Range(0, 3));
     hs.set_commit(rng_.Range(commit, new_last));
     write.hard_state = hs;
+  }
+  if (options_.identity &&
+      rng_.Uniform(100) < options_.identity_percent) {
+    write.identity = options_.identity;
   }
   CHECK(!write.empty());
   return write;
@@ -500,6 +527,11 @@ TEST_P(LogStoreConformanceTest, ReadsOutsideTheLogAreOutOfRange) {
               StatusIs(absl::StatusCode::kOutOfRange));
   EXPECT_THAT(store().ReadTerm(Index(5)),
               StatusIs(absl::StatusCode::kOutOfRange));
+  // Even where no store could hold an entry.
+  EXPECT_THAT(store().ReadTerm(Index(uint64_t{1} << 63)),
+              StatusIs(absl::StatusCode::kOutOfRange));
+  EXPECT_THAT(store().ReadTerm(Index(~uint64_t{0})),
+              StatusIs(absl::StatusCode::kOutOfRange));
 }
 
 TEST_P(LogStoreConformanceTest, ReadEntriesOfEmptyRangeIsEmpty) {
@@ -512,7 +544,9 @@ TEST_P(LogStoreConformanceTest, ReadEntriesOfEmptyRangeIsEmpty) {
 
 TEST_P(LogStoreConformanceTest, RandomWorkloadMatchesModelAcrossReopens) {
   Rng rng(GetParam().name.size() * 1000 + 17);
-  LogWorkload workload(rng.Fork("workload"));
+  LogWorkloadOptions options;
+  options.identity = StoreIdentity{0xfedcba9876543210, NodeId(7)};
+  LogWorkload workload(rng.Fork("workload"), options);
   for (int i = 0; i < 400; ++i) {
     Write(workload.Next(model_));
     if (rng.Chance(1, 4)) SettleAndCompare();
@@ -524,6 +558,186 @@ TEST_P(LogStoreConformanceTest, RandomWorkloadMatchesModelAcrossReopens) {
     if (HasFatalFailure()) return;
   }
   SettleAndCompare();
+}
+
+// The largest index a store can hold is 2^63 - 1 (SQLite's integers are
+// signed). Reading the log up to it asks for [first, 2^63): the exclusive
+// bound itself is not a storable value and must not crash the store (the
+// Host reads exactly this at start-up).
+TEST_P(LogStoreConformanceTest, EntryAtTheLargestIndexReadsBack) {
+  constexpr uint64_t kLast = (uint64_t{1} << 63) - 1;
+  LogWrite write;
+  write.snapshot = MakeSnapshot(kLast - 1, 2, "far ahead");
+  write.entries.push_back(MakeEntry(kLast, 2, "last"));
+  Write(std::move(write));
+  SettleAndCompare();
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(std::vector<raft::Entry> entries,
+                       store().ReadEntries(Index(kLast), Index(kLast).Next()));
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].index(), kLast);
+  EXPECT_EQ(entries[0].data(), "last");
+  EXPECT_EQ(*store().ReadTerm(Index(kLast)), Term(2));
+  SettleAndCompare();
+}
+
+// ------------------------------------------------------------ identity
+
+// A cluster id with the top bit set: stores must keep all 64 bits.
+constexpr StoreIdentity kIdentity{0x9e3779b97f4a7c15, NodeId(3)};
+constexpr StoreIdentity kOtherCluster{0x1f2e3d4c5b6a7988, NodeId(3)};
+constexpr StoreIdentity kOtherNode{0x9e3779b97f4a7c15, NodeId(4)};
+
+LogWrite IdentityOnly(StoreIdentity identity) {
+  LogWrite write;
+  write.identity = identity;
+  return write;
+}
+
+TEST_P(LogStoreConformanceTest, NewStoreHasNoIdentity) {
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  EXPECT_FALSE(identity.has_value());
+  // Raft state alone records no identity.
+  Write(Entries(1, 3, 1));
+  SettleAndCompare();
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(identity, store().ReadIdentity());
+  EXPECT_FALSE(identity.has_value());
+}
+
+TEST_P(LogStoreConformanceTest, IdentityWrittenWithAWriteSurvivesReopen) {
+  LogWrite write = Entries(1, 3, 2);
+  raft::HardState hs;
+  hs.set_term(2);
+  hs.set_vote(3);
+  write.hard_state = hs;
+  write.identity = kIdentity;
+  Write(std::move(write));
+  SettleAndCompare();
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  ASSERT_TRUE(identity.has_value());
+  EXPECT_EQ(*identity, kIdentity);
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(identity, store().ReadIdentity());
+  ASSERT_TRUE(identity.has_value());
+  EXPECT_EQ(identity->cluster_id, 0x9e3779b97f4a7c15u);
+  EXPECT_EQ(identity->node_id, NodeId(3));
+  SettleAndCompare();
+}
+
+TEST_P(LogStoreConformanceTest, IdentityAloneIsAValidWrite) {
+  const LogWrite write = IdentityOnly(kIdentity);
+  EXPECT_FALSE(write.empty());
+  Write(write);
+  SettleAndCompare();  // the callback ran; nothing else changed
+  EXPECT_EQ(*store().LastIndex(), Index(0));
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kIdentity));
+  // The same identity again, alone or with Raft state, is allowed.
+  Write(IdentityOnly(kIdentity));
+  LogWrite more = Entries(1, 2, 1);
+  more.identity = kIdentity;
+  Write(std::move(more));
+  SettleAndCompare();
+}
+
+TEST_P(LogStoreConformanceTest, IdentitySurvivesSnapshotAndCompaction) {
+  LogWrite first = Entries(1, 10, 1);
+  first.identity = kIdentity;
+  Write(std::move(first));
+  LogWrite keep;  // keeps the suffix after index 6
+  keep.snapshot = MakeSnapshot(6, 1, "state at 6");
+  keep.compact_to = Index(6);
+  Write(std::move(keep));
+  SettleAndCompare();
+  LogWrite replace;  // a leader's snapshot: the whole log goes
+  replace.snapshot = MakeSnapshot(30, 4, "leader's state at 30");
+  replace.compact_to = Index(30);
+  Write(std::move(replace));
+  SettleAndCompare();
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kIdentity));
+  SettleAndCompare();
+}
+
+TEST_P(LogStoreConformanceTest, IdentityIsFormattedForErrors) {
+  EXPECT_EQ(StoreIdentityString(kIdentity), "cluster 9e3779b97f4a7c15 node 3");
+  EXPECT_EQ(StoreIdentityString(StoreIdentity{0x1f, NodeId(12)}),
+            "cluster 000000000000001f node 12");
+  EXPECT_TRUE(kIdentity == kIdentity);
+  EXPECT_TRUE(kIdentity != kOtherCluster);
+  EXPECT_TRUE(kIdentity != kOtherNode);
+  EXPECT_FALSE((StoreIdentity{0, NodeId(3)}).valid());
+  EXPECT_FALSE((StoreIdentity{5, kNoNode}).valid());
+}
+
+// A store never changes owner: another cluster id or node id CHECK-fails,
+// whether the first identity is durable, only queued, or read back from the
+// store after a restart.
+TEST_P(LogStoreConformanceTest, OtherIdentityIsACallerBugWhenDurable) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Write(IdentityOnly(kIdentity));
+  SettleAndCompare();
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(kOtherCluster), [] {});
+        harness_->Settle();
+      },
+      "never changes owner");
+  EXPECT_DEATH(
+      {
+        LogWrite write = Entries(1, 1, 1);
+        write.identity = kOtherNode;
+        store().Write(std::move(write), [] {});
+        harness_->Settle();
+      },
+      "never changes owner");
+}
+
+TEST_P(LogStoreConformanceTest, OtherIdentityIsACallerBugWhenQueued) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(kIdentity), [] {});
+        store().Write(IdentityOnly(kOtherNode), [] {});
+        harness_->Settle();
+      },
+      "never changes owner");
+}
+
+TEST_P(LogStoreConformanceTest, OtherIdentityIsACallerBugAfterReopen) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  Write(IdentityOnly(kIdentity));
+  SettleAndCompare();
+  harness_->Reopen();
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(kOtherCluster), [] {});
+        harness_->Settle();
+      },
+      "never changes owner");
+}
+
+TEST_P(LogStoreConformanceTest, InvalidIdentityIsACallerBug) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(StoreIdentity{0, NodeId(1)}), [] {});
+        harness_->Settle();
+      },
+      "invalid identity");
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(StoreIdentity{1, kNoNode}), [] {});
+        harness_->Settle();
+      },
+      "invalid identity");
 }
 
 }  // namespace

@@ -45,6 +45,7 @@ class LogModel {
 
   const raft::HardState& hard_state() const { return hard_state_; }
   const std::optional<raft::Snapshot>& snapshot() const { return snapshot_; }
+  const std::optional<StoreIdentity>& identity() const { return identity_; }
   Index snapshot_index() const;
   Term snapshot_term() const;
   Index FirstIndex() const;
@@ -64,6 +65,7 @@ class LogModel {
   raft::HardState hard_state_;
   std::optional<raft::Snapshot> snapshot_;
   std::vector<raft::Entry> entries_;  // contiguous, from FirstIndex()
+  std::optional<StoreIdentity> identity_;
 };
 
 // Reads everything a store holds and digests it like LogModel::Digest().
@@ -83,11 +85,17 @@ struct LogWorkloadOptions {
   uint64_t truncate_percent = 10;
   uint64_t hard_state_percent = 40;
   uint64_t compact_percent = 5;
+  // When set, roughly identity_percent of the writes carry this identity
+  // (a store's one owner). Unset: no write does, and the generator draws
+  // exactly the numbers it drew before identities existed.
+  std::optional<StoreIdentity> identity;
+  uint64_t identity_percent = 10;
 };
 
 // A seeded generator of valid, Raft-shaped writes: appends at the end,
 // appends that truncate a suffix under a new term, hard-state changes,
-// snapshots that keep or discard the log, and compaction.
+// snapshots that keep or discard the log, compaction, and (optionally) the
+// store identity.
 class LogWorkload {
  public:
   LogWorkload(Rng rng, LogWorkloadOptions options = {});
