@@ -8,26 +8,52 @@
 #include "absl/status/status.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 #include "core/base/check.h"
 
 namespace blixard::cli {
 namespace {
 
 struct Assignment {
+  absl::string_view name;  // as bound for the command, for error messages
   absl::CommandLineFlag* flag;
   std::string value;
 };
 
-bool IsAllowed(const std::vector<absl::string_view>& allowed,
-               absl::string_view name) {
-  return std::find(allowed.begin(), allowed.end(), name) != allowed.end();
+// The binding of `name`, or nullptr when the command has no such flag.
+const CommandFlag* Find(const std::vector<CommandFlag>& flags, absl::string_view name) {
+  const auto it = std::find_if(flags.begin(), flags.end(),
+                               [name](const CommandFlag& f) { return f.name == name; });
+  return it == flags.end() ? nullptr : &*it;
+}
+
+// The registry's mutable handle of a bound flag (bindings hold the const one
+// GetFlagReflectionHandle gives; setting a value needs the other).
+absl::CommandLineFlag* Mutable(const CommandFlag& binding) {
+  absl::CommandLineFlag* flag = absl::FindCommandLineFlag(binding.flag->Name());
+  CHECK(flag == binding.flag) << "--" << binding.name << " is bound to absl flag "
+                              << binding.flag->Name() << ", which is not registered";
+  return flag;
+}
+
+std::vector<CommandFlag> BindByName(const std::vector<absl::string_view>& names) {
+  std::vector<CommandFlag> flags;
+  flags.reserve(names.size());
+  for (absl::string_view name : names) {
+    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
+    CHECK(flag != nullptr) << "no absl flag named --" << name;
+    flags.push_back({name, flag});
+  }
+  return flags;
 }
 
 }  // namespace
 
-absl::StatusOr<ParsedArgs> ParseFlags(
-    const std::vector<std::string>& args,
-    const std::vector<absl::string_view>& allowed) {
+absl::StatusOr<ParsedArgs> ParseFlags(const std::vector<std::string>& args,
+                                      const std::vector<CommandFlag>& flags) {
+  for (size_t i = 0; i < flags.size(); ++i) {
+    CHECK(Find(flags, flags[i].name) == &flags[i]) << "flag --" << flags[i].name << " bound twice";
+  }
   ParsedArgs parsed;
   std::vector<Assignment> assignments;
   bool flags_done = false;
@@ -58,35 +84,29 @@ absl::StatusOr<ParsedArgs> ParseFlags(
     // --check-determinism and --check_determinism name the same flag.
     std::replace(name_storage.begin(), name_storage.end(), '-', '_');
     const absl::string_view name = name_storage;
-    absl::CommandLineFlag* flag =
-        IsAllowed(allowed, name) ? absl::FindCommandLineFlag(name) : nullptr;
+    const CommandFlag* binding = Find(flags, name);
     // --noname for booleans.
-    if (flag == nullptr && !has_value && absl::StartsWith(name, "no")) {
-      const absl::string_view positive = name.substr(2);
-      absl::CommandLineFlag* negated = IsAllowed(allowed, positive)
-                                           ? absl::FindCommandLineFlag(positive)
-                                           : nullptr;
-      if (negated != nullptr && negated->IsOfType<bool>()) {
-        assignments.push_back({negated, "false"});
+    if (binding == nullptr && !has_value && absl::StartsWith(name, "no")) {
+      const CommandFlag* negated = Find(flags, name.substr(2));
+      if (negated != nullptr && negated->flag->IsOfType<bool>()) {
+        assignments.push_back({negated->name, Mutable(*negated), "false"});
         continue;
       }
     }
-    if (flag == nullptr) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("unknown flag --", name,
-                       allowed.empty() ? " (this command takes no flags)" : ""));
+    if (binding == nullptr) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "unknown flag --", name, flags.empty() ? " (this command takes no flags)" : ""));
     }
     if (!has_value) {
-      if (flag->IsOfType<bool>()) {
+      if (binding->flag->IsOfType<bool>()) {
         value = "true";
       } else if (i + 1 < args.size()) {
         value = args[++i];
       } else {
-        return absl::InvalidArgumentError(
-            absl::StrCat("flag --", name, " needs a value"));
+        return absl::InvalidArgumentError(absl::StrCat("flag --", name, " needs a value"));
       }
     }
-    assignments.push_back({flag, std::move(value)});
+    assignments.push_back({binding->name, Mutable(*binding), std::move(value)});
   }
   // Validate every value before changing any flag, so a bad command line
   // changes nothing.
@@ -94,8 +114,12 @@ absl::StatusOr<ParsedArgs> ParseFlags(
     std::string error;
     const std::string saved = a.flag->CurrentValue();
     if (!a.flag->ParseFrom(a.value, &error)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad value '", a.value, "' for flag --", a.flag->Name(), ": ", error));
+      // absl's message quotes the registry's name ('sim_seed'); the user
+      // typed --seed.
+      absl::StrReplaceAll(
+          {{absl::StrCat("'", a.flag->Name(), "'"), absl::StrCat("'", a.name, "'")}}, &error);
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad value '", a.value, "' for flag --", a.name, ": ", error));
     }
     std::string restore_error;
     CHECK(a.flag->ParseFrom(saved, &restore_error)) << restore_error;
@@ -107,15 +131,22 @@ absl::StatusOr<ParsedArgs> ParseFlags(
   return parsed;
 }
 
-std::string DescribeFlags(const std::vector<absl::string_view>& flags) {
+absl::StatusOr<ParsedArgs> ParseFlags(const std::vector<std::string>& args,
+                                      const std::vector<absl::string_view>& allowed) {
+  return ParseFlags(args, BindByName(allowed));
+}
+
+std::string DescribeFlags(const std::vector<CommandFlag>& flags) {
   std::string out;
-  for (absl::string_view name : flags) {
-    const absl::CommandLineFlag* flag = absl::FindCommandLineFlag(name);
-    CHECK(flag != nullptr) << "subcommand lists an undefined flag --" << name;
-    absl::StrAppend(&out, "  --", name, "=", flag->DefaultValue(), "\n      ",
-                    flag->Help(), "\n");
+  for (const CommandFlag& binding : flags) {
+    absl::StrAppend(&out, "  --", binding.name, "=", binding.flag->DefaultValue(), "\n      ",
+                    binding.flag->Help(), "\n");
   }
   return out;
+}
+
+std::string DescribeFlags(const std::vector<absl::string_view>& flags) {
+  return DescribeFlags(BindByName(flags));
 }
 
 }  // namespace blixard::cli

@@ -1,10 +1,11 @@
-// `blixard sim`: one seeded simulation of a faulty cluster (sim/simulation.h),
-// with a summary a person can read and a replay line for a failure.
+#include "cli/sim_command.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 #include <string>
 #include <vector>
 
@@ -13,51 +14,53 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
-#include <sstream>
-
 #include "cli/command.h"
+#include "cli/flag_parser.h"
+#include "cli/sim_sweep.h"
 #include "core/base/coverage_mark.h"
 #include "core/base/planted_bug.h"
-#include "cli/sim_sweep.h"
 #include "sim/shrink.h"
 #include "sim/sim_scenario.h"
 #include "sim/simulation.h"
 
-ABSL_FLAG(uint64_t, seed, 1, "root seed of the run; the same seed replays it exactly");
-ABSL_FLAG(int, nodes, 5, "cluster size (1-9)");
-ABSL_FLAG(absl::Duration, duration, absl::Seconds(60),
+// The flags of `blixard sim`: `sim_` prefixes their names in absl's registry
+// only; the user types --seed (cli/command.h, SimCommand() below).
+ABSL_FLAG(uint64_t, sim_seed, 1, "root seed of the run; the same seed replays it exactly");
+ABSL_FLAG(int, sim_nodes, 5, "cluster size (1-9)");
+ABSL_FLAG(absl::Duration, sim_duration, absl::Seconds(60),
           "virtual time of the fault phase, e.g. 60s or 2m");
-ABSL_FLAG(absl::Duration, liveness, absl::Seconds(30),
+ABSL_FLAG(absl::Duration, sim_liveness, absl::Seconds(30),
           "after the fault phase, the bound within which every client operation must finish");
-ABSL_FLAG(std::string, faults, "default",
+ABSL_FLAG(std::string, sim_faults, "default",
           "fault profile: none, default, heavy or swarm (cluster, Raft timing, network, "
           "fault mix, membership changes and workload drawn per seed)");
-ABSL_FLAG(std::string, swarm_params, "",
+ABSL_FLAG(std::string, sim_swarm_params, "",
           "with --faults=swarm: run these params (the one-line key=value form a swarm run "
           "prints) instead of drawing them from the seed");
-ABSL_FLAG(std::string, workload, "mixed", "client workload: kv, cluster, mixed or kv_reads (90% reads)");
-ABSL_FLAG(std::string, trace, "", "write the JSON-lines trace to this file");
-ABSL_FLAG(std::string, timeline, "", "draw the run as one self-contained HTML file");
-ABSL_FLAG(bool, verbose, false, "print every node's log lines (virtual time first)");
-ABSL_FLAG(std::string, seeds, "",
+ABSL_FLAG(std::string, sim_workload, "mixed",
+          "client workload: kv, cluster, mixed or kv_reads (90% reads)");
+ABSL_FLAG(std::string, sim_trace, "", "write the JSON-lines trace to this file");
+ABSL_FLAG(std::string, sim_timeline, "", "draw the run as one self-contained HTML file");
+ABSL_FLAG(bool, sim_verbose, false, "print every node's log lines (virtual time first)");
+ABSL_FLAG(std::string, sim_seeds, "",
           "run a sweep of seeds A-B (e.g. 1-2000) instead of one seed; see --jobs");
-ABSL_FLAG(int, jobs, 2, "worker processes for --seeds (1-256)");
-ABSL_FLAG(bool, membership_changes, false,
+ABSL_FLAG(int, sim_jobs, 2, "worker processes for --seeds (1-256)");
+ABSL_FLAG(bool, sim_membership_changes, false,
           "churn membership in the fault phase: demote a voter to learner, promote it back");
-ABSL_FLAG(uint64_t, snapshot_interval, 500,
+ABSL_FLAG(uint64_t, sim_snapshot_interval, 500,
           "entries each node applies between its snapshots (> 0)");
-ABSL_FLAG(uint64_t, log_retain, 100, "entries each node keeps below its snapshot");
-ABSL_FLAG(bool, check_determinism, false,
+ABSL_FLAG(uint64_t, sim_log_retain, 100, "entries each node keeps below its snapshot");
+ABSL_FLAG(bool, sim_check_determinism, false,
           "run the seed twice and report the first event where the traces differ");
-ABSL_FLAG(bool, shrink, false,
+ABSL_FLAG(bool, sim_shrink, false,
           "if the run fails, shrink it (fewer faults, ops, nodes, a shorter run) while the same "
           "property is violated, and write it as a regression script");
-ABSL_FLAG(std::string, shrink_out, "",
+ABSL_FLAG(std::string, sim_shrink_out, "",
           "where --shrink writes the script (default testdata/regress/<property>-seed<S>.txt "
           "in the workspace)");
-ABSL_FLAG(int, shrink_runs, blixard::sim::kShrinkRunsDefault,
+ABSL_FLAG(int, sim_shrink_runs, blixard::sim::kShrinkRunsDefault,
           "--shrink's budget of simulation runs (2-100000)");
-ABSL_FLAG(std::string, record_script, "",
+ABSL_FLAG(std::string, sim_record_script, "",
           "write this run, faults and client operations made explicit, as a regression script "
           "(whatever its outcome)");
 
@@ -71,7 +74,7 @@ std::string ReplayFlags(const sim::SimulationOptions& o) {
     // Params drawn from the seed replay from the seed; explicit ones must
     // be repeated. Nodes and workload are the params'.
     flags = absl::StrCat("--duration=", duration, " --faults=swarm");
-    const std::string params = absl::GetFlag(FLAGS_swarm_params);
+    const std::string params = absl::GetFlag(FLAGS_sim_swarm_params);
     if (!params.empty()) absl::StrAppend(&flags, " --swarm_params='", params, "'");
   } else {
     flags = absl::StrCat("--nodes=", o.nodes, " --duration=", duration,
@@ -183,7 +186,7 @@ int RecordScript(const sim::SimulationOptions& options, const std::string& path)
 
 // --shrink: run; on a failure shrink it and write the regression script.
 int ShrinkRun(const sim::SimulationOptions& options) {
-  const int runs_max = absl::GetFlag(FLAGS_shrink_runs);
+  const int runs_max = absl::GetFlag(FLAGS_sim_shrink_runs);
   if (runs_max < 2 || runs_max > 100'000) {
     std::fprintf(stderr, "blixard sim: --shrink_runs must be in [2, 100000]\n");
     return kExitUsage;
@@ -212,7 +215,7 @@ int ShrinkRun(const sim::SimulationOptions& options) {
               result.budget_exhausted ? " (budget spent: maybe not minimal; see --shrink_runs)"
                                       : "");
   std::printf("shrunk violation %s\n", result.shrunk_report.failure.c_str());
-  std::string path = absl::GetFlag(FLAGS_shrink_out);
+  std::string path = absl::GetFlag(FLAGS_sim_shrink_out);
   if (path.empty()) {
     path = absl::StrCat("testdata/regress/", result.property, "-seed", options.seed, ".txt");
   }
@@ -231,32 +234,31 @@ int ShrinkRun(const sim::SimulationOptions& options) {
   return kExitFailure;
 }
 
-}  // namespace
-
 int RunSim(const std::vector<std::string>& args) {
   if (!args.empty()) {
     std::fprintf(stderr, "blixard sim: unexpected argument '%s'\n", args[0].c_str());
     return kExitUsage;
   }
   sim::SimulationOptions options;
-  options.seed = absl::GetFlag(FLAGS_seed);
-  options.nodes = absl::GetFlag(FLAGS_nodes);
-  const absl::Duration duration = absl::GetFlag(FLAGS_duration);
+  options.seed = absl::GetFlag(FLAGS_sim_seed);
+  options.nodes = absl::GetFlag(FLAGS_sim_nodes);
+  const absl::Duration duration = absl::GetFlag(FLAGS_sim_duration);
   options.duration_us = absl::ToInt64Microseconds(duration);
-  options.membership_changes = absl::GetFlag(FLAGS_membership_changes);
-  options.snapshot_interval_entries = absl::GetFlag(FLAGS_snapshot_interval);
-  options.log_retain_entries = absl::GetFlag(FLAGS_log_retain);
-  options.liveness_us = absl::ToInt64Microseconds(absl::GetFlag(FLAGS_liveness));
-  absl::StatusOr<sim::FaultProfile> faults = sim::ParseFaultProfile(absl::GetFlag(FLAGS_faults));
+  options.membership_changes = absl::GetFlag(FLAGS_sim_membership_changes);
+  options.snapshot_interval_entries = absl::GetFlag(FLAGS_sim_snapshot_interval);
+  options.log_retain_entries = absl::GetFlag(FLAGS_sim_log_retain);
+  options.liveness_us = absl::ToInt64Microseconds(absl::GetFlag(FLAGS_sim_liveness));
+  absl::StatusOr<sim::FaultProfile> faults =
+      sim::ParseFaultProfile(absl::GetFlag(FLAGS_sim_faults));
   absl::StatusOr<sim::WorkloadKind> workload =
-      sim::ParseWorkloadKind(absl::GetFlag(FLAGS_workload));
+      sim::ParseWorkloadKind(absl::GetFlag(FLAGS_sim_workload));
   absl::Status valid = !faults.ok()     ? faults.status()
                        : !workload.ok() ? workload.status()
                                         : absl::OkStatus();
   if (valid.ok()) {
     options.faults = *faults;
     options.workload = *workload;
-    const std::string params = absl::GetFlag(FLAGS_swarm_params);
+    const std::string params = absl::GetFlag(FLAGS_sim_swarm_params);
     if (!params.empty()) {
       absl::StatusOr<sim::SwarmParams> swarm = sim::SwarmParams::Parse(params);
       if (!swarm.ok()) {
@@ -273,11 +275,11 @@ int RunSim(const std::vector<std::string>& args) {
     std::fprintf(stderr, "blixard sim: %s\n", std::string(valid.message()).c_str());
     return kExitUsage;
   }
-  const std::string seeds = absl::GetFlag(FLAGS_seeds);
-  const bool shrink = absl::GetFlag(FLAGS_shrink);
-  const std::string record = absl::GetFlag(FLAGS_record_script);
+  const std::string seeds = absl::GetFlag(FLAGS_sim_seeds);
+  const bool shrink = absl::GetFlag(FLAGS_sim_shrink);
+  const std::string record = absl::GetFlag(FLAGS_sim_record_script);
   if ((shrink || !record.empty()) &&
-      (!seeds.empty() || absl::GetFlag(FLAGS_check_determinism))) {
+      (!seeds.empty() || absl::GetFlag(FLAGS_sim_check_determinism))) {
     std::fprintf(stderr,
                  "blixard sim: --shrink and --record_script take one --seed, not --seeds or "
                  "--check_determinism\n");
@@ -293,7 +295,7 @@ int RunSim(const std::vector<std::string>& args) {
   if (!seeds.empty()) {
     SweepOptions sweep;
     const absl::Status range = ParseSeedRange(seeds, &sweep.first_seed, &sweep.last_seed);
-    const int jobs = absl::GetFlag(FLAGS_jobs);
+    const int jobs = absl::GetFlag(FLAGS_sim_jobs);
     if (!range.ok() || jobs < 1 || jobs > 256) {
       std::fprintf(stderr, "blixard sim: %s\n",
                    range.ok() ? "--jobs must be in [1, 256]"
@@ -312,10 +314,10 @@ int RunSim(const std::vector<std::string>& args) {
     std::printf("swarm            %s\n", options.swarm->ToText().c_str());
     std::fflush(stdout);
   }
-  if (absl::GetFlag(FLAGS_check_determinism)) return CheckDeterminism(options);
+  if (absl::GetFlag(FLAGS_sim_check_determinism)) return CheckDeterminism(options);
 
   std::unique_ptr<std::ofstream> trace;
-  const std::string trace_path = absl::GetFlag(FLAGS_trace);
+  const std::string trace_path = absl::GetFlag(FLAGS_sim_trace);
   if (!trace_path.empty()) {
     trace = std::make_unique<std::ofstream>(trace_path, std::ios::binary | std::ios::trunc);
     if (!*trace) {
@@ -325,7 +327,7 @@ int RunSim(const std::vector<std::string>& args) {
     options.trace = trace.get();
   }
   std::unique_ptr<std::ofstream> timeline;
-  const std::string timeline_path = absl::GetFlag(FLAGS_timeline);
+  const std::string timeline_path = absl::GetFlag(FLAGS_sim_timeline);
   if (!timeline_path.empty()) {
     timeline = std::make_unique<std::ofstream>(timeline_path, std::ios::trunc);
     if (!*timeline) {
@@ -335,7 +337,7 @@ int RunSim(const std::vector<std::string>& args) {
     }
     options.timeline = timeline.get();
   }
-  if (absl::GetFlag(FLAGS_verbose)) options.log = &std::cerr;
+  if (absl::GetFlag(FLAGS_sim_verbose)) options.log = &std::cerr;
 
   const absl::Time start = absl::Now();
   const sim::SimulationReport report = sim::RunSimulation(options);
@@ -378,7 +380,7 @@ int RunSim(const std::vector<std::string>& args) {
   absl::StrAppendFormat(&out, "wall time        %.3f s (virtual:wall %.0fx, %.0f events/s)\n",
                         wall_s, wall_s > 0 ? virtual_s / wall_s : 0.0,
                         wall_s > 0 ? static_cast<double>(report.events) / wall_s : 0.0);
-  if (absl::GetFlag(FLAGS_verbose)) {
+  if (absl::GetFlag(FLAGS_sim_verbose)) {
     // Rare paths this run reached (core/base/coverage_mark.h), zeros too.
     for (size_t i = 0; i < kCoverageMarkCount; ++i) {
       absl::StrAppendFormat(&out, "%-16s %-38s %d\n", i == 0 ? "coverage marks" : "",
@@ -408,6 +410,39 @@ int RunSim(const std::vector<std::string>& args) {
     return kExitFailure;
   }
   return kExitOk;
+}
+
+}  // namespace
+
+const Command& SimCommand() {
+  static const Command* const command =
+      new Command{"sim",
+                  "run a seeded simulation of a faulty cluster and check it",
+                  "",
+                  {
+                      BindFlag("seed", FLAGS_sim_seed),
+                      BindFlag("nodes", FLAGS_sim_nodes),
+                      BindFlag("duration", FLAGS_sim_duration),
+                      BindFlag("liveness", FLAGS_sim_liveness),
+                      BindFlag("faults", FLAGS_sim_faults),
+                      BindFlag("workload", FLAGS_sim_workload),
+                      BindFlag("trace", FLAGS_sim_trace),
+                      BindFlag("timeline", FLAGS_sim_timeline),
+                      BindFlag("verbose", FLAGS_sim_verbose),
+                      BindFlag("seeds", FLAGS_sim_seeds),
+                      BindFlag("jobs", FLAGS_sim_jobs),
+                      BindFlag("check_determinism", FLAGS_sim_check_determinism),
+                      BindFlag("shrink", FLAGS_sim_shrink),
+                      BindFlag("shrink_out", FLAGS_sim_shrink_out),
+                      BindFlag("shrink_runs", FLAGS_sim_shrink_runs),
+                      BindFlag("record_script", FLAGS_sim_record_script),
+                      BindFlag("swarm_params", FLAGS_sim_swarm_params),
+                      BindFlag("membership_changes", FLAGS_sim_membership_changes),
+                      BindFlag("snapshot_interval", FLAGS_sim_snapshot_interval),
+                      BindFlag("log_retain", FLAGS_sim_log_retain),
+                  },
+                  &RunSim};
+  return *command;
 }
 
 }  // namespace blixard::cli
