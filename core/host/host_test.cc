@@ -66,8 +66,8 @@ void ExpectNoCommitOnlyWrites(const ScriptedLogStore& store, NodeId node) {
     if (!write.hard_state.has_value()) continue;
     if (!write.snapshot && write.entries.empty() && !write.compact_to) {
       EXPECT_TRUE(write.hard_state->term() != term || write.hard_state->vote() != vote)
-          << node << " wrote a commit-only hard state on its own (write "
-          << record.sequence << ": " << write.hard_state->ShortDebugString() << ")";
+          << node << " wrote a commit-only hard state on its own (write " << record.sequence << ": "
+          << write.hard_state->ShortDebugString() << ")";
     }
     term = write.hard_state->term();
     vote = write.hard_state->vote();
@@ -99,8 +99,7 @@ cluster::Command SubmitTaskCommand(const std::string& id, uint64_t timeout_secs)
 }
 
 // Submits to `host` and settles the cluster; returns the reply.
-api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node,
-                                    api::ClientRequest request) {
+api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node, api::ClientRequest request) {
   ReplySlot slot;
   cluster.host(node).Submit(std::move(request), slot.Callback());
   cluster.Settle();
@@ -205,8 +204,8 @@ TEST(HostReplyTest, WriteIsAnsweredOnceCommittedByAQuorumAndAppliedWithItsResult
     ++replies;
     response = got;
     const cluster::KvEntry* entry = host.state_machine().FindKv("k");
-    applied_when_answered = host.applied_index() >= Index(got.index()) && entry != nullptr &&
-                            entry->value() == "v";
+    applied_when_answered =
+        host.applied_index() >= Index(got.index()) && entry != nullptr && entry->value() == "v";
   });
   const uint64_t index = cluster.node(leader).store().PendingWrite(0).entries[0].index();
   // Durable on the leader alone: one of three, no commit, no answer.
@@ -347,9 +346,8 @@ TEST(HostForwardTest, FollowerForwardsToTheLeaderAndRelaysTheReply) {
 }
 
 TEST(HostForwardTest, ForwardThatTimesOutIsAnsweredUnknownForCommandsNotLeaderForQueries) {
-  TestCluster cluster({kN1, kN2, kN3}, [](HostOptions& options) {
-    options.forward_timeout_us = 1'000'000;
-  });
+  TestCluster cluster({kN1, kN2, kN3},
+                      [](HostOptions& options) { options.forward_timeout_us = 1'000'000; });
   cluster.StartAll();
   const NodeId leader = cluster.ElectLeader();
   cluster.Settle();
@@ -464,8 +462,7 @@ TEST(HostSnapshotTest, FollowerRestoresALeaderSnapshotOnlyOnceItIsDurable) {
   ASSERT_FALSE(leader.is_none());
   for (int i = 0; i < 15; ++i) {
     ReplySlot slot;
-    cluster.host(leader).Submit(PutRequest(absl::StrCat("k", i), "v", 7, i + 1),
-                                slot.Callback());
+    cluster.host(leader).Submit(PutRequest(absl::StrCat("k", i), "v", 7, i + 1), slot.Callback());
     cluster.Settle(nullptr, isolated);
     ASSERT_EQ(slot.count, 1);
   }
@@ -513,10 +510,9 @@ TEST(HostControllerTest, LeaderDeclaresAWorkerLostOnlyAfterItsHeartbeatsStopForT
   cluster.ElectLeader();
   cluster.Settle();
   Host& host = cluster.host(kN1);
-  ASSERT_EQ(SubmitAndSettle(cluster, kN1, CommandRequest(RegisterWorkerCommand(5), 3, 1))
-                .result()
-                .code(),
-            cluster::RESULT_OK);
+  ASSERT_EQ(
+      SubmitAndSettle(cluster, kN1, CommandRequest(RegisterWorkerCommand(5), 3, 1)).result().code(),
+      cluster::RESULT_OK);
 
   // Worker 5's agent heartbeats every 500 ms for two TTLs: never lost.
   HostMessage heartbeat;
@@ -565,8 +561,8 @@ TEST(HostControllerTest, RunningTaskPastItsTimeoutPlusSlackIsDeclaredTimedOut) {
   constexpr uint64_t kSlackMs = 500;
   TestCluster cluster({kN1}, [](HostOptions& options) {
     options.task_timeout_slack_ms = kSlackMs;
-    options.advance_time_us = 200'000;      // fine-grained log time
-    options.worker_ttl_us = 3600'000'000;   // worker 5 is never lost here
+    options.advance_time_us = 200'000;     // fine-grained log time
+    options.worker_ttl_us = 3600'000'000;  // worker 5 is never lost here
   });
   cluster.StartAll();
   cluster.ElectLeader();
@@ -624,9 +620,9 @@ TEST(HostAgentTest, WorkerRegistersStartsItsTaskOnceAndReportsTheExit) {
   const cluster::WorkerRecord* me = host.state_machine().FindWorker(1);
   ASSERT_NE(me, nullptr) << "the node did not register itself";
   EXPECT_EQ(me->capacity().cpu_cores(), 4u);
-  EXPECT_EQ(CountCommands(DurableCommands(cluster.node(kN1).store()),
-                          cluster::Command::kRegisterWorker),
-            1u);
+  EXPECT_EQ(
+      CountCommands(DurableCommands(cluster.node(kN1).store()), cluster::Command::kRegisterWorker),
+      1u);
 
   SubmitAndSettle(cluster, kN1, CommandRequest(SubmitTaskCommand("t1", 0), 3, 1));
   ASSERT_EQ(host.state_machine().FindTask("t1")->worker_id(), 1u);
@@ -640,8 +636,7 @@ TEST(HostAgentTest, WorkerRegistersStartsItsTaskOnceAndReportsTheExit) {
   cluster.AdvanceBy(2'000'000);
   EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
 
-  executor.EmitExit(WorkKind::kTask, "t1", WorkEvent::Reason::kFinished, 0, "hello\n",
-                    250'000);
+  executor.EmitExit(WorkKind::kTask, "t1", WorkEvent::Reason::kFinished, 0, "hello\n", 250'000);
   cluster.AdvanceBy(2'000'000);
   const cluster::TaskRecord* task = host.state_machine().FindTask("t1");
   EXPECT_EQ(task->state(), cluster::TASK_SUCCEEDED);

@@ -38,8 +38,7 @@ void TestNode::Crash() {
 
 // ---------------------------------------------------------------- TestCluster
 
-TestCluster::TestCluster(std::vector<NodeId> ids,
-                         const std::function<void(HostOptions&)>& adjust) {
+TestCluster::TestCluster(std::vector<NodeId> ids, const std::function<void(HostOptions&)>& adjust) {
   for (NodeId id : ids) {
     HostOptions options = TestOptions(id, ids);
     if (adjust) adjust(options);
@@ -74,8 +73,8 @@ void TestCluster::Settle(const PacketPredicate& hold, const PacketPredicate& dro
     if (drop) progress += network_.DropWhere(drop);
     // One packet at a time: deliveries send more, and writes they queue
     // complete in the next round (so a test's hold/drop sees every packet).
-    const std::vector<const SentPacket*> ready = network_.InFlightWhere(
-        [&](const Packet& packet) { return !hold || !hold(packet); });
+    const std::vector<const SentPacket*> ready =
+        network_.InFlightWhere([&](const Packet& packet) { return !hold || !hold(packet); });
     std::vector<uint64_t> sequences;
     for (const SentPacket* sent : ready) sequences.push_back(sent->sequence);
     for (uint64_t sequence : sequences) {
@@ -139,8 +138,7 @@ NodeId TestCluster::ElectLeader(int64_t within_us) {
 
 // ---------------------------------------------------------------- requests
 
-api::ClientRequest CommandRequest(cluster::Command command, uint64_t client_id,
-                                  uint64_t sequence) {
+api::ClientRequest CommandRequest(cluster::Command command, uint64_t client_id, uint64_t sequence) {
   api::ClientRequest request;
   if (client_id != 0) {
     command.mutable_request_id()->set_client_id(client_id);
@@ -150,8 +148,8 @@ api::ClientRequest CommandRequest(cluster::Command command, uint64_t client_id,
   return request;
 }
 
-api::ClientRequest PutRequest(const std::string& key, const std::string& value,
-                              uint64_t client_id, uint64_t sequence) {
+api::ClientRequest PutRequest(const std::string& key, const std::string& value, uint64_t client_id,
+                              uint64_t sequence) {
   cluster::Command command;
   command.mutable_kv_put()->set_key(key);
   command.mutable_kv_put()->set_value(value);
@@ -226,11 +224,10 @@ std::vector<cluster::Command> DurableCommands(const ScriptedLogStore& store) {
   return out;
 }
 
-size_t CountCommands(const std::vector<cluster::Command>& commands,
-                     cluster::Command::OpCase op) {
-  return static_cast<size_t>(std::count_if(
-      commands.begin(), commands.end(),
-      [&](const cluster::Command& command) { return command.op_case() == op; }));
+size_t CountCommands(const std::vector<cluster::Command>& commands, cluster::Command::OpCase op) {
+  return static_cast<size_t>(
+      std::count_if(commands.begin(), commands.end(),
+                    [&](const cluster::Command& command) { return command.op_case() == op; }));
 }
 
 }  // namespace blixard::host::testing

@@ -52,8 +52,8 @@ class RecordingObserver final : public HostObserver {
   void OnApply(NodeId, const raft::Entry& entry) override {
     applied.push_back(Index(entry.index()));
   }
-  void OnStateApplied(NodeId, Index, const cluster::Command&,
-                      const ClusterStateMachine&) override {}
+  void OnStateApplied(NodeId, Index, const cluster::Command&, const ClusterStateMachine&) override {
+  }
   void OnDigest(NodeId, Index, uint64_t) override {}
   void OnAcknowledge(NodeId, Index index, Term) override { acknowledged.push_back(index); }
 
@@ -149,8 +149,7 @@ struct ReplySlot {
 };
 
 // Packet predicates.
-PacketPredicate RaftMessage(raft::MessageType type, NodeId from = kNoNode,
-                            NodeId to = kNoNode);
+PacketPredicate RaftMessage(raft::MessageType type, NodeId from = kNoNode, NodeId to = kNoNode);
 PacketPredicate AnyPacket(NodeId from = kNoNode, NodeId to = kNoNode);
 PacketPredicate HostBytes(NodeId from = kNoNode, NodeId to = kNoNode);
 PacketPredicate Involving(NodeId node);
@@ -160,8 +159,7 @@ PacketPredicate Involving(NodeId node);
 std::vector<cluster::Command> CommandsWritten(const ScriptedLogStore& store);
 // The commands in the durable log (entries after the durable snapshot).
 std::vector<cluster::Command> DurableCommands(const ScriptedLogStore& store);
-size_t CountCommands(const std::vector<cluster::Command>& commands,
-                     cluster::Command::OpCase op);
+size_t CountCommands(const std::vector<cluster::Command>& commands, cluster::Command::OpCase op);
 
 }  // namespace blixard::host::testing
 

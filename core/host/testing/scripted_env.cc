@@ -22,9 +22,7 @@ void ManualClock::Advance(int64_t delta_us) {
 
 // ---------------------------------------------------------------- Timers
 
-ScriptedTimers::ScriptedTimers(ManualClock* clock) : clock_(clock) {
-  CHECK(clock_ != nullptr);
-}
+ScriptedTimers::ScriptedTimers(ManualClock* clock) : clock_(clock) { CHECK(clock_ != nullptr); }
 
 void ScriptedTimers::ArmAt(TimerId id, MonoMicros deadline, Callback callback) {
   CHECK(callback) << "timer " << id << " armed without a callback";
@@ -105,8 +103,8 @@ size_t ScriptedTimers::RunDue() {
 size_t ScriptedTimers::AdvanceTo(MonoMicros to) {
   CHECK_GE(to, clock_->now()) << "a monotonic clock never goes backwards";
   size_t fired = 0;
-  for (std::optional<TimerId> next = Next();
-       next.has_value() && timers_.at(*next).deadline <= to; next = Next()) {
+  for (std::optional<TimerId> next = Next(); next.has_value() && timers_.at(*next).deadline <= to;
+       next = Next()) {
     CHECK_LT(fired, kTimerFiresPerRunMax) << "timers keep firing before " << to;
     Fire(*next);
     ++fired;
@@ -346,8 +344,8 @@ absl::StatusOr<Term> ScriptedLogStore::ReadTerm(Index index) {
   if (!read_error_.ok()) return read_error_;
   if (index < durable_.snapshot_index() || index > durable_.LastIndex()) {
     return absl::OutOfRangeError(absl::StrCat("scripted store: term of index ", index.value(),
-                                              " outside [", durable_.snapshot_index().value(),
-                                              ", ", durable_.LastIndex().value(), "]"));
+                                              " outside [", durable_.snapshot_index().value(), ", ",
+                                              durable_.LastIndex().value(), "]"));
   }
   return durable_.TermAt(index);
 }
@@ -363,13 +361,12 @@ void ScriptedExecutor::SetCallback(Callback callback) {
 absl::Status ScriptedExecutor::Start(const WorkSpec& spec) {
   absl::Status status;
   if (spec.id.empty() || spec.command.empty() || spec.timeout_us < 0) {
-    status = absl::InvalidArgumentError(absl::StrCat(
-        "scripted executor: ", WorkKindName(spec.kind), " '", spec.id,
-        "' needs an id, a command and a timeout >= 0"));
-  } else if (running_.count(Key(spec.kind, spec.id)) > 0) {
-    status = absl::AlreadyExistsError(
+    status = absl::InvalidArgumentError(
         absl::StrCat("scripted executor: ", WorkKindName(spec.kind), " '", spec.id,
-                     "' is running"));
+                     "' needs an id, a command and a timeout >= 0"));
+  } else if (running_.count(Key(spec.kind, spec.id)) > 0) {
+    status = absl::AlreadyExistsError(absl::StrCat("scripted executor: ", WorkKindName(spec.kind),
+                                                   " '", spec.id, "' is running"));
   } else if (running_.size() >= kRunningMax) {
     status = absl::ResourceExhaustedError("scripted executor: kRunningMax reached");
   } else if (refuse_ > 0) {
@@ -403,8 +400,7 @@ std::vector<std::string> ScriptedExecutor::Running(WorkKind kind) const {
 void ScriptedExecutor::Emit(const WorkEvent& event) {
   CHECK(callback_) << "no executor callback registered";
   auto it = running_.find(Key(event.kind, event.id));
-  CHECK(it != running_.end()) << WorkKindName(event.kind) << " '" << event.id
-                              << "' is not running";
+  CHECK(it != running_.end()) << WorkKindName(event.kind) << " '" << event.id << "' is not running";
   CHECK_LE(event.output_tail.size(), kOutputTailBytesMax);
   if (event.state == WorkEvent::State::kRunning) {
     CHECK(!it->second.up) << "kRunning reported twice for '" << event.id << "'";
@@ -429,8 +425,7 @@ void ScriptedExecutor::EmitRunning(WorkKind kind, const std::string& id) {
 }
 
 void ScriptedExecutor::EmitExit(WorkKind kind, const std::string& id, WorkEvent::Reason reason,
-                                int32_t exit_code, std::string output_tail,
-                                int64_t duration_us) {
+                                int32_t exit_code, std::string output_tail, int64_t duration_us) {
   WorkEvent event;
   event.kind = kind;
   event.id = id;

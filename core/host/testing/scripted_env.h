@@ -331,8 +331,7 @@ class ScriptedExecutor final : public Executor {
   // Shorthands for Emit.
   void EmitRunning(WorkKind kind, const std::string& id);
   void EmitExit(WorkKind kind, const std::string& id, WorkEvent::Reason reason,
-                int32_t exit_code = 0, std::string output_tail = "",
-                int64_t duration_us = 0);
+                int32_t exit_code = 0, std::string output_tail = "", int64_t duration_us = 0);
 
   // The next `count` Starts fail with `status` (a full or broken node).
   void RefuseStarts(size_t count, absl::Status status);

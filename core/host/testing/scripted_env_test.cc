@@ -36,11 +36,10 @@ class ScriptedHarness final : public ::blixard::testing::LogStoreHarness {
   std::unique_ptr<ScriptedLogStore> store_;
 };
 
-INSTANTIATE_TEST_SUITE_P(
-    Scripted, LogStoreConformanceTest,
-    ::testing::Values(::blixard::testing::LogStoreConformanceParam{
-        "Scripted", [] { return std::make_unique<ScriptedHarness>(); }}),
-    ::blixard::testing::LogStoreConformanceParamName);
+INSTANTIATE_TEST_SUITE_P(Scripted, LogStoreConformanceTest,
+                         ::testing::Values(::blixard::testing::LogStoreConformanceParam{
+                             "Scripted", [] { return std::make_unique<ScriptedHarness>(); }}),
+                         ::blixard::testing::LogStoreConformanceParamName);
 
 TEST(ScriptedLogStoreTest, WritesStayPendingUntilCompletedInFifoOrder) {
   ScriptedLogStore store;
@@ -110,10 +109,9 @@ TEST(ScriptedTimersTest, FireInDeadlineThenArmOrderWithTheClockAtTheDeadline) {
   EXPECT_EQ(timers.AdvanceTo(250), 2u);
   EXPECT_EQ(clock.now(), 250);
   EXPECT_EQ(timers.AdvanceTo(1000), 2u);
-  EXPECT_THAT(fired, ElementsAre(std::make_pair(4, MonoMicros{100}),
-                                 std::make_pair(2, MonoMicros{200}),
-                                 std::make_pair(1, MonoMicros{300}),
-                                 std::make_pair(3, MonoMicros{300})));
+  EXPECT_THAT(fired,
+              ElementsAre(std::make_pair(4, MonoMicros{100}), std::make_pair(2, MonoMicros{200}),
+                          std::make_pair(1, MonoMicros{300}), std::make_pair(3, MonoMicros{300})));
 }
 
 TEST(ScriptedTimersTest, ReArmReplacesAndCallbacksMayReArmTheirOwnId) {
