@@ -1,0 +1,796 @@
+// Unit tests of the Host on a scripted Env (core/host/testing): the test
+// decides when time moves, when each packet arrives and when each durable
+// write completes, so every ordering rule of host.h can be pinned at the
+// exact step where it matters.
+#include "core/host/host.h"
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "core/base/planted_bug.h"
+#include "core/base/planted_bug_testing.h"
+#include "core/base/status_matchers.h"
+#include "core/base/types.h"
+#include "core/env.h"
+#include "core/host/testing/host_harness.h"
+#include "core/host/testing/scripted_env.h"
+#include "core/proto/api.pb.h"
+#include "core/proto/cluster.pb.h"
+#include "core/proto/host.pb.h"
+#include "core/proto/raft.pb.h"
+#include "core/sm/cluster_state_machine.h"
+#include "gmock/gmock.h"
+#include "gtest/gtest.h"
+
+namespace blixard::host {
+namespace {
+
+using testing::CommandRequest;
+using testing::CommandsWritten;
+using testing::CountCommands;
+using testing::DurableCommands;
+using testing::GetRequest;
+using testing::HostBytes;
+using testing::Involving;
+using testing::kTestTickUs;
+using testing::PutRequest;
+using testing::RaftMessage;
+using testing::ReplySlot;
+using testing::ScriptedLogStore;
+using testing::ScriptedNetwork;
+using testing::TestCluster;
+using testing::TestNode;
+
+const NodeId kN1(1);
+const NodeId kN2(2);
+const NodeId kN3(3);
+
+std::vector<NodeId> Followers(TestCluster& cluster, NodeId leader) {
+  std::vector<NodeId> out;
+  for (NodeId id : cluster.ids()) {
+    if (id != leader) out.push_back(id);
+  }
+  return out;
+}
+
+// Every write a store received that carries only a hard state changes term
+// or vote: a commit-only hard state is never written on its own.
+void ExpectNoCommitOnlyWrites(const ScriptedLogStore& store, NodeId node) {
+  uint64_t term = 0;
+  uint64_t vote = 0;
+  for (const ScriptedLogStore::RecordedWrite& record : store.writes()) {
+    const LogWrite& write = record.write;
+    if (!write.hard_state.has_value()) continue;
+    if (!write.snapshot && write.entries.empty() && !write.compact_to) {
+      EXPECT_TRUE(write.hard_state->term() != term || write.hard_state->vote() != vote)
+          << node << " wrote a commit-only hard state on its own (write " << record.sequence << ": "
+          << write.hard_state->ShortDebugString() << ")";
+    }
+    term = write.hard_state->term();
+    vote = write.hard_state->vote();
+  }
+}
+
+cluster::Command RegisterWorkerCommand(uint64_t node_id) {
+  cluster::Command command;
+  cluster::RegisterWorker* worker = command.mutable_register_worker();
+  worker->set_node_id(node_id);
+  worker->set_address(absl::StrCat("10.0.0.", node_id));
+  worker->mutable_capacity()->set_cpu_cores(8);
+  worker->mutable_capacity()->set_memory_mb(8192);
+  worker->mutable_capacity()->set_disk_gb(100);
+  return command;
+}
+
+cluster::Command SubmitTaskCommand(const std::string& id, uint64_t timeout_secs) {
+  cluster::Command command;
+  command.mutable_submit_task()->set_task_id(id);
+  cluster::TaskSpec* spec = command.mutable_submit_task()->mutable_spec();
+  spec->set_command("echo");
+  spec->add_args("hello");
+  spec->mutable_resources()->set_cpu_cores(1);
+  spec->mutable_resources()->set_memory_mb(64);
+  spec->set_timeout_secs(timeout_secs);
+  spec->set_max_attempts(1);
+  return command;
+}
+
+// Submits to `host` and settles the cluster; returns the reply.
+api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node, api::ClientRequest request) {
+  ReplySlot slot;
+  cluster.host(node).Submit(std::move(request), slot.Callback());
+  cluster.Settle();
+  EXPECT_EQ(slot.count, 1) << "a request is answered exactly once";
+  return slot.response;
+}
+
+// A Host packet carrying `message`, as node `from` would send it to `to`.
+Packet HostPacket(NodeId from, NodeId to, const HostMessage& message) {
+  Packet packet;
+  packet.from = from;
+  packet.to = to;
+  packet.kind = Packet::Kind::kBytes;
+  packet.bytes = message.SerializeAsString();
+  return packet;
+}
+
+// ---------------------------------------------------------------------------
+// 1. Persist before send / ack.
+
+TEST(HostPersistTest, LeaderAppendsGoOutBeforeItsWriteAndFollowerAcksOnlyOnceDurable) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  cluster.Settle();
+  const NodeId follower = Followers(cluster, leader)[0];
+  ScriptedNetwork& network = cluster.network();
+
+  ReplySlot slot;
+  cluster.host(leader).Submit(PutRequest("k", "v", 7, 1), slot.Callback());
+  // The leader's own write is pending, yet its appends are on the wire.
+  ASSERT_EQ(cluster.node(leader).store().pending(), 1u);
+  ASSERT_EQ(cluster.node(leader).store().PendingWrite(0).entries.size(), 1u);
+  const uint64_t index = cluster.node(leader).store().PendingWrite(0).entries[0].index();
+  EXPECT_EQ(network.CountInFlight(RaftMessage(raft::MSG_APPEND, leader, follower)), 1u);
+
+  const auto acks = RaftMessage(raft::MSG_APPEND_RESPONSE, follower, leader);
+  const size_t acks_before = network.CountHistory(acks);
+  ASSERT_EQ(network.DeliverWhere(RaftMessage(raft::MSG_APPEND, leader, follower)), 1u);
+  ScriptedLogStore& store = cluster.node(follower).store();
+  ASSERT_EQ(store.pending(), 1u);
+  ASSERT_EQ(store.PendingWrite(0).entries.size(), 1u);
+  EXPECT_EQ(store.PendingWrite(0).entries[0].index(), index);
+  // Not durable: no ack anywhere, not even queued.
+  EXPECT_EQ(network.CountHistory(acks), acks_before);
+
+  store.CompleteNext();
+  const std::vector<const testing::SentPacket*> sent = network.InFlightWhere(acks);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_FALSE(sent[0]->packet.raft.reject());
+  EXPECT_EQ(sent[0]->packet.raft.index(), index);
+  EXPECT_EQ(slot.count, 0);
+}
+
+TEST(HostPersistTest, VoteIsGrantedOnlyOnceTheVoteIsDurable) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  ScriptedNetwork& network = cluster.network();
+  const auto votes = RaftMessage(raft::MSG_VOTE);
+  // Let pre-votes run; hold real vote requests.
+  for (int tick = 0; tick < 100 && network.CountInFlight(votes) == 0; ++tick) {
+    cluster.AdvanceBy(kTestTickUs, votes);
+  }
+  std::vector<const testing::SentPacket*> requests = network.InFlightWhere(votes);
+  ASSERT_FALSE(requests.empty()) << "no candidate within 100 ticks";
+  const NodeId candidate = requests[0]->packet.from;
+  const NodeId voter = requests[0]->packet.to;
+  const uint64_t term = requests[0]->packet.raft.term();
+  const auto grants = RaftMessage(raft::MSG_VOTE_RESPONSE, voter, candidate);
+  ASSERT_EQ(network.CountHistory(grants), 0u);
+
+  ASSERT_TRUE(network.Deliver(requests[0]->sequence));
+  ScriptedLogStore& store = cluster.node(voter).store();
+  ASSERT_EQ(store.pending(), 1u);
+  ASSERT_TRUE(store.PendingWrite(0).hard_state.has_value());
+  EXPECT_EQ(store.PendingWrite(0).hard_state->term(), term);
+  EXPECT_EQ(store.PendingWrite(0).hard_state->vote(), candidate.value());
+  EXPECT_EQ(network.CountHistory(grants), 0u) << "vote granted before it was durable";
+
+  store.CompleteNext();
+  const std::vector<const testing::SentPacket*> sent = network.InFlightWhere(grants);
+  ASSERT_EQ(sent.size(), 1u);
+  EXPECT_FALSE(sent[0]->packet.raft.reject());
+  EXPECT_EQ(sent[0]->packet.raft.term(), term);
+}
+
+// ---------------------------------------------------------------------------
+// 2. Apply before reply.
+
+TEST(HostReplyTest, WriteIsAnsweredOnceCommittedByAQuorumAndAppliedWithItsResult) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  cluster.Settle();
+  ScriptedNetwork& network = cluster.network();
+  Host& host = cluster.host(leader);
+
+  int replies = 0;
+  api::ClientResponse response;
+  bool applied_when_answered = false;
+  host.Submit(PutRequest("k", "v", 7, 1), [&](const api::ClientResponse& got) {
+    ++replies;
+    response = got;
+    const cluster::KvEntry* entry = host.state_machine().FindKv("k");
+    applied_when_answered =
+        host.applied_index() >= Index(got.index()) && entry != nullptr && entry->value() == "v";
+  });
+  const uint64_t index = cluster.node(leader).store().PendingWrite(0).entries[0].index();
+  // Durable on the leader alone: one of three, no commit, no answer.
+  cluster.node(leader).store().CompleteAll();
+  EXPECT_EQ(replies, 0);
+  EXPECT_LT(host.commit_index(), Index(index));
+  // Replicated to one follower, but its ack is held: still no answer.
+  const NodeId follower = Followers(cluster, leader)[0];
+  const NodeId other = Followers(cluster, leader)[1];
+  network.DropWhere(testing::AnyPacket(leader, other));
+  network.DeliverWhere(RaftMessage(raft::MSG_APPEND, leader, follower));
+  cluster.node(follower).store().CompleteAll();
+  EXPECT_EQ(replies, 0);
+  // The ack makes a quorum: committed, applied, answered.
+  network.DeliverWhere(RaftMessage(raft::MSG_APPEND_RESPONSE, follower, leader));
+  ASSERT_EQ(replies, 1);
+  EXPECT_TRUE(applied_when_answered);
+  EXPECT_EQ(response.status(), api::ClientResponse::STATUS_OK);
+  EXPECT_EQ(response.index(), index);
+  EXPECT_EQ(response.term(), host.term().value());
+  EXPECT_EQ(response.result().code(), cluster::RESULT_OK);
+  EXPECT_EQ(response.result().kv().key(), "k");
+  EXPECT_EQ(response.result().kv().mod_index(), index);
+  EXPECT_EQ(cluster.node(leader).observer().acknowledged, std::vector<Index>{Index(index)});
+}
+
+TEST(HostReplyTest, QuorumWithoutTheLeadersOwnDurableWriteIsNotApplied) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  cluster.Settle();
+  ScriptedNetwork& network = cluster.network();
+  Host& host = cluster.host(leader);
+
+  ReplySlot slot;
+  host.Submit(PutRequest("k", "v", 7, 1), slot.Callback());
+  const uint64_t index = cluster.node(leader).store().PendingWrite(0).entries[0].index();
+  // Both followers persist and ack while the leader's own write is pending.
+  for (NodeId follower : Followers(cluster, leader)) {
+    network.DeliverWhere(RaftMessage(raft::MSG_APPEND, leader, follower));
+    cluster.node(follower).store().CompleteAll();
+    network.DeliverWhere(RaftMessage(raft::MSG_APPEND_RESPONSE, follower, leader));
+  }
+  EXPECT_EQ(slot.count, 0) << "answered before the entry was durable on the leader";
+  EXPECT_LT(host.applied_index(), Index(index));
+  EXPECT_EQ(host.state_machine().FindKv("k"), nullptr);
+
+  cluster.node(leader).store().CompleteAll();
+  ASSERT_EQ(slot.count, 1);
+  EXPECT_EQ(slot.response.status(), api::ClientResponse::STATUS_OK);
+  EXPECT_EQ(slot.response.index(), index);
+  EXPECT_NE(host.state_machine().FindKv("k"), nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// 3. Commit-only hard states ride along with the next write.
+
+TEST(HostPersistTest, CommitOnlyHardStateIsNotWrittenAloneButRidesWithTheNextWrite) {
+  TestCluster cluster({kN1});
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  Host& host = cluster.host(kN1);
+  ScriptedLogStore& store = cluster.node(kN1).store();
+
+  ReplySlot first;
+  host.Submit(PutRequest("a", "1", 7, 1), first.Callback());
+  ASSERT_EQ(store.pending(), 1u);
+  const uint64_t index = store.PendingWrite(0).entries.at(0).index();
+  const size_t writes = store.writes().size();
+  store.CompleteNext();
+  // Committed and applied (the reply proves it) without another write.
+  ASSERT_EQ(first.count, 1);
+  EXPECT_EQ(host.commit_index(), Index(index));
+  EXPECT_EQ(store.writes().size(), writes) << "a commit-only hard state was written";
+  EXPECT_EQ(store.pending(), 0u);
+  EXPECT_LT(store.durable().hard_state().commit(), index);
+
+  ReplySlot second;
+  host.Submit(PutRequest("b", "2", 7, 2), second.Callback());
+  ASSERT_EQ(store.pending(), 1u);
+  const LogWrite& next = store.PendingWrite(0);
+  ASSERT_EQ(next.entries.size(), 1u);
+  ASSERT_TRUE(next.hard_state.has_value()) << "the commit did not ride along";
+  EXPECT_EQ(next.hard_state->commit(), index);
+  store.CompleteAll();
+  EXPECT_EQ(second.count, 1);
+  ExpectNoCommitOnlyWrites(store, kN1);
+}
+
+TEST(HostPersistTest, NoNodeOfAClusterWritesCommitOnlyHardStates) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  for (int i = 0; i < 5; ++i) {
+    const api::ClientResponse response =
+        SubmitAndSettle(cluster, leader, PutRequest(absl::StrCat("k", i), "v", 7, i + 1));
+    EXPECT_EQ(response.status(), api::ClientResponse::STATUS_OK);
+    cluster.AdvanceBy(kTestTickUs);  // heartbeats carry the commit to followers
+  }
+  for (NodeId id : cluster.ids()) {
+    EXPECT_GE(cluster.host(id).applied_index(), cluster.host(leader).applied_index())
+        << id << " did not learn the commit";
+    ExpectNoCommitOnlyWrites(cluster.node(id).store(), id);
+  }
+}
+
+// ---------------------------------------------------------------------------
+// 4. Forwarding.
+
+TEST(HostForwardTest, FollowerForwardsToTheLeaderAndRelaysTheReply) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  cluster.Settle();
+  const NodeId follower = Followers(cluster, leader)[0];
+
+  ReplySlot slot;
+  api::ClientRequest request = PutRequest("k", "v", 9, 1);
+  request.set_allow_forward(true);
+  cluster.host(follower).Submit(std::move(request), slot.Callback());
+  EXPECT_EQ(slot.count, 0);
+  EXPECT_EQ(cluster.network().CountInFlight(HostBytes(follower, leader)), 1u);
+  cluster.Settle();
+  ASSERT_EQ(slot.count, 1);
+  EXPECT_EQ(slot.response.status(), api::ClientResponse::STATUS_OK);
+  EXPECT_GT(slot.response.index(), 0u);
+  EXPECT_EQ(slot.response.result().kv().key(), "k");
+  EXPECT_NE(cluster.host(leader).state_machine().FindKv("k"), nullptr);
+  EXPECT_EQ(cluster.network().CountHistory(HostBytes(leader, follower)), 1u);
+
+  // Without allow_forward the follower answers NOT_LEADER with a hint.
+  ReplySlot direct;
+  cluster.host(follower).Submit(PutRequest("k2", "v", 9, 2), direct.Callback());
+  ASSERT_EQ(direct.count, 1);
+  EXPECT_EQ(direct.response.status(), api::ClientResponse::STATUS_NOT_LEADER);
+  EXPECT_EQ(direct.response.leader_hint(), leader.value());
+}
+
+TEST(HostForwardTest, ForwardThatTimesOutIsAnsweredUnknownForCommandsNotLeaderForQueries) {
+  TestCluster cluster({kN1, kN2, kN3},
+                      [](HostOptions& options) { options.forward_timeout_us = 1'000'000; });
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  cluster.Settle();
+  const NodeId follower = Followers(cluster, leader)[0];
+  const auto lost = HostBytes(follower, leader);
+
+  ReplySlot command;
+  ReplySlot query;
+  api::ClientRequest write = PutRequest("k", "v", 9, 1);
+  write.set_allow_forward(true);
+  api::ClientRequest read = GetRequest("k");
+  read.set_allow_forward(true);
+  const MonoMicros sent_at = cluster.now();
+  cluster.host(follower).Submit(std::move(write), command.Callback());
+  cluster.host(follower).Submit(std::move(read), query.Callback());
+  EXPECT_EQ(cluster.network().DropWhere(lost), 2u);
+
+  cluster.AdvanceTo(sent_at + 1'000'000 - kTestTickUs, nullptr, lost);
+  EXPECT_EQ(command.count, 0) << "answered before the forward timeout";
+  EXPECT_EQ(query.count, 0);
+  cluster.AdvanceTo(sent_at + 1'000'000 + 2 * kTestTickUs, nullptr, lost);
+  ASSERT_EQ(command.count, 1);
+  ASSERT_EQ(query.count, 1);
+  EXPECT_EQ(command.response.status(), api::ClientResponse::STATUS_UNKNOWN);
+  EXPECT_EQ(query.response.status(), api::ClientResponse::STATUS_NOT_LEADER);
+  EXPECT_EQ(cluster.host(leader).state_machine().FindKv("k"), nullptr);
+}
+
+TEST(HostForwardTest, AForwardedRequestIsNeverForwardedAgain) {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  const NodeId leader = cluster.ElectLeader();
+  cluster.Settle();
+  const NodeId sender = Followers(cluster, leader)[0];
+  const NodeId receiver = Followers(cluster, leader)[1];
+
+  // `sender` believed `receiver` led and forwarded a request that allows
+  // forwarding; the receiver, a follower, must answer instead of passing
+  // it on (one hop only).
+  HostMessage message;
+  message.mutable_forward()->set_forward_id(42);
+  *message.mutable_forward()->mutable_request() = PutRequest("k", "v", 9, 1);
+  message.mutable_forward()->mutable_request()->set_allow_forward(true);
+  ASSERT_TRUE(cluster.network().Inject(HostPacket(sender, receiver, message)));
+  EXPECT_EQ(cluster.network().CountInFlight(HostBytes(receiver, leader)), 0u)
+      << "forwarded a second hop";
+  std::vector<const testing::SentPacket*> replies =
+      cluster.network().InFlightWhere(HostBytes(receiver, sender));
+  ASSERT_EQ(replies.size(), 1u);
+  HostMessage reply;
+  ASSERT_TRUE(reply.ParseFromString(replies[0]->packet.bytes));
+  ASSERT_TRUE(reply.has_forward_reply());
+  EXPECT_EQ(reply.forward_reply().forward_id(), 42u);
+  EXPECT_EQ(reply.forward_reply().response().status(), api::ClientResponse::STATUS_NOT_LEADER);
+  EXPECT_EQ(reply.forward_reply().response().leader_hint(), leader.value());
+}
+
+// ---------------------------------------------------------------------------
+// 5. Snapshots.
+
+TEST(HostSnapshotTest, HostWritesASnapshotEverySnapshotIntervalEntries) {
+  TestCluster cluster({kN1}, [](HostOptions& options) {
+    options.snapshot_interval_entries = 5;
+    options.log_retain_entries = 2;
+  });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  for (int i = 0; i < 12; ++i) {
+    SubmitAndSettle(cluster, kN1, PutRequest(absl::StrCat("k", i), "v", 7, i + 1));
+  }
+  const ScriptedLogStore& store = cluster.node(kN1).store();
+  std::vector<uint64_t> snapshots;
+  for (const ScriptedLogStore::RecordedWrite& record : store.writes()) {
+    if (record.write.snapshot.has_value()) {
+      snapshots.push_back(record.write.snapshot->metadata().index());
+      EXPECT_TRUE(record.completed);
+    }
+  }
+  ASSERT_GE(snapshots.size(), 2u);
+  uint64_t previous = 0;
+  for (uint64_t index : snapshots) {
+    EXPECT_EQ(index - previous, 5u) << "snapshot at " << index << " after " << previous;
+    previous = index;
+  }
+  // The durable snapshot holds the state at its index, and the store's log
+  // starts after it.
+  ASSERT_TRUE(store.durable().snapshot().has_value());
+  const raft::Snapshot& snapshot = *store.durable().snapshot();
+  EXPECT_EQ(snapshot.metadata().index(), snapshots.back());
+  EXPECT_EQ(store.durable().FirstIndex(), Index(snapshots.back() + 1));
+  ClusterStateMachine restored;
+  ASSERT_OK(restored.Restore(snapshot.data()));
+  EXPECT_EQ(restored.applied_index(), Index(snapshot.metadata().index()));
+  EXPECT_NE(restored.FindKv("k0"), nullptr);
+}
+
+TEST(HostSnapshotTest, FollowerRestoresALeaderSnapshotOnlyOnceItIsDurable) {
+  TestCluster cluster({kN1, kN2, kN3}, [](HostOptions& options) {
+    options.snapshot_interval_entries = 5;
+    options.log_retain_entries = 2;
+  });
+  cluster.StartAll();
+  const auto isolated = Involving(kN3);
+  NodeId leader = kNoNode;
+  for (int tick = 0; tick < 300 && leader.is_none(); ++tick) {
+    cluster.AdvanceBy(kTestTickUs, nullptr, isolated);
+    for (NodeId id : {kN1, kN2}) {
+      if (cluster.host(id).is_leader()) leader = id;
+    }
+  }
+  ASSERT_FALSE(leader.is_none());
+  for (int i = 0; i < 15; ++i) {
+    ReplySlot slot;
+    cluster.host(leader).Submit(PutRequest(absl::StrCat("k", i), "v", 7, i + 1), slot.Callback());
+    cluster.Settle(nullptr, isolated);
+    ASSERT_EQ(slot.count, 1);
+  }
+  Host& lagging = cluster.host(kN3);
+  EXPECT_EQ(lagging.state_machine().FindKv("k0"), nullptr);
+
+  // Heal; hold the snapshot when it is sent.
+  ScriptedNetwork& network = cluster.network();
+  const auto snap = RaftMessage(raft::MSG_SNAPSHOT, leader, kN3);
+  for (int tick = 0; tick < 100 && network.CountInFlight(snap) == 0; ++tick) {
+    cluster.AdvanceBy(kTestTickUs, snap);
+  }
+  std::vector<const testing::SentPacket*> sent = network.InFlightWhere(snap);
+  ASSERT_EQ(sent.size(), 1u);
+  const uint64_t snapshot_index = sent[0]->packet.raft.snapshot().metadata().index();
+  const Index applied_before = lagging.applied_index();
+  ASSERT_LT(applied_before, Index(snapshot_index));
+  ASSERT_TRUE(network.Deliver(sent[0]->sequence));
+
+  ScriptedLogStore& store = cluster.node(kN3).store();
+  ASSERT_GE(store.pending(), 1u);
+  ASSERT_TRUE(store.PendingWrite(0).snapshot.has_value());
+  EXPECT_EQ(store.PendingWrite(0).snapshot->metadata().index(), snapshot_index);
+  // Not durable yet: the state machine is untouched.
+  EXPECT_EQ(lagging.applied_index(), applied_before);
+  EXPECT_EQ(lagging.state_machine().FindKv("k0"), nullptr);
+  EXPECT_TRUE(cluster.node(kN3).observer().snapshots_applied.empty());
+
+  store.CompleteNext();
+  EXPECT_EQ(lagging.applied_index(), Index(snapshot_index));
+  EXPECT_NE(lagging.state_machine().FindKv("k0"), nullptr);
+  ASSERT_EQ(cluster.node(kN3).observer().snapshots_applied.size(), 1u);
+  EXPECT_EQ(cluster.node(kN3).observer().snapshots_applied[0].first, Index(snapshot_index));
+  cluster.Settle();
+  EXPECT_EQ(lagging.state_machine().Digest(), cluster.host(leader).state_machine().Digest());
+}
+
+// ---------------------------------------------------------------------------
+// 6. Leader controllers.
+
+TEST(HostControllerTest, LeaderDeclaresAWorkerLostOnlyAfterItsHeartbeatsStopForTheTtl) {
+  constexpr int64_t kTtlUs = 3'000'000;
+  TestCluster cluster({kN1}, [](HostOptions& options) { options.worker_ttl_us = kTtlUs; });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  Host& host = cluster.host(kN1);
+  ASSERT_EQ(
+      SubmitAndSettle(cluster, kN1, CommandRequest(RegisterWorkerCommand(5), 3, 1)).result().code(),
+      cluster::RESULT_OK);
+
+  // Worker 5's agent heartbeats every 500 ms for two TTLs: never lost.
+  HostMessage heartbeat;
+  heartbeat.mutable_heartbeat()->set_node_id(5);
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(cluster.network().Inject(HostPacket(NodeId(5), kN1, heartbeat)));
+    cluster.AdvanceBy(500'000);
+  }
+  const ScriptedLogStore& store = cluster.node(kN1).store();
+  EXPECT_EQ(CountCommands(CommandsWritten(store), cluster::Command::kWorkerLost), 0u);
+  ASSERT_TRUE(cluster.network().Inject(HostPacket(NodeId(5), kN1, heartbeat)));
+  const MonoMicros last_heartbeat = cluster.now();
+  cluster.AdvanceTo(last_heartbeat + kTtlUs - kTestTickUs);
+  EXPECT_EQ(CountCommands(CommandsWritten(store), cluster::Command::kWorkerLost), 0u)
+      << "declared lost before the TTL";
+  EXPECT_EQ(host.state_machine().FindWorker(5)->status(), cluster::WORKER_ONLINE);
+
+  cluster.AdvanceTo(last_heartbeat + kTtlUs + 2 * kTestTickUs);
+  const std::vector<cluster::Command> commands = DurableCommands(store);
+  ASSERT_EQ(CountCommands(commands, cluster::Command::kWorkerLost), 1u);
+  EXPECT_EQ(host.state_machine().FindWorker(5)->status(), cluster::WORKER_OFFLINE);
+}
+
+TEST(HostControllerTest, LeaderProposesAdvanceTimeOnlyWhenIdleForAdvanceTimeUs) {
+  constexpr int64_t kIdleUs = 1'000'000;
+  TestCluster cluster({kN1}, [](HostOptions& options) { options.advance_time_us = kIdleUs; });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  Host& host = cluster.host(kN1);
+  const ScriptedLogStore& store = cluster.node(kN1).store();
+
+  SubmitAndSettle(cluster, kN1, PutRequest("k", "v", 7, 1));
+  const MonoMicros proposed_at = cluster.now();
+  const size_t before = CountCommands(CommandsWritten(store), cluster::Command::kAdvanceTime);
+  const uint64_t state_ms = host.state_machine().now_ms();
+  cluster.AdvanceTo(proposed_at + kIdleUs - kTestTickUs);
+  EXPECT_EQ(CountCommands(CommandsWritten(store), cluster::Command::kAdvanceTime), before)
+      << "AdvanceTime while not idle for advance_time_us";
+  cluster.AdvanceTo(proposed_at + kIdleUs + kTestTickUs);
+  EXPECT_EQ(CountCommands(CommandsWritten(store), cluster::Command::kAdvanceTime), before + 1);
+  EXPECT_GE(host.state_machine().now_ms(), state_ms + kIdleUs / kMicrosPerMilli);
+}
+
+TEST(HostControllerTest, RunningTaskPastItsTimeoutPlusSlackIsDeclaredTimedOut) {
+  constexpr uint64_t kSlackMs = 500;
+  TestCluster cluster({kN1}, [](HostOptions& options) {
+    options.task_timeout_slack_ms = kSlackMs;
+    options.advance_time_us = 200'000;     // fine-grained log time
+    options.worker_ttl_us = 3600'000'000;  // worker 5 is never lost here
+  });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  Host& host = cluster.host(kN1);
+  SubmitAndSettle(cluster, kN1, CommandRequest(RegisterWorkerCommand(5), 3, 1));
+  SubmitAndSettle(cluster, kN1, CommandRequest(SubmitTaskCommand("t1", 1), 3, 2));
+  const cluster::TaskRecord* task = host.state_machine().FindTask("t1");
+  ASSERT_NE(task, nullptr);
+  ASSERT_EQ(task->state(), cluster::TASK_ASSIGNED);
+  ASSERT_EQ(task->worker_id(), 5u);
+  cluster::Command started;
+  started.mutable_task_started()->set_task_id("t1");
+  started.mutable_task_started()->set_worker_id(5);
+  started.mutable_task_started()->set_attempt(1);
+  SubmitAndSettle(cluster, kN1, CommandRequest(started, 3, 3));
+  ASSERT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
+  const uint64_t deadline_ms =
+      host.state_machine().FindTask("t1")->assigned_time_ms() + 1000 + kSlackMs;
+
+  for (int tick = 0; tick < 100; ++tick) {
+    cluster.AdvanceBy(kTestTickUs);
+    if (host.state_machine().FindTask("t1")->state() != cluster::TASK_RUNNING) break;
+  }
+  EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_TIMED_OUT);
+  const std::vector<cluster::Command> commands = CommandsWritten(cluster.node(kN1).store());
+  size_t declared = 0;
+  for (const cluster::Command& command : commands) {
+    if (!command.has_task_finished()) continue;
+    ++declared;
+    EXPECT_TRUE(command.task_finished().result().timed_out());
+    EXPECT_GE(command.log_time_ms(), deadline_ms) << "declared before timeout + slack";
+  }
+  EXPECT_EQ(declared, 1u);
+  EXPECT_LE(host.state_machine().FindTask("t1")->finished_time_ms(), deadline_ms + 1000);
+}
+
+// ---------------------------------------------------------------------------
+// 7. The agent.
+
+TEST(HostAgentTest, WorkerRegistersStartsItsTaskOnceAndReportsTheExit) {
+  TestCluster cluster({kN1}, [](HostOptions& options) {
+    cluster::RegisterWorker worker;
+    worker.set_address("10.0.0.1");
+    worker.mutable_capacity()->set_cpu_cores(4);
+    worker.mutable_capacity()->set_memory_mb(1024);
+    worker.mutable_capacity()->set_disk_gb(10);
+    options.worker = worker;
+  });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  Host& host = cluster.host(kN1);
+  testing::ScriptedExecutor& executor = cluster.node(kN1).executor();
+  cluster.AdvanceBy(2'000'000);
+  const cluster::WorkerRecord* me = host.state_machine().FindWorker(1);
+  ASSERT_NE(me, nullptr) << "the node did not register itself";
+  EXPECT_EQ(me->capacity().cpu_cores(), 4u);
+  EXPECT_EQ(
+      CountCommands(DurableCommands(cluster.node(kN1).store()), cluster::Command::kRegisterWorker),
+      1u);
+
+  SubmitAndSettle(cluster, kN1, CommandRequest(SubmitTaskCommand("t1", 0), 3, 1));
+  ASSERT_EQ(host.state_machine().FindTask("t1")->worker_id(), 1u);
+  cluster.AdvanceBy(2'000'000);
+  ASSERT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u);
+  const testing::ScriptedExecutor::Call& call = executor.calls().front();
+  EXPECT_EQ(call.spec.command, "echo");
+  EXPECT_EQ(call.spec.args, std::vector<std::string>{"hello"});
+
+  executor.EmitRunning(WorkKind::kTask, "t1");
+  cluster.AdvanceBy(2'000'000);
+  EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
+
+  executor.EmitExit(WorkKind::kTask, "t1", WorkEvent::Reason::kFinished, 0, "hello\n", 250'000);
+  cluster.AdvanceBy(2'000'000);
+  const cluster::TaskRecord* task = host.state_machine().FindTask("t1");
+  EXPECT_EQ(task->state(), cluster::TASK_SUCCEEDED);
+  EXPECT_EQ(task->result().exit_code(), 0);
+  EXPECT_EQ(task->result().output_tail(), "hello\n");
+  EXPECT_EQ(task->result().execution_time_ms(), 250u);
+  const std::vector<cluster::Command> commands = DurableCommands(cluster.node(kN1).store());
+  EXPECT_EQ(CountCommands(commands, cluster::Command::kTaskFinished), 1u);
+  EXPECT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u) << "started twice";
+}
+
+// ---------------------------------------------------------------------------
+// 8. Restart.
+
+TEST(HostRestartTest, RestartRecoversTermVoteAndLogAndNeverAppliesWhatWasNotDurable) {
+  TestCluster cluster({kN1});
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  TestNode& node = cluster.node(kN1);
+  for (int i = 0; i < 3; ++i) {
+    SubmitAndSettle(cluster, kN1, PutRequest(absl::StrCat("k", i), "v", 7, i + 1));
+  }
+  const Term term = node.host().term();
+  ReplySlot lost;
+  node.host().Submit(PutRequest("lost", "v", 7, 4), lost.Callback());
+  ASSERT_EQ(node.store().pending(), 1u);
+  const raft::HardState durable = node.store().durable().hard_state();
+  const Index durable_last = node.store().durable().LastIndex();
+  ASSERT_EQ(durable.term(), term.value());
+  ASSERT_EQ(durable.vote(), kN1.value());
+
+  node.Crash();
+  ASSERT_OK(node.Start());
+  EXPECT_EQ(node.store().pending(), 0u) << "a restart must not rewrite the bootstrap";
+  ASSERT_EQ(node.observer().boots.size(), 1u);
+  EXPECT_EQ(node.observer().boots[0].first, term);
+  EXPECT_EQ(node.observer().boots[0].second, kN1);
+  EXPECT_EQ(node.host().term(), term);
+  EXPECT_EQ(node.host().raw_node().raft().log().LastIndex(), durable_last);
+  EXPECT_LE(node.host().applied_index(), Index(durable.commit()))
+      << "applied past the durable commit index";
+  for (Index index : node.observer().applied) EXPECT_LE(index, Index(durable.commit()));
+
+  cluster.ElectLeader();
+  cluster.Settle();
+  EXPECT_GT(node.host().term(), term);
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_NE(node.host().state_machine().FindKv(absl::StrCat("k", i)), nullptr);
+  }
+  EXPECT_EQ(node.host().state_machine().FindKv("lost"), nullptr);
+  EXPECT_EQ(lost.count, 0);
+  const std::vector<Index>& applied = node.observer().applied;
+  for (size_t i = 1; i < applied.size(); ++i) {
+    EXPECT_EQ(applied[i], applied[i - 1].Next()) << "applied out of order or twice";
+  }
+}
+
+TEST(HostRestartTest, RestartFromASnapshotNeverReappliesWhatTheSnapshotHolds) {
+  TestCluster cluster({kN1}, [](HostOptions& options) {
+    options.snapshot_interval_entries = 5;
+    options.log_retain_entries = 2;
+  });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.Settle();
+  TestNode& node = cluster.node(kN1);
+  for (int i = 0; i < 8; ++i) {
+    SubmitAndSettle(cluster, kN1, PutRequest(absl::StrCat("k", i), "v", 7, i + 1));
+  }
+  ASSERT_TRUE(node.store().durable().snapshot().has_value());
+  const Index snapshot_index(node.store().durable().snapshot()->metadata().index());
+  ClusterStateMachine expected;
+  ASSERT_OK(expected.Restore(node.store().durable().snapshot()->data()));
+
+  node.Crash();
+  ASSERT_OK(node.Start());
+  ASSERT_EQ(node.observer().snapshots_applied.size(), 1u);
+  EXPECT_EQ(node.observer().snapshots_applied[0].first, snapshot_index);
+  EXPECT_EQ(node.observer().snapshots_applied[0].second, expected.Digest());
+  cluster.ElectLeader();
+  cluster.Settle();
+  for (Index index : node.observer().applied) {
+    EXPECT_GT(index, snapshot_index) << "re-applied an entry the snapshot holds";
+  }
+  for (int i = 0; i < 8; ++i) {
+    EXPECT_NE(node.host().state_machine().FindKv(absl::StrCat("k", i)), nullptr);
+  }
+}
+
+// Runs: a voter grants its vote in term T, crashes, restarts, and is asked
+// for its vote in T by another candidate. Returns whether it granted it.
+bool RestartedVoterGrantsASecondVoteInTheSameTerm() {
+  TestCluster cluster({kN1, kN2, kN3});
+  cluster.StartAll();
+  ScriptedNetwork& network = cluster.network();
+  const auto votes = RaftMessage(raft::MSG_VOTE);
+  for (int tick = 0; tick < 100 && network.CountInFlight(votes) == 0; ++tick) {
+    cluster.AdvanceBy(kTestTickUs, votes);
+  }
+  std::vector<const testing::SentPacket*> requests = network.InFlightWhere(votes);
+  CHECK(!requests.empty());
+  const NodeId candidate = requests[0]->packet.from;
+  const NodeId voter = requests[0]->packet.to;
+  NodeId other = kNoNode;
+  for (NodeId id : cluster.ids()) {
+    if (id != candidate && id != voter) other = id;
+  }
+  raft::Message second = requests[0]->packet.raft;
+  CHECK(network.Deliver(requests[0]->sequence));
+  cluster.node(voter).store().CompleteAll();
+  CHECK_EQ(network.CountInFlight(RaftMessage(raft::MSG_VOTE_RESPONSE, voter, candidate)), 1u);
+  network.DropWhere([](const Packet&) { return true; });
+
+  TestNode& node = cluster.node(voter);
+  node.Crash();
+  CHECK_OK(node.Start());
+  CHECK_EQ(node.observer().boots.size(), 1u);
+  CHECK_EQ(node.observer().boots[0].first, Term(second.term()));
+
+  // The same request, from the third node, in the same term.
+  second.set_from(other.value());
+  Packet packet;
+  packet.from = other;
+  packet.to = voter;
+  packet.raft = second;
+  CHECK(network.Inject(std::move(packet)));
+  node.store().CompleteAll();
+  const std::vector<const testing::SentPacket*> answers =
+      network.InFlightWhere(RaftMessage(raft::MSG_VOTE_RESPONSE, voter, other));
+  CHECK_EQ(answers.size(), 1u);
+  return !answers[0]->packet.raft.reject();
+}
+
+TEST(HostRestartTest, RestartedVoterKeepsItsVote) {
+  EXPECT_FALSE(RestartedVoterGrantsASecondVoteInTheSameTerm());
+}
+
+TEST(HostRestartTest, TheVoteCheckCatchesAHostThatForgetsItsVote) {
+  // The check above can fail: with the vote dropped on restart (a planted
+  // bug), the same scenario grants a second vote in the term.
+  ScopedPlantedBugForTesting planted(PlantedBug::kForgetVoteOnRestart);
+  EXPECT_TRUE(RestartedVoterGrantsASecondVoteInTheSameTerm());
+}
+
+TEST(HostRestartTest, StartRefusesAStoreThatCannotBeRead) {
+  ScriptedNetwork network;
+  TestNode node(testing::TestOptions(kN1, {kN1}), &network);
+  node.store().FailReads(absl::DataLossError("log gap at 7"));
+  const absl::Status status = node.Start();
+  EXPECT_EQ(status.code(), absl::StatusCode::kDataLoss);
+  EXPECT_FALSE(node.host().booted());
+  EXPECT_EQ(node.store().writes().size(), 0u) << "wrote to a store it could not read";
+}
+
+}  // namespace
+}  // namespace blixard::host
