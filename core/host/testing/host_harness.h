@@ -43,6 +43,7 @@ class RecordingObserver final : public HostObserver {
   void OnRole(NodeId, NodeRole, Term, NodeId) override {}
   void OnAppend(NodeId, const std::vector<raft::Entry>&) override {}
   void OnSnapshot(NodeId, Index, Term, bool) override {}
+  bool WantsDigests() const override { return true; }
   void OnSnapshotApplied(NodeId, Index index, Term, uint64_t digest) override {
     snapshots_applied.emplace_back(index, digest);
   }

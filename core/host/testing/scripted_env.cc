@@ -266,6 +266,14 @@ ScriptedLogStore::ScriptedLogStore(::blixard::testing::LogModel durable)
 void ScriptedLogStore::Write(LogWrite write, Done done) {
   CHECK(!write.empty()) << "empty LogWrite";
   CHECK(done) << "LogWrite without a callback";
+  if (write.identity) {
+    CHECK(write.identity->valid())
+        << "scripted store: invalid identity " << StoreIdentityString(*write.identity);
+    CHECK(!queued_.identity() || *queued_.identity() == *write.identity)
+        << "scripted store: a store never changes owner: holds "
+        << StoreIdentityString(*queued_.identity()) << ", write has "
+        << StoreIdentityString(*write.identity);
+  }
   // CHECKs the LogWrite REQUIRES against every earlier write.
   queued_.Apply(write);
   const size_t record = writes_.size();
@@ -312,6 +320,11 @@ absl::StatusOr<raft::HardState> ScriptedLogStore::ReadHardState() {
 absl::StatusOr<std::optional<raft::Snapshot>> ScriptedLogStore::ReadSnapshot() {
   if (!read_error_.ok()) return read_error_;
   return durable_.snapshot();
+}
+
+absl::StatusOr<std::optional<StoreIdentity>> ScriptedLogStore::ReadIdentity() {
+  if (!read_error_.ok()) return read_error_;
+  return durable_.identity();
 }
 
 absl::StatusOr<Index> ScriptedLogStore::FirstIndex() {

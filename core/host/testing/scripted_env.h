@@ -266,6 +266,7 @@ class ScriptedLogStore final : public LogStore {
   absl::StatusOr<Index> LastIndex() override;
   absl::StatusOr<std::vector<raft::Entry>> ReadEntries(Index lo, Index hi) override;
   absl::StatusOr<Term> ReadTerm(Index index) override;
+  absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() override;
 
   // Writes queued and not completed.
   size_t pending() const { return pending_.size(); }
