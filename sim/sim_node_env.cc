@@ -21,9 +21,9 @@ int64_t DrawDrift(const World* world, NodeId node, int64_t max_ppm) {
 }  // namespace
 
 absl::Status SimNodeEnvOptions::Validate() const {
-  if (clock_offset_max_us < 0) {
-    return absl::InvalidArgumentError(
-        "SimNodeEnvOptions: clock_offset_max_us < 0");
+  if (clock_offset_max_us < 0 || clock_offset_max_us > kClockUptimeMaxUs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SimNodeEnvOptions: clock_offset_max_us not in [0, ", kClockUptimeMaxUs, "]"));
   }
   if (drift_ppm_max < 0 || drift_ppm_max > SimClock::kDriftPpmMax) {
     return absl::InvalidArgumentError(

@@ -34,10 +34,17 @@
 
 namespace blixard::sim {
 
+// The longest uptime a simulated machine has when the run starts: a week.
+// Real clusters mix machines booted minutes and weeks ago, so a leader's
+// CLOCK_MONOTONIC can read days ahead of its predecessor's; anything derived
+// from one node's clock and carried to another (log time) must survive that.
+inline constexpr int64_t kClockUptimeMaxUs = 7LL * 24 * 3600 * kMicrosPerSecond;
+
 struct SimNodeEnvOptions {
-  // The clock starts at a seeded offset in [0, clock_offset_max_us] with a
-  // seeded drift in [-drift_ppm_max, drift_ppm_max].
-  int64_t clock_offset_max_us = 1000 * kMicrosPerSecond;
+  // The clock starts at a seeded offset (the machine's uptime) in
+  // [0, clock_offset_max_us] with a seeded drift in
+  // [-drift_ppm_max, drift_ppm_max].
+  int64_t clock_offset_max_us = kClockUptimeMaxUs;
   int64_t drift_ppm_max = 100;
   SimExecutorOptions executor;
 

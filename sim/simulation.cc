@@ -16,6 +16,7 @@
 #include "core/base/rng.h"
 #include "core/host/host.h"
 #include "core/proto/raft.pb.h"
+#include "sim/checker/log_time_checker.h"
 #include "sim/checker/safety_checker.h"
 #include "sim/checker/scheduler_checker.h"
 #include "sim/sim_disk.h"
@@ -284,7 +285,8 @@ class Simulation final : public ClusterAccess,
     report_.entries_committed = checker_.committed_index().value();
     report_.clients = workload_->counts();
     report_.ops = workload_->recorded();
-    report_.checks = checker_.checks() + scheduler_.checks() + invariant_checks_;
+    report_.checks = checker_.checks() + scheduler_.checks() + log_time_.checks() +
+                     invariant_checks_;
     for (const auto& [kind, count] : injector_->applied()) report_.faults[kind] += count;
     const SimNetworkStats& net = network_.stats();
     if (net.lost > 0) report_.faults["lost_packets"] = net.lost;
@@ -359,6 +361,15 @@ class Simulation final : public ClusterAccess,
   void OnStateApplied(NodeId node, Index index, const cluster::Command& command,
                       const ClusterStateMachine& state_machine) override {
     scheduler_.OnApplied(node, index, command, state_machine);
+    // The clock model's bound so far (LogTimeChecker): the fastest drift any
+    // clock ran at and every jump.
+    int64_t drift_ppm_max = 0, jumped_us = 0;
+    for (const auto& [id, n] : nodes_) {
+      drift_ppm_max = std::max(drift_ppm_max, n.env->clock().drift_ppm_abs_max());
+      jumped_us += n.env->clock().jumped_us();
+    }
+    log_time_.SetTime(world_.now_us(), drift_ppm_max, jumped_us);
+    log_time_.OnApplied(node, index, command, state_machine);
   }
   void OnDigest(NodeId node, Index applied, uint64_t digest) override {
     checker_.OnDigest(node, applied, digest);
@@ -783,7 +794,8 @@ class Simulation final : public ClusterAccess,
       Fail(kNoNode, "linearizable reads", *workload_->stale_read());
       return;
     }
-    for (const std::optional<Violation>* v : {&checker_.violation(), &scheduler_.violation()}) {
+    for (const std::optional<Violation>* v :
+         {&checker_.violation(), &scheduler_.violation(), &log_time_.violation()}) {
       if (v->has_value()) {
         Fail((*v)->node, (*v)->property, (*v)->detail);
         return;
@@ -840,6 +852,7 @@ class Simulation final : public ClusterAccess,
   std::unique_ptr<Timeline> timeline_;
   SafetyChecker checker_;
   SchedulerChecker scheduler_;
+  LogTimeChecker log_time_;
   Rng tear_rng_ = world_.Stream("disk_tear");
   Rng membership_rng_ = world_.Stream("membership");
   bool membership_stopped_ = false;
