@@ -751,17 +751,19 @@ bool Host::TransferLeader(NodeId to) {
 // Leader controllers.
 
 uint64_t Host::LogTimeMs() const {
-  const int64_t now_ms = Now() / kMicrosPerMilli + log_time_offset_ms_;
+  const int64_t now_ms = (Now() + log_time_offset_us_) / kMicrosPerMilli;
   return std::max<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(now_ms, 0)),
                             sm_->now_ms());
 }
 
 void Host::OnBecameLeader() {
-  // Log time continues from the replicated clock at this node's rate, so a
-  // leader whose clock lags the last one does not stall it.
-  const int64_t clock_ms = Now() / kMicrosPerMilli;
-  const int64_t state_ms = static_cast<int64_t>(sm_->now_ms());
-  log_time_offset_ms_ = std::max<int64_t>(0, state_ms - clock_ms);
+  // Log time continues from the replicated clock at this node's rate,
+  // whatever this node's monotonic clock reads: its uptime may be days ahead
+  // of (or behind) the last leader's, and a clamped offset would move log
+  // time by the difference (every timeout, backoff and grace expiring at
+  // once). The offset is signed and kept in microseconds so that rounding
+  // never accumulates over elections.
+  log_time_offset_us_ = static_cast<int64_t>(sm_->now_ms()) * kMicrosPerMilli - Now();
   // Every worker gets a full TTL from now: the old leader's view is gone.
   last_heartbeat_.clear();
   const MonoMicros now = Now();

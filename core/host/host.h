@@ -264,7 +264,7 @@ class Host {
   std::map<uint64_t, MonoMicros> last_heartbeat_;
   std::map<std::string, MonoMicros> controller_cooldown_;
   MonoMicros last_proposal_ = 0;
-  int64_t log_time_offset_ms_ = 0;
+  int64_t log_time_offset_us_ = 0;  // signed: log time = clock + this
 
   // Agent: unacknowledged reports, by key, resent until the log has them.
   std::map<std::string, cluster::Command> reports_;
