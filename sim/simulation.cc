@@ -16,6 +16,7 @@
 #include "core/base/rng.h"
 #include "core/host/host.h"
 #include "core/proto/raft.pb.h"
+#include "sim/checker/execution_checker.h"
 #include "sim/checker/log_time_checker.h"
 #include "sim/checker/safety_checker.h"
 #include "sim/checker/scheduler_checker.h"
@@ -286,7 +287,7 @@ class Simulation final : public ClusterAccess,
     report_.clients = workload_->counts();
     report_.ops = workload_->recorded();
     report_.checks = checker_.checks() + scheduler_.checks() + log_time_.checks() +
-                     invariant_checks_;
+                     executions_.checks() + invariant_checks_;
     for (const auto& [kind, count] : injector_->applied()) report_.faults[kind] += count;
     const SimNetworkStats& net = network_.stats();
     if (net.lost > 0) report_.faults["lost_packets"] = net.lost;
@@ -426,6 +427,12 @@ class Simulation final : public ClusterAccess,
   void BuildNode(NodeId id) {
     Node& node = nodes_[id];
     node.env = std::make_unique<SimNodeEnv>(&world_, &network_, id, SimNodeEnvOptions{});
+    // Ground truth of what runs where, for the no-double-run oracle.
+    node.env->executor().SetLiveObserver(
+        [this](NodeId on, const WorkSpec& spec, bool live, bool survived_crash) {
+          executions_.SetTime(world_.now_us());
+          executions_.OnLive(on, spec, live, survived_crash);
+        });
     node.logger = std::make_unique<SimLogger>(&world_, id, log_sink_.get());
     SimDiskOptions disk;
     disk.seed = world_.NodeStream(id, "disk").Next();
@@ -795,7 +802,8 @@ class Simulation final : public ClusterAccess,
       return;
     }
     for (const std::optional<Violation>* v :
-         {&checker_.violation(), &scheduler_.violation(), &log_time_.violation()}) {
+         {&checker_.violation(), &scheduler_.violation(), &log_time_.violation(),
+          &executions_.violation()}) {
       if (v->has_value()) {
         Fail((*v)->node, (*v)->property, (*v)->detail);
         return;
@@ -853,6 +861,7 @@ class Simulation final : public ClusterAccess,
   SafetyChecker checker_;
   SchedulerChecker scheduler_;
   LogTimeChecker log_time_;
+  ExecutionChecker executions_;
   Rng tear_rng_ = world_.Stream("disk_tear");
   Rng membership_rng_ = world_.Stream("membership");
   bool membership_stopped_ = false;
