@@ -344,10 +344,32 @@ struct WorkEvent {
 // Starts and stops tasks and VMs on this node.
 //
 // Start returns at once; progress arrives through the callback registered by
-// SetCallback: kRunning once the work is up, then exactly one kExited. A
-// crash of the node kills its work without callbacks (the restarted Host
-// reconciles from replicated state; Running() is then empty). Callbacks run
-// on the Host's thread, never inside Start() or Stop().
+// SetCallback: kRunning once the work is up, then exactly one kExited, in
+// that order, each delivered once. Callbacks run on the Host's thread, never
+// inside Start() or Stop().
+//
+// Work belongs to the machine, not to the node process: tasks and VMs are
+// processes of their own (own session, cgroup) and outlive the node process
+// that started them. After the node process crashes and a new one (a new
+// Host) starts on the same machine, each piece of work that was running has
+// either
+//   - survived: it kept running with its own timing (its timeout still
+//     counts from its original Start); Running() lists it; its events that
+//     the old process never heard, and every later one, are delivered to the
+//     callback the new Host registers (a kRunning may arrive for work the new
+//     Host never started; an exit that happened while no process listened
+//     arrives right after SetCallback); or
+//   - died with the machine (a reboot): it is not in Running() and no event
+//     about it ever arrives.
+// A restarted Host must therefore read Running() after SetCallback, adopt
+// what the replicated state says should run here (never Start it again),
+// Stop what should not, and treat a kExited for work it did not start as the
+// end of the adopted run. Running() lists work whose kExited has not been
+// delivered yet, so no work vanishes silently while the machine is up.
+//
+// Running() returns ids only: a Host that must tell runs of one id apart
+// (task attempts, VM generations) encodes that in what it starts or keeps it
+// in durable local state.
 class Executor {
  public:
   static constexpr size_t kOutputTailBytesMax = 4096;
@@ -358,20 +380,26 @@ class Executor {
 
   virtual ~Executor() = default;
 
-  // REQUIRES: no callback is registered (once per Host lifetime).
+  // REQUIRES: no callback is registered (once per Host lifetime; a crash of
+  // the node process clears it). Events that wait (see above) are delivered
+  // after this returns, never inside it.
   virtual void SetCallback(Callback callback) = 0;
 
   // Starts `spec`. Errors: INVALID_ARGUMENT for an empty id or command or a
-  // negative timeout; ALREADY_EXISTS when (kind, id) is running;
+  // negative timeout; ALREADY_EXISTS when (kind, id) is in Running() (also
+  // work that survived a crash of the node process, and work that exited
+  // but whose kExited has not been delivered);
   // RESOURCE_EXHAUSTED at kRunningMax. On error nothing starts and no
   // callback runs.
   virtual absl::Status Start(const WorkSpec& spec) = 0;
 
   // Asks (kind, id) to stop; its kExited event (reason kStopped) follows.
-  // Returns false when it is not running (or is already stopping).
+  // Returns false when it is not running (or is already stopping, or has
+  // already exited and only its kExited is still to be delivered).
+  // Survivors of a node process crash can be stopped like any other work.
   virtual bool Stop(WorkKind kind, absl::string_view id) = 0;
 
-  // Ids of the work of `kind` that has not exited, sorted.
+  // Ids of the work of `kind` whose kExited has not been delivered, sorted.
   virtual std::vector<std::string> Running(WorkKind kind) const = 0;
 };
 

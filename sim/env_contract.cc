@@ -1,6 +1,7 @@
 #include "sim/env_contract.h"
 
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "gtest/gtest.h"
@@ -107,6 +108,96 @@ void ExpectTransportContract(EnvContractHarness& harness) {
   EXPECT_EQ(at_a[0].bytes, "chunk");
   EXPECT_EQ(a->QueuedPackets(b->self()), 0u);
   EXPECT_EQ(b->QueuedPackets(a->self()), 0u);
+}
+
+namespace {
+
+WorkSpec Sleep(std::string id, int64_t seconds, int64_t timeout_us) {
+  WorkSpec spec;
+  spec.kind = WorkKind::kTask;
+  spec.id = std::move(id);
+  spec.command = "sleep";
+  spec.args = {std::to_string(seconds)};
+  spec.timeout_us = timeout_us;
+  return spec;
+}
+
+std::vector<std::string> Heard(const std::vector<WorkEvent>& events, absl::string_view id) {
+  std::vector<std::string> out;
+  for (const WorkEvent& e : events) {
+    if (e.id != id) continue;
+    out.push_back(e.state == WorkEvent::State::kRunning ? "running" : "exited");
+  }
+  return out;
+}
+
+}  // namespace
+
+void ExpectExecutorContract(EnvContractHarness& harness) {
+  Executor* executor = harness.executor();
+  std::vector<WorkEvent> first;
+  executor->SetCallback([&first](const WorkEvent& e) { first.push_back(e); });
+
+  // Bad specs start nothing.
+  WorkSpec bad = Sleep("", 1, 0);
+  EXPECT_EQ(executor->Start(bad).code(), absl::StatusCode::kInvalidArgument);
+  bad = Sleep("b", 1, 0);
+  bad.command.clear();
+  EXPECT_EQ(executor->Start(bad).code(), absl::StatusCode::kInvalidArgument);
+  bad = Sleep("b", 1, -1);
+  EXPECT_EQ(executor->Start(bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(executor->Running(WorkKind::kTask).empty());
+
+  // A task that outlives its timeout: running, then one exit, timed out, no
+  // earlier than the timeout on the node's clock; never inside Start.
+  ASSERT_TRUE(executor->Start(Sleep("c1", 10, 200 * kMicrosPerMilli)).ok());
+  EXPECT_EQ(executor->Start(Sleep("c1", 10, 0)).code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_TRUE(first.empty());
+  EXPECT_EQ(executor->Running(WorkKind::kTask), std::vector<std::string>{"c1"});
+  EXPECT_TRUE(executor->Running(WorkKind::kVm).empty());
+  harness.RunFor(1 * kMicrosPerSecond);
+  EXPECT_EQ(Heard(first, "c1"), (std::vector<std::string>{"running", "exited"}));
+  if (first.size() == 2) {
+    EXPECT_EQ(first[1].reason, WorkEvent::Reason::kTimedOut);
+    EXPECT_GE(first[1].duration_us, 200 * kMicrosPerMilli);
+  }
+  EXPECT_TRUE(executor->Running(WorkKind::kTask).empty());
+
+  // Stop: one exit, reason kStopped; a second Stop is refused.
+  ASSERT_TRUE(executor->Start(Sleep("c2", 10, 0)).ok());
+  harness.RunFor(100 * kMicrosPerMilli);
+  EXPECT_TRUE(executor->Stop(WorkKind::kTask, "c2"));
+  EXPECT_FALSE(executor->Stop(WorkKind::kTask, "c2"));
+  EXPECT_FALSE(executor->Stop(WorkKind::kTask, "nothing"));
+  harness.RunFor(1 * kMicrosPerSecond);
+  ASSERT_EQ(Heard(first, "c2"), (std::vector<std::string>{"running", "exited"}));
+  EXPECT_EQ(first.back().reason, WorkEvent::Reason::kStopped);
+
+  // Work survives a crash of the node process: the new process finds it in
+  // Running(), may not start it twice, and hears its exit (once) at the time
+  // its own timeout says, counted from the original Start.
+  const MonoMicros started = harness.clock()->NowMicros();
+  ASSERT_TRUE(executor->Start(Sleep("c3", 10, 500 * kMicrosPerMilli)).ok());
+  harness.RunFor(100 * kMicrosPerMilli);
+  const size_t heard_before = first.size();
+  harness.RestartProcess();
+  EXPECT_EQ(executor->Running(WorkKind::kTask), std::vector<std::string>{"c3"});
+  EXPECT_EQ(executor->Start(Sleep("c3", 10, 0)).code(), absl::StatusCode::kAlreadyExists);
+  std::vector<WorkEvent> second;
+  executor->SetCallback([&second](const WorkEvent& e) { second.push_back(e); });
+  EXPECT_TRUE(second.empty());  // never inside SetCallback
+  harness.RunFor(1 * kMicrosPerSecond);
+  EXPECT_EQ(first.size(), heard_before);  // the dead process hears nothing
+  ASSERT_FALSE(second.empty());
+  EXPECT_EQ(second.back().id, "c3");
+  EXPECT_EQ(second.back().state, WorkEvent::State::kExited);
+  EXPECT_EQ(second.back().reason, WorkEvent::Reason::kTimedOut);
+  EXPECT_GE(second.back().duration_us, 500 * kMicrosPerMilli);
+  EXPECT_LT(harness.clock()->NowMicros() - started, 500 * kMicrosPerMilli + 1 * kMicrosPerSecond);
+  int exits = 0;
+  for (const WorkEvent& e : second) exits += e.state == WorkEvent::State::kExited ? 1 : 0;
+  EXPECT_EQ(exits, 1);
+  EXPECT_TRUE(executor->Running(WorkKind::kTask).empty());
 }
 
 }  // namespace blixard::sim

@@ -35,6 +35,12 @@ class EnvContractHarness {
   // Runs the loop (timers and deliveries) until at least `duration_us` has
   // passed on clock().
   virtual void RunFor(int64_t duration_us) = 0;
+  // The node's Executor, with no callback registered yet. A task spec's
+  // command "sleep" with args {"<seconds>"} must run that long.
+  virtual Executor* executor() = 0;
+  // Crashes the node process (not the machine) and starts a new one, which
+  // has registered no executor callback yet. Clock and executor stay usable.
+  virtual void RestartProcess() = 0;
 };
 
 void ExpectClockContract(EnvContractHarness& harness);
@@ -42,6 +48,9 @@ void ExpectClockContract(EnvContractHarness& harness);
 void ExpectTimersContract(EnvContractHarness& harness);
 // Registers receivers on both transports.
 void ExpectTransportContract(EnvContractHarness& harness);
+// Registers executor callbacks, and restarts the node process once (run it
+// last: timers and receivers do not survive that).
+void ExpectExecutorContract(EnvContractHarness& harness);
 
 }  // namespace blixard::sim
 

@@ -17,6 +17,12 @@ class SimHarness final : public EnvContractHarness {
     world_.AddNode(NodeId(1));
     world_.AddNode(NodeId(2));
     SimNodeEnvOptions options;
+    // Process crashes only (the contract's restart keeps the machine); runs
+    // as long as "sleep 10" asks, never failing by chance.
+    options.executor.machine_crash_per_million = 0;
+    options.executor.task_failure_per_million = 0;
+    options.executor.task_run_min_us = 10 * kMicrosPerSecond;
+    options.executor.task_run_max_us = 10 * kMicrosPerSecond;
     a_ = std::make_unique<SimNodeEnv>(&world_, &network_, NodeId(1), options);
     b_ = std::make_unique<SimNodeEnv>(&world_, &network_, NodeId(2), options);
     a_->clock().SetDrift(drift_ppm);
@@ -26,6 +32,11 @@ class SimHarness final : public EnvContractHarness {
   Transport* transport_a() override { return &a_->transport(); }
   Transport* transport_b() override { return &b_->transport(); }
   NodeId unknown_peer() override { return NodeId(99); }
+  Executor* executor() override { return &a_->executor(); }
+  void RestartProcess() override {
+    world_.Crash(NodeId(1));
+    world_.Restart(NodeId(1));
+  }
   void RunFor(int64_t duration_us) override {
     const MonoMicros until = a_->clock().Peek() + duration_us;
     world_.RunUntil(a_->clock().WorldTimeFor(until));
@@ -48,6 +59,13 @@ TEST(EnvContractTest, SimEnvKeepsTheContract) {
   ExpectClockContract(harness);
   ExpectTimersContract(harness);
   ExpectTransportContract(harness);
+}
+
+TEST(EnvContractTest, SimExecutorKeepsTheContract) {
+  for (int64_t drift : {-SimClock::kDriftPpmMax, int64_t{0}, SimClock::kDriftPpmMax}) {
+    SimHarness harness(drift);
+    ExpectExecutorContract(harness);
+  }
 }
 
 TEST(EnvContractTest, SimEnvKeepsTheContractWithFastAndSlowClocks) {

@@ -1,5 +1,6 @@
 #include "sim/sim_clock.h"
 
+#include <algorithm>
 #include <limits>
 #include <utility>
 
@@ -14,7 +15,8 @@ SimClock::SimClock(const World* world, int64_t start_offset_us,
       base_world_us_(world->now_us()),
       base_node_us_(start_offset_us),
       drift_ppm_(drift_ppm),
-      last_returned_us_(start_offset_us) {
+      last_returned_us_(start_offset_us),
+      drift_ppm_abs_max_(drift_ppm < 0 ? -drift_ppm : drift_ppm) {
   CHECK(world != nullptr);
   CHECK_GE(start_offset_us, 0);
   CHECK_LE(drift_ppm, kDriftPpmMax);
@@ -58,6 +60,7 @@ void SimClock::SetDrift(int64_t drift_ppm) {
   base_node_us_ = Peek();
   base_world_us_ = world_->now_us();
   drift_ppm_ = drift_ppm;
+  drift_ppm_abs_max_ = std::max(drift_ppm_abs_max_, drift_ppm < 0 ? -drift_ppm : drift_ppm);
   Changed();
 }
 
@@ -70,6 +73,15 @@ void SimClock::JumpForward(int64_t jump_us) {
   CHECK_GE(jump_us, 0);
   base_node_us_ = Peek() + jump_us;
   base_world_us_ = world_->now_us();
+  jumped_us_ += jump_us;
+  Changed();
+}
+
+void SimClock::Reboot(int64_t uptime_us) {
+  CHECK_GE(uptime_us, 0);
+  base_node_us_ = uptime_us;
+  base_world_us_ = world_->now_us();
+  last_returned_us_ = uptime_us;
   Changed();
 }
 
@@ -78,6 +90,9 @@ void SimClock::CheckInvariants() const {
   CHECK_GE(drift_ppm_, -kDriftPpmMax);
   CHECK_LE(base_world_us_, world_->now_us());
   CHECK_GE(Peek(), last_returned_us_);
+  CHECK_GE(drift_ppm_abs_max_, drift_ppm_ < 0 ? -drift_ppm_ : drift_ppm_);
+  CHECK_LE(drift_ppm_abs_max_, kDriftPpmMax);
+  CHECK_GE(jumped_us_, 0);
 }
 
 }  // namespace blixard::sim

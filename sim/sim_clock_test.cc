@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "core/base/rng.h"
 #include "gtest/gtest.h"
 
 namespace blixard::sim {
@@ -72,6 +73,50 @@ TEST(SimClockTest, ChangeListenerHearsDriftAndJumps) {
   clock.JumpForward(10);
   EXPECT_EQ(changes, 2);
   EXPECT_EQ(clock.NowMicros(), 10);
+}
+
+TEST(SimClockTest, RebootStartsANewLineAtASmallUptime) {
+  World world(1);
+  SimClock clock(&world, 5 * 24 * 3600 * kMicrosPerSecond, 0);  // five days up
+  world.RunUntil(1'000'000);
+  EXPECT_GT(clock.NowMicros(), 5 * 24 * 3600 * kMicrosPerSecond);
+  int changes = 0;
+  clock.SetChangeListener([&] { ++changes; });
+  clock.Reboot(30 * kMicrosPerSecond);
+  EXPECT_EQ(changes, 1);
+  EXPECT_EQ(clock.NowMicros(), 30 * kMicrosPerSecond);  // the new process's clock
+  world.RunUntil(2'000'000);
+  EXPECT_EQ(clock.NowMicros(), 31 * kMicrosPerSecond);
+  clock.CheckInvariants();
+}
+
+// The bound oracles rely on: over any stretch of virtual time the clock
+// advances by at most the stretch at the largest drift it ran at, plus
+// what it jumped.
+TEST(SimClockTest, AdvanceIsBoundedByMaxDriftAndJumps) {
+  World world(9);
+  SimClock clock(&world, 1234, 0);
+  Rng rng = world.Stream("test");
+  const MonoMicros start = clock.NowMicros();
+  int64_t jumps_seen = 0;
+  for (int i = 0; i < 3000; ++i) {
+    world.RunUntil(world.now_us() + static_cast<int64_t>(rng.Range(0, 5000)));
+    if (rng.Chance(1, 20)) {
+      clock.SetDrift(static_cast<int64_t>(rng.Range(0, 2 * SimClock::kDriftPpmMax)) -
+                     SimClock::kDriftPpmMax);
+    }
+    if (rng.Chance(1, 200)) {
+      const int64_t jump = static_cast<int64_t>(rng.Range(0, 100'000));
+      clock.JumpForward(jump);
+      jumps_seen += jump;
+    }
+    const int64_t elapsed = world.now_us();
+    const int64_t bound =
+        elapsed + elapsed * clock.drift_ppm_abs_max() / SimClock::kPpmScale + 1 + clock.jumped_us();
+    ASSERT_LE(clock.NowMicros() - start, bound) << i;
+  }
+  EXPECT_EQ(clock.jumped_us(), jumps_seen);
+  EXPECT_GT(clock.drift_ppm_abs_max(), SimClock::kDriftPpmMax / 2);
 }
 
 TEST(SimClockDeathTest, DriftBeyondTheBoundCrashes) {

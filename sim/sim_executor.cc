@@ -31,8 +31,8 @@ absl::Status SimExecutorOptions::Validate() const {
   }
   if (stop_min_us < 0 || stop_max_us < stop_min_us) return bad("stop range");
   if (vm_crash_window_us <= 0) return bad("vm_crash_window_us <= 0");
-  if (task_failure_per_million > kMillion ||
-      start_failure_per_million > kMillion || vm_crash_per_million > kMillion) {
+  if (task_failure_per_million > kMillion || start_failure_per_million > kMillion ||
+      vm_crash_per_million > kMillion || machine_crash_per_million > kMillion) {
     return bad("a rate above 1e6 per million");
   }
   return absl::OkStatus();
@@ -44,7 +44,8 @@ SimExecutor::SimExecutor(World* world, SimClock* clock, NodeId node,
       clock_(clock),
       node_(node),
       options_(options),
-      rng_(world->NodeStream(node, "executor")) {
+      rng_(world->NodeStream(node, "executor")),
+      crash_rng_(world->NodeStream(node, "crash_kind")) {
   CHECK_OK(options.Validate());
   CHECK(world->HasNode(node));
   CHECK(clock != nullptr);
@@ -57,6 +58,19 @@ void SimExecutor::SetCallback(Callback callback) {
   CHECK(callback);
   CHECK(!callback_) << "executor callback of " << node_ << " registered twice";
   callback_ = std::move(callback);
+  ScheduleDelivery();  // what happened while no process listened
+}
+
+void SimExecutor::SetLiveObserver(LiveObserver observer) {
+  CHECK(observer);
+  CHECK(!live_observer_);
+  live_observer_ = std::move(observer);
+}
+
+size_t SimExecutor::live() const {
+  size_t n = 0;
+  for (const auto& [key, work] : work_) n += work.exited ? 0 : 1;
+  return n;
 }
 
 SimWorkPlan SimExecutor::Draw(const WorkSpec& spec) {
@@ -114,16 +128,18 @@ absl::Status SimExecutor::Start(const WorkSpec& spec) {
   work.started_at = clock_->NowMicros();
   work.run_us = plan.run_us;
   work.exit_code = plan.exit_code;
+  // The work's life is the machine's: world events, which a pause of the
+  // node process does not defer and a process crash does not drop.
   if (plan.fail_start) {
-    work.next = world_->ScheduleAfter(plan.start_us, node_, [this, key] {
+    work.next = world_->ScheduleAfter(plan.start_us, kNoNode, [this, key] {
       Exit(key, WorkEvent::Reason::kFailed, kExitFailed);
     });
   } else {
-    work.next = world_->ScheduleAfter(plan.start_us, node_,
-                                      [this, key] { OnRunning(key); });
+    work.next = world_->ScheduleAfter(plan.start_us, kNoNode, [this, key] { OnRunning(key); });
   }
   work_.emplace(key, std::move(work));
   ++started_;
+  if (live_observer_) live_observer_(node_, spec, /*live=*/true, /*survived_crash=*/false);
   return absl::OkStatus();
 }
 
@@ -131,40 +147,52 @@ void SimExecutor::OnRunning(const Key& key) {
   auto it = work_.find(key);
   CHECK(it != work_.end());
   Work& work = it->second;
+  CHECK(!work.exited);
   work.running = true;
   work.next = EventId{};
   WorkEvent event;
   event.kind = key.first;
   event.id = key.second;
   event.state = WorkEvent::State::kRunning;
-  event.duration_us = clock_->NowMicros() - work.started_at;
+  event.duration_us = clock_->Peek() - work.started_at;
   if (key.first == WorkKind::kTask) {
     const int64_t timeout = work.spec.timeout_us;
     if (timeout > 0 && event.duration_us + work.run_us > timeout) {
-      const int64_t left = std::max<int64_t>(0, timeout - event.duration_us);
-      work.next = world_->ScheduleAfter(left, node_, [this, key] {
-        Exit(key, WorkEvent::Reason::kTimedOut, kExitTimedOut);
-      });
+      ScheduleTimeout(key);
     } else {
       const int32_t code = work.exit_code;
-      work.next = world_->ScheduleAfter(work.run_us, node_, [this, key, code] {
+      work.next = world_->ScheduleAfter(work.run_us, kNoNode, [this, key, code] {
         Exit(key, WorkEvent::Reason::kFinished, code);
       });
     }
   } else if (work.run_us >= 0) {
-    work.next = world_->ScheduleAfter(work.run_us, node_, [this, key] {
+    work.next = world_->ScheduleAfter(work.run_us, kNoNode, [this, key] {
       Exit(key, WorkEvent::Reason::kFailed, kExitFailed);
     });
   }
-  Emit(event);
+  Emit(std::move(event));
 }
 
-void SimExecutor::Exit(const Key& key, WorkEvent::Reason reason,
-                       int32_t exit_code) {
+void SimExecutor::ScheduleTimeout(const Key& key) {
+  Work& work = work_.find(key)->second;
+  const MonoMicros deadline = work.started_at + work.spec.timeout_us;
+  work.next = world_->Schedule(clock_->WorldTimeFor(deadline), kNoNode, [this, key, deadline] {
+    // The clock may have slowed since (a drift change): not yet due.
+    if (clock_->Peek() < deadline) {
+      ScheduleTimeout(key);
+      return;
+    }
+    Exit(key, WorkEvent::Reason::kTimedOut, kExitTimedOut);
+  });
+}
+
+void SimExecutor::Exit(const Key& key, WorkEvent::Reason reason, int32_t exit_code) {
   auto it = work_.find(key);
   CHECK(it != work_.end());
-  const Work work = std::move(it->second);
-  work_.erase(it);
+  Work& work = it->second;
+  CHECK(!work.exited);
+  work.exited = true;
+  work.next = EventId{};
   ++exited_;
   WorkEvent event;
   event.kind = key.first;
@@ -172,7 +200,7 @@ void SimExecutor::Exit(const Key& key, WorkEvent::Reason reason,
   event.state = WorkEvent::State::kExited;
   event.reason = reason;
   event.exit_code = exit_code;
-  event.duration_us = clock_->NowMicros() - work.started_at;
+  event.duration_us = clock_->Peek() - work.started_at;
   std::string output = absl::StrCat(WorkKindName(key.first), " ", key.second,
                                     ": ", work.spec.command);
   for (const std::string& arg : work.spec.args)
@@ -183,23 +211,47 @@ void SimExecutor::Exit(const Key& key, WorkEvent::Reason reason,
     output = output.substr(output.size() - kOutputTailBytesMax);
   }
   event.output_tail = std::move(output);
-  Emit(event);
+  if (live_observer_) live_observer_(node_, work.spec, /*live=*/false, work.survived_crash);
+  Emit(std::move(event));
 }
 
-void SimExecutor::Emit(const WorkEvent& event) {
-  if (callback_) callback_(event);
+void SimExecutor::Emit(WorkEvent event) {
+  outbox_.push_back(std::move(event));
+  ScheduleDelivery();
+}
+
+void SimExecutor::ScheduleDelivery() {
+  if (outbox_.empty() || !callback_ || world_->IsCrashed(node_)) return;
+  if (world_->IsPending(delivery_)) return;
+  delivery_ = world_->ScheduleAfter(0, node_, [this] { Deliver(); });
+}
+
+void SimExecutor::Deliver() {
+  delivery_ = EventId{};
+  // The callback may Start or Stop (never Emit: transitions are world
+  // events), so the outbox only shrinks here.
+  while (!outbox_.empty() && callback_) {
+    const WorkEvent event = std::move(outbox_.front());
+    outbox_.pop_front();
+    if (event.state == WorkEvent::State::kExited) {
+      auto it = work_.find(Key{event.kind, event.id});
+      CHECK(it != work_.end() && it->second.exited);
+      work_.erase(it);  // heard: the id is free again
+    }
+    callback_(event);
+  }
 }
 
 bool SimExecutor::Stop(WorkKind kind, absl::string_view id) {
   const Key key{kind, std::string(id)};
   auto it = work_.find(key);
-  if (it == work_.end() || it->second.stopping) return false;
+  if (it == work_.end() || it->second.stopping || it->second.exited) return false;
   Work& work = it->second;
   world_->Cancel(work.next);
   work.stopping = true;
   const int32_t code = kind == WorkKind::kTask ? kExitStopped : 0;
   work.next = world_->ScheduleAfter(
-      sim::Draw(rng_, options_.stop_min_us, options_.stop_max_us), node_,
+      sim::Draw(rng_, options_.stop_min_us, options_.stop_max_us), kNoNode,
       [this, key, code] { Exit(key, WorkEvent::Reason::kStopped, code); });
   return true;
 }
@@ -213,19 +265,49 @@ std::vector<std::string> SimExecutor::Running(WorkKind kind) const {
 }
 
 void SimExecutor::OnCrash() {
-  killed_by_crash_ += work_.size();
-  for (auto& [key, work] : work_) world_->Cancel(work.next);
-  work_.clear();
+  // One draw per crash, whatever runs, so the stream never shifts.
+  last_crash_machine_ = crash_rng_.Chance(options_.machine_crash_per_million, kMillion);
   callback_ = nullptr;
+  delivery_ = EventId{};  // a node event: dropped with the crashed epoch
+  if (!last_crash_machine_) {
+    for (auto& [key, work] : work_) {
+      if (!work.exited && !work.survived_crash) {
+        work.survived_crash = true;
+        ++survived_crash_;
+        if (live_observer_) live_observer_(node_, work.spec, /*live=*/true, true);
+      }
+    }
+    return;
+  }
+  for (auto& [key, work] : work_) {
+    if (work.exited) continue;  // counted in exited_; its news dies here
+    world_->Cancel(work.next);
+    ++killed_by_crash_;
+    if (live_observer_) live_observer_(node_, work.spec, /*live=*/false, work.survived_crash);
+  }
+  work_.clear();
+  outbox_.clear();
 }
 
 void SimExecutor::CheckInvariants() const {
   CHECK_OK(options_.Validate());
   CHECK_LE(work_.size(), kRunningMax);
-  CHECK_EQ(started_, exited_ + killed_by_crash_ + work_.size());
+  CHECK_EQ(started_, exited_ + killed_by_crash_ + live());
+  size_t exits_queued = 0;
+  for (const WorkEvent& event : outbox_) {
+    if (event.state == WorkEvent::State::kExited) ++exits_queued;
+  }
+  CHECK_EQ(exits_queued, work_.size() - live()) << "an exit neither queued nor delivered";
+  if (!outbox_.empty() && callback_ && world_->IsUp(node_)) {
+    CHECK(world_->IsPending(delivery_)) << "events wait with no delivery scheduled";
+  }
   for (const auto& [key, work] : work_) {
     CHECK(key.first == work.spec.kind);
     CHECK_EQ(key.second, work.spec.id);
+    if (work.exited) {
+      CHECK(!world_->IsPending(work.next));
+      continue;
+    }
     // Only a running VM that never dies waits without an event.
     if (!world_->IsPending(work.next)) {
       CHECK(key.first == WorkKind::kVm && work.running && !work.stopping &&

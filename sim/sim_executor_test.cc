@@ -173,17 +173,28 @@ TEST_F(SimExecutorTest, BadSpecsAreRejected) {
   EXPECT_EQ(executor_->started(), 2u);
 }
 
-TEST_F(SimExecutorTest, CrashKillsAllWorkSilently) {
-  Make();
+TEST_F(SimExecutorTest, MachineCrashKillsAllWorkSilently) {
+  SimExecutorOptions options;
+  options.machine_crash_per_million = 1'000'000;
+  Make(options);
+  std::vector<std::pair<std::string, bool>> live;
+  executor_->SetLiveObserver([&](NodeId node, const WorkSpec& spec, bool is_live, bool) {
+    EXPECT_EQ(node, kNode);
+    live.emplace_back(spec.id, is_live);
+  });
   ASSERT_THAT(executor_->Start(Task("a")), IsOk());
   ASSERT_THAT(executor_->Start(Vm("b")), IsOk());
   world_.Crash(kNode);
+  EXPECT_TRUE(executor_->last_crash_was_machine());
   EXPECT_TRUE(executor_->Running(WorkKind::kTask).empty());
   EXPECT_TRUE(executor_->Running(WorkKind::kVm).empty());
   world_.RunUntilIdle(100);
   world_.Restart(kNode);
   EXPECT_TRUE(events_.empty());
   EXPECT_EQ(executor_->killed_by_crash(), 2u);
+  EXPECT_EQ(executor_->live(), 0u);
+  EXPECT_EQ(live, (std::vector<std::pair<std::string, bool>>{
+                      {"a", true}, {"b", true}, {"a", false}, {"b", false}}));
   executor_->SetCallback([this](const WorkEvent& e) { events_.push_back(e); });
   ASSERT_THAT(executor_->Start(Task("a")), IsOk());
   world_.RunUntilIdle(100);
@@ -191,6 +202,68 @@ TEST_F(SimExecutorTest, CrashKillsAllWorkSilently) {
   executor_->CheckInvariants();
 }
 
+// A process crash: the work is a child in its own session and runs on. The
+// restarted Host finds it in Running() and hears every event it missed and
+// every later one, once, in order; the work keeps its drawn timing.
+TEST_F(SimExecutorTest, WorkSurvivesAProcessCrashAndKeepsItsTiming) {
+  SimExecutorOptions options;
+  options.machine_crash_per_million = 0;
+  Make(options);
+  executor_->SetPlanner([](const WorkSpec& spec) {
+    // "early" runs and exits while the node is down; "late" exits after.
+    return SimWorkPlan{false, 10, spec.id == "early" ? 1'000 : 50'000, 3};
+  });
+  ASSERT_THAT(executor_->Start(Task("early")), IsOk());
+  ASSERT_THAT(executor_->Start(Task("late")), IsOk());
+  world_.RunUntil(5);
+  world_.Crash(kNode);
+  EXPECT_FALSE(executor_->last_crash_was_machine());
+  EXPECT_EQ(executor_->Running(WorkKind::kTask), (std::vector<std::string>{"early", "late"}));
+  world_.RunUntil(20'000);  // "early" ran and exited unheard
+  EXPECT_TRUE(events_.empty());
+  EXPECT_EQ(executor_->live(), 1u);
+  EXPECT_EQ(executor_->Running(WorkKind::kTask), (std::vector<std::string>{"early", "late"}));
+  world_.Restart(kNode);
+  EXPECT_THAT(executor_->Start(Task("late")), StatusIs(absl::StatusCode::kAlreadyExists));
+  std::vector<WorkEvent> heard;
+  executor_->SetCallback([&](const WorkEvent& e) { heard.push_back(e); });
+  executor_->CheckInvariants();
+  world_.RunUntilIdle(100);
+  ASSERT_EQ(heard.size(), 4u);
+  EXPECT_EQ(heard[0].id, "early");
+  EXPECT_EQ(heard[0].state, WorkEvent::State::kRunning);
+  EXPECT_EQ(heard[1].id, "late");
+  EXPECT_EQ(heard[1].state, WorkEvent::State::kRunning);
+  EXPECT_EQ(heard[2].id, "early");
+  EXPECT_EQ(heard[2].state, WorkEvent::State::kExited);
+  EXPECT_EQ(heard[2].exit_code, 3);
+  EXPECT_EQ(heard[2].duration_us, 1'010);  // the timing it was drawn
+  EXPECT_EQ(heard[3].id, "late");
+  EXPECT_EQ(heard[3].duration_us, 50'010);
+  EXPECT_EQ(world_.now_us(), 50'010);
+  EXPECT_TRUE(events_.empty());  // the dead process's callback heard nothing
+  EXPECT_EQ(executor_->survived_crash(), 2u);
+  EXPECT_EQ(executor_->killed_by_crash(), 0u);
+  EXPECT_TRUE(executor_->Running(WorkKind::kTask).empty());
+  executor_->CheckInvariants();
+}
+
+TEST_F(SimExecutorTest, CrashKindIsASeededDrawPerCrash) {
+  SimExecutorOptions options;
+  options.machine_crash_per_million = 500'000;
+  Make(options);
+  int machine = 0;
+  for (int i = 0; i < 200; ++i) {
+    world_.Crash(kNode);
+    machine += executor_->last_crash_was_machine() ? 1 : 0;
+    world_.Restart(kNode);
+  }
+  EXPECT_GT(machine, 70);  // expect 100, sd 7
+  EXPECT_LT(machine, 130);
+}
+
+// The work runs in its own processes: a paused node process hears of it at
+// resume, but it ran on meanwhile.
 TEST_F(SimExecutorTest, PausedNodeHearsCompletionsAtResume) {
   Make();
   executor_->SetPlanner([](const WorkSpec&) {
@@ -203,24 +276,46 @@ TEST_F(SimExecutorTest, PausedNodeHearsCompletionsAtResume) {
   world_.Resume(kNode);
   world_.RunUntilIdle(10);
   ASSERT_EQ(events_.size(), 2u);
-  EXPECT_EQ(events_[1].duration_us, 1020);
+  EXPECT_EQ(events_[1].duration_us, 30);
 }
 
-TEST_F(SimExecutorTest, StopAfterPauseAndResumeReportsOneExit) {
+TEST_F(SimExecutorTest, StopOfWorkThatExitedUnheardReportsOneExit) {
   Make();
   executor_->SetPlanner([](const WorkSpec&) {
     return SimWorkPlan{false, 10, 5000, 0};
   });
   ASSERT_THAT(executor_->Start(Task("t")), IsOk());
   world_.Pause(kNode);
-  world_.RunUntil(100'000);  // kRunning and the exit are both deferred
+  world_.RunUntil(100'000);  // it ran and exited; the node heard nothing
+  EXPECT_EQ(executor_->Running(WorkKind::kTask), std::vector<std::string>{"t"});
+  EXPECT_FALSE(executor_->Stop(WorkKind::kTask, "t"));  // already gone
   world_.Resume(kNode);
-  world_.StepUntil(world_.now_us());  // kRunning; the exit is queued for now
-  EXPECT_TRUE(executor_->Stop(WorkKind::kTask, "t"));
   world_.RunUntilIdle(10);
   ASSERT_EQ(events_.size(), 2u);
-  EXPECT_EQ(events_[1].reason, WorkEvent::Reason::kStopped);
+  EXPECT_EQ(events_[1].reason, WorkEvent::Reason::kFinished);
   executor_->CheckInvariants();
+}
+
+TEST_F(SimExecutorTest, TimeoutIsMeasuredOnTheNodesClock) {
+  for (int64_t drift : {-SimClock::kDriftPpmMax, int64_t{0}, SimClock::kDriftPpmMax}) {
+    events_.clear();
+    clock_.SetDrift(drift);
+    Make();
+    executor_->SetPlanner([](const WorkSpec&) {
+      return SimWorkPlan{false, 1'000, 10 * kMicrosPerSecond, 0};
+    });
+    ASSERT_THAT(executor_->Start(Task("t", 2 * kMicrosPerSecond)), IsOk());
+    world_.RunUntil(world_.now_us() + 500'000);
+    clock_.SetDrift(-drift);  // the rate changes under the pending kill
+    world_.RunUntilIdle(100);
+    ASSERT_EQ(events_.size(), 2u) << drift;
+    EXPECT_EQ(events_[1].reason, WorkEvent::Reason::kTimedOut);
+    // Never early on the node's clock; exact unless the clock sped up after
+    // the kill was scheduled (then late by what the change gained).
+    EXPECT_GE(events_[1].duration_us, 2 * kMicrosPerSecond) << drift;
+    if (drift >= 0) EXPECT_EQ(events_[1].duration_us, 2 * kMicrosPerSecond) << drift;
+    EXPECT_LE(events_[1].duration_us, 2 * kMicrosPerSecond * 103 / 100) << drift;
+  }
 }
 
 TEST_F(SimExecutorTest, FailureRateIsPlausibleAndSeeded) {

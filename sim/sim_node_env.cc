@@ -21,9 +21,9 @@ int64_t DrawDrift(const World* world, NodeId node, int64_t max_ppm) {
 }  // namespace
 
 absl::Status SimNodeEnvOptions::Validate() const {
-  if (clock_offset_max_us < 0) {
-    return absl::InvalidArgumentError(
-        "SimNodeEnvOptions: clock_offset_max_us < 0");
+  if (clock_offset_max_us < 0 || clock_offset_max_us > kClockUptimeMaxUs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "SimNodeEnvOptions: clock_offset_max_us not in [0, ", kClockUptimeMaxUs, "]"));
   }
   if (drift_ppm_max < 0 || drift_ppm_max > SimClock::kDriftPpmMax) {
     return absl::InvalidArgumentError(
@@ -37,12 +37,23 @@ SimNodeEnv::SimNodeEnv(World* world, SimNetwork* network, NodeId node,
                        const SimNodeEnvOptions& options)
     : world_(world),
       node_(node),
+      reboot_rng_(world->NodeStream(node, "reboot")),
       clock_(world, DrawOffset(world, node, options.clock_offset_max_us),
              DrawDrift(world, node, options.drift_ppm_max)),
       timers_(world, &clock_, node),
       transport_(network->Attach(node)),
       executor_(world, &clock_, node, options.executor) {
   CHECK_OK(options.Validate());
+  // Registered after the executor's listener, so its draw of the crash
+  // kind is known here.
+  world_->AddLifecycleListener([this](NodeId changed, LifecycleChange change) {
+    if (changed != node_ || change != LifecycleChange::kCrash) return;
+    const int64_t uptime_us = static_cast<int64_t>(reboot_rng_.Range(
+        static_cast<uint64_t>(kBootUptimeMinUs), static_cast<uint64_t>(kBootUptimeMaxUs)));
+    if (!executor_.last_crash_was_machine()) return;
+    ++reboots_;
+    clock_.Reboot(uptime_us);
+  });
 }
 
 Env SimNodeEnv::MakeEnv(LogStore* log_store) {

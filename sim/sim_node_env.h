@@ -4,11 +4,17 @@
 //
 // A SimNodeEnv lives for the whole run, across the node's crashes and
 // restarts; the Host on top of it does not. On a crash the parts drop their
-// state (timers disarmed, packets to the node dropped, work killed, receiver
-// and executor callback cleared); the simulator then builds a new Host on the
-// same SimNodeEnv at restart, which registers its callbacks again. The clock
-// keeps running through a crash, like CLOCK_MONOTONIC across a process
-// restart.
+// state (timers disarmed, packets to the node dropped, receiver and executor
+// callback cleared); the simulator then builds a new Host on the same
+// SimNodeEnv at restart, which registers its callbacks again. Each crash is,
+// by a seeded draw in the executor (SimExecutorOptions::
+// machine_crash_per_million), either
+//   - a process crash: the clock keeps running, like CLOCK_MONOTONIC across
+//     a process restart, and the node's work survives; or
+//   - a machine crash: the machine reboots, its work dies, and its clock
+//     starts again at a small uptime in [kBootUptimeMinUs,
+//     kBootUptimeMaxUs] (counted from the crash: the machine is up again,
+//     the node process not yet).
 //
 //   World world(seed);
 //   SimNetwork network(&world, SimNetworkOptions());
@@ -34,10 +40,21 @@
 
 namespace blixard::sim {
 
+// The longest uptime a simulated machine has when the run starts: a week.
+// Real clusters mix machines booted minutes and weeks ago, so a leader's
+// CLOCK_MONOTONIC can read days ahead of its predecessor's; anything derived
+// from one node's clock and carried to another (log time) must survive that.
+inline constexpr int64_t kClockUptimeMaxUs = 7LL * 24 * 3600 * kMicrosPerSecond;
+
+// A rebooted machine's uptime when its clock starts again.
+inline constexpr int64_t kBootUptimeMinUs = 5 * kMicrosPerSecond;
+inline constexpr int64_t kBootUptimeMaxUs = 120 * kMicrosPerSecond;
+
 struct SimNodeEnvOptions {
-  // The clock starts at a seeded offset in [0, clock_offset_max_us] with a
-  // seeded drift in [-drift_ppm_max, drift_ppm_max].
-  int64_t clock_offset_max_us = 1000 * kMicrosPerSecond;
+  // The clock starts at a seeded offset (the machine's uptime) in
+  // [0, clock_offset_max_us] with a seeded drift in
+  // [-drift_ppm_max, drift_ppm_max].
+  int64_t clock_offset_max_us = kClockUptimeMaxUs;
   int64_t drift_ppm_max = 100;
   SimExecutorOptions executor;
 
@@ -69,11 +86,16 @@ class SimNodeEnv {
   // not replay its first life's draws.
   Rng RaftRng(uint64_t incarnation) const;
 
+  // Machine crashes (reboots) so far.
+  uint64_t reboots() const { return reboots_; }
+
   void CheckInvariants() const;
 
  private:
   World* world_;
   NodeId node_;
+  Rng reboot_rng_;
+  uint64_t reboots_ = 0;
   SimClock clock_;
   SimTimers timers_;
   Transport* transport_;

@@ -67,10 +67,43 @@ TEST(SimNodeEnvTest, RaftRngDiffersPerIncarnationAndNode) {
   EXPECT_NE(a.RaftRng(0).Next(), b.RaftRng(0).Next());
 }
 
+TEST(SimNodeEnvTest, ProcessCrashKeepsTheClockMachineCrashRebootsIt) {
+  for (uint64_t machine : {uint64_t{0}, uint64_t{1'000'000}}) {
+    World world(4);
+    SimNetwork network(&world, SimNetworkOptions());
+    world.AddNode(NodeId(1));
+    SimNodeEnvOptions options;
+    options.executor.machine_crash_per_million = machine;
+    SimNodeEnv env(&world, &network, NodeId(1), options);
+    world.RunUntil(kMicrosPerSecond);
+    const MonoMicros before = env.clock().NowMicros();
+    ASSERT_GT(before, kBootUptimeMaxUs + kMicrosPerSecond) << "seed 4 draws a long uptime";
+    world.Crash(NodeId(1));
+    world.RunUntil(2 * kMicrosPerSecond);
+    world.Restart(NodeId(1));
+    const MonoMicros after = env.clock().NowMicros();
+    if (machine == 0) {
+      EXPECT_EQ(env.reboots(), 0u);
+      EXPECT_GE(after, before + kMicrosPerSecond - kMicrosPerSecond / 100);
+    } else {
+      EXPECT_EQ(env.reboots(), 1u);
+      EXPECT_GE(after, kBootUptimeMinUs);
+      EXPECT_LE(after, kBootUptimeMaxUs + 2 * kMicrosPerSecond);
+    }
+    env.CheckInvariants();
+  }
+}
+
 TEST(SimNodeEnvTest, OptionsAreValidated) {
   SimNodeEnvOptions options;
   EXPECT_TRUE(options.Validate().ok());
   options.drift_ppm_max = SimClock::kDriftPpmMax + 1;
+  EXPECT_FALSE(options.Validate().ok());
+  options = SimNodeEnvOptions();
+  options.clock_offset_max_us = kClockUptimeMaxUs + 1;
+  EXPECT_FALSE(options.Validate().ok());
+  options = SimNodeEnvOptions();
+  options.executor.machine_crash_per_million = 1'000'001;
   EXPECT_FALSE(options.Validate().ok());
   options = SimNodeEnvOptions();
   options.executor.stop_max_us = -1;

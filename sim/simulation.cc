@@ -16,6 +16,8 @@
 #include "core/base/rng.h"
 #include "core/host/host.h"
 #include "core/proto/raft.pb.h"
+#include "sim/checker/execution_checker.h"
+#include "sim/checker/log_time_checker.h"
 #include "sim/checker/safety_checker.h"
 #include "sim/checker/scheduler_checker.h"
 #include "sim/sim_disk.h"
@@ -284,7 +286,8 @@ class Simulation final : public ClusterAccess,
     report_.entries_committed = checker_.committed_index().value();
     report_.clients = workload_->counts();
     report_.ops = workload_->recorded();
-    report_.checks = checker_.checks() + scheduler_.checks() + invariant_checks_;
+    report_.checks = checker_.checks() + scheduler_.checks() + log_time_.checks() +
+                     executions_.checks() + invariant_checks_;
     for (const auto& [kind, count] : injector_->applied()) report_.faults[kind] += count;
     const SimNetworkStats& net = network_.stats();
     if (net.lost > 0) report_.faults["lost_packets"] = net.lost;
@@ -360,6 +363,15 @@ class Simulation final : public ClusterAccess,
   void OnStateApplied(NodeId node, Index index, const cluster::Command& command,
                       const ClusterStateMachine& state_machine) override {
     scheduler_.OnApplied(node, index, command, state_machine);
+    // The clock model's bound so far (LogTimeChecker): the fastest drift any
+    // clock ran at and every jump.
+    int64_t drift_ppm_max = 0, jumped_us = 0;
+    for (const auto& [id, n] : nodes_) {
+      drift_ppm_max = std::max(drift_ppm_max, n.env->clock().drift_ppm_abs_max());
+      jumped_us += n.env->clock().jumped_us();
+    }
+    log_time_.SetTime(world_.now_us(), drift_ppm_max, jumped_us);
+    log_time_.OnApplied(node, index, command, state_machine);
   }
   void OnDigest(NodeId node, Index applied, uint64_t digest) override {
     checker_.OnDigest(node, applied, digest);
@@ -416,6 +428,12 @@ class Simulation final : public ClusterAccess,
   void BuildNode(NodeId id) {
     Node& node = nodes_[id];
     node.env = std::make_unique<SimNodeEnv>(&world_, &network_, id, SimNodeEnvOptions{});
+    // Ground truth of what runs where, for the no-double-run oracle.
+    node.env->executor().SetLiveObserver(
+        [this](NodeId on, const WorkSpec& spec, bool live, bool survived_crash) {
+          executions_.SetTime(world_.now_us());
+          executions_.OnLive(on, spec, live, survived_crash);
+        });
     node.logger = std::make_unique<SimLogger>(&world_, id, log_sink_.get());
     SimDiskOptions disk;
     disk.seed = world_.NodeStream(id, "disk").Next();
@@ -784,7 +802,9 @@ class Simulation final : public ClusterAccess,
       Fail(kNoNode, "linearizable reads", *workload_->stale_read());
       return;
     }
-    for (const std::optional<Violation>* v : {&checker_.violation(), &scheduler_.violation()}) {
+    for (const std::optional<Violation>* v :
+         {&checker_.violation(), &scheduler_.violation(), &log_time_.violation(),
+          &executions_.violation()}) {
       if (v->has_value()) {
         Fail((*v)->node, (*v)->property, (*v)->detail);
         return;
@@ -841,6 +861,8 @@ class Simulation final : public ClusterAccess,
   std::unique_ptr<Timeline> timeline_;
   SafetyChecker checker_;
   SchedulerChecker scheduler_;
+  LogTimeChecker log_time_;
+  ExecutionChecker executions_;
   Rng tear_rng_ = world_.Stream("disk_tear");
   Rng membership_rng_ = world_.Stream("membership");
   bool membership_stopped_ = false;

@@ -17,9 +17,11 @@ LeaderControllers::LeaderControllers(LeaderControllersOptions options,
 }
 
 uint64_t LeaderControllers::LogTimeMs(MonoMicros now) const {
-  const int64_t stamped = now / kMicrosPerMilli + log_time_offset_ms_;
+  // In microseconds, rounded down once: an offset rounded to ms at each
+  // election would let log time gain up to 1 ms per election.
+  const int64_t stamped_ms = (now + log_time_offset_us_) / kMicrosPerMilli;
   const uint64_t clock_ms = std::min<uint64_t>(
-      static_cast<uint64_t>(std::max<int64_t>(stamped, 0)), kLogTimeMsMax);
+      static_cast<uint64_t>(std::max<int64_t>(stamped_ms, 0)), kLogTimeMsMax);
   return std::max(clock_ms, sm_->now_ms());
 }
 
@@ -27,9 +29,9 @@ void LeaderControllers::OnBecameLeader(MonoMicros now) {
   // Signed: continue from the replicated clock whether this node's clock
   // reads ahead of it (a longer uptime: a clamp at zero would move log time
   // forward by the difference and expire every timeout at once) or behind.
-  const int64_t clock_ms = now / kMicrosPerMilli;
-  const int64_t state_ms = static_cast<int64_t>(std::min(sm_->now_ms(), kLogTimeMsMax));
-  log_time_offset_ms_ = state_ms - clock_ms;
+  const int64_t state_us =
+      static_cast<int64_t>(std::min(sm_->now_ms(), kLogTimeMsMax)) * kMicrosPerMilli;
+  log_time_offset_us_ = state_us - now;
   // Every worker gets a full TTL from now: the old leader's view is gone.
   last_heartbeat_.clear();
   for (const auto& [node_id, worker] : sm_->workers()) last_heartbeat_[node_id] = now;
@@ -131,8 +133,8 @@ void LeaderControllers::ProposeTimeouts(MonoMicros now, const Propose& propose) 
 
 void LeaderControllers::CheckInvariants() const {
   CHECK_LE(cooldown_.size(), kControllerCooldownMax);
-  // state_ms <= kLogTimeMsMax and clock_ms >= 0 when it was set.
-  CHECK_LE(log_time_offset_ms_, static_cast<int64_t>(kLogTimeMsMax));
+  // state_ms <= kLogTimeMsMax and the clock read >= 0 when it was set.
+  CHECK_LE(log_time_offset_us_, static_cast<int64_t>(kLogTimeMsMax) * kMicrosPerMilli);
 }
 
 }  // namespace blixard::host

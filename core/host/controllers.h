@@ -42,9 +42,9 @@ inline constexpr size_t kControllerCooldownMax = 16384;
 // At most this many task timeouts are proposed per tick: the rest follow
 // on the next ticks.
 inline constexpr size_t kTimeoutsPerTickMax = 256;
-// Log time never goes beyond this (ms; ~292 million years): keeps the
+// Log time never goes beyond this (ms; ~35,000 years): keeps the
 // signed offset arithmetic far from overflow.
-inline constexpr uint64_t kLogTimeMsMax = uint64_t{1} << 53;
+inline constexpr uint64_t kLogTimeMsMax = uint64_t{1} << 50;
 
 struct LeaderControllersOptions {
   // The leader proposes WorkerLost after this long without a heartbeat;
@@ -98,9 +98,9 @@ class LeaderControllers {
   std::map<uint64_t, MonoMicros> last_heartbeat_;  // by worker id
   std::map<std::string, MonoMicros> cooldown_;     // subject -> when acted
   MonoMicros last_proposal_ = 0;
-  // Log time = clock ms + this; signed: a leader's clock may read ahead of
-  // or behind the replicated clock.
-  int64_t log_time_offset_ms_ = 0;
+  // Log time = (clock + this) in ms; signed: a leader's clock may read
+  // ahead of or behind the replicated clock.
+  int64_t log_time_offset_us_ = 0;
 };
 
 }  // namespace blixard::host
