@@ -1368,8 +1368,18 @@ TEST_F(ClusterStateMachineTest, ApplyEntryRejectsAnyBadBytesAlikeAndChangesNothi
   const std::string whole = submit.SerializeAsString();
   expect_rejected(whole.substr(0, whole.size() - 3), cluster::RESULT_INVALID_ARGUMENT,
                   "not a cluster command");
-  expect_rejected(std::string(kCommandBytesMax + 1, '\0'), cluster::RESULT_INVALID_ARGUMENT,
+  // A KvPut that would apply but for its size (unknown field 99 pads it).
+  std::string oversize = PutCmd("big", "v").SerializeAsString();
+  {
+    google::protobuf::io::StringOutputStream raw(&oversize);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.WriteTag((99 << 3) | 2);
+    coded.WriteVarint32(static_cast<uint32_t>(kCommandBytesMax));
+    coded.WriteString(std::string(kCommandBytesMax, 'p'));
+  }
+  expect_rejected(oversize, cluster::RESULT_INVALID_ARGUMENT,
                   absl::StrCat("more than ", kCommandBytesMax, " bytes"));
+  EXPECT_EQ(sm_.FindKv("big"), nullptr);
   EXPECT_EQ(sm_.now_ms(), clock);  // no log time was read
   // Valid protobuf, invalid command: no op, bad enum values, oversize and
   // out-of-range fields.
