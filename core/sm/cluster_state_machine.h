@@ -205,8 +205,8 @@ class ClusterStateMachine {
   // SnapshotTo into a new string.
   std::string Snapshot() const;
   // StableHash64 of Snapshot(): equal on replicas with equal state. O(state)
-  // (it serializes everything): call it when a consumer needs it, not per
-  // entry.
+  // time (it serializes everything, into the hash in 64 KiB pieces, never
+  // into one string): call it when a consumer needs it, not per entry.
   uint64_t Digest() const;
 
   // Replaces the state with a snapshot. Accepts repeated fields in any order
@@ -249,6 +249,8 @@ class ClusterStateMachine {
                           index.lower_bound(std::make_pair(worker + 1, std::string())));
   }
 
+  // The bytes of SnapshotTo, written to `out`.
+  void WriteSnapshot(google::protobuf::io::ZeroCopyOutputStream& out) const;
   // Apply without the retention rule (Apply runs it after every command).
   cluster::Result ApplyCommand(Index index, const cluster::Command& command);
   Outcome Dispatch(Index index, const cluster::Command& command);

@@ -5,6 +5,7 @@
 #include <limits>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "core/sm/transitions.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "xxhash.h"
 
 namespace blixard {
 
@@ -253,13 +255,10 @@ void WriteRecord(uint32_t tag, const google::protobuf::MessageLite& record,
 // most of the cost of Snapshot() and Digest(). Proto3 scalars are written
 // only when non-zero and fields go in number order, as the generated code
 // does; StateSnapshot has no map fields. The tests compare the two.
-void ClusterStateMachine::SnapshotTo(std::string* out) const {
-  CHECK(out != nullptr);
-  std::string& bytes = *out;
-  bytes.clear();  // StringOutputStream appends; the capacity is kept
+void ClusterStateMachine::WriteSnapshot(
+    google::protobuf::io::ZeroCopyOutputStream& out) const {
   {
-    google::protobuf::io::StringOutputStream raw(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&raw);
+    google::protobuf::io::CodedOutputStream coded(&out);
     coded.SetSerializationDeterministic(true);
     if (kSnapshotFormatVersion != 0) {
       coded.WriteTag(kTagFormatVersion);
@@ -281,8 +280,16 @@ void ClusterStateMachine::SnapshotTo(std::string* out) const {
       WriteRecord(kTagSessions, session, coded);
     }
     CHECK(!coded.HadError());
-  }
-  CHECK_LE(bytes.size(), kSerializedBytesMax) << "snapshot too large";
+  }  // the coded stream hands its unused buffer back here
+  CHECK_LE(static_cast<uint64_t>(out.ByteCount()), kSerializedBytesMax)
+      << "snapshot too large";
+}
+
+void ClusterStateMachine::SnapshotTo(std::string* out) const {
+  CHECK(out != nullptr);
+  out->clear();  // StringOutputStream appends; the capacity is kept
+  google::protobuf::io::StringOutputStream raw(out);
+  WriteSnapshot(raw);
 }
 
 std::string ClusterStateMachine::Snapshot() const {
@@ -291,8 +298,62 @@ std::string ClusterStateMachine::Snapshot() const {
   return bytes;
 }
 
+namespace {
+
+// A sink that hashes what is written, with XXH3's streaming interface: the
+// same value as XXH3_64bits (so StableHash64) of all the bytes at once,
+// without holding them.
+class HashOutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
+ public:
+  HashOutputStream() : state_(XXH3_createState()) {
+    CHECK(state_ != nullptr);
+    CHECK(XXH3_64bits_reset(state_) == XXH_OK);
+  }
+  ~HashOutputStream() override { XXH3_freeState(state_); }
+  HashOutputStream(const HashOutputStream&) = delete;
+  HashOutputStream& operator=(const HashOutputStream&) = delete;
+
+  bool Next(void** data, int* size) override {
+    Flush();
+    *data = buffer_;
+    *size = static_cast<int>(sizeof(buffer_));
+    used_ = sizeof(buffer_);
+    return true;
+  }
+  void BackUp(int count) override {
+    CHECK_GE(count, 0);
+    CHECK_LE(static_cast<size_t>(count), used_);
+    used_ -= static_cast<size_t>(count);
+  }
+  int64_t ByteCount() const override {
+    return static_cast<int64_t>(hashed_ + used_);
+  }
+  uint64_t Digest() {
+    Flush();
+    return XXH3_64bits_digest(state_);
+  }
+
+ private:
+  void Flush() {
+    if (used_ == 0) return;
+    CHECK(XXH3_64bits_update(state_, buffer_, used_) == XXH_OK);
+    hashed_ += used_;
+    used_ = 0;
+  }
+
+  XXH3_state_t* state_;
+  char buffer_[64 * 1024];
+  size_t used_ = 0;    // bytes of buffer_ written and not yet hashed
+  uint64_t hashed_ = 0;
+};
+
+}  // namespace
+
 uint64_t ClusterStateMachine::Digest() const {
-  return StableHash64(Snapshot());
+  // On the heap: 64 KiB is too much for a stack frame.
+  auto sink = std::make_unique<HashOutputStream>();
+  WriteSnapshot(*sink);
+  return sink->Digest();
 }
 
 absl::Status ClusterStateMachine::Restore(absl::string_view bytes) {

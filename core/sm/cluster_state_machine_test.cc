@@ -1476,6 +1476,8 @@ TEST(ClusterStateMachineHostileTest, CorruptedEntriesNeverBreakInvariants) {
       ASSERT_TRUE(sm.ToProto().SerializeToCodedStream(&coded));
     }
     ASSERT_EQ(sm.Snapshot(), expected) << "seed " << seed;
+    // Digest hashes the bytes as they are written: the hash of them all.
+    ASSERT_EQ(sm.Digest(), StableHash64(expected)) << "seed " << seed;
     ClusterStateMachine copy;
     const absl::Status status = copy.Restore(sm.Snapshot());
     ASSERT_TRUE(status.ok()) << "seed " << seed << ": " << status;

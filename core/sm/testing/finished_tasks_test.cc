@@ -1,5 +1,6 @@
 #include "core/sm/testing/finished_tasks.h"
 
+#include "core/base/rng.h"
 #include "core/base/status_matchers.h"
 #include "core/sm/cluster_state_machine.h"
 #include "gtest/gtest.h"
@@ -40,6 +41,19 @@ TEST(FinishedTasksTest, LifecyclesApplyAndTheRetentionRuleKeepsTheCount) {
   EXPECT_NE(sm.FindTask("done-00000010"), nullptr);
   ASSERT_NE(sm.FindTask("more-00000009"), nullptr);
   EXPECT_EQ(sm.FindTask("more-00000009")->state(), cluster::TASK_SUCCEEDED);
+}
+
+// Digest streams the serialization into the hash in 64 KiB pieces: over
+// many pieces it must still be the hash of the whole snapshot.
+TEST(FinishedTasksTest, DigestOfALargeStateIsTheHashOfItsSnapshot) {
+  FinishedTasksState shape;
+  shape.finished = 5000;
+  shape.running = 100;
+  ClusterStateMachine sm(RetainingOptions(shape.finished));
+  ASSERT_OK(sm.RestoreFromProto(MakeFinishedTasksSnapshot(shape)));
+  const std::string snapshot = sm.Snapshot();
+  EXPECT_GT(snapshot.size(), 4u * 64 * 1024);
+  EXPECT_EQ(sm.Digest(), StableHash64(snapshot));
 }
 
 }  // namespace
