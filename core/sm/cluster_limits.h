@@ -34,6 +34,18 @@ inline constexpr size_t kKvKeyBytesMax = 1024;
 inline constexpr size_t kKvValueBytesMax = 64 * 1024;
 inline constexpr size_t kListResultsMax = 10000;  // default cap of list queries
 inline constexpr uint32_t kSnapshotFormatVersion = 1;
+// The most bytes a committed entry's command may have (ApplyEntry rejects
+// more without parsing). Above the largest valid command: a SubmitTask with
+// every string at its limit is about 1.1 MiB (checked below); equal to the
+// Host's bound on a host message, which carries forwarded commands.
+inline constexpr size_t kCommandBytesMax = size_t{4} << 20;
+// A generous bound on the encoding of a valid SubmitTask: each string plus
+// 8 bytes of tag and length, and 256 bytes for the scalars and nesting.
+static_assert(kTaskIdBytesMax + kTaskCommandBytesMax +
+                  kTaskArgsMax * (kTaskArgBytesMax + 8) +
+                  kWorkerFeaturesMax * (kFeatureBytesMax + 8) + 256 <
+              kCommandBytesMax);
+static_assert(kKvKeyBytesMax + kKvValueBytesMax + 256 < kCommandBytesMax);
 // Log times beyond this (about 146 million years) are clamped, so deadlines
 // (time + a grace or backoff of at most 2^40 ms) never overflow.
 inline constexpr uint64_t kLogTimeMsMax = uint64_t{1} << 62;

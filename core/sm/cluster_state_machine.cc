@@ -134,6 +134,16 @@ absl::Status ClusterStateMachineOptions::Validate() const {
         absl::StrCat("pending_tasks_max ", pending_tasks_max,
                      " exceeds tasks_max ", tasks_max));
   }
+  if (finished_tasks_retained_max < 1) {
+    return absl::InvalidArgumentError(
+        "finished_tasks_retained_max must be >= 1");
+  }
+  if (finished_task_retention_ms < 1 ||
+      finished_task_retention_ms > (uint64_t{1} << 40)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("finished_task_retention_ms ", finished_task_retention_ms,
+                     " must be 1 to 2^40"));
+  }
   return absl::OkStatus();
 }
 
@@ -147,6 +157,15 @@ ClusterStateMachine::ClusterStateMachine(ClusterStateMachineOptions options)
 
 cluster::Result ClusterStateMachine::Apply(Index index,
                                            const cluster::Command& command) {
+  Result result = ApplyCommand(index, command);
+  // After the reply is built (it copies the record it shows): a task that
+  // finished in this very entry may be the one evicted.
+  CollectFinishedTasks();
+  return result;
+}
+
+cluster::Result ClusterStateMachine::ApplyCommand(
+    Index index, const cluster::Command& command) {
   CHECK_GT(index, applied_index_) << "entries must be applied in log order";
   applied_index_ = index;
   now_ms_ = std::max(now_ms_, std::min(command.log_time_ms(), kLogTimeMsMax));
@@ -195,16 +214,26 @@ cluster::Result ClusterStateMachine::Apply(Index index,
 cluster::Result ClusterStateMachine::ApplyEntry(Index index,
                                                 absl::string_view data) {
   cluster::Command command;
-  if (!command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+  // The size test comes first: ParseFromArray takes an int.
+  if (data.size() > kCommandBytesMax ||
+      !command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
     CHECK_GT(index, applied_index_) << "entries must be applied in log order";
     applied_index_ = index;
+    // Neither the clock nor any task moved: the retention rule, which held
+    // after the previous entry, still holds.
     Result result;
     result.set_code(cluster::RESULT_INVALID_ARGUMENT);
-    result.set_message(absl::StrCat("entry ", index.value(), " of ",
-                                    data.size(),
-                                    " bytes is not a cluster command"));
+    result.set_message(absl::StrCat(
+        "entry ", index.value(), " of ", data.size(),
+        " bytes is not a cluster command",
+        data.size() > kCommandBytesMax
+            ? absl::StrCat(" (more than ", kCommandBytesMax, " bytes)")
+            : ""));
     return result;
   }
+  // Unknown fields would be copied into the records with the messages that
+  // carry them (specs, capacities, results) and grow every snapshot.
+  command.DiscardUnknownFields();
   return Apply(index, command);
 }
 
@@ -523,12 +552,85 @@ void ClusterStateMachine::AssignTask(cluster::TaskRecord& task,
 
 void ClusterStateMachine::RequeueTask(cluster::TaskRecord& task) {
   CHECK(IsPlacedState(task.state()));
+  UntrackDeadline(task);
   Release(task.worker_id(), TaskNeed(task));
   CHECK_EQ(tasks_by_worker_.erase({task.worker_id(), task.task_id()}), 1u);
   task.set_state(cluster::TASK_PENDING);
   task.set_worker_id(0);
   task.set_not_before_ms(0);
   EnqueuePending(task, /*fresh=*/true);
+}
+
+namespace {
+
+// Deadline of a RUNNING task with a timeout: the timeout counts from the
+// assignment (the Host's timeout controller has always used this field).
+// Cannot overflow: assigned_time_ms <= kLogTimeMsMax and the timeout is at
+// most kTaskTimeoutSecsMax.
+uint64_t DeadlineMs(const cluster::TaskRecord& task) {
+  return task.assigned_time_ms() + task.spec().timeout_secs() * 1000;
+}
+bool HasDeadline(const cluster::TaskRecord& task) {
+  return task.state() == cluster::TASK_RUNNING && task.spec().timeout_secs() > 0;
+}
+
+}  // namespace
+
+void ClusterStateMachine::TrackDeadline(const std::string& key,
+                                        const cluster::TaskRecord& task) {
+  if (!HasDeadline(task)) return;
+  CHECK_EQ(key, task.task_id());
+  CHECK(deadlines_.emplace(TaskKey(DeadlineMs(task), key), &task).second)
+      << "task " << task.task_id() << " already has a deadline";
+}
+
+void ClusterStateMachine::UntrackDeadline(const cluster::TaskRecord& task) {
+  if (!HasDeadline(task)) return;
+  CHECK_EQ(deadlines_.erase(TaskKey(DeadlineMs(task), task.task_id())), 1u)
+      << "task " << task.task_id() << " missing from the deadline index";
+}
+
+void ClusterStateMachine::FinishTask(const std::string& key,
+                                     cluster::TaskRecord& task,
+                                     cluster::TaskState state) {
+  CHECK(sm::IsTerminal(state));
+  CHECK_EQ(task.worker_id(), 0u);
+  CHECK_EQ(key, task.task_id());
+  task.set_state(state);
+  task.set_finished_time_ms(now_ms_);
+  CHECK(finished_.emplace(now_ms_, key).second);
+}
+
+void ClusterStateMachine::CollectFinishedTasks() {
+  while (!finished_.empty()) {
+    const auto oldest = finished_.begin();
+    const bool over_count =
+        finished_.size() > options_.finished_tasks_retained_max;
+    // finished_time_ms <= now_ms_ <= kLogTimeMsMax and the age bound is at
+    // most 2^40: the sum cannot overflow.
+    const bool expired =
+        oldest->first + options_.finished_task_retention_ms <= now_ms_;
+    if (!over_count && !expired) return;
+    auto record = tasks_.find(oldest->second);
+    CHECK(record != tasks_.end() && sm::IsTerminal(record->second.state()))
+        << "finished index names task " << oldest->second;
+    finished_.erase(oldest);  // before the key it views
+    tasks_.erase(record);
+  }
+}
+
+std::vector<const cluster::TaskRecord*> ClusterStateMachine::TasksPastDeadline(
+    uint64_t now_ms, uint64_t slack_ms, size_t max) const {
+  std::vector<const cluster::TaskRecord*> out;
+  // deadline + slack <= now_ms, written so that it cannot overflow.
+  if (slack_ms > now_ms) return out;
+  const uint64_t latest = now_ms - slack_ms;
+  for (auto it = deadlines_.begin();
+       it != deadlines_.end() && it->first.first <= latest && out.size() < max;
+       ++it) {
+    out.push_back(it->second);
+  }
+  return out;
 }
 
 void ClusterStateMachine::EnqueuePending(const cluster::TaskRecord& task,
@@ -925,6 +1027,7 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskStarted(
                                      task.attempt()));
   }
   task.set_state(cluster::TASK_RUNNING);
+  TrackDeadline(it->first, task);
   return OkTask(task);
 }
 
@@ -959,13 +1062,13 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
   }
   TruncateUtf8Prefix(*result.mutable_error(), kTaskErrorBytesMax);
 
+  UntrackDeadline(task);
   Release(task.worker_id(), TaskNeed(task));
   CHECK_EQ(tasks_by_worker_.erase({task.worker_id(), task.task_id()}), 1u);
   task.set_worker_id(0);
   *task.mutable_result() = std::move(result);
   if (task.result().success()) {
-    task.set_state(cluster::TASK_SUCCEEDED);
-    task.set_finished_time_ms(now_ms_);
+    FinishTask(it->first, task, cluster::TASK_SUCCEEDED);
   } else {
     task.set_failed_attempts(task.failed_attempts() + 1);
     if (task.failed_attempts() < task.spec().max_attempts()) {
@@ -974,9 +1077,9 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoTaskFinished(
       CHECK(
           retry_timers_.insert({task.not_before_ms(), task.task_id()}).second);
     } else {
-      task.set_state(task.result().timed_out() ? cluster::TASK_TIMED_OUT
-                                               : cluster::TASK_FAILED);
-      task.set_finished_time_ms(now_ms_);
+      FinishTask(it->first, task,
+                 task.result().timed_out() ? cluster::TASK_TIMED_OUT
+                                           : cluster::TASK_FAILED);
     }
   }
   return OkTask(task);
@@ -996,13 +1099,13 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoCancelTask(
   if (task.state() == cluster::TASK_PENDING) {
     DequeuePending(task);
   } else {
+    UntrackDeadline(task);
     Release(task.worker_id(), TaskNeed(task));
     CHECK_EQ(tasks_by_worker_.erase({task.worker_id(), task.task_id()}), 1u);
     task.set_worker_id(0);
   }
-  task.set_state(cluster::TASK_CANCELLED);
   task.set_not_before_ms(0);
-  task.set_finished_time_ms(now_ms_);
+  FinishTask(it->first, task, cluster::TASK_CANCELLED);
   return OkTask(task);
 }
 

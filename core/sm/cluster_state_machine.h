@@ -44,6 +44,28 @@
 // so smaller work behind it can backfill. After every Apply no eligible
 // pending task or waiting VM fits on any ONLINE worker.
 //
+// Finished tasks (SUCCEEDED, FAILED, TIMED_OUT, CANCELLED) are garbage
+// collected by a replicated rule, applied at the end of every entry (valid,
+// rejected or undecodable alike): while more than
+// `finished_tasks_retained_max` are kept, or the oldest finished at least
+// `finished_task_retention_ms` of log time ago, the oldest by (finished log
+// time, task id) is erased. Every input of the rule is in the records
+// (finished_time_ms, task_id) and the state clock, so every replica, and a
+// replica restored from a snapshot, evicts the same records at the same
+// index. A task id is remembered only while its record is kept: a SubmitTask
+// with the id of an evicted task creates a new task that runs again. So
+// resubmitting a task id is idempotent only within the retention window
+// (the shorter of the age bound and the time it takes
+// `finished_tasks_retained_max` later tasks to finish); clients that need
+// exactly-once beyond it use fresh ids, or rely on the session table, which
+// answers a retried write with its recorded result whatever became of the
+// task. A report (TaskStarted, TaskFinished) about an evicted task is
+// NOT_FOUND.
+//
+// Timeouts. RUNNING tasks with a timeout are indexed by their deadline,
+// assigned_time_ms + timeout_secs * 1000 (log time), so the leader finds
+// the overdue ones without scanning every record (TasksPastDeadline).
+//
 // Not thread-safe: the Host calls it from its single thread.
 #ifndef BLIXARD_CORE_SM_CLUSTER_STATE_MACHINE_H_
 #define BLIXARD_CORE_SM_CLUSTER_STATE_MACHINE_H_
@@ -79,6 +101,14 @@ struct ClusterStateMachineOptions {
   size_t pending_tasks_max = 200'000;
   size_t vms_max = 100'000;
   size_t kv_keys_max = 1'000'000;
+  // Retention of finished tasks (SUCCEEDED, FAILED, TIMED_OUT, CANCELLED):
+  // at most this many are kept, and none longer than the age below (in log
+  // time since it finished); the oldest go first. See "Finished tasks" in
+  // the file comment. >= 1; above tasks_max it never binds (tasks_max
+  // bounds the records of every state).
+  size_t finished_tasks_retained_max = 10'000;
+  // 1 ms .. 2^40 ms (the bound keeps finished time + age from overflowing).
+  uint64_t finished_task_retention_ms = 3'600'000;  // one hour
 
   // INVALID_ARGUMENT naming the first bad field.
   absl::Status Validate() const;
@@ -100,8 +130,18 @@ class ClusterStateMachine {
   cluster::Result Apply(Index index, const cluster::Command& command);
 
   // Parses the data of a committed entry as a cluster::Command and applies
-  // it. Bytes that do not parse yield RESULT_INVALID_ARGUMENT and change
-  // nothing but the applied index (every replica rejects them alike).
+  // it: the Host's path for committed entries, which never crashes on the
+  // bytes. Any bytes give a Result; a rejection is the same on every
+  // replica and changes only what every replica changes with it:
+  //  - more than kCommandBytesMax bytes, or bytes that do not parse as a
+  //    Command: RESULT_INVALID_ARGUMENT ("not a cluster command"); only the
+  //    applied index moves (there is no log time to read);
+  //  - a Command that parses but is invalid (no operation, out-of-range or
+  //    oversize fields, bad UTF-8, unknown enum values): what Apply answers
+  //    for it; the applied index, the state clock and what the clock makes
+  //    due move, as for every command (see the file comment).
+  // Fields this build does not know are dropped before applying, so they
+  // never reach the records (or the snapshot).
   // REQUIRES: index > applied_index().
   cluster::Result ApplyEntry(Index index, absl::string_view data);
 
@@ -122,6 +162,19 @@ class ClusterStateMachine {
   std::vector<const cluster::TaskRecord*> ActiveTasksOn(uint64_t worker_id) const;
   // The VMs placed on a worker, by name, without copying (same validity).
   std::vector<const cluster::VmRecord*> VmsOn(uint64_t worker_id) const;
+  // The RUNNING tasks with a timeout (timeout_secs > 0) whose deadline plus
+  // `slack_ms` is at or before `now_ms` (deadline + slack <= now_ms, in log
+  // time), in (deadline, task id) order, at most `max` of them. The
+  // deadline is assigned_time_ms + timeout_secs * 1000. Costs O(log n + the
+  // tasks returned): the leader's timeout controller calls it every tick.
+  // Pointers valid until the next Apply or Restore. ASSIGNED tasks are not
+  // included: their timeout governs a run that has not started (a worker
+  // that never starts its task is handled by the worker-lost path).
+  std::vector<const cluster::TaskRecord*> TasksPastDeadline(
+      uint64_t now_ms, uint64_t slack_ms, size_t max) const;
+  // Number of finished tasks currently kept (<= finished_tasks_retained_max
+  // after every Apply).
+  size_t finished_tasks() const { return finished_.size(); }
 
   const std::map<uint64_t, cluster::WorkerRecord>& workers() const {
     return workers_;
@@ -144,15 +197,25 @@ class ClusterStateMachine {
 
   // The whole state in key order, and its deterministic serialization.
   cluster::StateSnapshot ToProto() const;
+  // Writes the deterministic serialization of ToProto() into `*out`
+  // (replacing its contents, reusing its capacity): the Host serializes a
+  // snapshot straight into raft::Snapshot's data field, without a copy.
+  // O(state). REQUIRES: out != nullptr.
+  void SnapshotTo(std::string* out) const;
+  // SnapshotTo into a new string.
   std::string Snapshot() const;
-  // StableHash64 of Snapshot(): equal on replicas with equal state.
+  // StableHash64 of Snapshot(): equal on replicas with equal state. O(state)
+  // time (it serializes everything, into the hash in 64 KiB pieces, never
+  // into one string): call it when a consumer needs it, not per entry.
   uint64_t Digest() const;
 
   // Replaces the state with a snapshot. Accepts repeated fields in any order
   // (they are re-sorted). On error (malformed bytes, a record outside the
   // limits, dangling references, reservations that do not add up or
   // over-commit) returns INVALID_ARGUMENT or DATA_LOSS and leaves the state
-  // unchanged.
+  // unchanged. On success the finished-task retention rule is applied at
+  // the snapshot's clock: a no-op for a snapshot taken by a replica with
+  // the same options (it held the rule after its last entry).
   absl::Status Restore(absl::string_view bytes);
   absl::Status RestoreFromProto(const cluster::StateSnapshot& snapshot);
 
@@ -161,6 +224,9 @@ class ClusterStateMachine {
   // the required features; the derived indexes (placement index, pending
   // queue, timers, per-worker sets) agree with the records; no eligible
   // pending work fits anywhere. O(state); for tests, sim and fuzzers.
+  // The deadline and finished-task indexes are checked against a
+  // recomputation from the records, and the retention bounds against the
+  // clock.
   void CheckInvariants() const;
 
   // Implementation details (defined in the .cc).
@@ -183,6 +249,10 @@ class ClusterStateMachine {
                           index.lower_bound(std::make_pair(worker + 1, std::string())));
   }
 
+  // The bytes of SnapshotTo, written to `out`.
+  void WriteSnapshot(google::protobuf::io::ZeroCopyOutputStream& out) const;
+  // Apply without the retention rule (Apply runs it after every command).
+  cluster::Result ApplyCommand(Index index, const cluster::Command& command);
   Outcome Dispatch(Index index, const cluster::Command& command);
   Outcome DoRegisterWorker(Index index, const cluster::RegisterWorker& c);
   Outcome DoSetWorkerStatus(uint64_t node_id, cluster::WorkerStatus to,
@@ -223,6 +293,19 @@ class ClusterStateMachine {
   void AssignTask(cluster::TaskRecord& task, cluster::WorkerRecord& worker);
   // Returns an ASSIGNED/RUNNING task to PENDING (not counted as a failure).
   void RequeueTask(cluster::TaskRecord& task);
+  // The deadline index: a task enters it when it becomes RUNNING (if it has
+  // a timeout) and leaves it before its state changes again. `key` is the
+  // task's key in tasks_ (the index views it).
+  void TrackDeadline(const std::string& key, const cluster::TaskRecord& task);
+  void UntrackDeadline(const cluster::TaskRecord& task);
+  // Sets a task finished in `state` at the current clock and indexes it for
+  // the retention rule (`key` as above). REQUIRES: the task holds no
+  // reservation and is in no other index.
+  void FinishTask(const std::string& key, cluster::TaskRecord& task,
+                  cluster::TaskState state);
+  // The retention rule (class comment): evicts the oldest finished tasks
+  // while over the count bound or past the age bound. O(evicted * log n).
+  void CollectFinishedTasks();
   void EnqueuePending(const cluster::TaskRecord& task, bool fresh);
   void DequeuePending(const cluster::TaskRecord& task);
   void RequeueWorkerWork(uint64_t node_id, bool vms_too);
@@ -278,6 +361,14 @@ class ClusterStateMachine {
   std::map<std::pair<uint64_t, std::string>, sm::Amounts, std::less<>>
       waiting_vms_;
   NeedFloor waiting_vm_floor_;  // the needs of waiting_vms_
+  // RUNNING tasks with a timeout by (deadline_ms, task id). The id is a view
+  // of the task's key in tasks_ (std::map nodes never move, also across a
+  // move of the whole state machine); the entry is erased before the record.
+  using TaskKey = std::pair<uint64_t, absl::string_view>;
+  std::map<TaskKey, const cluster::TaskRecord*> deadlines_;
+  // Finished tasks by (finished_time_ms, task id): the eviction order of the
+  // retention rule (same views as deadlines_).
+  std::set<TaskKey> finished_;
   std::set<uint64_t> draining_workers_;
   std::set<std::pair<uint64_t, uint64_t>> session_lru_;  // (last_index, client)
   // Workers that gained free capacity or became ONLINE since the last scan.

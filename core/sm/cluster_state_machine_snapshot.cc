@@ -5,6 +5,7 @@
 #include <limits>
 #include <iterator>
 #include <map>
+#include <memory>
 #include <set>
 #include <utility>
 
@@ -16,6 +17,7 @@
 #include "core/sm/transitions.h"
 #include "google/protobuf/io/coded_stream.h"
 #include "google/protobuf/io/zero_copy_stream_impl_lite.h"
+#include "xxhash.h"
 
 namespace blixard {
 
@@ -253,11 +255,10 @@ void WriteRecord(uint32_t tag, const google::protobuf::MessageLite& record,
 // most of the cost of Snapshot() and Digest(). Proto3 scalars are written
 // only when non-zero and fields go in number order, as the generated code
 // does; StateSnapshot has no map fields. The tests compare the two.
-std::string ClusterStateMachine::Snapshot() const {
-  std::string bytes;
+void ClusterStateMachine::WriteSnapshot(
+    google::protobuf::io::ZeroCopyOutputStream& out) const {
   {
-    google::protobuf::io::StringOutputStream raw(&bytes);
-    google::protobuf::io::CodedOutputStream coded(&raw);
+    google::protobuf::io::CodedOutputStream coded(&out);
     coded.SetSerializationDeterministic(true);
     if (kSnapshotFormatVersion != 0) {
       coded.WriteTag(kTagFormatVersion);
@@ -279,13 +280,80 @@ std::string ClusterStateMachine::Snapshot() const {
       WriteRecord(kTagSessions, session, coded);
     }
     CHECK(!coded.HadError());
-  }
-  CHECK_LE(bytes.size(), kSerializedBytesMax) << "snapshot too large";
+  }  // the coded stream hands its unused buffer back here
+  CHECK_LE(static_cast<uint64_t>(out.ByteCount()), kSerializedBytesMax)
+      << "snapshot too large";
+}
+
+void ClusterStateMachine::SnapshotTo(std::string* out) const {
+  CHECK(out != nullptr);
+  out->clear();  // StringOutputStream appends; the capacity is kept
+  google::protobuf::io::StringOutputStream raw(out);
+  WriteSnapshot(raw);
+}
+
+std::string ClusterStateMachine::Snapshot() const {
+  std::string bytes;
+  SnapshotTo(&bytes);
   return bytes;
 }
 
+namespace {
+
+// A sink that hashes what is written, with XXH3's streaming interface: the
+// same value as XXH3_64bits (so StableHash64) of all the bytes at once,
+// without holding them.
+class HashOutputStream final : public google::protobuf::io::ZeroCopyOutputStream {
+ public:
+  HashOutputStream() : state_(XXH3_createState()) {
+    CHECK(state_ != nullptr);
+    CHECK(XXH3_64bits_reset(state_) == XXH_OK);
+  }
+  ~HashOutputStream() override { XXH3_freeState(state_); }
+  HashOutputStream(const HashOutputStream&) = delete;
+  HashOutputStream& operator=(const HashOutputStream&) = delete;
+
+  bool Next(void** data, int* size) override {
+    Flush();
+    *data = buffer_;
+    *size = static_cast<int>(sizeof(buffer_));
+    used_ = sizeof(buffer_);
+    return true;
+  }
+  void BackUp(int count) override {
+    CHECK_GE(count, 0);
+    CHECK_LE(static_cast<size_t>(count), used_);
+    used_ -= static_cast<size_t>(count);
+  }
+  int64_t ByteCount() const override {
+    return static_cast<int64_t>(hashed_ + used_);
+  }
+  uint64_t Digest() {
+    Flush();
+    return XXH3_64bits_digest(state_);
+  }
+
+ private:
+  void Flush() {
+    if (used_ == 0) return;
+    CHECK(XXH3_64bits_update(state_, buffer_, used_) == XXH_OK);
+    hashed_ += used_;
+    used_ = 0;
+  }
+
+  XXH3_state_t* state_;
+  char buffer_[64 * 1024];
+  size_t used_ = 0;    // bytes of buffer_ written and not yet hashed
+  uint64_t hashed_ = 0;
+};
+
+}  // namespace
+
 uint64_t ClusterStateMachine::Digest() const {
-  return StableHash64(Snapshot());
+  // On the heap: 64 KiB is too much for a stack frame.
+  auto sink = std::make_unique<HashOutputStream>();
+  WriteSnapshot(*sink);
+  return sink->Digest();
 }
 
 absl::Status ClusterStateMachine::Restore(absl::string_view bytes) {
@@ -364,6 +432,14 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     }
     if (t.not_before_ms() > kLogTimeMsMax + options_.retry_backoff_max_ms) {
       return bad("task '", t.task_id(), "' retry time beyond kLogTimeMsMax");
+    }
+    // The deadline and retention keys are sums with these times: they are
+    // log times the clock has reached.
+    if (IsPlacedState(t.state()) && t.assigned_time_ms() > s.now_ms()) {
+      return bad("task '", t.task_id(), "' assigned after the state clock");
+    }
+    if (sm::IsTerminal(t.state()) && t.finished_time_ms() > s.now_ms()) {
+      return bad("task '", t.task_id(), "' finished after the state clock");
     }
     if (IsPlacedState(t.state())) {
       auto w = fresh.workers_.find(t.worker_id());
@@ -465,6 +541,9 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     return bad("too many client sessions");
   }
   fresh.RebuildDerived();
+  // A no-op for a snapshot from a replica with the same options; with a
+  // smaller bound, the restored replica holds it from the start.
+  fresh.CollectFinishedTasks();
   // What every Apply leaves true must hold in the snapshot too: OFFLINE
   // workers past their grace hold no tasks, and nothing eligible fits.
   for (const auto& [id, w] : fresh.workers_) {
@@ -526,6 +605,9 @@ void ClusterStateMachine::RebuildDerived() {
       }
     } else if (IsPlacedState(t.state())) {
       tasks_by_worker_.emplace(std::make_pair(t.worker_id(), id), &t);
+      TrackDeadline(id, t);
+    } else if (sm::IsTerminal(t.state())) {
+      CHECK(finished_.emplace(t.finished_time_ms(), id).second);
     }
   }
   for (auto& [name, v] : vms_) {
@@ -582,8 +664,28 @@ void ClusterStateMachine::CheckInvariants() const {
     u.disk_gb += a.disk_gb;
   };
   size_t pending_eligible = 0, pending_waiting = 0, placed = 0;
+  size_t timed = 0, finished = 0;
   for (const auto& [id, t] : tasks_) {
     CHECK_EQ(id, t.task_id());
+    // The deadline and finished indexes, recomputed from the record. Their
+    // keys view the map's own key (checked below by address).
+    if (t.state() == cluster::TASK_RUNNING && t.spec().timeout_secs() > 0) {
+      ++timed;
+      const uint64_t deadline =
+          t.assigned_time_ms() + t.spec().timeout_secs() * 1000;
+      auto indexed = deadlines_.find(TaskKey(deadline, id));
+      CHECK(indexed != deadlines_.end() && indexed->second == &t &&
+            indexed->first.second.data() == id.data())
+          << "task " << id << " missing from the deadline index at "
+          << deadline;
+    }
+    if (sm::IsTerminal(t.state())) {
+      ++finished;
+      CHECK_LE(t.finished_time_ms(), now_ms_) << "task " << id;
+      auto indexed = finished_.find(TaskKey(t.finished_time_ms(), id));
+      CHECK(indexed != finished_.end() && indexed->second.data() == id.data())
+          << "finished task " << id << " missing from the finished index";
+    }
     if (IsPlacedState(t.state())) {
       ++placed;
       auto w = workers_.find(t.worker_id());
@@ -623,6 +725,16 @@ void ClusterStateMachine::CheckInvariants() const {
   }
   CHECK_EQ(retry_timers_.size(), pending_waiting);
   CHECK_EQ(tasks_by_worker_.size(), placed);
+  CHECK_EQ(deadlines_.size(), timed) << "deadline index holds other tasks";
+  CHECK_EQ(finished_.size(), finished) << "finished index holds other tasks";
+  // The retention rule held at the end of the last entry.
+  CHECK_LE(finished_.size(), options_.finished_tasks_retained_max);
+  if (!finished_.empty()) {
+    CHECK_GT(finished_.begin()->first + options_.finished_task_retention_ms,
+             now_ms_)
+        << "finished task " << finished_.begin()->second
+        << " outlived its retention";
+  }
 
   size_t vms_placed = 0, vms_waiting = 0;
   for (const auto& [name, v] : vms_) {

@@ -1,8 +1,13 @@
 #include "core/sm/cluster_state_machine.h"
 
+#include <algorithm>
+#include <memory>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
 #include "core/base/rng.h"
 #include "core/base/status_matchers.h"
 #include "core/sm/testing/command_generator.h"
@@ -77,6 +82,11 @@ cluster::Command FinishedCmd(const std::string& id, uint64_t worker,
   f.mutable_result()->set_success(success);
   f.mutable_result()->set_timed_out(timed_out);
   f.mutable_result()->set_exit_code(success ? 0 : 1);
+  return c;
+}
+cluster::Command CancelCmd(const std::string& id) {
+  cluster::Command c;
+  c.mutable_cancel_task()->set_task_id(id);
   return c;
 }
 cluster::VmSpec VmSpecOf(uint64_t vcpus,
@@ -1043,6 +1053,386 @@ TEST_F(ClusterStateMachineTest, RestoreRejectsBadSnapshotsAndKeepsState) {
   EXPECT_EQ(other.Snapshot(), sm_.Snapshot());
 }
 
+// ---------------------------------------------------------------------------
+// The deadline index (TasksPastDeadline)
+
+cluster::TaskSpec TimedSpec(uint64_t timeout_secs) {
+  cluster::TaskSpec s = Spec(1);
+  s.set_timeout_secs(timeout_secs);
+  return s;
+}
+
+std::vector<std::string> Ids(const std::vector<const cluster::TaskRecord*>& tasks) {
+  std::vector<std::string> ids;
+  for (const cluster::TaskRecord* t : tasks) ids.push_back(t->task_id());
+  return ids;
+}
+
+// What the Host's timeout controller computed by scanning every record:
+// RUNNING tasks with a timeout whose assigned time + timeout + slack <= now.
+std::vector<std::string> ScanPastDeadline(const ClusterStateMachine& sm,
+                                          uint64_t now_ms, uint64_t slack_ms) {
+  std::vector<std::pair<uint64_t, std::string>> due;
+  for (const auto& [id, t] : sm.tasks()) {
+    if (t.state() != cluster::TASK_RUNNING || t.spec().timeout_secs() == 0) continue;
+    const uint64_t deadline = t.assigned_time_ms() + t.spec().timeout_secs() * 1000;
+    if (deadline + slack_ms <= now_ms) due.emplace_back(deadline, id);
+  }
+  std::sort(due.begin(), due.end());
+  std::vector<std::string> ids;
+  for (auto& [deadline, id] : due) ids.push_back(std::move(id));
+  return ids;
+}
+
+TEST_F(ClusterStateMachineTest, TasksPastDeadlineListsOverdueRunningTasksInDeadlineOrder) {
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  // All assigned at log time 1000 (the fixture's clock).
+  Apply(SubmitCmd("a", TimedSpec(10)));
+  Apply(SubmitCmd("b", TimedSpec(5)));
+  Apply(SubmitCmd("c", Spec(1)));        // no timeout: never listed
+  Apply(SubmitCmd("d", TimedSpec(5)));   // stays ASSIGNED: not listed
+  Apply(SubmitCmd("e", TimedSpec(5)));
+  for (const char* id : {"a", "b", "c", "e"}) {
+    ASSERT_EQ(Apply(StartedCmd(id, 1, 1)).code(), cluster::RESULT_OK) << id;
+  }
+  const uint64_t t0 = 1000;
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 4999, 0, 10)), ::testing::IsEmpty());
+  // b and e share a deadline: by task id.
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 5000, 0, 10)),
+              ::testing::ElementsAre("b", "e"));
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 10'000, 0, 10)),
+              ::testing::ElementsAre("b", "e", "a"));
+  // The slack delays every deadline; `max` bounds the answer.
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 10'000, 5001, 10)), ::testing::IsEmpty());
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 10'000, 5000, 10)),
+              ::testing::ElementsAre("b", "e"));
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 10'000, 0, 1)), ::testing::ElementsAre("b"));
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 10'000, 0, 0)), ::testing::IsEmpty());
+  // A slack larger than the time itself does not wrap around.
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(100, ~uint64_t{0}, 10)), ::testing::IsEmpty());
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(~uint64_t{0}, 0, 10)),
+              ::testing::ElementsAre("b", "e", "a"));
+
+  // A restored replica rebuilds the same index.
+  ClusterStateMachine restored;
+  ASSERT_OK(restored.Restore(sm_.Snapshot()));
+  EXPECT_THAT(Ids(restored.TasksPastDeadline(t0 + 10'000, 0, 10)),
+              ::testing::ElementsAre("b", "e", "a"));
+
+  // Leaving RUNNING leaves the index: finishing, cancelling, and a retry
+  // (requeued, then running again with a new deadline).
+  Apply(FinishedCmd("b", 1, 1, true));
+  Apply(CancelCmd("e"));
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 10'000, 0, 10)), ::testing::ElementsAre("a"));
+  // Worker 1 fails: a, c, d requeue; worker 2 takes them at a later time.
+  Apply(StatusCmd(1, cluster::WORKER_FAILED), /*advance_ms=*/2000);
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(~uint64_t{0}, 0, 10)), ::testing::IsEmpty());
+  Apply(RegisterCmd(2, 16, 8192, 100));
+  ASSERT_EQ(Task("a").state(), cluster::TASK_ASSIGNED);
+  ASSERT_EQ(Apply(StartedCmd("a", 2, 2)).code(), cluster::RESULT_OK);
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 2000 + 9999, 0, 10)), ::testing::IsEmpty());
+  EXPECT_THAT(Ids(sm_.TasksPastDeadline(t0 + 2000 + 10'000, 0, 10)),
+              ::testing::ElementsAre("a"));
+}
+
+// The index answers what scanning every record answered, across random
+// command sequences (start, finish, retry, cancel, worker loss, restores).
+TEST(ClusterStateMachineDeadlineTest, AgreesWithAScanOfEveryRecord) {
+  uint64_t listed = 0;
+  for (uint64_t seed = 1; seed <= 200; ++seed) {
+    Rng rng(seed);
+    sm::testing::CommandGeneratorOptions gen_options;
+    gen_options.invalid_per_mille = 20;
+    sm::testing::CommandGenerator gen(rng.Fork("commands"), gen_options);
+    ClusterStateMachine sm;
+    for (uint64_t i = 1; i <= 200; ++i) {
+      sm.Apply(Index(i), gen.Next(sm));
+      if (rng.Chance(1, 50)) {
+        ClusterStateMachine restored;
+        ASSERT_OK(restored.Restore(sm.Snapshot()));
+        sm = std::move(restored);
+      }
+      sm.CheckInvariants();
+      const uint64_t now = sm.now_ms() + rng.Uniform(4'000'000);
+      const uint64_t slack = rng.Uniform(60'000);
+      const std::vector<std::string> expected = ScanPastDeadline(sm, now, slack);
+      ASSERT_EQ(Ids(sm.TasksPastDeadline(now, slack, kListResultsMax)), expected)
+          << "seed " << seed << " step " << i;
+      listed += expected.size();
+    }
+  }
+  EXPECT_GT(listed, 1000u);  // the sequences do reach overdue tasks
+}
+
+// ---------------------------------------------------------------------------
+// Retention of finished tasks
+
+ClusterStateMachineOptions RetentionOptions(size_t count, uint64_t age_ms) {
+  ClusterStateMachineOptions o;
+  o.finished_tasks_retained_max = count;
+  o.finished_task_retention_ms = age_ms;
+  return o;
+}
+
+TEST(ClusterStateMachineOptionsTest, RetentionBoundsAreValidated) {
+  ClusterStateMachineOptions o = RetentionOptions(0, 1000);
+  EXPECT_THAT(o.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("finished_tasks_retained_max")));
+  o = RetentionOptions(1, 0);
+  EXPECT_THAT(o.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("finished_task_retention_ms")));
+  o = RetentionOptions(1, (uint64_t{1} << 40) + 1);
+  EXPECT_THAT(o.Validate(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                     HasSubstr("finished_task_retention_ms")));
+  EXPECT_OK(RetentionOptions(1, uint64_t{1} << 40).Validate());
+}
+
+TEST_F(ClusterStateMachineTest, FinishedTasksBeyondTheCountAreEvictedOldestFirst) {
+  sm_ = ClusterStateMachine(RetentionOptions(3, 3'600'000));
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  for (const char* id : {"e", "d", "c", "b", "a", "f", "g"}) {
+    Apply(SubmitCmd(id, Spec(1)));
+  }
+  // Finish order and times: e@+10, d@+20, then c and b in the same log
+  // time (ties go by task id: b before c), then a@+40.
+  Apply(FinishedCmd("e", 1, 1, true), 10);
+  Apply(FinishedCmd("d", 1, 1, false), 10);  // FAILED (one attempt)
+  Apply(FinishedCmd("c", 1, 1, true), 10);
+  Apply(CancelCmd("b"));                     // CANCELLED, same log time
+  EXPECT_EQ(sm_.finished_tasks(), 3u);
+  EXPECT_EQ(sm_.FindTask("e"), nullptr);  // oldest of four
+  EXPECT_NE(sm_.FindTask("d"), nullptr);
+  Apply(FinishedCmd("a", 1, 1, true), 10);
+  EXPECT_EQ(sm_.FindTask("d"), nullptr);
+  EXPECT_NE(sm_.FindTask("b"), nullptr);
+  // b and c finished at the same log time: b goes first (task id).
+  Apply(FinishedCmd("f", 1, 1, true), 10);
+  EXPECT_EQ(sm_.FindTask("b"), nullptr);
+  EXPECT_NE(sm_.FindTask("c"), nullptr);
+  EXPECT_NE(sm_.FindTask("a"), nullptr);
+  EXPECT_NE(sm_.FindTask("f"), nullptr);
+  EXPECT_NE(sm_.FindTask("g"), nullptr);  // not finished: never evicted
+  EXPECT_EQ(sm_.finished_tasks(), 3u);
+  // The summary counts what is kept.
+  const cluster::ClusterSummary summary = sm_.Summary();
+  EXPECT_EQ(summary.tasks_by_state(cluster::TASK_SUCCEEDED), 3u);
+  EXPECT_EQ(summary.tasks_by_state(cluster::TASK_CANCELLED), 0u);
+  // With a count bound of 1, the reply shows the task its own entry kept,
+  // and the one it evicted is gone.
+  sm_ = ClusterStateMachine(RetentionOptions(1, 3'600'000));
+  index_ = 0;
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  Apply(SubmitCmd("x", Spec(1)));
+  Apply(SubmitCmd("y", Spec(1)));
+  Apply(FinishedCmd("x", 1, 1, true));
+  const cluster::Result r = Apply(FinishedCmd("y", 1, 1, true), 1);
+  EXPECT_EQ(r.task().task_id(), "y");
+  EXPECT_EQ(r.task().state(), cluster::TASK_SUCCEEDED);
+  EXPECT_EQ(sm_.FindTask("x"), nullptr);
+}
+
+TEST_F(ClusterStateMachineTest, FinishedTasksOlderThanTheAgeAreEvictedByAnyEntry) {
+  sm_ = ClusterStateMachine(RetentionOptions(100, 10'000));
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  Apply(SubmitCmd("t", Spec(1)));
+  Apply(FinishedCmd("t", 1, 1, true));  // finished at 1000
+  Apply(SubmitCmd("u", Spec(1)), 5000);
+  Apply(FinishedCmd("u", 1, 1, true));  // finished at 6000
+  cluster::Command tick;
+  tick.mutable_advance_time();
+  Apply(tick, 4999);  // 10'999: t is 9'999 ms old
+  EXPECT_NE(sm_.FindTask("t"), nullptr);
+  // An invalid command moves the clock too, and the rule runs after it.
+  const cluster::Result bad = Apply(cluster::Command{}, 1);  // 11'000
+  EXPECT_EQ(bad.code(), cluster::RESULT_INVALID_ARGUMENT);
+  EXPECT_EQ(sm_.FindTask("t"), nullptr);
+  EXPECT_NE(sm_.FindTask("u"), nullptr);
+  // Bytes that do not decode carry no time: nothing more is evicted.
+  EXPECT_EQ(sm_.ApplyEntry(Index(++index_), "\xff\xff").code(),
+            cluster::RESULT_INVALID_ARGUMENT);
+  EXPECT_NE(sm_.FindTask("u"), nullptr);
+  Apply(tick, 5000);  // 16'000: u is 10'000 ms old
+  EXPECT_EQ(sm_.FindTask("u"), nullptr);
+  EXPECT_EQ(sm_.finished_tasks(), 0u);
+}
+
+TEST_F(ClusterStateMachineTest, ResubmittingAnEvictedTaskIdCreatesANewTask) {
+  sm_ = ClusterStateMachine(RetentionOptions(1, 3'600'000));
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  const uint64_t first_submit = Apply(SubmitCmd("t", Spec(1))).task().submit_index();
+  Apply(FinishedCmd("t", 1, 1, true));
+  // Within the window: the same id and spec is the same task.
+  EXPECT_EQ(Apply(SubmitCmd("t", Spec(1))).task().state(), cluster::TASK_SUCCEEDED);
+  Apply(SubmitCmd("u", Spec(1)));
+  Apply(FinishedCmd("u", 1, 1, true));  // evicts t (count bound 1)
+  ASSERT_EQ(sm_.FindTask("t"), nullptr);
+  ExpectRejected(FinishedCmd("t", 1, 1, true), cluster::RESULT_NOT_FOUND, "'t'");
+  const cluster::Result again = Apply(SubmitCmd("t", Spec(1)));
+  ASSERT_EQ(again.code(), cluster::RESULT_OK);
+  EXPECT_EQ(again.task().state(), cluster::TASK_ASSIGNED);  // runs again
+  EXPECT_EQ(again.task().attempt(), 1u);
+  EXPECT_GT(again.task().submit_index(), first_submit);
+}
+
+// Two replicas fed the same commands, one of them restored from a snapshot
+// of the other mid-way, evict the same tasks at the same entries.
+TEST(ClusterStateMachineRetentionTest, ReplicasAndRestoredReplicasEvictAlike) {
+  uint64_t evicted = 0;
+  for (uint64_t seed = 1; seed <= 100; ++seed) {
+    Rng rng(seed);
+    sm::testing::CommandGeneratorOptions gen_options;
+    gen_options.task_ids_max = 400;  // ids rarely collide: tasks accumulate
+    gen_options.weight_submit_task = 30;
+    const ClusterStateMachineOptions options = RetentionOptions(
+        rng.Range(1, 12), rng.Range(1, 3) * 60'000);
+    sm::testing::CommandGenerator gen(rng.Fork("commands"), gen_options);
+    ClusterStateMachine a(options), b(options);
+    std::unique_ptr<ClusterStateMachine> restored;
+    const uint64_t mid = rng.Range(50, 250);
+    std::set<std::string> finished_seen;
+    for (uint64_t i = 1; i <= 300; ++i) {
+      const cluster::Command command = gen.Next(a);
+      const cluster::Result ra = a.Apply(Index(i), command);
+      const cluster::Result rb = b.Apply(Index(i), command);
+      ASSERT_EQ(ra.SerializeAsString(), rb.SerializeAsString());
+      if (restored != nullptr) {
+        ASSERT_EQ(restored->Apply(Index(i), command).SerializeAsString(),
+                  ra.SerializeAsString());
+      }
+      if (i == mid) {
+        restored = std::make_unique<ClusterStateMachine>(options);
+        ASSERT_OK(restored->Restore(a.Snapshot()));
+      }
+      a.CheckInvariants();
+      ASSERT_EQ(a.Digest(), b.Digest()) << "seed " << seed << " entry " << i;
+      if (restored != nullptr) {
+        restored->CheckInvariants();
+        ASSERT_EQ(restored->Digest(), a.Digest()) << "seed " << seed << " entry " << i;
+      }
+      for (const auto& [id, t] : a.tasks()) {
+        if (sm::IsTerminal(t.state())) finished_seen.insert(id);
+      }
+    }
+    evicted += finished_seen.size() - a.finished_tasks();
+  }
+  EXPECT_GT(evicted, 1000u);  // the rule did evict, often
+}
+
+TEST_F(ClusterStateMachineTest, RestoreWithASmallerBoundEvictsDownToIt) {
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  for (const char* id : {"a", "b", "c"}) {
+    Apply(SubmitCmd(id, Spec(1)));
+    Apply(FinishedCmd(id, 1, 1, true), 10);
+  }
+  ClusterStateMachine smaller(RetentionOptions(1, 3'600'000));
+  ASSERT_OK(smaller.Restore(sm_.Snapshot()));
+  smaller.CheckInvariants();
+  EXPECT_EQ(smaller.finished_tasks(), 1u);
+  EXPECT_NE(smaller.FindTask("c"), nullptr);
+  // A snapshot whose finished time is ahead of its clock is refused.
+  cluster::StateSnapshot s = sm_.ToProto();
+  s.mutable_tasks(0)->set_finished_time_ms(s.now_ms() + 1);
+  EXPECT_THAT(sm_.RestoreFromProto(s),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("after the state clock")));
+}
+
+// ---------------------------------------------------------------------------
+// No poison pill: ApplyEntry turns any bytes into a Result
+
+TEST_F(ClusterStateMachineTest, ApplyEntryRejectsAnyBadBytesAlikeAndChangesNothing) {
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  Apply(SubmitCmd("t", Spec(1)));
+  // Applies `bytes` through ApplyEntry; checks that only the applied index
+  // (and, for bytes that decode, the clock) moved.
+  auto expect_rejected = [&](const std::string& bytes, cluster::ResultCode code,
+                             const std::string& message_part) {
+    cluster::StateSnapshot before = sm_.ToProto();
+    const cluster::Result r = sm_.ApplyEntry(Index(++index_), bytes);
+    sm_.CheckInvariants();
+    EXPECT_EQ(r.code(), code) << r.message();
+    EXPECT_THAT(r.message(), HasSubstr(message_part));
+    EXPECT_EQ(sm_.applied_index(), Index(index_));
+    cluster::StateSnapshot after = sm_.ToProto();
+    before.clear_applied_index();
+    after.clear_applied_index();
+    before.clear_now_ms();
+    after.clear_now_ms();
+    EXPECT_EQ(before.SerializeAsString(), after.SerializeAsString());
+  };
+  const uint64_t clock = sm_.now_ms();
+  // Garbage, a truncated command, an oversize entry: not commands at all.
+  expect_rejected(std::string("\x0a\xff\xff\xff\xff\x0f", 6),
+                  cluster::RESULT_INVALID_ARGUMENT, "not a cluster command");
+  cluster::Command submit = SubmitCmd("u", Spec(1));
+  submit.set_log_time_ms(clock + 50'000);
+  const std::string whole = submit.SerializeAsString();
+  expect_rejected(whole.substr(0, whole.size() - 3), cluster::RESULT_INVALID_ARGUMENT,
+                  "not a cluster command");
+  // A KvPut that would apply but for its size (unknown field 99 pads it).
+  std::string oversize = PutCmd("big", "v").SerializeAsString();
+  {
+    google::protobuf::io::StringOutputStream raw(&oversize);
+    google::protobuf::io::CodedOutputStream coded(&raw);
+    coded.WriteTag((99 << 3) | 2);
+    coded.WriteVarint32(static_cast<uint32_t>(kCommandBytesMax));
+    coded.WriteString(std::string(kCommandBytesMax, 'p'));
+  }
+  expect_rejected(oversize, cluster::RESULT_INVALID_ARGUMENT,
+                  absl::StrCat("more than ", kCommandBytesMax, " bytes"));
+  EXPECT_EQ(sm_.FindKv("big"), nullptr);
+  EXPECT_EQ(sm_.now_ms(), clock);  // no log time was read
+  // Valid protobuf, invalid command: no op, bad enum values, oversize and
+  // out-of-range fields.
+  expect_rejected(cluster::Command{}.SerializeAsString(), cluster::RESULT_INVALID_ARGUMENT,
+                  "no operation");
+  expect_rejected(StatusCmd(1, static_cast<cluster::WorkerStatus>(77)).SerializeAsString(),
+                  cluster::RESULT_INVALID_ARGUMENT, "not a valid status");
+  expect_rejected(SubmitCmd(std::string(kTaskIdBytesMax + 1, 'x'), Spec(1)).SerializeAsString(),
+                  cluster::RESULT_INVALID_ARGUMENT, "task_id");
+  cluster::TaskSpec huge = Spec(1);
+  huge.set_timeout_secs(kTaskTimeoutSecsMax + 1);
+  expect_rejected(SubmitCmd("v", huge).SerializeAsString(), cluster::RESULT_INVALID_ARGUMENT,
+                  "timeout_secs");
+  expect_rejected(ObservedCmd("nope", 1, 1, static_cast<cluster::VmObservedState>(99))
+                      .SerializeAsString(),
+                  cluster::RESULT_NOT_FOUND, "'nope'");
+  cluster::Command no_sequence = PutCmd("k", "v");
+  no_sequence.mutable_request_id()->set_client_id(5);
+  expect_rejected(no_sequence.SerializeAsString(), cluster::RESULT_INVALID_ARGUMENT,
+                  "sequence 0");
+  EXPECT_EQ(sm_.FindKv("k"), nullptr);
+}
+
+TEST_F(ClusterStateMachineTest, ApplyEntryDropsUnknownFieldsBeforeTheyReachTheRecords) {
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  const std::string plain = SubmitCmd("t", Spec(1)).SerializeAsString();
+  // The spec (field 2 of SubmitTask, field 13 of Command) with an unknown
+  // field 99 appended: a length-delimited blob of 1000 bytes.
+  cluster::TaskSpec spec = Spec(1);
+  std::string spec_bytes = spec.SerializeAsString();
+  spec_bytes += std::string("\x9a\x06\xe8\x07", 4) + std::string(1000, 'z');
+  ASSERT_TRUE(spec.ParseFromString(spec_bytes));
+  ASSERT_FALSE(spec.GetReflection()->GetUnknownFields(spec).empty());
+  const cluster::Result r =
+      sm_.ApplyEntry(Index(++index_), SubmitCmd("t", spec).SerializeAsString());
+  ASSERT_EQ(r.code(), cluster::RESULT_OK) << r.message();
+  const cluster::TaskSpec& stored = Task("t").spec();
+  EXPECT_TRUE(stored.GetReflection()->GetUnknownFields(stored).empty());
+  EXPECT_EQ(Task("t").SerializeAsString().find(std::string(100, 'z')), std::string::npos);
+  // And the same task submitted without them is the same task.
+  EXPECT_EQ(sm_.ApplyEntry(Index(++index_), plain).code(), cluster::RESULT_OK);
+  EXPECT_EQ(Task("t").submit_index(), r.task().submit_index());
+}
+
+TEST_F(ClusterStateMachineTest, SnapshotToReplacesTheStringWithTheSnapshot) {
+  Apply(RegisterCmd(1, 16, 8192, 100));
+  Apply(SubmitCmd("t", Spec(1)));
+  std::string out = "left over from before";
+  sm_.SnapshotTo(&out);
+  EXPECT_EQ(out, sm_.Snapshot());
+  EXPECT_EQ(StableHash64(out), sm_.Digest());
+}
+
 // Hostile input: generator commands whose bytes are corrupted (bit flips,
 // extreme varints spliced in) go through ApplyEntry. Nothing may crash, every
 // invariant holds after each entry, and snapshots round-trip exactly.
@@ -1086,6 +1476,8 @@ TEST(ClusterStateMachineHostileTest, CorruptedEntriesNeverBreakInvariants) {
       ASSERT_TRUE(sm.ToProto().SerializeToCodedStream(&coded));
     }
     ASSERT_EQ(sm.Snapshot(), expected) << "seed " << seed;
+    // Digest hashes the bytes as they are written: the hash of them all.
+    ASSERT_EQ(sm.Digest(), StableHash64(expected)) << "seed " << seed;
     ClusterStateMachine copy;
     const absl::Status status = copy.Restore(sm.Snapshot());
     ASSERT_TRUE(status.ok()) << "seed " << seed << ": " << status;
