@@ -272,7 +272,10 @@ class LineParser {
   std::string error_;
 };
 
-std::string LineRef(uint64_t line) { return absl::StrCat("line ", line); }
+// Line 0 is the start of the run (before any line changed the node).
+std::string LineRef(uint64_t line) {
+  return line == 0 ? std::string("the start of the run") : absl::StrCat("line ", line);
+}
 
 }  // namespace
 

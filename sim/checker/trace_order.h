@@ -68,7 +68,7 @@ class TraceOrderChecker {
     bool down = false;
     uint64_t next_index = 1;  // the index the next apply must have
     // Why next_index is what it is, for the error message.
-    std::string because = "the run starts applying at index 1";
+    std::string because = "a node starts applying at index 1";
     uint64_t changed_line = 0;  // the line that last changed down/next_index
   };
 
