@@ -516,10 +516,12 @@ class Simulation final : public ClusterAccess,
 
   // The node stops itself (the `stop` line says why): crashed in a world
   // event after the running one returns, never under its own Host's feet.
-  // Nothing is written if something else took it down first.
+  // Nothing happens if something else took it down first (even if it was
+  // restarted since: the new lifetime did not ask to stop).
   void StopNode(NodeId id, std::string why) {
-    world_.ScheduleAfter(0, kNoNode, [this, id, why = std::move(why)] {
-      if (!world_.Crash(id)) return;
+    const uint64_t epoch = world_.epoch(id);
+    world_.ScheduleAfter(0, kNoNode, [this, id, epoch, why = std::move(why)] {
+      if (world_.epoch(id) != epoch || !world_.Crash(id)) return;
       trace_.Stop(world_.now_us(), id, why);
       if (timeline_ != nullptr) timeline_->Fault(world_.now_us(), "stop", {id});
     });
