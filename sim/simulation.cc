@@ -17,8 +17,8 @@
 #include "core/host/host.h"
 #include "core/proto/raft.pb.h"
 #include "sim/checker/safety_checker.h"
-#include "sim/checker/trace_order.h"
 #include "sim/checker/scheduler_checker.h"
+#include "sim/checker/trace_order.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_logger.h"
 #include "sim/sim_node_env.h"
@@ -270,7 +270,7 @@ class Simulation final : public ClusterAccess,
     }
     // Lines written between events (the liveness phase's notes) are read
     // here at the latest.
-    CheckTraceOrder();
+    FailOnTraceOrder();
     if (report_.passed) {
       report_.linearizability = CheckLinearizable(workload_->kv_history());
       if (report_.linearizability.verdict !=
@@ -714,9 +714,8 @@ class Simulation final : public ClusterAccess,
       return absl::StrCat(out, "down, its store lost data (", node.refused_why, ")");
     }
     if (world_.IsCrashed(id)) {
-      return absl::StrCat(out, "crashed",
-                          node.refused ? absl::StrCat(" after refusing to start (", node.refused_why, ")")
-                                       : "");
+      if (!node.refused) return absl::StrCat(out, "crashed");
+      return absl::StrCat(out, "crashed after refusing to start (", node.refused_why, ")");
     }
     host::Host* h = node.host.get();
     if (h == nullptr || !h->booted()) return absl::StrCat(out, "starting");
@@ -832,7 +831,7 @@ class Simulation final : public ClusterAccess,
 
   // A violation of the trace's own order (SimulationOptions::
   // check_trace_order) fails the run like any oracle.
-  void CheckTraceOrder() {
+  void FailOnTraceOrder() {
     if (options_.check_trace_order && !trace_order_.status().ok()) {
       Fail(kNoNode, "trace order", trace_order_.status().message());
     }
@@ -840,7 +839,7 @@ class Simulation final : public ClusterAccess,
 
   void AfterEvent() {
     checker_.SetTime(world_.now_us());
-    CheckTraceOrder();
+    FailOnTraceOrder();
     if (workload_ != nullptr && workload_->stale_read().has_value()) {
       Fail(kNoNode, "linearizable reads", *workload_->stale_read());
       return;

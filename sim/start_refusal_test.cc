@@ -34,9 +34,7 @@ std::vector<std::string> Lines(const std::string& text) {
   return absl::StrSplit(text, '\n', absl::SkipEmpty());
 }
 
-bool Has(const std::string& line, absl::string_view part) {
-  return absl::StrContains(line, part);
-}
+bool Has(const std::string& line, absl::string_view part) { return absl::StrContains(line, part); }
 
 // Two of three voters are refused at restart by read errors: without a
 // retry they would be a lost quorum, and the run would be excused.

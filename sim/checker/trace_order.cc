@@ -170,9 +170,9 @@ class LineParser {
     bool whole = true;
     if (Peek() == '.' || Peek() == 'e' || Peek() == 'E') {
       whole = false;
-      while (pos_ < s_.size() && (s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E' ||
-                                  s_[pos_] == '+' || s_[pos_] == '-' ||
-                                  (s_[pos_] >= '0' && s_[pos_] <= '9'))) {
+      while (pos_ < s_.size() &&
+             (s_[pos_] == '.' || s_[pos_] == 'e' || s_[pos_] == 'E' || s_[pos_] == '+' ||
+              s_[pos_] == '-' || (s_[pos_] >= '0' && s_[pos_] <= '9'))) {
         ++pos_;
       }
     }
@@ -291,13 +291,13 @@ TraceOrderChecker::NodeOrder* TraceOrderChecker::Node(uint64_t id, absl::Status*
   auto it = nodes_.find(id);
   if (it != nodes_.end()) return &it->second;
   if (id == 0) {
-    *error = absl::InvalidArgumentError(
-        absl::StrCat(LineRef(lines_), ": node id 0 (it means no node)"));
+    *error =
+        absl::InvalidArgumentError(absl::StrCat(LineRef(lines_), ": node id 0 (it means no node)"));
     return nullptr;
   }
   if (nodes_.size() >= kTraceNodesMax) {
-    *error = absl::InvalidArgumentError(absl::StrCat(LineRef(lines_), ": more than ",
-                                                     kTraceNodesMax, " distinct nodes"));
+    *error = absl::InvalidArgumentError(
+        absl::StrCat(LineRef(lines_), ": more than ", kTraceNodesMax, " distinct nodes"));
     return nullptr;
   }
   return &nodes_.emplace(id, NodeOrder{}).first->second;
@@ -353,9 +353,9 @@ absl::Status TraceOrderChecker::Check(absl::string_view line) {
     NodeOrder* node = Node(node_id, &error);
     if (node == nullptr) return error;
     if (node->down) {
-      return bad(absl::StrCat("n", node_id, " ", type == "apply" ? "applied" : "installed a snapshot at",
-                              " index ", index, " while down (since ", LineRef(node->changed_line),
-                              ")"));
+      return bad(absl::StrCat("n", node_id, " ",
+                              type == "apply" ? "applied" : "installed a snapshot at", " index ",
+                              index, " while down (since ", LineRef(node->changed_line), ")"));
     }
     if (type == "apply") {
       ++applies_;
@@ -374,9 +374,8 @@ absl::Status TraceOrderChecker::Check(absl::string_view line) {
     // fewer than it already had would go back.
     if (index + 1 < node->next_index) {
       return bad(absl::StrCat("n", node_id, " installed a snapshot at index ", index,
-                              " behind what it had applied: its next index was ",
-                              node->next_index, " (", node->because, ", ",
-                              LineRef(node->changed_line), ")"));
+                              " behind what it had applied: its next index was ", node->next_index,
+                              " (", node->because, ", ", LineRef(node->changed_line), ")"));
     }
     if (index == std::numeric_limits<uint64_t>::max()) return bad("snapshot index overflows");
     node->next_index = index + 1;

@@ -24,9 +24,8 @@ std::string Apply(int64_t t, int node, int index) {
          ",\"index\":" + std::to_string(index) + ",\"term\":1,\"hash\":\"00000000000000aa\"}";
 }
 std::string Snapshot(int64_t t, int node, int index) {
-  return "{\"t\":" + std::to_string(t) + ",\"type\":\"snapshot\",\"node\":" +
-         std::to_string(node) + ",\"index\":" + std::to_string(index) +
-         ",\"term\":2,\"digest\":\"00000000000000bb\"}";
+  return "{\"t\":" + std::to_string(t) + ",\"type\":\"snapshot\",\"node\":" + std::to_string(node) +
+         ",\"index\":" + std::to_string(index) + ",\"term\":2,\"digest\":\"00000000000000bb\"}";
 }
 std::string Fault(int64_t t, const std::string& fault, const std::string& nodes) {
   return "{\"t\":" + std::to_string(t) + ",\"type\":\"fault\",\"fault\":\"" + fault +
@@ -41,17 +40,32 @@ TEST(TraceOrderTest, AcceptsConsecutiveAppliesSnapshotsAndLifetimes) {
   const std::string trace = Trace({
       kHeader,
       R"({"t":10,"type":"role","node":1,"role":"leader","term":1})",
-      Apply(20, 1, 1), Apply(20, 2, 1), Apply(21, 1, 2), Apply(22, 2, 2),
+      Apply(20, 1, 1),
+      Apply(20, 2, 1),
+      Apply(21, 1, 2),
+      Apply(22, 2, 2),
       // A leader's snapshot moves n2 forward; applies go on after it.
-      Snapshot(30, 2, 9), Apply(31, 2, 10), Apply(31, 1, 3),
+      Snapshot(30, 2, 9),
+      Apply(31, 2, 10),
+      Apply(31, 1, 3),
       // A snapshot at the index already applied is not a step back.
-      Snapshot(32, 1, 3), Apply(33, 1, 4),
+      Snapshot(32, 1, 3),
+      Apply(33, 1, 4),
       // n1 crashes; restarted, it replays from 1 (no snapshot of its own).
-      Fault(40, "crash", "1"), Fault(50, "restart", "1"), Apply(50, 1, 1), Apply(50, 1, 2),
+      Fault(40, "crash", "1"),
+      Fault(50, "restart", "1"),
+      Apply(50, 1, 1),
+      Apply(50, 1, 2),
       // n2 stops itself; restarted, it boots from its snapshot at 9.
-      Stop(60, 2), Fault(70, "restart", "2"), Snapshot(70, 2, 9), Apply(70, 2, 10),
+      Stop(60, 2),
+      Fault(70, "restart", "2"),
+      Snapshot(70, 2, 9),
+      Apply(70, 2, 10),
       // A restart naming an up node (n1) leaves its lifetime alone.
-      Fault(80, "crash", "2"), Fault(90, "restart", "1,2"), Apply(90, 1, 3), Apply(90, 2, 1),
+      Fault(80, "crash", "2"),
+      Fault(90, "restart", "1,2"),
+      Apply(90, 1, 3),
+      Apply(90, 2, 1),
       R"({"t":95,"type":"fault","fault":"refused_start","nodes":[3],"error":"x"})",
       R"({"t":96,"type":"invoke","client":1,"op_id":1,"op":"put","key":"k\"\u00ff"})",
       kResult,
@@ -91,21 +105,20 @@ TEST(TraceOrderTest, TheFirstApplyOfARunMustBeIndexOne) {
 
 TEST(TraceOrderTest, AfterARestartAppliesStartAgainFromOneOrASnapshot) {
   // The old lifetime's next index (3) is not what a restarted node replays.
-  absl::Status s = CheckTraceOrder(Trace({kHeader, Apply(1, 1, 1), Apply(1, 1, 2),
-                                          Fault(2, "crash", "1"), Fault(3, "restart", "1"),
-                                          Apply(3, 1, 3)}));
+  absl::Status s =
+      CheckTraceOrder(Trace({kHeader, Apply(1, 1, 1), Apply(1, 1, 2), Fault(2, "crash", "1"),
+                             Fault(3, "restart", "1"), Apply(3, 1, 3)}));
   EXPECT_THAT(s.message(), HasSubstr("line 6: n1 applied index 3, expected 1"));
   EXPECT_THAT(s.message(), HasSubstr("line 5"));
   // A restart line written after the replay (the old order) is caught: the
   // replayed applies land in the dead lifetime.
-  s = CheckTraceOrder(Trace({kHeader, Apply(1, 1, 1), Fault(2, "crash", "1"), Apply(3, 1, 1),
-                             Fault(3, "restart", "1")}));
+  s = CheckTraceOrder(Trace(
+      {kHeader, Apply(1, 1, 1), Fault(2, "crash", "1"), Apply(3, 1, 1), Fault(3, "restart", "1")}));
   EXPECT_THAT(s.message(), HasSubstr("line 4: n1 applied index 1 while down (since line 3)"));
 }
 
 TEST(TraceOrderTest, AppliesWhileDownAreRefused) {
-  absl::Status s =
-      CheckTraceOrder(Trace({kHeader, Apply(1, 2, 1), Stop(2, 2), Apply(3, 2, 2)}));
+  absl::Status s = CheckTraceOrder(Trace({kHeader, Apply(1, 2, 1), Stop(2, 2), Apply(3, 2, 2)}));
   EXPECT_THAT(s.message(), HasSubstr("line 4: n2 applied index 2 while down (since line 3)"));
   s = CheckTraceOrder(Trace({kHeader, Fault(2, "crash", "2,3"), Snapshot(3, 3, 5)}));
   EXPECT_THAT(s.message(),
@@ -154,7 +167,7 @@ TEST(TraceOrderTest, MalformedLinesAreErrorsNotCrashes) {
       {R"({"t":1,"type":"x","a":"\q"})", "bad escape"},
       {R"({"t":1,"type":"x","a":"\u12"})", "bad \\u escape"},
       {R"({"t":1,"type":"x","a":"\u12)", "short \\u escape"},
-      {R"({"t":1,"type":"x","a":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]})",
+      {R"({"t":1,"type":"x","a":)" + std::string(70, '[') + "1" + std::string(70, ']') + "}",
        "nested too deep"},
       {R"({"t":99999999999999999999,"type":"x"})", "without an integer \"t\""},
       {"{", "expected a quoted key"},
@@ -179,10 +192,9 @@ TEST(TraceOrderTest, TheFirstErrorSticks) {
 }
 
 TEST(TraceOrderTest, UnknownLinesAndFieldsAreIgnored) {
-  EXPECT_TRUE(CheckTraceOrder(Trace({kHeader,
-                                     R"({"t":1,"type":"novel","x":{"y":[1,{"z":null}]},"b":true})",
-                                     R"({"t":2,"type":"apply","node":1,"index":1,"extra":-3e5})",
-                                     "", kResult}))
+  EXPECT_TRUE(CheckTraceOrder(
+                  Trace({kHeader, R"({"t":1,"type":"novel","x":{"y":[1,{"z":null}]},"b":true})",
+                         R"({"t":2,"type":"apply","node":1,"index":1,"extra":-3e5})", "", kResult}))
                   .ok());
 }
 
