@@ -1,8 +1,11 @@
 // One planted bug (named by --planted_bug=NAME, one test target per bug in
 // sim/BUILD.bazel): plants it, sweeps seeds 1..2000 until the oracles catch
-// it, and checks the violation is of the property the bug breaks. A failure
-// here means the simulator has lost the power to find this classic Raft
-// mistake: strengthen the oracle or the fault mix, never the bug.
+// it, checks the violation is of the property the bug breaks, and that each
+// seed it ran passes with the bug switched off (its trace in order too). A
+// failure to find the bug means the simulator has lost the power to find
+// this classic Raft mistake: strengthen the oracle or the fault mix, never
+// the bug. A seed failing with nothing planted is a bug of its own (or a
+// false alarm): fix it, never skip it.
 #include <cstdio>
 #include <cstring>
 #include <set>
@@ -68,6 +71,24 @@ TEST(PlantedBugTest, OraclesCatchThePlantedBug) {
   ASSERT_TRUE(result.found) << "no seed in [" << kFirstSeed << ", " << kLastSeed
                             << "] caught " << PlantedBugName(g_bug);
   std::printf("violation: %s\n", result.report.failure.c_str());
+  // The finding is the bug's alone: every seed the search ran passes with
+  // nothing planted. A seed that fails either way is a real bug or an
+  // oracle's false alarm, and must not hide behind the planted one.
+  EXPECT_TRUE(result.unplanted_failures.empty())
+      << "seeds that fail without any planted bug: "
+      << absl::StrJoin(result.unplanted_failures, ", ");
+  {
+    ScopedPlantedBugForTesting unplanted(PlantedBug::kNone);
+    for (uint64_t seed = kFirstSeed; seed <= result.seed; ++seed) {
+      SimulationOptions options = PlantedBugSearchOptions(seed);
+      options.check_trace_order = true;
+      const SimulationReport clean = RunSimulation(options);
+      EXPECT_TRUE(clean.passed) << "seed " << seed << " fails with no bug planted: "
+                                << clean.failure;
+      EXPECT_FALSE(clean.recovery_impossible)
+          << "seed " << seed << " is excused with no bug planted: " << clean.recovery_detail;
+    }
+  }
   EXPECT_EQ(result.report.planted_bug, g_bug);
   const std::set<std::string> expected = ExpectedProperties(g_bug);
   EXPECT_TRUE(expected.count(result.report.violation_property) > 0)

@@ -20,6 +20,7 @@
 #include "sim/checker/log_time_checker.h"
 #include "sim/checker/safety_checker.h"
 #include "sim/checker/scheduler_checker.h"
+#include "sim/checker/trace_order.h"
 #include "sim/sim_disk.h"
 #include "sim/sim_logger.h"
 #include "sim/sim_node_env.h"
@@ -163,6 +164,12 @@ class Simulation final : public ClusterAccess,
       log_sink_ = std::make_unique<NullLogger>();
     }
     for (NodeId id : all_ids_) BuildNode(id);
+    if (options_.check_trace_order) {
+      // The reader sees every line as written, byte for byte, and knows
+      // nothing of how it was produced.
+      trace_.SetLineListener(
+          [this](absl::string_view line) { (void)trace_order_.AddLine(line); });
+    }
     // Vote grants, as the voters issue them (the oracle's vote safety): a
     // grant counts when sent, whether or not the network delivers it.
     network_.SetObserver([this](const Packet& packet, PacketFate fate) {
@@ -263,6 +270,9 @@ class Simulation final : public ClusterAccess,
         }
       }
     }
+    // Lines written between events (the liveness phase's notes) are read
+    // here at the latest.
+    FailOnTraceOrder();
     if (report_.passed) {
       report_.linearizability = CheckLinearizable(workload_->kv_history());
       if (report_.linearizability.verdict !=
@@ -347,6 +357,10 @@ class Simulation final : public ClusterAccess,
     checker_.OnSnapshot(node, index, term, installed);
   }
   bool WantsDigests() const override { return true; }
+  void OnSnapshotApplied(NodeId node, Index index, Term term, uint64_t digest) override {
+    // Without this line a reader would see the applied index jump.
+    trace_.Snapshot(world_.now_us(), node, index, term, digest);
+  }
   void OnBoot(NodeId node, Term term, NodeId vote) override { checker_.OnBoot(node, term, vote); }
   void OnRecover(NodeId node, Index snapshot_index, Term snapshot_term,
                  const std::vector<raft::Entry>& entries) override {
@@ -406,9 +420,13 @@ class Simulation final : public ClusterAccess,
     std::unique_ptr<SimLogger> logger;
     std::unique_ptr<SimDisk> disk;
     std::unique_ptr<host::Host> host;
-    // The store refused to open at the last start (DATA_LOSS after a torn
-    // write): the node stays down for the rest of the run.
+    // The last start was refused (the store did not open): the node stopped
+    // itself. A restart (the schedule's, or the liveness phase's) tries
+    // again; only `data_lost` counts toward recovery_impossible.
     bool refused = false;
+    // The last refusal was DATA_LOSS (a torn or corrupt log): the store
+    // will say so again, so the node can never run.
+    bool data_lost = false;
     std::string refused_why;
   };
 
@@ -440,9 +458,9 @@ class Simulation final : public ClusterAccess,
     disk.schedule = [this, id](uint64_t delay_us, std::function<void()> fn) {
       world_.ScheduleAfter(static_cast<int64_t>(delay_us), id, std::move(fn));
     };
-    // A failed durable write is fatal: the node crashes (from a world event,
-    // never under its own Host's feet) and restarts when the schedule says.
-    disk.on_write_error = [this, id] { world_.ScheduleCrash(id); };
+    // A failed durable write is fatal: the node stops itself and restarts
+    // when the schedule (or the liveness phase) says.
+    disk.on_write_error = [this, id] { StopNode(id, "a durable write failed"); };
     node.disk = std::make_unique<SimDisk>(std::move(disk));
   }
 
@@ -493,19 +511,39 @@ class Simulation final : public ClusterAccess,
     return o;
   }
 
+  // Runs at the start of the run, and as the node's first event after each
+  // restart (OnLifecycle), so the `restart` line is in the trace before the
+  // lines of the replay.
   void StartHost(NodeId id) {
     Node& node = nodes_[id];
     node.host = std::make_unique<host::Host>(HostOptionsFor(id), node.env->MakeEnv(node.disk.get()),
                                              node.logger.get(), this);
     const absl::Status started = node.host->Start();
     node.refused = !started.ok();
+    node.data_lost = absl::IsDataLoss(started);
+    node.refused_why.clear();
     if (!started.ok()) {
-      // The store refused to open (a torn or corrupt log reported as
-      // DATA_LOSS): the node stays down, as a real one would.
+      // The store did not open. A real node process exits; whether it can
+      // ever run again is the store's to say at the next attempt (an
+      // injected read error passes, a torn log stays torn).
       node.host.reset();
       node.refused_why = started.ToString();
       Note("refused_start", {id}, JsonLine().Str("error", started.ToString()));
+      StopNode(id, absl::StrCat("refused to start: ", started.ToString()));
     }
+  }
+
+  // The node stops itself (the `stop` line says why): crashed in a world
+  // event after the running one returns, never under its own Host's feet.
+  // Nothing happens if something else took it down first (even if it was
+  // restarted since: the new lifetime did not ask to stop).
+  void StopNode(NodeId id, std::string why) {
+    const uint64_t epoch = world_.epoch(id);
+    world_.ScheduleAfter(0, kNoNode, [this, id, epoch, why = std::move(why)] {
+      if (world_.epoch(id) != epoch || !world_.Crash(id)) return;
+      trace_.Stop(world_.now_us(), id, why);
+      if (timeline_ != nullptr) timeline_->Fault(world_.now_us(), "stop", {id});
+    });
   }
 
   void OnLifecycle(NodeId node, LifecycleChange change) {
@@ -516,7 +554,10 @@ class Simulation final : public ClusterAccess,
         n.disk->Crash(/*tear=*/tear_rng_.Chance(1, 4));
         break;
       case LifecycleChange::kRestart:
-        StartHost(node);
+        // The node's first event of its new epoch, not a call from inside
+        // World::Restart: whoever restarted it (the fault injector, the
+        // liveness phase) writes its `restart` line first.
+        world_.ScheduleAfter(0, node, [this, node] { StartHost(node); });
         break;
       case LifecycleChange::kPause:
       case LifecycleChange::kResume:
@@ -584,6 +625,9 @@ class Simulation final : public ClusterAccess,
       node.disk->SetReadErrorPerMillion(0);
     }
     Note("heal", all_ids_, JsonLine().Str("why", "liveness phase"));
+    // Every crashed node restarts, those that stopped themselves included
+    // (a failed write, a start refused by a transient error); its Host
+    // starts in its first event, after this `restart` line.
     for (NodeId id : all_ids_) {
       if (world_.state(id) == NodeState::kPaused && world_.Resume(id)) Note("resume", {id});
       if (world_.IsCrashed(id) && world_.Restart(id)) Note("restart", {id});
@@ -685,8 +729,13 @@ class Simulation final : public ClusterAccess,
   std::string NodeState(NodeId id) {
     Node& node = nodes_[id];
     std::string out = absl::StrCat("    n", id.value(), ": ");
-    if (node.refused) return absl::StrCat(out, "down, refused to start (", node.refused_why, ")");
-    if (world_.IsCrashed(id)) return absl::StrCat(out, "crashed");
+    if (node.data_lost) {
+      return absl::StrCat(out, "down, its store lost data (", node.refused_why, ")");
+    }
+    if (world_.IsCrashed(id)) {
+      if (!node.refused) return absl::StrCat(out, "crashed");
+      return absl::StrCat(out, "crashed after refusing to start (", node.refused_why, ")");
+    }
     host::Host* h = node.host.get();
     if (h == nullptr || !h->booted()) return absl::StrCat(out, "starting");
     const raft::Status st = h->raw_node().GetStatus();
@@ -729,7 +778,7 @@ class Simulation final : public ClusterAccess,
     std::vector<host::Host*> live;
     for (uint64_t m : Members(leader->raw_node().GetStatus().config)) {
       auto it = nodes_.find(NodeId(m));
-      if (it == nodes_.end() || it->second.refused) continue;  // cannot run
+      if (it == nodes_.end() || it->second.data_lost) continue;  // can never run
       host::Host* h = it->second.host.get();
       if (h == nullptr || !world_.IsUp(NodeId(m)) || h->applied_index() != commit) {
         *waiting = absl::StrCat("n", m, " has not applied the leader's commit index ",
@@ -759,9 +808,10 @@ class Simulation final : public ClusterAccess,
   // Whether the liveness goal was out of reach under the fault model:
   // the newest configuration any runnable node knows has, in its incoming
   // or outgoing voters, no majority of nodes that can run (the others'
-  // stores refused to start after losing data). Every other node was
-  // restarted by HealAll, so without refused nodes recovery is always
-  // possible and a stall is a bug.
+  // stores said DATA_LOSS at their last start). Every other node was
+  // restarted by HealAll (a transient refusal, such as an injected read
+  // error, is retried there, with the error rates healed), so without
+  // data loss recovery is always possible and a stall is a bug.
   bool RecoveryImpossible(std::string* why) {
     const Node* newest = nullptr;
     NodeId newest_id;
@@ -772,15 +822,17 @@ class Simulation final : public ClusterAccess,
         newest_id = id;
       }
     }
+    std::set<NodeId> refused;
+    for (const auto& [id, node] : nodes_) {
+      if (node.data_lost) refused.insert(id);
+    }
     if (newest == nullptr) {
-      *why = "no node can run: every store refused to start";
+      // Not one node runs: excused only if every store lost data.
+      if (refused.size() < nodes_.size()) return false;
+      *why = "no node can run: every store lost data";
       return true;
     }
     const raft::ConfState config = newest->host->raw_node().GetStatus().config;
-    std::set<NodeId> refused;
-    for (const auto& [id, node] : nodes_) {
-      if (node.refused) refused.insert(id);
-    }
     std::optional<std::string> lost = QuorumCannotRun(config, refused);
     if (!lost.has_value()) return false;
     *why = absl::StrCat(*lost, " (the configuration of n", newest_id.value(), ", applied ",
@@ -796,8 +848,17 @@ class Simulation final : public ClusterAccess,
     }
   }
 
+  // A violation of the trace's own order (SimulationOptions::
+  // check_trace_order) fails the run like any oracle.
+  void FailOnTraceOrder() {
+    if (options_.check_trace_order && !trace_order_.status().ok()) {
+      Fail(kNoNode, "trace order", trace_order_.status().message());
+    }
+  }
+
   void AfterEvent() {
     checker_.SetTime(world_.now_us());
+    FailOnTraceOrder();
     if (workload_ != nullptr && workload_->stale_read().has_value()) {
       Fail(kNoNode, "linearizable reads", *workload_->stale_read());
       return;
@@ -863,6 +924,7 @@ class Simulation final : public ClusterAccess,
   SchedulerChecker scheduler_;
   LogTimeChecker log_time_;
   ExecutionChecker executions_;
+  TraceOrderChecker trace_order_;  // fed only with check_trace_order
   Rng tear_rng_ = world_.Stream("disk_tear");
   Rng membership_rng_ = world_.Stream("membership");
   bool membership_stopped_ = false;

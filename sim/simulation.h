@@ -92,6 +92,12 @@ struct SimulationOptions {
   bool membership_changes = false;
   // JSON lines (sim/TRACE.md); null: no trace file (the hash is still kept).
   std::ostream* trace = nullptr;
+  // Reads the run's own trace as it is written with the independent reader
+  // of sim/checker/trace_order.h (per-node apply order across snapshots,
+  // stops, crashes and restarts; time never going back) and fails the run
+  // ("trace_order") at the first line out of order. Works with or without
+  // `trace`; costs a parse of every line.
+  bool check_trace_order = false;
   // Node logs with virtual time; null: discarded.
   std::ostream* log = nullptr;
   // The run drawn as one HTML file (sim/timeline.h); null: not drawn.
@@ -131,9 +137,10 @@ struct SimulationReport {
   FaultSchedule schedule;
   std::vector<ClientOp> ops;
   // The liveness phase could not finish, and the fault model says it never
-  // could: a majority of the voters lost their data (a torn write made the
-  // store refuse to start) or membership changes left no quorum that can
-  // run. Not a violation (passed stays true); a verdict of its own.
+  // could: a majority of the voters (incoming or outgoing) lost their data
+  // (their stores said DATA_LOSS at the last start after every fault was
+  // healed). A node down for any other reason was restarted and is not
+  // excused. Not a violation (passed stays true); a verdict of its own.
   bool recovery_impossible = false;
   std::string recovery_detail;
 
@@ -171,7 +178,7 @@ std::string PropertyId(absl::string_view property);
 // The test behind the recovery-impossible verdict: whether `config`'s
 // voters (incoming and, when joint, outgoing) still have a majority of nodes
 // that can run, when the nodes in `refused` can never start again (their
-// stores refused to open after losing data). Returns why not — the voters,
+// stores said DATA_LOSS). Returns why not — the voters,
 // the lost ones and the quorum needed — or nullopt when a quorum can run.
 std::optional<std::string> QuorumCannotRun(const raft::ConfState& config,
                                            const std::set<NodeId>& refused);

@@ -170,6 +170,7 @@ void TraceWriter::Write(absl::string_view line, bool hashed) {
   }
   ++lines_;
   if (out_ != nullptr) *out_ << line << '\n';
+  if (listener_) listener_(line);
 }
 
 uint64_t TraceWriter::hash() const { return XXH3_64bits_digest(hash_state_.get()); }
@@ -208,6 +209,30 @@ void TraceWriter::Apply(int64_t t_us, NodeId node, Index index, Term term,
   AppendHex64(entry_hash, &line_);
   line_ += "\"}";
   Write(line_, true);
+}
+
+void TraceWriter::Snapshot(int64_t t_us, NodeId node, Index index, Term term,
+                           uint64_t digest) {
+  Write(JsonLine()
+            .Int("t", t_us)
+            .Str("type", "snapshot")
+            .Uint("node", node.value())
+            .Uint("index", index.value())
+            .Uint("term", term.value())
+            .Hex("digest", digest)
+            .Finish(),
+        true);
+}
+
+void TraceWriter::Stop(int64_t t_us, NodeId node, absl::string_view why) {
+  CHECK(!why.empty()) << "a stop line says why";
+  Write(JsonLine()
+            .Int("t", t_us)
+            .Str("type", "stop")
+            .Uint("node", node.value())
+            .Str("why", why)
+            .Finish(),
+        true);
 }
 
 void TraceWriter::Fault(int64_t t_us, absl::string_view fault,

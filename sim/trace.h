@@ -25,10 +25,12 @@
 #define BLIXARD_SIM_TRACE_H_
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <ostream>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/strings/string_view.h"
@@ -90,6 +92,15 @@ class TraceWriter {
   // {"t":US,"type":"apply","node":ID,"index":I,"term":T,"hash":"HEX"}
   void Apply(int64_t t_us, NodeId node, Index index, Term term,
              uint64_t entry_hash);
+  // {"t":US,"type":"snapshot","node":ID,"index":I,"term":T,"digest":"HEX"}:
+  // the node's state machine now holds the snapshot at (index, term) with
+  // this state digest; its next apply is index + 1.
+  void Snapshot(int64_t t_us, NodeId node, Index index, Term term,
+                uint64_t digest);
+  // {"t":US,"type":"stop","node":ID,"why":W}: the node stopped itself (a
+  // failed durable write, a store that refused to open). REQUIRES: why is
+  // not empty.
+  void Stop(int64_t t_us, NodeId node, absl::string_view why);
   // {"t":US,"type":"fault","fault":F,"nodes":[...],<extra>}
   void Fault(int64_t t_us, absl::string_view fault,
              const std::vector<NodeId>& nodes, const JsonLine& extra = {});
@@ -113,6 +124,14 @@ class TraceWriter {
   // REQUIRES: not called before; no line is written after it.
   uint64_t Result(bool pass, const JsonLine& fields, const JsonLine& wall = {});
 
+  // Called with every line as it is written (the result line included),
+  // without its '\n', byte for byte what the stream receives: for a reader
+  // that checks the trace as the run goes (sim/checker/trace_order.h).
+  // Empty: none. The view is valid only during the call.
+  void SetLineListener(std::function<void(absl::string_view line)> listener) {
+    listener_ = std::move(listener);
+  }
+
   // StableHash64 of every byte written so far (the result line excluded).
   uint64_t hash() const;
   uint64_t lines() const { return lines_; }
@@ -127,6 +146,7 @@ class TraceWriter {
   };
 
   std::ostream* out_;
+  std::function<void(absl::string_view)> listener_;
   std::unique_ptr<XXH3_state_s, HashStateDeleter> hash_state_;
   std::string line_;  // apply lines are built here: no allocation per line
   uint64_t lines_ = 0;

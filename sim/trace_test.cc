@@ -68,6 +68,34 @@ TEST(TraceTest, WritesEveryLineTypeInTheDocumentedShape) {
   EXPECT_TRUE(trace.finished());
 }
 
+TEST(TraceTest, WritesSnapshotAndStopLines) {
+  std::ostringstream out;
+  TraceWriter trace(&out);
+  trace.Snapshot(2100, NodeId(3), Index(500), Term(4), 0xfeed);
+  trace.Stop(2200, NodeId(3), "durable write \"failed\"");
+  EXPECT_EQ(out.str(),
+            "{\"t\":2100,\"type\":\"snapshot\",\"node\":3,\"index\":500,\"term\":4,"
+            "\"digest\":\"000000000000feed\"}\n"
+            "{\"t\":2200,\"type\":\"stop\",\"node\":3,\"why\":\"durable write "
+            "\\\"failed\\\"\"}\n");
+}
+
+TEST(TraceTest, LineListenerSeesExactlyWhatTheStreamGets) {
+  std::ostringstream out;
+  TraceWriter trace(&out);
+  std::string heard;
+  trace.SetLineListener([&heard](absl::string_view line) {
+    heard.append(line.data(), line.size());
+    heard += '\n';
+  });
+  trace.Header(1, 3);
+  trace.Apply(5, NodeId(1), Index(1), Term(1), 7);
+  trace.Snapshot(6, NodeId(2), Index(9), Term(1), 8);
+  trace.Stop(7, NodeId(2), "why");
+  trace.Result(true, JsonLine(), JsonLine().Uint("wall_ms", 3));
+  EXPECT_EQ(heard, out.str());
+}
+
 TEST(TraceTest, HashIsStableHash64OfEveryLineBeforeTheResult) {
   std::ostringstream out;
   TraceWriter trace(&out);
