@@ -50,6 +50,10 @@ ABSL_FLAG(bool, sim_membership_changes, false,
 ABSL_FLAG(uint64_t, sim_snapshot_interval, 500,
           "entries each node applies between its snapshots (> 0)");
 ABSL_FLAG(uint64_t, sim_log_retain, 100, "entries each node keeps below its snapshot");
+ABSL_FLAG(bool, sim_check_trace_order, false,
+          "read the run's own trace with the independent trace-order reader (sim/TRACE.md: "
+          "per node, apply indexes consecutive within a lifetime or after a snapshot line) "
+          "and fail the run on the first line out of order");
 ABSL_FLAG(bool, sim_check_determinism, false,
           "run the seed twice and report the first event where the traces differ");
 ABSL_FLAG(bool, sim_shrink, false,
@@ -245,6 +249,7 @@ int RunSim(const std::vector<std::string>& args) {
   const absl::Duration duration = absl::GetFlag(FLAGS_sim_duration);
   options.duration_us = absl::ToInt64Microseconds(duration);
   options.membership_changes = absl::GetFlag(FLAGS_sim_membership_changes);
+  options.check_trace_order = absl::GetFlag(FLAGS_sim_check_trace_order);
   options.snapshot_interval_entries = absl::GetFlag(FLAGS_sim_snapshot_interval);
   options.log_retain_entries = absl::GetFlag(FLAGS_sim_log_retain);
   options.liveness_us = absl::ToInt64Microseconds(absl::GetFlag(FLAGS_sim_liveness));
@@ -432,6 +437,7 @@ const Command& SimCommand() {
                       BindFlag("seeds", FLAGS_sim_seeds),
                       BindFlag("jobs", FLAGS_sim_jobs),
                       BindFlag("check_determinism", FLAGS_sim_check_determinism),
+                      BindFlag("check_trace_order", FLAGS_sim_check_trace_order),
                       BindFlag("shrink", FLAGS_sim_shrink),
                       BindFlag("shrink_out", FLAGS_sim_shrink_out),
                       BindFlag("shrink_runs", FLAGS_sim_shrink_runs),

@@ -92,6 +92,7 @@ class OneNode {
     host::HostOptions options;
     options.id = kNode;
     options.initial_voters = {kNode};
+    options.initial_cluster_state = host::InitialClusterState::kNew;
     options.tick_us = kTickUs;
     cluster::RegisterWorker worker;
     worker.set_address("10.0.0.1:7000");

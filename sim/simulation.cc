@@ -488,6 +488,11 @@ class Simulation final : public ClusterAccess,
     o.id = id;
     // Spares are not named, so they start empty and wait to be added.
     o.initial_voters = node_ids_;
+    o.cluster_id = (options_.seed << 1) | 1;
+    o.initial_cluster_state =
+        std::find(node_ids_.begin(), node_ids_.end(), id) != node_ids_.end()
+            ? host::InitialClusterState::kNew
+            : host::InitialClusterState::kExisting;
     o.tick_us = kTickUs;
     o.election_ticks = 10;
     o.heartbeat_ticks = 1;

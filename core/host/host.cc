@@ -27,6 +27,7 @@ absl::Status HostOptions::Validate() const {
     return absl::InvalidArgumentError(
         "host: timeouts must be > 0 and worker_ttl_us > agent_heartbeat_us");
   }
+  if (cluster_id == 0) return absl::InvalidArgumentError("host: cluster_id must not be 0");
   std::set<NodeId> voters(initial_voters.begin(), initial_voters.end());
   if (voters.size() != initial_voters.size() || voters.count(kNoNode) > 0) {
     return absl::InvalidArgumentError(
@@ -95,12 +96,36 @@ absl::Status Host::Start() {
   if (last >= first) {
     ASSIGN_OR_RETURN(entries, store.ReadEntries(first, last.Next()));
   }
+  ASSIGN_OR_RETURN(std::optional<StoreIdentity> recorded, store.ReadIdentity());
+  if (recorded.has_value() && *recorded != identity()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the store belongs to ", StoreIdentityString(*recorded), ", but this node is ",
+        StoreIdentityString(identity()),
+        ": refusing to start on another node's or another cluster's data"));
+  }
+  identity_recorded_ = recorded.has_value();
   const bool empty = !snapshot.has_value() && entries.empty() &&
-                     hard_state.term() == 0 && hard_state.vote() == 0;
+                     hard_state.term() == 0 && hard_state.vote() == 0 && !recorded.has_value();
   const bool initial_voter =
       std::find(options_.initial_voters.begin(), options_.initial_voters.end(),
                 options_.id) != options_.initial_voters.end();
-  if (!empty || !initial_voter) {
+  const bool bootstrap =
+      empty && options_.initial_cluster_state == InitialClusterState::kNew;
+  if (bootstrap && !initial_voter) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "told the cluster is new, but node ", options_.id.value(),
+        " is not among the initial voters; a node joining an existing cluster starts with "
+        "initial_cluster_state=existing"));
+  }
+  if (!bootstrap) {
+    // A store without an identity is a joiner's that was never added
+    // (bootstrap and joining record the identity): it keeps waiting.
+    joining_ = !recorded.has_value();
+    if (joining_) {
+      logger_->Info("n", options_.id.value(), " waits to be added to cluster ",
+                    absl::Hex(options_.cluster_id, absl::kZeroPad16),
+                    " as a learner; it does not vote until then");
+    }
     if (Planted(PlantedBug::kForgetVoteOnRestart)) {
       // PLANTED BUG kForgetVoteOnRestart (core/base/planted_bug.h): the
       // recovered vote is dropped, so this node may vote again in the term
@@ -132,6 +157,8 @@ absl::Status Host::Start() {
   LogWrite write;
   write.entries = entries;
   write.hard_state = hard_state;
+  write.identity = identity();
+  identity_recorded_ = true;
   store.Write(std::move(write), [this, hard_state, entries]() mutable {
     Boot(std::move(hard_state), std::nullopt, std::move(entries));
   });
@@ -220,7 +247,9 @@ Index Host::commit_index() const { return commit_; }
 
 void Host::OnTick() {
   env_.timers->ArmAfter(kTickTimer, options_.tick_us, [this] { OnTick(); });
-  raw_node_->Tick();
+  // A joiner (or a wiped member) never campaigns: an election timeout
+  // would make it vote for itself.
+  if (!joining_ && !wiped_member_) raw_node_->Tick();
   SweepForwards();
   if (agent_ != nullptr) {
     if (!agent_->caught_up() && !leader_.is_none() && applied_ >= commit_) agent_->OnCaughtUp();
@@ -246,6 +275,14 @@ void Host::OnPacket(Packet&& packet) {
     logger_->Warning("n", options_.id.value(), " dropped a raft message from n",
                      packet.from.value(), " addressed from ", packet.raft.from(),
                      " to ", packet.raft.to());
+    return;
+  }
+  const raft::MessageType type = packet.raft.type();
+  if ((joining_ || wiped_member_) &&
+      (type == raft::MSG_VOTE || type == raft::MSG_PRE_VOTE || type == raft::MSG_TIMEOUT_NOW)) {
+    logger_->Debug("n", options_.id.value(), " does not vote while ",
+                   joining_ ? "waiting to be added" : "a wiped member", ": dropped ",
+                   raft::MessageType_Name(type), " from n", packet.from.value());
     return;
   }
   const absl::Status status = raw_node_->Step(std::move(packet.raft));
@@ -300,6 +337,28 @@ void Host::SendHostMessage(NodeId to, const HostMessage& message) {
     return;
   }
   env_.transport->SendBytes(to, message.SerializeAsString());
+}
+
+void Host::CheckJoined(const raft::ConfState& conf, Index index) {
+  if (!joining_) return;
+  const auto has = [&](const google::protobuf::RepeatedField<uint64_t>& ids) {
+    return std::find(ids.begin(), ids.end(), options_.id.value()) != ids.end();
+  };
+  if (has(conf.voters()) || has(conf.voters_outgoing())) {
+    // New members join as learners; one that is a voter before it was ever
+    // a learner here is a member whose disk was wiped (it may have voted in
+    // a term it no longer remembers).
+    joining_ = false;
+    wiped_member_ = true;
+    logger_->Error("n", options_.id.value(), " started with an empty store but is already a voter ",
+                   "at index ", index.value(), ": its data was lost. It will never vote; remove "
+                   "member ", options_.id.value(), " and add this machine under a new id");
+    return;
+  }
+  if (has(conf.learners()) || has(conf.learners_next())) {
+    joining_ = false;
+    logger_->Info("n", options_.id.value(), " was added as a learner at index ", index.value());
+  }
 }
 
 void Host::OnWorkEvent(const WorkEvent& event) {

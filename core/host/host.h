@@ -35,10 +35,18 @@
 //   controllers.h    LeaderControllers: leader-only loops and log time;
 //   agent.h          WorkerAgent: this node as a worker.
 //
-// Membership: a node starts a new cluster only when its store is empty and
-// `initial_voters` names it; every other node joins by being added through
-// a configuration change. (The first Blixard bootstrapped every node as a
-// one-node cluster.)
+// Identity and membership. A store records the cluster id and node id it
+// belongs to (with the node's first durable write) and a Host refuses a
+// store of another cluster or node. A node starts a new cluster only when
+// told so (initial_cluster_state kNew), its store is empty and
+// `initial_voters` names it; every other node with an empty store is a
+// joiner: it never votes nor campaigns until the log or a snapshot shows it
+// added as a learner (new members always join as learners), and only then
+// records its identity. A joiner that first sees itself as a voter is a
+// wiped member coming back under its old id (it could vote twice in a
+// term): it stays silent for good and says so. (The first Blixard
+// bootstrapped every node as a one-node cluster, and a later fix reset term
+// and vote on restart.)
 //
 // Thread-safety: none. Every method and every Env callback runs on one
 // thread. Lifetime: the Env objects and the observer outlive the Host;
@@ -80,10 +88,19 @@ inline constexpr size_t kPendingReadsMax = 65536;
 inline constexpr size_t kPendingForwardsMax = 65536;
 inline constexpr size_t kHostMessageBytesMax = 4 << 20;
 
+// Whether this node is told that the cluster is brand new (etcd's
+// --initial-cluster-state). Only consulted when the store is empty.
+enum class InitialClusterState : uint8_t { kNew = 0, kExisting = 1 };
+
 struct HostOptions {
   NodeId id;
-  // Voters of a brand-new cluster; used only when the store is empty. A node
-  // not named here waits (as a non-member) to be added.
+  // The cluster this node belongs to; recorded in the store and checked at
+  // every start. REQUIRES: != 0.
+  uint64_t cluster_id = 1;
+  // kNew: an empty store bootstraps the cluster from initial_voters (this
+  // node must be one). kExisting: an empty store waits to be added.
+  InitialClusterState initial_cluster_state = InitialClusterState::kExisting;
+  // Voters of a brand-new cluster; used only with kNew and an empty store.
   std::vector<NodeId> initial_voters;
 
   // Raft.
@@ -164,6 +181,11 @@ class Host {
   // Whether the core exists yet (Start() recovered, or the bootstrap write
   // of a new cluster is durable). REQUIRES for raw_node(): booted().
   bool booted() const { return raw_node_ != nullptr; }
+  // An empty-store node waiting to be added as a learner (never votes).
+  bool joining() const { return joining_; }
+  // A joiner that found itself already a voter: a wiped member under its
+  // old id. It never votes nor campaigns again in this process.
+  bool wiped_member() const { return wiped_member_; }
   const raft::RawNode& raw_node() const { return *raw_node_; }
   NodeRole role() const { return role_; }
 
@@ -223,6 +245,11 @@ class Host {
   void SendHostMessage(NodeId to, const HostMessage& message);
   api::ClientResponse NotLeader() const;
 
+  // Joiners: the configuration `conf` now applies on this node (from a
+  // conf change or a snapshot).
+  void CheckJoined(const raft::ConfState& conf, Index index);
+  StoreIdentity identity() const { return StoreIdentity{options_.cluster_id, options_.id}; }
+
   // Leader controllers and the agent.
   void OnBecameLeader();
   // Stamps log time and proposes a command of this node's own (controllers,
@@ -242,6 +269,10 @@ class Host {
   raft::ConfState conf_state_;
   bool started_ = false;
   bool in_process_ready_ = false;
+  // Identity: recorded in the store yet (or queued with a write)?
+  bool identity_recorded_ = false;
+  bool joining_ = false;
+  bool wiped_member_ = false;
 
   // Raft view, as last reported.
   NodeRole role_ = NodeRole::kFollower;

@@ -105,6 +105,10 @@ void Host::HandleReady(raft::Ready ready) {
     LogWrite write;
     write.snapshot = persist.snapshot;
     write.entries = persist.entries;
+    if (!identity_recorded_ && !joining_ && !wiped_member_) {
+      write.identity = identity();
+      identity_recorded_ = true;
+    }
     if (persist.hard_state.has_value()) {
       write.hard_state = persist.hard_state;
     } else if (latest_hard_state_.has_value()) {
@@ -174,6 +178,7 @@ void Host::FinishPersist(PendingPersist persist) {
     conf_state_ = snapshot.metadata().conf_state();
     applied_ = Index(snapshot.metadata().index());
     last_snapshot_index_ = applied_;
+    CheckJoined(conf_state_, applied_);
     observer_->OnSnapshotApplied(options_.id, applied_, Term(snapshot.metadata().term()),
                                  observer_->WantsDigests() ? sm_->Digest() : 0);
   }
@@ -221,6 +226,7 @@ void Host::ApplyEntry(const raft::Entry& entry) {
                      index.value(), ": ", entry.data().size(), " bytes do not decode");
     } else {
       conf_state_ = raw_node_->ApplyConfChange(change);
+      CheckJoined(conf_state_, index);
     }
   } else if (!entry.data().empty()) {
     // An entry that does not decode, or a command the state machine cannot

@@ -93,7 +93,14 @@ bool Progress::MaybeDecrTo(Index rejected, Index match_hint) {
   }
   // Probe (or snapshot): only the rejection of the outstanding probe counts.
   if (next_.Prev() != rejected) return false;
-  next_ = std::max(std::min(rejected, match_hint.Next()), match_.Next());
+  const Index next = std::max(std::min(rejected, match_hint.Next()), match_.Next());
+  // A follower that rejects the entry right after its match says its log
+  // lost entries it acknowledged (a wiped disk under its old id). Probing
+  // cannot go below match, so resending the same probe at once would
+  // ping-pong forever; the probe stays paused until the next heartbeat
+  // response asks again.
+  if (next == next_) return false;
+  next_ = next;
   msg_app_flow_paused_ = false;
   return true;
 }

@@ -45,6 +45,18 @@ TEST(ProgressTest, StaleRejectionIsIgnored) {
   EXPECT_EQ(probe.next(), Index(4)) << "the hint skips ahead";
 }
 
+TEST(ProgressTest, RejectionBelowMatchDoesNotResendTheSameProbe) {
+  // The follower acknowledged 4, then lost its log (a wiped disk): it
+  // rejects the probe at 4 with an empty log. Probing cannot go below
+  // match, so the probe must not be resent at once (it would ping-pong).
+  Progress pr = Make(4, 5);
+  pr.SentEntries(1, 10);
+  ASSERT_TRUE(pr.IsPaused());
+  EXPECT_FALSE(pr.MaybeDecrTo(Index(4), Index(0)));
+  EXPECT_EQ(pr.next(), Index(5));
+  EXPECT_TRUE(pr.IsPaused()) << "the probe stays paused until a heartbeat response";
+}
+
 TEST(ProgressTest, SnapshotStatePausesAndResumesAfterSnapshot) {
   Progress pr = Make(2, 3);
   pr.BecomeSnapshot(Index(20));

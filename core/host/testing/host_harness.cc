@@ -10,6 +10,10 @@ namespace blixard::host::testing {
 HostOptions TestOptions(NodeId id, std::vector<NodeId> voters) {
   HostOptions options;
   options.id = id;
+  // Named voters bootstrap a new cluster; any other node joins one.
+  options.initial_cluster_state = std::find(voters.begin(), voters.end(), id) != voters.end()
+                                      ? InitialClusterState::kNew
+                                      : InitialClusterState::kExisting;
   options.initial_voters = std::move(voters);
   options.tick_us = kTestTickUs;
   options.election_ticks = 10;

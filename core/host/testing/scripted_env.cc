@@ -312,6 +312,12 @@ void ScriptedLogStore::Crash() {
   queued_ = durable_;
 }
 
+void ScriptedLogStore::Wipe() {
+  CHECK(pending_.empty()) << "wipe with writes pending: crash first";
+  durable_ = ::blixard::testing::LogModel{};
+  queued_ = durable_;
+}
+
 absl::StatusOr<raft::HardState> ScriptedLogStore::ReadHardState() {
   if (!read_error_.ok()) return read_error_;
   return durable_.hard_state();

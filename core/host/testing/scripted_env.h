@@ -282,6 +282,9 @@ class ScriptedLogStore final : public LogStore {
 
   // Power loss: every pending write is lost and its callback never runs.
   void Crash();
+  // The disk is replaced by an empty one (an operator wiped the data
+  // directory). REQUIRES: no write pending (crash first).
+  void Wipe();
   // Every later recovery read returns `status` (OK: reads work again).
   void FailReads(absl::Status status) { read_error_ = std::move(status); }
 
