@@ -36,6 +36,7 @@ const char* ProposalResultName(ProposalResult result) {
     case ProposalResult::kDroppedUncommittedLimit: return "dropped: uncommitted size limit";
     case ProposalResult::kDroppedNotMember: return "dropped: not a member";
     case ProposalResult::kDroppedQueueFull: return "dropped: queue full";
+    case ProposalResult::kDroppedIndexLimit: return "dropped: log index limit";
   }
   return "?";
 }
@@ -432,6 +433,9 @@ void Raft::CheckInvariants() const {
   const Index last_index = log_.LastIndex();
   const Term last_term = log_.LastTerm();
   CHECK_GE(term_, last_term) << "log holds an entry from a future term";
+  // ValidateMessage and the campaign / proposal guards keep both in range.
+  CHECK_LE(term_.value(), kTermMax);
+  CHECK_LE(last_index.value(), kIndexMax);
   CHECK_LE(self_removal_index_, last_index);
   CHECK_GE(randomized_election_timeout_, config_.election_tick);
   CHECK_LT(randomized_election_timeout_, 2 * config_.election_tick);

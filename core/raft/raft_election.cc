@@ -129,6 +129,20 @@ void Raft::Hup(CampaignType type) {
     logger_->Warning(Prefix(), " is unpromotable and can not campaign");
     return;
   }
+  // The limits of core/base/types.h: a campaign needs term + 1, and a
+  // winner appends an entry. Reaching either takes a peer at the limit
+  // (2^63 terms or entries do not happen otherwise), so refusing for good
+  // is the answer; crashing would not be.
+  if (term_.value() >= kTermMax) {
+    logger_->Error(Prefix(), " cannot campaign: term ", term_.value(),
+                   " is the maximum term (kTermMax)");
+    return;
+  }
+  if (log_.LastIndex().value() >= kIndexMax) {
+    logger_->Error(Prefix(), " cannot campaign: last index ", log_.LastIndex().value(),
+                   " is the maximum index (kIndexMax)");
+    return;
+  }
   // A conf change committed but not applied would change who may vote.
   if (log_.applied() < log_.committed()) {
     absl::StatusOr<std::vector<Entry>> ents =

@@ -202,6 +202,11 @@ ProposalResult Raft::LeaderPropose(std::vector<Entry>& entries) {
                    " is in progress; dropping proposal");
     return ProposalResult::kDroppedTransferring;
   }
+  if (entries.size() > kIndexMax - log_.LastIndex().value()) {
+    logger_->Error(Prefix(), " dropping proposal of ", entries.size(), " entries after index ",
+                   log_.LastIndex().value(), ": it would pass kIndexMax");
+    return ProposalResult::kDroppedIndexLimit;
+  }
   for (size_t i = 0; i < entries.size(); ++i) {
     Entry* e = &entries[i];
     if (e->type() != ENTRY_CONF_CHANGE) continue;
