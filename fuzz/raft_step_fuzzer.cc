@@ -7,15 +7,24 @@
 // after every step. Conf-change entries carry well-formed changes: Raft
 // trusts a real leader's log (it is not Byzantine-tolerant), but nothing a
 // sender can say about terms, indexes or commits may break the node.
+// Terms, indexes, commits and hints are mostly small (to reach deep paths)
+// but also drawn near the limits of core/base/types.h and from the whole
+// 64-bit range. Every message Step refuses must leave the node exactly as
+// it was: same hard and soft state, log, commit and applied index, leader
+// progress, no new Ready and no message.
 #include <fuzzer/FuzzedDataProvider.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
+#include "absl/strings/str_cat.h"
+
 #include "core/base/check.h"
 #include "core/base/logger.h"
+#include "core/base/types.h"
 #include "core/proto/raft.pb.h"
 #include "core/raft/raw_node.h"
 #include "core/raft/testing/cluster.h"
@@ -27,8 +36,33 @@ using blixard::raft::MessageType;
 
 constexpr int kStepsMax = 120;
 constexpr size_t kEntriesMax = 6;
-constexpr uint64_t kTermMax = 12;
-constexpr uint64_t kIndexMax = 40;
+// The small ranges most values come from.
+constexpr uint64_t kSmallTermMax = 12;
+constexpr uint64_t kSmallIndexMax = 40;
+// How far either side of a limit the boundary draws go.
+constexpr uint64_t kLimitSpread = 2;
+
+// A term, index or count: small most of the time, else near `limit` (the
+// core's kTermMax / kIndexMax), near 2^64, or anything.
+uint64_t DrawU64(FuzzedDataProvider& in, uint64_t small_max, uint64_t limit) {
+  constexpr uint64_t kU64Max = std::numeric_limits<uint64_t>::max();
+  switch (in.ConsumeIntegralInRange<int>(0, 7)) {
+    case 0:
+      return limit - kLimitSpread + in.ConsumeIntegralInRange<uint64_t>(0, 2 * kLimitSpread);
+    case 1:
+      return kU64Max - in.ConsumeIntegralInRange<uint64_t>(0, kLimitSpread);
+    case 2:
+      return in.ConsumeIntegral<uint64_t>();
+    default:
+      return in.ConsumeIntegralInRange<uint64_t>(0, small_max);
+  }
+}
+uint64_t DrawTerm(FuzzedDataProvider& in) {
+  return DrawU64(in, kSmallTermMax, blixard::kTermMax);
+}
+uint64_t DrawIndex(FuzzedDataProvider& in, uint64_t small_max = kSmallIndexMax) {
+  return DrawU64(in, small_max, blixard::kIndexMax);
+}
 
 const MessageType kNetworkTypes[] = {
     blixard::raft::MSG_PROPOSE,          blixard::raft::MSG_APPEND,
@@ -44,24 +78,24 @@ const MessageType kNetworkTypes[] = {
 Message RandomMessage(FuzzedDataProvider& in) {
   Message m;
   m.set_type(in.PickValueInArray(kNetworkTypes));
-  const uint64_t senders[] = {2, 3, 2, 3, 4, 1, 0};
+  const uint64_t senders[] = {2, 3, 2, 3, 4, 1, 0, blixard::kNodeIdMax + 1};
   m.set_from(in.PickValueInArray(senders));
   m.set_to(in.ConsumeProbability<double>() < 0.95 ? 1 : 2);
-  m.set_term(in.ConsumeIntegralInRange<uint64_t>(0, kTermMax));
-  m.set_log_term(in.ConsumeIntegralInRange<uint64_t>(0, kTermMax));
-  m.set_index(in.ConsumeIntegralInRange<uint64_t>(0, kIndexMax));
-  m.set_commit(in.ConsumeIntegralInRange<uint64_t>(0, kIndexMax + 4));
+  m.set_term(DrawTerm(in));
+  m.set_log_term(DrawTerm(in));
+  m.set_index(DrawIndex(in));
+  m.set_commit(DrawIndex(in, kSmallIndexMax + 4));
   m.set_reject(in.ConsumeBool());
-  m.set_reject_hint(in.ConsumeIntegralInRange<uint64_t>(0, kIndexMax));
+  m.set_reject_hint(DrawIndex(in));
   if (in.ConsumeBool()) m.set_context(in.ConsumeBytesAsString(8));
   const size_t entries = in.ConsumeIntegralInRange<size_t>(0, kEntriesMax);
   const bool contiguous = in.ConsumeProbability<double>() < 0.9;
   uint64_t term = m.log_term();
   for (size_t i = 0; i < entries; ++i) {
     blixard::raft::Entry* e = m.add_entries();
-    e->set_index(contiguous ? m.index() + 1 + i
-                            : in.ConsumeIntegralInRange<uint64_t>(0, kIndexMax));
-    if (in.ConsumeBool()) term = in.ConsumeIntegralInRange<uint64_t>(0, kTermMax);
+    // Wraps past 2^64 on purpose when index is near it.
+    e->set_index(contiguous ? m.index() + 1 + i : DrawIndex(in));
+    if (in.ConsumeBool()) term = DrawTerm(in);
     e->set_term(term);
     if (in.ConsumeProbability<double>() < 0.1) {
       e->set_type(blixard::raft::ENTRY_CONF_CHANGE);
@@ -74,12 +108,37 @@ Message RandomMessage(FuzzedDataProvider& in) {
   }
   if (m.type() == blixard::raft::MSG_SNAPSHOT) {
     blixard::raft::SnapshotMetadata* md = m.mutable_snapshot()->mutable_metadata();
-    md->set_index(in.ConsumeIntegralInRange<uint64_t>(0, kIndexMax));
-    md->set_term(in.ConsumeIntegralInRange<uint64_t>(0, kTermMax));
+    md->set_index(DrawIndex(in));
+    md->set_term(DrawTerm(in));
     for (uint64_t v : {1, 2, 3}) md->mutable_conf_state()->add_voters(v);
     m.mutable_snapshot()->set_data("snapshot");
   }
   return m;
+}
+
+// Everything of n1 a refused message must not change. HasReady() is
+// observed by the caller (it flushes pending appends, which is not Step's
+// doing).
+std::string Observe(blixard::raft::RawNode& node) {
+  blixard::raft::Raft& r = node.raft();
+  std::string out = absl::StrCat(
+      "hs=", r.GetHardState().ShortDebugString(), " role=", blixard::raft::RoleName(r.role()),
+      " lead=", r.lead().value(), " transferee=", r.lead_transferee().value(),
+      " last=", r.log().LastIndex().value(), "/", r.log().LastTerm().value(),
+      " commit=", r.log().committed().value(), " applied=", r.log().applied().value(),
+      " msgs=", r.msgs().size(), "/", r.msgs_after_persist().size(), "/",
+      r.self_after_persist().size(), " reads=", r.read_states().size(),
+      " elapsed=", r.election_elapsed(), " pending_conf=", r.pending_conf_index().value(),
+      " uncommitted=", r.uncommitted_size());
+  if (r.role() == blixard::raft::Role::kLeader) {
+    for (const auto& [id, pr] : node.GetStatus().progress) {
+      absl::StrAppend(&out, " [", id.value(), " match=", pr.match.value(),
+                      " next=", pr.next.value(), " state=", blixard::raft::ProgressStateName(pr.state),
+                      " active=", pr.recent_active, " paused=", pr.paused,
+                      " inflight=", pr.inflight_count, "]");
+    }
+  }
+  return out;
 }
 
 }  // namespace
@@ -101,7 +160,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       case 2:
       case 3: {
         const Message m = RandomMessage(in);
-        if (!cluster.raw(1).Step(m).ok()) ++refused;
+        blixard::raft::RawNode& n1 = cluster.raw(1);
+        const bool had_ready = n1.HasReady();
+        const std::string before = Observe(n1);
+        if (!n1.Step(m).ok()) {
+          ++refused;
+          // A refused message changes nothing.
+          CHECK_EQ(Observe(n1), before) << "refused " << m.ShortDebugString();
+          if (!had_ready) CHECK(!n1.HasReady()) << "refused " << m.ShortDebugString();
+        }
         break;
       }
       case 4:

@@ -393,6 +393,47 @@ TEST_F(SqliteLogStoreTest, AppliedIndexHintRidesWithWritesAndSurvives) {
   EXPECT_EQ(hint, Index(6));
 }
 
+// The largest term, index and node id the Raft core accepts (core/base/
+// types.h) fit SQLite's signed 64-bit INTEGER: a hard state, a snapshot and
+// an entry at those limits are written and read back unchanged, including
+// the range read whose exclusive end is kIndexMax + 1.
+TEST_F(SqliteLogStoreTest, LargestAcceptedTermIndexAndVoteRoundTrip) {
+  raft::HardState hs;
+  hs.set_term(kTermMax);
+  hs.set_vote(kNodeIdMax);
+  hs.set_commit(kIndexMax);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                         SqliteLogStore::Open(Options()));
+    LogWrite write;
+    write.snapshot = MakeSnapshot(kIndexMax - 1, kTermMax, "state");
+    write.entries = MakeEntries(kIndexMax, 1, kTermMax);
+    write.hard_state = hs;
+    store->Write(std::move(write), [] {});
+    store->WaitForDurable();
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  ASSERT_OK_AND_ASSIGN(raft::HardState read_hs, store->ReadHardState());
+  EXPECT_EQ(read_hs.SerializeAsString(), hs.SerializeAsString());
+  ASSERT_OK_AND_ASSIGN(std::optional<raft::Snapshot> snap, store->ReadSnapshot());
+  ASSERT_TRUE(snap.has_value());
+  EXPECT_EQ(snap->metadata().index(), kIndexMax - 1);
+  EXPECT_EQ(snap->metadata().term(), kTermMax);
+  EXPECT_EQ(snap->data(), "state");
+  ASSERT_OK_AND_ASSIGN(Index first, store->FirstIndex());
+  ASSERT_OK_AND_ASSIGN(Index last, store->LastIndex());
+  EXPECT_EQ(first, Index(kIndexMax));
+  EXPECT_EQ(last, Index(kIndexMax));
+  ASSERT_OK_AND_ASSIGN(std::vector<raft::Entry> entries,
+                       store->ReadEntries(Index(kIndexMax), Index(kIndexMax).Next()));
+  ASSERT_EQ(entries.size(), 1u);
+  EXPECT_EQ(entries[0].index(), kIndexMax);
+  EXPECT_EQ(entries[0].term(), kTermMax);
+  ASSERT_OK_AND_ASSIGN(Term term, store->ReadTerm(Index(kIndexMax)));
+  EXPECT_EQ(term, Term(kTermMax));
+}
+
 TEST_F(SqliteLogStoreTest, MissingHardStateRowIsDataLossNotAFreshStore) {
   MakeStore();
   {

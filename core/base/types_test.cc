@@ -40,6 +40,24 @@ TEST(TypesTest, Hashable) {
   EXPECT_EQ(ids.size(), 2u);
 }
 
+TEST(TypesTest, LimitsFitSignedSixtyFourBits) {
+  EXPECT_EQ(kTermMax, uint64_t{9223372036854775807u});
+  EXPECT_EQ(kIndexMax + 1, uint64_t{9223372036854775807u});
+  EXPECT_EQ(Term(kTermMax - 1).Next(), Term(kTermMax));
+  // An exclusive end one past the last possible entry.
+  EXPECT_EQ(Index(kIndexMax).Next(), Index(kIndexMax + 1));
+  EXPECT_EQ(Index(kIndexMax - 2) + 3, Index(kIndexMax + 1));
+}
+
+TEST(TypesDeathTest, PassingALimitIsABugNotAWrap) {
+  EXPECT_DEATH((void)Term(kTermMax).Next(), "term would pass kTermMax");
+  EXPECT_DEATH((void)Term(UINT64_MAX).Next(), "term would pass kTermMax");
+  EXPECT_DEATH((void)Index(kIndexMax + 1).Next(), "index would pass kIndexMax");
+  EXPECT_DEATH((void)Index(UINT64_MAX).Next(), "index would pass kIndexMax");
+  EXPECT_DEATH((void)(Index(kIndexMax) + 2), "would pass kIndexMax");
+  EXPECT_DEATH((void)(Index(1) + UINT64_MAX), "would pass kIndexMax");
+}
+
 TEST(TypesDeathTest, NegativeDistancesAreBugs) {
   EXPECT_DEATH((void)Index(0).Prev(), "no predecessor");
   EXPECT_DEATH((void)Index(2).Since(Index(3)), "negative");

@@ -45,6 +45,7 @@ struct Config {
   // are not handed out again. REQUIRES: <= the persisted commit index.
   Index applied;
   // Payload bytes per append message (at least one entry is always sent).
+  // REQUIRES: > 0.
   uint64_t max_size_per_msg = 1 << 20;
   // Payload bytes of committed entries per Ready (at least one entry).
   // 0 means no limit.
@@ -69,8 +70,21 @@ struct Config {
   // A leader removed from (or demoted in) the configuration steps down.
   bool step_down_on_removal = true;
 
+  // ValidateConfig, then the pointers: INVALID_ARGUMENT naming the first
+  // bad field. Raft::Create calls it.
   absl::Status Validate() const;
 };
+
+// Checks every option of `config` except the pointers that exist only once
+// a node is built (storage, logger), so a caller can validate a Raft config
+// at start-up before opening any storage (HostOptions::Validate).
+// INVALID_ARGUMENT naming the first bad field and its value: id 0 or above
+// kNodeIdMax, heartbeat_tick <= 0, election_tick <= heartbeat_tick or above
+// kElectionTickMax, max_size_per_msg 0, max_inflight_msgs outside
+// [1, kInflightMsgsMax], max_inflight_bytes below max_size_per_msg (unless
+// 0: no limit), applied above kIndexMax, lease-based reads without
+// check_quorum. OK otherwise.
+absl::Status ValidateConfig(const Config& config);
 
 }  // namespace blixard::raft
 

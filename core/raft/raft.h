@@ -54,6 +54,7 @@ enum class ProposalResult {
   kDroppedUncommittedLimit,    // max_uncommitted_entries_size reached
   kDroppedNotMember,           // this leader was removed from the config
   kDroppedQueueFull,           // the ReadIndex queue is full
+  kDroppedIndexLimit,          // the entries would pass kIndexMax
 };
 const char* ProposalResultName(ProposalResult result);
 inline bool IsAccepted(ProposalResult r) {
@@ -81,6 +82,9 @@ class Raft {
   ProposalResult Propose(std::vector<Entry>& entries);
   ProposalResult ReadIndex(std::string context);
   ProposalResult TransferLeader(NodeId transferee);
+  // Starts an election (pre-vote first when configured). Refused with a log
+  // line, changing nothing, at kTermMax (there is no next term) or with an
+  // entry at kIndexMax (a leader could not append its first entry).
   void Campaign();
   // Applies a committed conf change; returns the membership now in effect.
   // An invalid change is logged and ignored (the same way on every replica).

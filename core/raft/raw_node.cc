@@ -3,11 +3,53 @@
 #include <utility>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 #include "core/base/check.h"
 #include "core/base/status_macros.h"
 #include "core/raft/util.h"
 
 namespace blixard::raft {
+namespace {
+
+// INVALID_ARGUMENT naming the message type, the field and its value when
+// `value` exceeds `max` (named `max_name`); OK otherwise.
+absl::Status CheckBound(const Message& m, absl::string_view field, uint64_t value,
+                        uint64_t max, absl::string_view max_name) {
+  if (value <= max) return absl::OkStatus();
+  return absl::InvalidArgumentError(absl::StrCat(MessageTypeName(m.type()), ": ", field,
+                                                 " ", value, " exceeds ", max_name, " (", max,
+                                                 ")"));
+}
+
+// Every 64-bit term, index and node id of `m` the core reads, against the
+// limits of core/base/types.h.
+absl::Status CheckBounds(const Message& m) {
+  RETURN_IF_ERROR(CheckBound(m, "from", m.from(), kNodeIdMax, "kNodeIdMax"));
+  RETURN_IF_ERROR(CheckBound(m, "term", m.term(), kTermMax, "kTermMax"));
+  RETURN_IF_ERROR(CheckBound(m, "log_term", m.log_term(), kTermMax, "kTermMax"));
+  RETURN_IF_ERROR(CheckBound(m, "index", m.index(), kIndexMax, "kIndexMax"));
+  RETURN_IF_ERROR(CheckBound(m, "commit", m.commit(), kIndexMax, "kIndexMax"));
+  RETURN_IF_ERROR(CheckBound(m, "reject_hint", m.reject_hint(), kIndexMax, "kIndexMax"));
+  for (const Entry& e : m.entries()) {
+    RETURN_IF_ERROR(CheckBound(m, "entry term", e.term(), kTermMax, "kTermMax"));
+    RETURN_IF_ERROR(CheckBound(m, "entry index", e.index(), kIndexMax, "kIndexMax"));
+  }
+  if (m.has_snapshot()) {
+    const SnapshotMetadata& md = m.snapshot().metadata();
+    RETURN_IF_ERROR(CheckBound(m, "snapshot index", md.index(), kIndexMax, "kIndexMax"));
+    RETURN_IF_ERROR(CheckBound(m, "snapshot term", md.term(), kTermMax, "kTermMax"));
+    const ConfState& cs = md.conf_state();
+    for (const auto* ids : {&cs.voters(), &cs.learners(), &cs.voters_outgoing(),
+                            &cs.learners_next()}) {
+      for (uint64_t id : *ids) {
+        RETURN_IF_ERROR(CheckBound(m, "snapshot member", id, kNodeIdMax, "kNodeIdMax"));
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
 
 absl::Status ValidateMessage(const Message& m, NodeId self) {
   if (!MessageType_IsValid(m.type())) {
@@ -27,6 +69,7 @@ absl::Status ValidateMessage(const Message& m, NodeId self) {
   if (m.from() == self.value() && m.type() != MSG_TRANSFER_LEADER) {
     return absl::InvalidArgumentError("message claims to come from ourselves");
   }
+  RETURN_IF_ERROR(CheckBounds(m));
   const bool termless = m.type() == MSG_PROPOSE || m.type() == MSG_READ_INDEX;
   if (termless != (m.term() == 0)) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -39,6 +82,12 @@ absl::Status ValidateMessage(const Message& m, NodeId self) {
   }
   switch (m.type()) {
     case MSG_APPEND: {
+      // index <= kIndexMax (CheckBounds), so neither sum wraps.
+      if (static_cast<uint64_t>(m.entries_size()) > kIndexMax - m.index()) {
+        return absl::InvalidArgumentError(absl::StrCat(
+            "append: ", m.entries_size(), " entries after index ", m.index(),
+            " would pass kIndexMax (", kIndexMax, ")"));
+      }
       uint64_t expect = m.index() + 1;
       uint64_t prev_term = m.log_term();
       if (m.log_term() > m.term()) {

@@ -135,6 +135,13 @@ struct Status : BasicStatus {
 };
 
 // Shape checks of a message from the network (see RawNode::Step).
+// INVALID_ARGUMENT, naming the field and its value, for a message the core
+// must not read: among others any term (message, log_term, entry, snapshot)
+// above kTermMax, any index (index, commit, reject_hint, entry, snapshot)
+// above kIndexMax, an append whose entries would pass kIndexMax, and a node
+// id (from, snapshot membership) above kNodeIdMax. Such values could not be
+// persisted (SQLite INTEGER is signed 64-bit) or would wrap the core's
+// term + 1 and index + count.
 absl::Status ValidateMessage(const Message& m, NodeId self);
 
 class RawNode {
