@@ -8,11 +8,29 @@
 #include "core/base/planted_bug.h"
 #include "core/base/rng.h"
 #include "core/base/status_macros.h"
+#include "core/raft/config.h"
 
 namespace blixard::host {
 namespace {
 
 constexpr Timers::TimerId kTickTimer = 1;
+
+// The Raft settings of `options` (storage, logger, seed and applied index
+// are the Host's to fill in at boot): one place, so what Validate checks is
+// what Boot runs.
+raft::Config RaftConfigOf(const HostOptions& options) {
+  raft::Config config;
+  config.id = options.id;
+  config.election_tick = options.election_ticks;
+  config.heartbeat_tick = options.heartbeat_ticks;
+  config.max_size_per_msg = options.max_size_per_msg;
+  config.max_inflight_msgs = options.max_inflight_msgs;
+  config.max_inflight_bytes = options.max_inflight_bytes;
+  config.max_uncommitted_entries_size = options.max_uncommitted_entries_size;
+  config.check_quorum = options.check_quorum;
+  config.pre_vote = options.pre_vote;
+  return config;
+}
 
 }  // namespace
 
@@ -28,6 +46,9 @@ absl::Status HostOptions::Validate() const {
         "host: timeouts must be > 0 and worker_ttl_us > agent_heartbeat_us");
   }
   if (cluster_id == 0) return absl::InvalidArgumentError("host: cluster_id must not be 0");
+  if (absl::Status raft = raft::ValidateConfig(RaftConfigOf(*this)); !raft.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("host: raft settings: ", raft.message()));
+  }
   std::set<NodeId> voters(initial_voters.begin(), initial_voters.end());
   if (voters.size() != initial_voters.size() || voters.count(kNoNode) > 0) {
     return absl::InvalidArgumentError(
@@ -202,10 +223,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
                        entries);
   if (commit_ > applied_) observer_->OnCommit(options_.id, commit_);
 
-  raft::Config config;
-  config.id = options_.id;
-  config.election_tick = options_.election_ticks;
-  config.heartbeat_tick = options_.heartbeat_ticks;
+  raft::Config config = RaftConfigOf(options_);
   config.storage = &storage_;
   config.logger = logger_;
   // Mixed with the node id: nodes configured with the same seed (the
@@ -214,12 +232,6 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   uint64_t seed_state = options_.raft_seed ^ (options_.id.value() * 0x9e3779b97f4a7c15ULL);
   config.seed = SplitMix64(seed_state);
   config.applied = applied;
-  config.max_size_per_msg = options_.max_size_per_msg;
-  config.max_inflight_msgs = options_.max_inflight_msgs;
-  config.max_inflight_bytes = options_.max_inflight_bytes;
-  config.max_uncommitted_entries_size = options_.max_uncommitted_entries_size;
-  config.check_quorum = options_.check_quorum;
-  config.pre_vote = options_.pre_vote;
   absl::StatusOr<std::unique_ptr<raft::RawNode>> raw_node = raft::RawNode::Create(config);
   // The config was validated with the options and the storage was just
   // loaded from a verified store: a failure here is a bug.
