@@ -154,16 +154,22 @@ TEST(HostPersistTest, LeaderAppendsGoOutBeforeItsWriteAndFollowerAcksOnlyOnceDur
   EXPECT_EQ(slot.count, 0);
 }
 
+// Ticks the cluster (pre-votes run) until a candidate asks for real votes,
+// at most 100 ticks, and returns those requests, held in flight.
+std::vector<const testing::SentPacket*> HoldVoteRequests(TestCluster& cluster) {
+  const auto votes = RaftMessage(raft::MSG_VOTE);
+  for (int tick = 0; tick < 100 && cluster.network().CountInFlight(votes) == 0; ++tick) {
+    cluster.AdvanceBy(kTestTickUs, votes);
+  }
+  return cluster.network().InFlightWhere(votes);
+}
+
 TEST(HostPersistTest, VoteIsGrantedOnlyOnceTheVoteIsDurable) {
   TestCluster cluster({kN1, kN2, kN3});
   cluster.StartAll();
   ScriptedNetwork& network = cluster.network();
   const auto votes = RaftMessage(raft::MSG_VOTE);
-  // Let pre-votes run; hold real vote requests.
-  for (int tick = 0; tick < 100 && network.CountInFlight(votes) == 0; ++tick) {
-    cluster.AdvanceBy(kTestTickUs, votes);
-  }
-  std::vector<const testing::SentPacket*> requests = network.InFlightWhere(votes);
+  std::vector<const testing::SentPacket*> requests = HoldVoteRequests(cluster);
   ASSERT_FALSE(requests.empty()) << "no candidate within 100 ticks";
   const NodeId candidate = requests[0]->packet.from;
   const NodeId voter = requests[0]->packet.to;
@@ -734,10 +740,7 @@ bool RestartedVoterGrantsASecondVoteInTheSameTerm() {
   cluster.StartAll();
   ScriptedNetwork& network = cluster.network();
   const auto votes = RaftMessage(raft::MSG_VOTE);
-  for (int tick = 0; tick < 100 && network.CountInFlight(votes) == 0; ++tick) {
-    cluster.AdvanceBy(kTestTickUs, votes);
-  }
-  std::vector<const testing::SentPacket*> requests = network.InFlightWhere(votes);
+  std::vector<const testing::SentPacket*> requests = HoldVoteRequests(cluster);
   CHECK(!requests.empty());
   const NodeId candidate = requests[0]->packet.from;
   const NodeId voter = requests[0]->packet.to;
