@@ -795,5 +795,41 @@ TEST(HostRestartTest, StartRefusesAStoreThatCannotBeRead) {
   EXPECT_EQ(node.store().writes().size(), 0u) << "wrote to a store it could not read";
 }
 
+// No poison pill (issue 13, point 3): a committed entry that does not
+// decode is applied as a rejection, on every replica the same way; it never
+// crashes the node that applies it.
+TEST(HostApplyTest, UndecodableCommittedEntryIsRejectedNotACrash) {
+  ScriptedNetwork network;
+  TestNode node(testing::TestOptions(kN1, {kN1, kN2}), &network);
+  network.AddNode(kN2);
+  ASSERT_TRUE(node.Start().ok());
+  node.store().CompleteAll();
+  const Index bootstrap = node.host().commit_index();  // one AddNode per voter
+  ASSERT_EQ(bootstrap, Index(2));
+  // n2, played by hand, leads term 2 and commits garbage at index 3.
+  Packet packet;
+  packet.from = kN2;
+  packet.to = kN1;
+  packet.kind = Packet::Kind::kRaft;
+  raft::Message& append = packet.raft;
+  append.set_type(raft::MSG_APPEND);
+  append.set_from(kN2.value());
+  append.set_to(kN1.value());
+  append.set_term(2);
+  append.set_index(bootstrap.value());
+  append.set_log_term(1);
+  append.set_commit(bootstrap.value() + 1);
+  raft::Entry* garbage = append.add_entries();
+  garbage->set_index(bootstrap.value() + 1);
+  garbage->set_term(2);
+  garbage->set_type(raft::ENTRY_NORMAL);
+  garbage->set_data(std::string("\xff\xff\xff\x07not a command", 17));
+  ASSERT_TRUE(network.Inject(std::move(packet)));
+  node.store().CompleteAll();
+  EXPECT_EQ(node.host().applied_index(), Index(3)) << "the entry is applied, as a rejection";
+  EXPECT_EQ(node.host().state_machine().applied_index(), Index(3));
+  node.host().CheckInvariants();
+}
+
 }  // namespace
 }  // namespace blixard::host
