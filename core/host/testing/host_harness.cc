@@ -234,4 +234,21 @@ size_t CountCommands(const std::vector<cluster::Command>& commands, cluster::Com
                     [&](const cluster::Command& command) { return command.op_case() == op; }));
 }
 
+api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node,
+                                    api::ClientRequest request) {
+  ReplySlot slot;
+  cluster.host(node).Submit(std::move(request), slot.Callback());
+  cluster.Settle();
+  CHECK_EQ(slot.count, 1) << "a request is answered exactly once";
+  return slot.response;
+}
+
+std::vector<const SentPacket*> HoldVoteRequests(TestCluster& cluster) {
+  const PacketPredicate votes = RaftMessage(raft::MSG_VOTE);
+  for (int tick = 0; tick < 100 && cluster.network().CountInFlight(votes) == 0; ++tick) {
+    cluster.AdvanceBy(kTestTickUs, votes);
+  }
+  return cluster.network().InFlightWhere(votes);
+}
+
 }  // namespace blixard::host::testing

@@ -134,6 +134,11 @@ class TestCluster {
   MonoMicros now_ = 0;
 };
 
+// Ticks the cluster (pre-votes run) until a candidate asks for real votes,
+// at most 100 ticks, and returns those requests, held in flight (empty when
+// no candidate asked).
+std::vector<const SentPacket*> HoldVoteRequests(TestCluster& cluster);
+
 // Client requests and the replies they get.
 api::ClientRequest PutRequest(const std::string& key, const std::string& value,
                               uint64_t client_id = 0, uint64_t sequence = 0);
@@ -148,6 +153,11 @@ struct ReplySlot {
   api::ClientResponse response;
   Host::Reply Callback();
 };
+
+// Submits `request` to `node`, settles the cluster and returns the reply.
+// CHECKs that it was answered exactly once.
+api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node,
+                                    api::ClientRequest request);
 
 // Packet predicates.
 PacketPredicate RaftMessage(raft::MessageType type, NodeId from = kNoNode, NodeId to = kNoNode);
