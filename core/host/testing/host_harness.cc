@@ -234,6 +234,15 @@ size_t CountCommands(const std::vector<cluster::Command>& commands, cluster::Com
                     [&](const cluster::Command& command) { return command.op_case() == op; }));
 }
 
+Packet HostPacket(NodeId from, NodeId to, const HostMessage& message) {
+  Packet packet;
+  packet.from = from;
+  packet.to = to;
+  packet.kind = Packet::Kind::kBytes;
+  packet.bytes = message.SerializeAsString();
+  return packet;
+}
+
 api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node,
                                     api::ClientRequest request) {
   ReplySlot slot;

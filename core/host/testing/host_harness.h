@@ -20,6 +20,7 @@
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/host/host.h"
+#include "core/proto/host.pb.h"
 #include "core/host/observer.h"
 #include "core/host/testing/scripted_env.h"
 #include "core/proto/api.pb.h"
@@ -158,6 +159,9 @@ struct ReplySlot {
 // CHECKs that it was answered exactly once.
 api::ClientResponse SubmitAndSettle(TestCluster& cluster, NodeId node,
                                     api::ClientRequest request);
+
+// A Host packet carrying `message`, as node `from` would send it to `to`.
+Packet HostPacket(NodeId from, NodeId to, const HostMessage& message);
 
 // Packet predicates.
 PacketPredicate RaftMessage(raft::MessageType type, NodeId from = kNoNode, NodeId to = kNoNode);
