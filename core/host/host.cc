@@ -8,6 +8,7 @@
 #include "core/base/planted_bug.h"
 #include "core/base/rng.h"
 #include "core/base/status_macros.h"
+#include "core/host/host_internal.h"
 #include "core/raft/config.h"
 
 namespace blixard::host {
@@ -354,7 +355,7 @@ void Host::SendHostMessage(NodeId to, const HostMessage& message) {
 void Host::CheckJoined(const raft::ConfState& conf, Index index) {
   if (!joining_) return;
   const auto has = [&](const google::protobuf::RepeatedField<uint64_t>& ids) {
-    return std::find(ids.begin(), ids.end(), options_.id.value()) != ids.end();
+    return internal::Contains(ids, options_.id);
   };
   if (has(conf.voters()) || has(conf.voters_outgoing())) {
     // New members join as learners; one that is a voter before it was ever

@@ -187,7 +187,6 @@ class Host {
   // old id. It never votes nor campaigns again in this process.
   bool wiped_member() const { return wiped_member_; }
   const raft::RawNode& raw_node() const { return *raw_node_; }
-  NodeRole role() const { return role_; }
 
   // Checks the Host's own invariants, the core's and the state machine's.
   void CheckInvariants() const;

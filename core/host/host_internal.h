@@ -8,6 +8,8 @@
 #include <string>
 
 #include "absl/strings/string_view.h"
+#include "core/base/types.h"
+#include "google/protobuf/repeated_field.h"
 #include "core/proto/api.pb.h"
 
 namespace blixard::host::internal {
@@ -18,6 +20,14 @@ inline api::ClientResponse Response(api::ClientResponse::Status status,
   response.set_status(status);
   response.set_error(std::string(error));
   return response;
+}
+
+// Whether a configuration's id list (voters, learners, ...) names `id`.
+inline bool Contains(const google::protobuf::RepeatedField<uint64_t>& ids, NodeId id) {
+  for (uint64_t member : ids) {
+    if (member == id.value()) return true;
+  }
+  return false;
 }
 
 // Read ids travel as the ReadIndex context: 8 bytes, little-endian.

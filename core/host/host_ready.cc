@@ -25,10 +25,6 @@ NodeRole RoleOf(raft::Role role, bool learner) {
   return NodeRole::kFollower;
 }
 
-bool Contains(const google::protobuf::RepeatedField<uint64_t>& ids, NodeId id) {
-  return std::find(ids.begin(), ids.end(), id.value()) != ids.end();
-}
-
 }  // namespace
 
 void Host::ProcessReady() {
@@ -45,7 +41,7 @@ void Host::HandleReady(raft::Ready ready) {
   if (ready.soft_state.has_value() || ready.hard_state.has_value()) {
     const raft::BasicStatus status = raw_node_->GetBasicStatus();
     const NodeRole role =
-        RoleOf(status.role, Contains(conf_state_.learners(), options_.id));
+        RoleOf(status.role, internal::Contains(conf_state_.learners(), options_.id));
     const bool became_leader = role == NodeRole::kLeader && role_ != NodeRole::kLeader;
     const bool lost_leadership = role != NodeRole::kLeader && role_ == NodeRole::kLeader;
     if (role != role_ || status.term != term_ || status.leader != leader_) {
