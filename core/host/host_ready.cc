@@ -1,6 +1,5 @@
 // The Host's Ready loop (Raft thesis §10.2.1): persist, release messages in
 // the order durability allows, apply, answer, advance. See host.h.
-#include <algorithm>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -229,14 +228,14 @@ void Host::ApplyEntry(const raft::Entry& entry) {
     // accept, is applied as a deterministic rejection on every replica: a
     // committed entry is there for good, and a CHECK here would crash every
     // node that applies it, on every restart (a poison pill).
+    // The state machine's decoding path (size bound, unknown fields
+    // dropped) is the one every replica takes.
     cluster::Command command;
-    const bool decoded = command.ParseFromString(entry.data());
-    cluster::Result result =
-        decoded ? sm_->Apply(index, command) : sm_->ApplyEntry(index, entry.data());
-    if (!decoded) {
+    cluster::Result result = sm_->ApplyEntry(index, entry.data(), &command);
+    if (command.op_case() == cluster::Command::OP_NOT_SET &&
+        result.code() == cluster::RESULT_INVALID_ARGUMENT) {
       logger_->Error("n", options_.id.value(), " rejected committed entry at ", index.value(),
                      ": ", result.message());
-      command.Clear();
     }
     observer_->OnStateApplied(options_.id, index, command, *sm_);
     const RequestKey key(command.request_id().client_id(),

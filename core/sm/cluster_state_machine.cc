@@ -211,12 +211,14 @@ cluster::Result ClusterStateMachine::ApplyCommand(
   return result;
 }
 
-cluster::Result ClusterStateMachine::ApplyEntry(Index index,
-                                                absl::string_view data) {
-  cluster::Command command;
+cluster::Result ClusterStateMachine::ApplyEntry(Index index, absl::string_view data,
+                                                cluster::Command* decoded) {
+  cluster::Command local;
+  cluster::Command& command = decoded != nullptr ? *decoded : local;
   // The size test comes first: ParseFromArray takes an int.
   if (data.size() > kCommandBytesMax ||
       !command.ParseFromArray(data.data(), static_cast<int>(data.size()))) {
+    command.Clear();  // a failed parse may leave a partial message
     CHECK_GT(index, applied_index_) << "entries must be applied in log order";
     applied_index_ = index;
     // Neither the clock nor any task moved: the retention rule, which held

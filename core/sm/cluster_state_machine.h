@@ -142,8 +142,12 @@ class ClusterStateMachine {
   //    due move, as for every command (see the file comment).
   // Fields this build does not know are dropped before applying, so they
   // never reach the records (or the snapshot).
+  // When `decoded` is set, it receives the command as applied (unknown
+  // fields dropped), or is cleared when the bytes were rejected undecoded:
+  // the caller needs no second parse to learn the request id.
   // REQUIRES: index > applied_index().
-  cluster::Result ApplyEntry(Index index, absl::string_view data);
+  cluster::Result ApplyEntry(Index index, absl::string_view data,
+                             cluster::Command* decoded = nullptr);
 
   // Read path (serve after ReadIndex or under a lease; never logged).
   cluster::QueryResult Query(const cluster::Query& query) const;
