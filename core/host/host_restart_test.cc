@@ -15,30 +15,18 @@
 #include "core/env.h"
 #include "core/host/testing/host_harness.h"
 #include "core/host/testing/scripted_env.h"
-#include "core/proto/api.pb.h"
 #include "core/proto/cluster.pb.h"
-#include "core/proto/host.pb.h"
 #include "core/proto/raft.pb.h"
 #include "core/sm/cluster_state_machine.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace blixard::host {
 namespace {
 
-using testing::CommandRequest;
-using testing::CommandsWritten;
-using testing::CountCommands;
-using testing::DurableCommands;
-using testing::GetRequest;
 using testing::HoldVoteRequests;
-using testing::HostBytes;
-using testing::Involving;
-using testing::kTestTickUs;
 using testing::PutRequest;
 using testing::RaftMessage;
 using testing::ReplySlot;
-using testing::ScriptedLogStore;
 using testing::ScriptedNetwork;
 using testing::SubmitAndSettle;
 using testing::TestCluster;

@@ -10,8 +10,6 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/base/planted_bug.h"
-#include "core/base/planted_bug_testing.h"
 #include "core/base/status_matchers.h"
 #include "core/base/types.h"
 #include "core/env.h"
@@ -22,16 +20,11 @@
 #include "core/proto/host.pb.h"
 #include "core/proto/raft.pb.h"
 #include "core/sm/cluster_state_machine.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace blixard::host {
 namespace {
 
-using testing::CommandRequest;
-using testing::CommandsWritten;
-using testing::CountCommands;
-using testing::DurableCommands;
 using testing::GetRequest;
 using testing::HoldVoteRequests;
 using testing::HostPacket;
@@ -45,7 +38,6 @@ using testing::ScriptedLogStore;
 using testing::ScriptedNetwork;
 using testing::SubmitAndSettle;
 using testing::TestCluster;
-using testing::TestNode;
 
 const NodeId kN1(1);
 const NodeId kN2(2);

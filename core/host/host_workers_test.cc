@@ -8,19 +8,14 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
-#include "core/base/planted_bug.h"
-#include "core/base/planted_bug_testing.h"
 #include "core/base/status_matchers.h"
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/host/testing/host_harness.h"
 #include "core/host/testing/scripted_env.h"
-#include "core/proto/api.pb.h"
 #include "core/proto/cluster.pb.h"
 #include "core/proto/host.pb.h"
 #include "core/proto/raft.pb.h"
-#include "core/sm/cluster_state_machine.h"
-#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 
 namespace blixard::host {
@@ -30,20 +25,12 @@ using testing::CommandRequest;
 using testing::CommandsWritten;
 using testing::CountCommands;
 using testing::DurableCommands;
-using testing::GetRequest;
-using testing::HoldVoteRequests;
-using testing::HostBytes;
 using testing::HostPacket;
-using testing::Involving;
 using testing::kTestTickUs;
 using testing::PutRequest;
-using testing::RaftMessage;
-using testing::ReplySlot;
 using testing::ScriptedLogStore;
-using testing::ScriptedNetwork;
 using testing::SubmitAndSettle;
 using testing::TestCluster;
-using testing::TestNode;
 
 const NodeId kN1(1);
 
