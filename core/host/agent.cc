@@ -1,8 +1,10 @@
 #include "core/host/agent.h"
 
+#include <iterator>
 #include <utility>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
 
@@ -18,6 +20,40 @@ WorkerAgent::WorkerAgent(WorkerAgentOptions options, Executor* executor, Logger*
   CHECK(executor_ != nullptr && logger_ != nullptr && sm_ != nullptr);
   CHECK(hooks_.send_heartbeat && hooks_.submit);
   CHECK_GT(options_.heartbeat_us, 0);
+  CHECK_GT(options_.fence_us, options_.heartbeat_us);
+}
+
+void WorkerAgent::OnHeartbeatAck(const AgentHeartbeatAck& ack) {
+  // Only a time this process sent counts: a forged or replayed ack must not
+  // hold the fence open. (Sends are at or before last_heartbeat_.)
+  if (ack.incarnation() != options_.incarnation || !ticked_ ||
+      ack.sent_us() > last_heartbeat_ || ack.sent_us() <= last_acked_) {
+    return;
+  }
+  last_acked_ = ack.sent_us();
+}
+
+void WorkerAgent::UpdateFence(MonoMicros now) {
+  const bool fenced = now - last_acked_ >= options_.fence_us;
+  if (fenced == fenced_) return;
+  fenced_ = fenced;
+  dirty_ = true;
+  const uint64_t self = options_.self.value();
+  if (!fenced_) {
+    logger_->Info("n", self, " agent: a leader acknowledged a heartbeat again; tasks may start");
+    return;
+  }
+  logger_->Warning("n", self, " agent: no heartbeat acknowledged by a leader for ",
+                   (now - last_acked_) / kMicrosPerMilli, " ms: stopping ", running_tasks_.size(),
+                   " tasks and ", surviving_tasks_.size(),
+                   " unsettled survivors before the leader places them elsewhere");
+  for (const auto& [task_id, attempt] : running_tasks_) {
+    executor_->Stop(WorkKind::kTask, task_id);
+    fenced_tasks_[task_id] = attempt;
+  }
+  for (const std::string& task_id : surviving_tasks_) executor_->Stop(WorkKind::kTask, task_id);
+  surviving_tasks_.clear();
+  claims_.clear();  // a claim applied later must not start: the view may be stale
 }
 
 void WorkerAgent::AdoptSurvivors() {
@@ -143,9 +179,21 @@ void WorkerAgent::Tick(MonoMicros now, NodeId leader) {
     command.mutable_register_worker()->set_node_id(self);
     Report(std::move(command), "register");
   }
+  if (!ticked_) {
+    // The fence's starting point. A new process may hold tasks that
+    // survived its predecessor, whose last acknowledged heartbeat it cannot
+    // know: it gets half a fence to hear from a leader, not a whole one.
+    ticked_ = true;
+    last_acked_ = now - options_.fence_us / 2;
+  }
+  UpdateFence(now);
   if (now - last_heartbeat_ >= options_.heartbeat_us && !leader.is_none()) {
     last_heartbeat_ = now;
-    hooks_.send_heartbeat(leader);
+    AgentHeartbeat heartbeat;
+    heartbeat.set_node_id(self);
+    heartbeat.set_sent_us(now);
+    heartbeat.set_incarnation(options_.incarnation);
+    hooks_.send_heartbeat(leader, heartbeat);
     for (auto it = reports_.begin(); it != reports_.end();) {
       if (ReportSatisfied(it->second)) {
         it = reports_.erase(it);
@@ -172,8 +220,9 @@ void WorkerAgent::Tick(MonoMicros now, NodeId leader) {
 void WorkerAgent::ReconcileTasks() {
   const uint64_t self = options_.self.value();
   if (!surviving_tasks_.empty()) SettleSurvivingTasks();
-  // Start what is assigned here, stop what moved away. Only this worker's
-  // work, through the state machine's per-worker indexes.
+  // Claim what is assigned here, start what the log shows claimed, stop
+  // what moved away. Only this worker's work, through the state machine's
+  // per-worker indexes.
   for (const cluster::TaskRecord* active : sm_->ActiveTasksOn(self)) {
     const cluster::TaskRecord& task = *active;
     auto running = running_tasks_.find(task.task_id());
@@ -182,43 +231,86 @@ void WorkerAgent::ReconcileTasks() {
       executor_->Stop(WorkKind::kTask, task.task_id());
       continue;  // the new attempt starts once the old one has exited
     }
-    if (task.state() == cluster::TASK_RUNNING) {
-      // Running in the log but not here, and not among the survivors: it
-      // died with its machine.
+    if (task.state() == cluster::TASK_ASSIGNED) {
+      if (fenced_) continue;  // claims resume with leader contact
       cluster::Command command;
-      cluster::TaskFinished* finished = command.mutable_task_finished();
-      finished->set_task_id(task.task_id());
-      finished->set_worker_id(self);
-      finished->mutable_result()->set_attempt(task.attempt());
-      finished->mutable_result()->set_exit_code(-1);
-      finished->mutable_result()->set_error("worker restarted while the task ran");
-      Report(std::move(command), absl::StrCat("finished/", task.task_id(), "/", task.attempt()));
+      command.mutable_task_started()->set_task_id(task.task_id());
+      command.mutable_task_started()->set_worker_id(self);
+      command.mutable_task_started()->set_attempt(task.attempt());
+      Report(std::move(command), absl::StrCat("started/", task.task_id(), "/", task.attempt()));
+      claims_[task.task_id()] = task.attempt();
       continue;
     }
-    WorkSpec spec;
-    spec.kind = WorkKind::kTask;
-    spec.id = task.task_id();
-    spec.command = task.spec().command();
-    spec.args.assign(task.spec().args().begin(), task.spec().args().end());
-    spec.timeout_us = static_cast<int64_t>(task.spec().timeout_secs()) * kMicrosPerSecond;
-    if (spec.command.empty()) spec.command = "true";
-    const absl::Status started = executor_->Start(spec);
-    if (started.ok()) {
-      running_tasks_[task.task_id()] = task.attempt();
+    // RUNNING here in the log, not running in this process.
+    auto claim = claims_.find(task.task_id());
+    if (claim != claims_.end() && claim->second == task.attempt() && !fenced_) {
+      StartClaimed(task);
+      continue;
+    }
+    auto fenced = fenced_tasks_.find(task.task_id());
+    if (fenced != fenced_tasks_.end() && fenced->second == task.attempt()) {
+      ReportLost(task, absl::StrCat("stopped by the worker's fence: no heartbeat acknowledged by a "
+                                    "leader for ",
+                                    options_.fence_us / kMicrosPerMilli, " ms"));
+    } else if (claim != claims_.end() && claim->second == task.attempt()) {
+      ReportLost(task, "not started: the worker lost contact with the leader");
     } else {
-      dirty_ = true;  // retried on the next tick
-      logger_->Warning("n", self, " could not start task ", task.task_id(), ": ",
-                       started.ToString());
+      // Neither running here nor among the survivors: it died with its
+      // machine, or this process restarted between claim and start.
+      ReportLost(task, "worker restarted while the task ran");
     }
   }
   // A task is active here exactly when its record names this worker (the
   // state machine keeps worker_id at 0 for tasks not placed).
-  for (const auto& [task_id, attempt] : running_tasks_) {
+  const auto placed_here = [&](const std::string& task_id, uint32_t attempt) {
     const cluster::TaskRecord* task = sm_->FindTask(task_id);
-    if (task == nullptr || task->worker_id() != self) {
-      executor_->Stop(WorkKind::kTask, task_id);
+    return task != nullptr && task->worker_id() == self && task->attempt() == attempt;
+  };
+  for (const auto& [task_id, attempt] : running_tasks_) {
+    if (!placed_here(task_id, attempt)) executor_->Stop(WorkKind::kTask, task_id);
+  }
+  for (auto* memo : {&claims_, &fenced_tasks_}) {
+    for (auto it = memo->begin(); it != memo->end();) {
+      it = placed_here(it->first, it->second) ? std::next(it) : memo->erase(it);
     }
   }
+}
+
+void WorkerAgent::StartClaimed(const cluster::TaskRecord& task) {
+  WorkSpec spec;
+  spec.kind = WorkKind::kTask;
+  spec.id = task.task_id();
+  spec.command = task.spec().command();
+  spec.args.assign(task.spec().args().begin(), task.spec().args().end());
+  spec.timeout_us = static_cast<int64_t>(task.spec().timeout_secs()) * kMicrosPerSecond;
+  if (spec.command.empty()) spec.command = "true";
+  const absl::Status started = executor_->Start(spec);
+  if (started.ok()) {
+    running_tasks_[task.task_id()] = task.attempt();
+    claims_.erase(task.task_id());
+    return;
+  }
+  logger_->Warning("n", options_.self.value(), " could not start task ", task.task_id(), ": ",
+                   started.ToString());
+  if (absl::IsInvalidArgument(started)) {
+    // It will never start: its attempt ends as a failure (retried per the
+    // task's policy).
+    claims_.erase(task.task_id());
+    ReportLost(task, absl::StrCat("could not start: ", started.message()));
+    return;
+  }
+  dirty_ = true;  // busy or at capacity: retried on the next tick
+}
+
+void WorkerAgent::ReportLost(const cluster::TaskRecord& task, std::string why) {
+  cluster::Command command;
+  cluster::TaskFinished* finished = command.mutable_task_finished();
+  finished->set_task_id(task.task_id());
+  finished->set_worker_id(options_.self.value());
+  finished->mutable_result()->set_attempt(task.attempt());
+  finished->mutable_result()->set_exit_code(-1);
+  finished->mutable_result()->set_error(std::move(why));
+  Report(std::move(command), absl::StrCat("finished/", task.task_id(), "/", task.attempt()));
 }
 
 void WorkerAgent::ReconcileVms() {
@@ -340,13 +432,8 @@ void WorkerAgent::OnWorkEvent(const WorkEvent& event, MonoMicros now, NodeId lea
     if (it == running_tasks_.end()) return;
     const uint32_t attempt = it->second;
     cluster::Command command;
-    if (event.state == WorkEvent::State::kRunning) {
-      command.mutable_task_started()->set_task_id(event.id);
-      command.mutable_task_started()->set_worker_id(self);
-      command.mutable_task_started()->set_attempt(attempt);
-      Report(std::move(command), absl::StrCat("started/", event.id, "/", attempt));
-      return;
-    }
+    // Running: the log said so before the start (the claim).
+    if (event.state == WorkEvent::State::kRunning) return;
     running_tasks_.erase(it);
     // Stopped because the log moved it: nothing to report.
     if (event.reason == WorkEvent::Reason::kStopped) return;
@@ -385,6 +472,10 @@ void WorkerAgent::CheckInvariants() const {
   for (const std::string& id : surviving_tasks_) {
     CHECK(running_tasks_.count(id) == 0) << "task " << id << " both adopted and unsettled";
   }
+  for (const auto& [id, attempt] : claims_) {
+    CHECK(running_tasks_.count(id) == 0) << "task " << id << " both claimed and running";
+  }
+  CHECK(!fenced_ || claims_.empty()) << "a claim survived the fence";
   CHECK_LE(reports_.size(), kAgentReportsMax);
   CHECK_LE(running_tasks_.size() + local_vms_.size(), 2 * Executor::kRunningMax);
   for (const auto& [name, vm] : local_vms_) {

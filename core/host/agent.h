@@ -11,6 +11,21 @@
 // proposal, a leader change or a restart never loses one, and a duplicate is
 // harmless (the state machine rejects it).
 //
+// A task never runs twice at once. Two rules keep it so:
+//   - Claim, then start. The agent first proposes TaskStarted for the
+//     attempt the log assigns here, and starts the process only once it has
+//     applied that claim (the attempt RUNNING here). A node whose view is
+//     stale (it lags, the task has since moved on) makes a claim that apply
+//     refuses, so it never starts an attempt that is no longer current.
+//   - The fence. The leader acknowledges each heartbeat; with no
+//     acknowledgement of a heartbeat sent in the last `fence_us`, the agent
+//     stops every task it runs and starts none. The leader places a silent
+//     worker's tasks elsewhere only after it has been silent for longer
+//     than the fence can take (HostOptions::Validate checks the bound), so
+//     a worker cut off from the leader has stopped its tasks before they
+//     start elsewhere. Limit: a node process that is paused (SIGSTOP) cannot
+//     fence; its tasks, which are separate processes, run on.
+//
 // Thread-safety: none; the Host's thread. Lifetime: owned by the Host; the
 // Executor, Logger and state machine outlive it.
 #ifndef BLIXARD_CORE_HOST_AGENT_H_
@@ -28,6 +43,7 @@
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/proto/cluster.pb.h"
+#include "core/proto/host.pb.h"
 #include "core/sm/cluster_state_machine.h"
 
 namespace blixard::host {
@@ -41,6 +57,13 @@ struct WorkerAgentOptions {
   // The capacity this node offers; the agent does nothing without it.
   std::optional<cluster::RegisterWorker> worker;
   int64_t heartbeat_us = 500'000;
+  // Tasks stop when no heartbeat sent this long ago or later was
+  // acknowledged by a leader. REQUIRES: > heartbeat_us.
+  int64_t fence_us = 10'000'000;
+  // Tells this process's heartbeats from an earlier process's on the same
+  // node (whose clock readings may overlap after a reboot): distinct per
+  // process with high probability.
+  uint64_t incarnation = 0;
 };
 
 class WorkerAgent {
@@ -48,8 +71,8 @@ class WorkerAgent {
   // What the agent asks of its Host. Both may run Host code that calls
   // back into the agent (a report that is answered at once).
   struct Hooks {
-    // Sends an agent heartbeat to `leader` (which may be this node).
-    std::function<void(NodeId leader)> send_heartbeat;
+    // Sends `heartbeat` to `leader` (which may be this node).
+    std::function<void(NodeId leader, const AgentHeartbeat& heartbeat)> send_heartbeat;
     // Submits `command` as a client request that may be forwarded to the
     // leader; the answer is ignored (the report is resent until it lands).
     std::function<void(cluster::Command command)> submit;
@@ -85,6 +108,14 @@ class WorkerAgent {
   // applied.
   void MarkDirty() { dirty_ = true; }
 
+  // A leader acknowledged one of this agent's heartbeats. Acks for another
+  // incarnation, or echoing a time this agent never sent, are ignored.
+  void OnHeartbeatAck(const AgentHeartbeatAck& ack);
+
+  // Whether the fence holds: no acknowledged heartbeat within fence_us, so
+  // no task runs here.
+  bool fenced() const { return fenced_; }
+
   // An executor event for this node's work.
   void OnWorkEvent(const WorkEvent& event, MonoMicros now, NodeId leader);
 
@@ -103,7 +134,10 @@ class WorkerAgent {
   bool ReportSatisfied(const cluster::Command& command) const;
   void SettleSurvivingTasks();
   void SettleSurvivingVms();
+  void UpdateFence(MonoMicros now);
   void ReconcileTasks();
+  void StartClaimed(const cluster::TaskRecord& task);
+  void ReportLost(const cluster::TaskRecord& task, std::string why);
   void ReconcileVms();
   static cluster::VmObservedState NextVmStep(cluster::VmObservedState from,
                                              cluster::VmObservedState to);
@@ -117,12 +151,23 @@ class WorkerAgent {
   // Unacknowledged reports, by key, resent until the log has them.
   std::map<std::string, cluster::Command> reports_;
   std::map<std::string, uint32_t> running_tasks_;  // task id -> attempt
+  // Attempts this process claimed (TaskStarted proposed) and has not
+  // started yet: started once the log shows the claim, never after a
+  // restart (a new process cannot know whether the old one started it).
+  std::map<std::string, uint32_t> claims_;  // task id -> attempt
+  // Attempts the fence stopped: their end is reported as such.
+  std::map<std::string, uint32_t> fenced_tasks_;  // task id -> attempt
   std::map<std::string, LocalVm> local_vms_;       // what the executor runs
   // Work that survived a restart and is not yet adopted or stopped.
   std::set<std::string> surviving_tasks_;
   std::set<std::string> surviving_vms_;
   bool caught_up_ = false;
   MonoMicros last_heartbeat_ = 0;
+  // The newest heartbeat send time a leader acknowledged (or the fence's
+  // starting point: see Tick).
+  MonoMicros last_acked_ = 0;
+  bool ticked_ = false;
+  bool fenced_ = false;
   MonoMicros last_registration_ = 0;
   // Something the reconciliation reads changed since its last pass: an
   // entry or snapshot applied, an executor event, a start to retry.

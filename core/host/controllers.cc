@@ -14,6 +14,7 @@ LeaderControllers::LeaderControllers(LeaderControllersOptions options,
   CHECK(sm_ != nullptr);
   CHECK_GT(options_.worker_ttl_us, 0);
   CHECK_GT(options_.advance_time_us, 0);
+  CHECK_GT(options_.worker_fenced_after_us, 0);
 }
 
 uint64_t LeaderControllers::LogTimeMs(MonoMicros now) const {
@@ -35,6 +36,7 @@ void LeaderControllers::OnBecameLeader(MonoMicros now) {
   // Every worker gets a full TTL from now: the old leader's view is gone.
   last_heartbeat_.clear();
   for (const auto& [node_id, worker] : sm_->workers()) last_heartbeat_[node_id] = now;
+  last_elected_ = now;
   cooldown_.clear();
   last_proposal_ = now;
 }
@@ -108,15 +110,24 @@ void LeaderControllers::Run(MonoMicros now, const Propose& propose) {
   }
 }
 
+MonoMicros LeaderControllers::LastHeard(uint64_t node_id) const {
+  auto it = last_heartbeat_.find(node_id);
+  return it == last_heartbeat_.end() ? last_elected_ : it->second;
+}
+
 void LeaderControllers::ProposeTimeouts(MonoMicros now, const Propose& propose) {
-  // Tasks whose worker never reported an end (its node went quiet without
-  // being declared lost, or the report was lost for good).
+  // Tasks whose worker never reported an end because it went silent. A
+  // worker that is heard reports its own timeouts (its Executor kills the
+  // task at the timeout); declaring one while that worker may still run it
+  // would let the retry start elsewhere while the first run goes on. A
+  // silent one has stopped it by worker_fenced_after_us (its fence).
   // From the state machine's deadline index: O(log n + overdue), whatever
   // the number of tasks (a scan of every record cost O(tasks) per tick).
   // Pointers stay valid through the loop: proposing applies nothing.
   for (const cluster::TaskRecord* task :
        sm_->TasksPastDeadline(sm_->now_ms(), options_.task_timeout_slack_ms,
                               kTimeoutsPerTickMax)) {
+    if (now - LastHeard(task->worker_id()) < options_.worker_fenced_after_us) continue;
     if (!Cooled(absl::StrCat("timeout/", task->task_id()), now)) continue;
     cluster::Command command;
     cluster::TaskFinished* finished = command.mutable_task_finished();

@@ -55,6 +55,10 @@ struct LeaderControllersOptions {
   // Slack past a task's timeout before the leader declares it timed out
   // (the worker's own Executor kills it at the timeout).
   uint64_t task_timeout_slack_ms = 5'000;
+  // The leader declares a task timed out only when its worker has been
+  // silent this long: by then the worker's fence has stopped it (a worker
+  // that is heard reports its own timeouts). HostOptions::WorkerFencedAfterUs.
+  int64_t worker_fenced_after_us = 14'000'000;
 };
 
 class LeaderControllers {
@@ -91,6 +95,8 @@ class LeaderControllers {
   bool Cooled(const std::string& subject, MonoMicros now);
   void ForgetOldCooldowns(MonoMicros now);
   void ProposeTimeouts(MonoMicros now, const Propose& propose);
+  // When this leader last heard `node_id` (its election, when never).
+  MonoMicros LastHeard(uint64_t node_id) const;
 
   const LeaderControllersOptions options_;
   const ClusterStateMachine* const sm_;
@@ -98,6 +104,7 @@ class LeaderControllers {
   std::map<uint64_t, MonoMicros> last_heartbeat_;  // by worker id
   std::map<std::string, MonoMicros> cooldown_;     // subject -> when acted
   MonoMicros last_proposal_ = 0;
+  MonoMicros last_elected_ = 0;
   // Log time = (clock + this) in ms; signed: a leader's clock may read
   // ahead of or behind the replicated clock.
   int64_t log_time_offset_us_ = 0;

@@ -46,6 +46,32 @@ absl::Status HostOptions::Validate() const {
     return absl::InvalidArgumentError(
         "host: timeouts must be > 0 and worker_ttl_us > agent_heartbeat_us");
   }
+  if (agent_fence_us <= agent_heartbeat_us || agent_fence_us > Timers::kDelayMaxUs ||
+      worker_ttl_us > Timers::kDelayMaxUs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host: agent_fence_us (", agent_fence_us, ") must be above agent_heartbeat_us (",
+        agent_heartbeat_us, ") and, like worker_ttl_us (", worker_ttl_us, "), at most ",
+        Timers::kDelayMaxUs));
+  }
+  if (worker.has_value() && !check_quorum) {
+    return absl::InvalidArgumentError(
+        "host: a worker node needs check_quorum: its fence trusts that a deposed leader "
+        "steps down, and stops acknowledging heartbeats, within two election timeouts");
+  }
+  // A lost worker's tasks move after the TTL plus the offline grace (in log
+  // time, which runs at a leader's clock rate); its fence must have stopped
+  // them by then, with 3% to spare for the two clocks' drift.
+  const int64_t tasks_stay_us =
+      worker_ttl_us +
+      static_cast<int64_t>(std::min<uint64_t>(state_machine.offline_grace_ms, uint64_t{1} << 40)) *
+          kMicrosPerMilli;
+  if (WorkerFencedAfterUs() / 100 * 103 > tasks_stay_us) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host: a cut-off worker's fence (agent_fence_us ", agent_fence_us,
+        " + 4 election timeouts = ", WorkerFencedAfterUs(),
+        " us, plus 3%) must end before its tasks move (worker_ttl_us + offline_grace_ms = ",
+        tasks_stay_us, " us): lower agent_fence_us or raise the grace"));
+  }
   if (cluster_id == 0) return absl::InvalidArgumentError("host: cluster_id must not be 0");
   if (absl::Status raft = raft::ValidateConfig(RaftConfigOf(*this)); !raft.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("host: raft settings: ", raft.message()));
@@ -65,6 +91,7 @@ LeaderControllersOptions ControllerOptions(const HostOptions& options) {
   o.worker_ttl_us = options.worker_ttl_us;
   o.advance_time_us = options.advance_time_us;
   o.task_timeout_slack_ms = options.task_timeout_slack_ms;
+  o.worker_fenced_after_us = options.WorkerFencedAfterUs();
   return o;
 }
 
@@ -85,11 +112,14 @@ Host::Host(HostOptions options, Env env, Logger* logger, HostObserver* observer)
     agent.self = options_.id;
     agent.worker = options_.worker;
     agent.heartbeat_us = options_.agent_heartbeat_us;
+    agent.fence_us = options_.agent_fence_us;
+    // The core's seed is drawn per process (HostOptions::raft_seed).
+    agent.incarnation = options_.raft_seed;
     WorkerAgent::Hooks hooks;
-    hooks.send_heartbeat = [this](NodeId leader) {
-      HostMessage heartbeat;
-      heartbeat.mutable_heartbeat()->set_node_id(options_.id.value());
-      SendHostMessage(leader, heartbeat);
+    hooks.send_heartbeat = [this](NodeId leader, const AgentHeartbeat& heartbeat) {
+      HostMessage message;
+      *message.mutable_heartbeat() = heartbeat;
+      SendHostMessage(leader, message);
     };
     hooks.submit = [this](cluster::Command command) {
       api::ClientRequest request;
@@ -105,6 +135,8 @@ Host::Host(HostOptions options, Env env, Logger* logger, HostObserver* observer)
 Host::~Host() = default;
 
 MonoMicros Host::Now() const { return env_.clock->NowMicros(); }
+
+bool Host::agent_fenced() const { return agent_ != nullptr && agent_->fenced(); }
 
 absl::Status Host::Start() {
   CHECK(!started_);
@@ -334,8 +366,23 @@ void Host::OnHostBytes(NodeId from, const std::string& bytes) {
       reply(message.forward_reply().response());
       return;
     }
-    case HostMessage::kHeartbeat:
-      if (is_leader()) controllers_.OnHeartbeat(message.heartbeat().node_id(), Now());
+    case HostMessage::kHeartbeat: {
+      if (!is_leader()) return;
+      const AgentHeartbeat& heartbeat = message.heartbeat();
+      if (heartbeat.node_id() != from.value()) {
+        logger_->Warning("n", options_.id.value(), " dropped a heartbeat for n",
+                         heartbeat.node_id(), " sent by n", from.value());
+        return;
+      }
+      controllers_.OnHeartbeat(heartbeat.node_id(), Now());
+      HostMessage ack;
+      ack.mutable_heartbeat_ack()->set_sent_us(heartbeat.sent_us());
+      ack.mutable_heartbeat_ack()->set_incarnation(heartbeat.incarnation());
+      SendHostMessage(from, ack);
+      return;
+    }
+    case HostMessage::kHeartbeatAck:
+      if (agent_ != nullptr) agent_->OnHeartbeatAck(message.heartbeat_ack());
       return;
     case HostMessage::BODY_NOT_SET:
       logger_->Warning("n", options_.id.value(), " dropped an empty host message from n",

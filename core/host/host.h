@@ -113,7 +113,10 @@ struct HostOptions {
   size_t max_inflight_msgs = 256;
   uint64_t max_inflight_bytes = 32 << 20;
   uint64_t max_uncommitted_entries_size = 64 << 20;
-  uint64_t raft_seed = 0;  // the core's randomness (election timeouts)
+  // The core's randomness (election timeouts); drawn anew for each process
+  // of the node, which also names the process to its agent's leader
+  // (WorkerAgentOptions::incarnation).
+  uint64_t raft_seed = 0;
 
   // Snapshots: taken after this many applied entries since the last one;
   // the log keeps this many entries below the snapshot for slow followers.
@@ -131,17 +134,33 @@ struct HostOptions {
   // The capacity this node offers as a worker; nullopt: not a worker.
   std::optional<cluster::RegisterWorker> worker;
   int64_t agent_heartbeat_us = 500'000;
+  // The agent stops its tasks when no leader acknowledged a heartbeat it
+  // sent in this long (WorkerAgent's fence).
+  int64_t agent_fence_us = 10'000'000;
   // The leader proposes WorkerLost after this long without a heartbeat.
   int64_t worker_ttl_us = 3'000'000;
   // The leader proposes AdvanceTime when nothing was proposed for this long.
   int64_t advance_time_us = 1'000'000;
-  // Slack past a task's timeout before the leader declares it timed out
-  // (the worker's own Executor kills it at the timeout).
+  // Slack past a task's timeout before the leader declares it timed out.
+  // The leader does so only for a worker silent for longer than its fence
+  // can take (WorkerFencedAfterUs): a worker it hears from reports its own
+  // timeouts (its Executor kills the task at the timeout).
   uint64_t task_timeout_slack_ms = 5'000;
 
   ClusterStateMachineOptions state_machine;
 
   absl::Status Validate() const;
+
+  // How long a worker must have been silent (no heartbeat heard by this
+  // leader, or since this leader was elected) before the leader may assume
+  // its agent's fence has stopped its tasks: the fence, plus the longest a
+  // deposed leader may go on acknowledging heartbeats before check-quorum
+  // makes it step down (two randomized election timeouts). Validate checks
+  // that a lost worker's tasks stay put at least this long (TTL plus the
+  // state machine's offline grace, with a margin for clock drift).
+  int64_t WorkerFencedAfterUs() const {
+    return agent_fence_us + 4 * static_cast<int64_t>(election_ticks) * tick_us;
+  }
 };
 
 class Host {
@@ -172,6 +191,10 @@ class Host {
   bool TransferLeader(NodeId to);
 
   NodeId id() const { return options_.id; }
+  // Whether this node's worker agent holds its fence (no leader
+  // acknowledged a recent heartbeat: it runs no task). False for a node
+  // that is not a worker.
+  bool agent_fenced() const;
   bool is_leader() const;
   NodeId leader() const;
   Term term() const;

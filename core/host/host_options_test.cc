@@ -47,5 +47,23 @@ TEST(HostOptionsTest, HostSettingsAreNamed) {
   ExpectRefused(options, "worker_ttl_us");
 }
 
+TEST(HostOptionsTest, TheWorkerFenceMustEndBeforeALostWorkersTasksMove) {
+  HostOptions options = Valid();
+  options.agent_fence_us = options.agent_heartbeat_us;
+  ExpectRefused(options, "agent_fence_us");
+  // The fence (plus four election timeouts) against TTL + offline grace.
+  options = Valid();
+  options.state_machine.offline_grace_ms = 1'000;
+  ExpectRefused(options, "offline_grace_ms");
+  options.agent_fence_us = 1'000'000;
+  options.worker_ttl_us = 10'000'000;
+  EXPECT_TRUE(options.Validate().ok()) << options.Validate();
+  // A worker trusts a deposed leader to step down: check-quorum.
+  options = Valid();
+  options.worker.emplace();
+  options.check_quorum = false;
+  ExpectRefused(options, "check_quorum");
+}
+
 }  // namespace
 }  // namespace blixard::host

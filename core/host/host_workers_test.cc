@@ -2,7 +2,9 @@
 // and the worker agent (part 1, host_test.cc, has the Ready loop).
 #include "core/host/host.h"
 
+#include <algorithm>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -115,13 +117,10 @@ TEST(HostControllerTest, LeaderProposesAdvanceTimeOnlyWhenIdleForAdvanceTimeUs) 
   EXPECT_GE(host.state_machine().now_ms(), state_ms + kIdleUs / kMicrosPerMilli);
 }
 
-TEST(HostControllerTest, RunningTaskPastItsTimeoutPlusSlackIsDeclaredTimedOut) {
-  constexpr uint64_t kSlackMs = 500;
-  TestCluster cluster({kN1}, [](HostOptions& options) {
-    options.task_timeout_slack_ms = kSlackMs;
-    options.advance_time_us = 200'000;     // fine-grained log time
-    options.worker_ttl_us = 3600'000'000;  // worker 5 is never lost here
-  });
+// Worker 5 is a registered worker with a RUNNING task t1 (timeout 1 s) that
+// never heartbeats unless the test says so; returns the log time at which
+// t1's timeout plus `slack_ms` has passed.
+uint64_t RunTaskOnSilentWorker(TestCluster& cluster, uint64_t slack_ms) {
   cluster.StartAll();
   cluster.ElectLeader();
   cluster.Settle();
@@ -129,19 +128,68 @@ TEST(HostControllerTest, RunningTaskPastItsTimeoutPlusSlackIsDeclaredTimedOut) {
   SubmitAndSettle(cluster, kN1, CommandRequest(RegisterWorkerCommand(5), 3, 1));
   SubmitAndSettle(cluster, kN1, CommandRequest(SubmitTaskCommand("t1", 1), 3, 2));
   const cluster::TaskRecord* task = host.state_machine().FindTask("t1");
-  ASSERT_NE(task, nullptr);
-  ASSERT_EQ(task->state(), cluster::TASK_ASSIGNED);
-  ASSERT_EQ(task->worker_id(), 5u);
+  EXPECT_NE(task, nullptr);
+  EXPECT_EQ(task->state(), cluster::TASK_ASSIGNED);
+  EXPECT_EQ(task->worker_id(), 5u);
   cluster::Command started;
   started.mutable_task_started()->set_task_id("t1");
   started.mutable_task_started()->set_worker_id(5);
   started.mutable_task_started()->set_attempt(1);
   SubmitAndSettle(cluster, kN1, CommandRequest(started, 3, 3));
-  ASSERT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
-  const uint64_t deadline_ms =
-      host.state_machine().FindTask("t1")->assigned_time_ms() + 1000 + kSlackMs;
+  EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
+  return host.state_machine().FindTask("t1")->assigned_time_ms() + 1000 + slack_ms;
+}
 
-  for (int tick = 0; tick < 100; ++tick) {
+void SilentWorkerOptions(HostOptions& options) {
+  options.task_timeout_slack_ms = 500;
+  options.advance_time_us = 200'000;     // fine-grained log time
+  options.worker_ttl_us = 3600'000'000;  // worker 5 is never lost here
+  options.agent_fence_us = 600'000;      // fenced after 0.6 s + 4 election timeouts
+}
+
+TEST(HostControllerTest, LeaderLeavesTheTimeoutOfAWorkerItHearsToThatWorker) {
+  TestCluster cluster({kN1}, SilentWorkerOptions);
+  const uint64_t deadline_ms = RunTaskOnSilentWorker(cluster, 500);
+  Host& host = cluster.host(kN1);
+  const int64_t fenced_after_us = cluster.node(kN1).options().WorkerFencedAfterUs();
+  HostMessage heartbeat;
+  heartbeat.mutable_heartbeat()->set_node_id(5);
+  // Worker 5 heartbeats for twice the fence time, far past t1's deadline:
+  // its own Executor ends t1 and reports it, so the leader must not.
+  const MonoMicros until = cluster.now() + 2 * fenced_after_us;
+  MonoMicros last_heard = 0;
+  while (cluster.now() < until) {
+    ASSERT_TRUE(cluster.network().Inject(HostPacket(NodeId(5), kN1, heartbeat)));
+    cluster.Settle();
+    last_heard = cluster.now();
+    cluster.AdvanceBy(500'000);
+  }
+  ASSERT_GT(host.state_machine().now_ms(), deadline_ms);
+  EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING)
+      << "timed out by the leader while its worker is heard (and may still run it)";
+  // Silent from the last one: declared once the worker's fence must have
+  // ended the task.
+  cluster.AdvanceTo(last_heard + fenced_after_us - 2 * kTestTickUs);
+  EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
+  cluster.AdvanceTo(last_heard + fenced_after_us + 10 * kTestTickUs);
+  EXPECT_EQ(host.state_machine().FindTask("t1")->state(), cluster::TASK_TIMED_OUT);
+}
+
+TEST(HostControllerTest, RunningTaskPastItsTimeoutPlusSlackIsDeclaredTimedOut) {
+  constexpr uint64_t kSlackMs = 500;
+  TestCluster cluster({kN1}, SilentWorkerOptions);
+  const uint64_t deadline_ms = RunTaskOnSilentWorker(cluster, kSlackMs);
+  Host& host = cluster.host(kN1);
+  const int64_t fenced_after_us = cluster.node(kN1).options().WorkerFencedAfterUs();
+  // The leader has not heard worker 5 since it registered.
+  std::optional<uint64_t> registered_ms;
+  for (const cluster::Command& command : CommandsWritten(cluster.node(kN1).store())) {
+    if (command.has_register_worker()) registered_ms = command.log_time_ms();
+  }
+  ASSERT_TRUE(registered_ms.has_value());
+  const uint64_t silent_from_ms = *registered_ms;
+
+  for (int tick = 0; tick < 200; ++tick) {
     cluster.AdvanceBy(kTestTickUs);
     if (host.state_machine().FindTask("t1")->state() != cluster::TASK_RUNNING) break;
   }
@@ -153,9 +201,15 @@ TEST(HostControllerTest, RunningTaskPastItsTimeoutPlusSlackIsDeclaredTimedOut) {
     ++declared;
     EXPECT_TRUE(command.task_finished().result().timed_out());
     EXPECT_GE(command.log_time_ms(), deadline_ms) << "declared before timeout + slack";
+    EXPECT_GE(command.log_time_ms(),
+              silent_from_ms + static_cast<uint64_t>(fenced_after_us / kMicrosPerMilli))
+        << "declared before the silent worker's fence had ended the task";
   }
   EXPECT_EQ(declared, 1u);
-  EXPECT_LE(host.state_machine().FindTask("t1")->finished_time_ms(), deadline_ms + 1000);
+  EXPECT_LE(host.state_machine().FindTask("t1")->finished_time_ms(),
+            std::max(deadline_ms, silent_from_ms + static_cast<uint64_t>(fenced_after_us /
+                                                                         kMicrosPerMilli)) +
+                1000);
 }
 
 // ---------------------------------------------------------------------------
@@ -204,6 +258,113 @@ TEST(HostAgentTest, WorkerRegistersStartsItsTaskOnceAndReportsTheExit) {
   const std::vector<cluster::Command> commands = DurableCommands(cluster.node(kN1).store());
   EXPECT_EQ(CountCommands(commands, cluster::Command::kTaskFinished), 1u);
   EXPECT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u) << "started twice";
+}
+
+
+// A three-node cluster where only `worker` (not the leader) is a worker,
+// with a one-attempt task t1 assigned to it. Returns the leader.
+NodeId AssignTaskToFollowerWorker(TestCluster& cluster, NodeId worker) {
+  cluster.StartAll();
+  NodeId leader = cluster.ElectLeader();
+  if (leader == worker) {
+    const NodeId other = worker == kN1 ? NodeId(2) : kN1;
+    EXPECT_TRUE(cluster.host(leader).TransferLeader(other));
+    for (int i = 0; i < 100 && !cluster.host(other).is_leader(); ++i) {
+      cluster.AdvanceBy(kTestTickUs);
+    }
+    leader = other;
+  }
+  EXPECT_TRUE(cluster.host(leader).is_leader());
+  cluster.AdvanceBy(2'000'000);  // the worker registers
+  EXPECT_NE(cluster.host(leader).state_machine().FindWorker(worker.value()), nullptr);
+  SubmitAndSettle(cluster, leader, CommandRequest(SubmitTaskCommand("t1", 0), 3, 1));
+  const cluster::TaskRecord* task = cluster.host(leader).state_machine().FindTask("t1");
+  EXPECT_NE(task, nullptr);
+  if (task != nullptr) EXPECT_EQ(task->worker_id(), worker.value());
+  return leader;
+}
+
+void OnlyNode2IsAWorker(HostOptions& options) {
+  options.agent_fence_us = 2'000'000;
+  if (options.id != NodeId(2)) return;
+  cluster::RegisterWorker worker;
+  worker.set_address("10.0.0.2");
+  worker.mutable_capacity()->set_cpu_cores(4);
+  worker.mutable_capacity()->set_memory_mb(1024);
+  worker.mutable_capacity()->set_disk_gb(10);
+  options.worker = worker;
+}
+
+TEST(HostAgentTest, ATaskStartsOnlyOnceTheLogHoldsTheWorkersClaimOnIt) {
+  const NodeId kWorker(2);
+  TestCluster cluster({kN1, kWorker, NodeId(3)}, OnlyNode2IsAWorker);
+  const NodeId leader = AssignTaskToFollowerWorker(cluster, kWorker);
+  testing::ScriptedExecutor& executor = cluster.node(kWorker).executor();
+  // The worker's claim (a forwarded TaskStarted) is held on the wire: the
+  // worker knows t1 is ASSIGNED to it, but the log has not confirmed that
+  // this attempt is still current, so nothing may start. (A lagging node
+  // that started from its stale view ran an attempt the log had moved on.)
+  const testing::PacketPredicate from_worker = [&](const Packet& packet) {
+    return packet.from == kWorker && packet.kind == Packet::Kind::kBytes;
+  };
+  cluster.AdvanceBy(1'000'000, from_worker);  // within the fence time
+  ASSERT_EQ(cluster.host(kWorker).state_machine().FindTask("t1")->state(),
+            cluster::TASK_ASSIGNED);
+  EXPECT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 0u)
+      << "started before the log confirmed the claim";
+  cluster.AdvanceBy(2'000'000);  // the claim lands
+  EXPECT_EQ(cluster.host(leader).state_machine().FindTask("t1")->state(), cluster::TASK_RUNNING);
+  EXPECT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u);
+  executor.EmitRunning(WorkKind::kTask, "t1");
+  cluster.AdvanceBy(2'000'000);
+  EXPECT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u) << "started twice";
+}
+
+TEST(HostAgentTest, AWorkerCutOffFromTheLeadersAcksStopsItsTasksAndSaysWhy) {
+  const NodeId kWorker(2);
+  TestCluster cluster({kN1, kWorker, NodeId(3)}, OnlyNode2IsAWorker);
+  const NodeId leader = AssignTaskToFollowerWorker(cluster, kWorker);
+  testing::ScriptedExecutor& executor = cluster.node(kWorker).executor();
+  cluster.AdvanceBy(2'000'000);
+  ASSERT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u);
+  executor.EmitRunning(WorkKind::kTask, "t1");
+  cluster.AdvanceBy(1'000'000);
+  ASSERT_FALSE(cluster.host(kWorker).agent_fenced());
+
+  // The leader's answers to the worker's heartbeats are lost (Raft still
+  // flows both ways, and the leader still hears the heartbeats).
+  const testing::PacketPredicate acks = [&](const Packet& packet) {
+    return packet.from == leader && packet.to == kWorker && packet.kind == Packet::Kind::kBytes;
+  };
+  const int64_t fence_us = cluster.node(kWorker).options().agent_fence_us;
+  const MonoMicros cut_at = cluster.now();
+  cluster.AdvanceTo(cut_at + fence_us - 1'000'000, nullptr, acks);
+  EXPECT_EQ(executor.StopsOf(WorkKind::kTask, "t1"), 0u) << "stopped before the fence time";
+  cluster.AdvanceTo(cut_at + fence_us + 500'000, nullptr, acks);
+  EXPECT_TRUE(cluster.host(kWorker).agent_fenced());
+  EXPECT_EQ(executor.StopsOf(WorkKind::kTask, "t1"), 1u) << "the fence did not stop the task";
+
+  // An ack for another process of the node, or for a time this one never
+  // sent, does not lift the fence.
+  HostMessage forged;
+  forged.mutable_heartbeat_ack()->set_sent_us(cluster.now());
+  forged.mutable_heartbeat_ack()->set_incarnation(
+      cluster.node(kWorker).options().raft_seed + 1);
+  ASSERT_TRUE(cluster.network().Inject(HostPacket(leader, kWorker, forged)));
+  forged.mutable_heartbeat_ack()->set_incarnation(cluster.node(kWorker).options().raft_seed);
+  forged.mutable_heartbeat_ack()->set_sent_us(cluster.now() + 1'000'000);
+  ASSERT_TRUE(cluster.network().Inject(HostPacket(leader, kWorker, forged)));
+  cluster.Settle(nullptr, acks);
+  cluster.AdvanceBy(kTestTickUs, nullptr, acks);
+  EXPECT_TRUE(cluster.host(kWorker).agent_fenced()) << "a forged ack lifted the fence";
+
+  executor.EmitExit(WorkKind::kTask, "t1", WorkEvent::Reason::kStopped, 143);
+  cluster.AdvanceBy(3'000'000);  // acks flow again
+  EXPECT_FALSE(cluster.host(kWorker).agent_fenced());
+  const cluster::TaskRecord* task = cluster.host(leader).state_machine().FindTask("t1");
+  EXPECT_EQ(task->state(), cluster::TASK_FAILED);
+  EXPECT_NE(task->result().error().find("fence"), std::string::npos) << task->result().error();
+  EXPECT_EQ(executor.StartsOf(WorkKind::kTask, "t1"), 1u);
 }
 
 }  // namespace

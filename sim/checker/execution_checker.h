@@ -8,13 +8,14 @@
 // replicated state says about attempts. (Two on one node cannot happen: an
 // executor refuses a second Start of a running id.)
 //
-// The report says why the older execution was still alive, to tell the two
-// known ways today's Host gets there apart:
-//   - it survived a process crash of its node (the restarted Host did not
-//     adopt it, reported the attempt lost, and the task was placed again);
+// The report says why the older execution was still alive, to tell apart
+// the ways a Host could get there (each now guarded in the WorkerAgent):
+//   - it survived a process crash of its node (the restarted Host must
+//     adopt it or stop it, never report it lost while it runs);
 //   - its node process never crashed: the worker was cut off from the
-//     leader (partition, pause), declared lost after the TTL and its tasks
-//     requeued while it still ran them.
+//     leader (partition, pause) and its tasks placed elsewhere while it
+//     still ran them (the agent's fence), or it started an attempt from a
+//     stale view of the log (claim before start).
 //
 // VMs are not judged (a migration legitimately overlaps the old stop with
 // the new start today); only tasks.
