@@ -182,12 +182,13 @@ void Host::FinishPersist(PendingPersist persist) {
   if (persist.local_snapshot.has_value()) {
     // Our own snapshot: the core serves it to followers that fell behind the
     // compacted log, and keeps log_retain_entries below it for the others.
+    // Its bytes move into the core's storage: the store's write had the
+    // only other copy (one serialization, one copy in all).
     const raft::SnapshotMetadata& meta = persist.local_snapshot->metadata();
     const Index index(meta.index());
     if (index > Index(storage_.FirstIndex().value() - 1)) {
       CHECK_OK(storage_.CreateSnapshot(index, &meta.conf_state(),
-                                       persist.local_snapshot->data())
-                   .status());
+                                       std::move(*persist.local_snapshot->mutable_data())));
       const Index compact_to(index.value() > options_.log_retain_entries
                                  ? index.value() - options_.log_retain_entries
                                  : 0);

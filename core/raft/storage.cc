@@ -114,9 +114,8 @@ absl::Status MemoryStorage::Append(std::vector<Entry> entries) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Snapshot> MemoryStorage::CreateSnapshot(Index index,
-                                                       const ConfState* cs,
-                                                       std::string data) {
+absl::Status MemoryStorage::CreateSnapshot(Index index, const ConfState* cs,
+                                           std::string data) {
   if (index <= Index(snapshot_.metadata().index())) {
     return absl::FailedPreconditionError(
         absl::StrCat("snapshot at ", index.value(), " is out of date"));
@@ -131,7 +130,7 @@ absl::StatusOr<Snapshot> MemoryStorage::CreateSnapshot(Index index,
   md->set_term(entries_[index.Since(offset())].term());
   if (cs != nullptr) *md->mutable_conf_state() = *cs;
   snapshot_.set_data(std::move(data));
-  return snapshot_;
+  return absl::OkStatus();
 }
 
 absl::Status MemoryStorage::Compact(Index index) {

@@ -90,9 +90,11 @@ class MemoryStorage final : public Storage {
   // index. Entries already compacted are skipped. INVALID_ARGUMENT when the
   // entries would leave a gap or are not contiguous.
   absl::Status Append(std::vector<Entry> entries);
-  // Makes a snapshot at `index` (<= LastIndex) carrying `data`.
-  absl::StatusOr<Snapshot> CreateSnapshot(Index index, const ConfState* cs,
-                                          std::string data);
+  // Makes a snapshot at `index` (<= LastIndex) carrying `data` (moved in:
+  // a state can be large, so nothing is copied and nothing returned;
+  // GetSnapshot reads it). FAILED_PRECONDITION for an index at or below the
+  // current snapshot's, INVALID_ARGUMENT beyond the last index.
+  absl::Status CreateSnapshot(Index index, const ConfState* cs, std::string data);
   // Drops entries below `index` (the entry at `index` becomes the dummy).
   // REQUIRES for success: FirstIndex()-1 < index <= LastIndex(). Call
   // CreateSnapshot(index, ...) first: a leader sends GetSnapshot() to

@@ -45,7 +45,7 @@ TEST(MemoryStorageTest, CompactAndSnapshot) {
   ASSERT_THAT(s.Append(Ents(1, {1, 1, 2, 2, 3})), IsOk());
   ConfState cs;
   cs.add_voters(1);
-  ASSERT_THAT(s.CreateSnapshot(Index(3), &cs, "state").status(), IsOk());
+  ASSERT_THAT(s.CreateSnapshot(Index(3), &cs, "state"), IsOk());
   ASSERT_THAT(s.Compact(Index(3)), IsOk());
   EXPECT_EQ(s.FirstIndex(), Index(4));
   EXPECT_EQ(*s.TermAt(Index(3)), Term(2));

@@ -367,9 +367,9 @@ absl::Status Cluster::Compact(uint64_t id, Index index) {
   auto it = n.conf_history.upper_bound(index.value());
   CHECK(it != n.conf_history.begin());
   --it;
-  absl::StatusOr<Snapshot> snap = n.storage.CreateSnapshot(
+  const absl::Status created = n.storage.CreateSnapshot(
       index, &it->second, absl::StrCat(index.value(), ":", hash));
-  if (!snap.ok()) return snap.status();
+  if (!created.ok()) return created;
   return n.storage.Compact(index);
 }
 
