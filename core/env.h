@@ -27,19 +27,40 @@
 
 namespace blixard {
 
-// Who a store belongs to: written once, with the node's first durable
-// write, and checked at every start. A store that holds another cluster's
-// or another node's log must never be run under this identity (a node
-// whose disk was swapped or wiped could vote twice in a term).
+// Who a store belongs to: written with the node's first durable write (or
+// on its own, before any Raft state) and checked at every start. A store
+// that holds another cluster's or another node's log must never be run
+// under this identity (a node whose disk was swapped or wiped could vote
+// twice in a term).
 struct StoreIdentity {
   uint64_t cluster_id = 0;  // REQUIRES: != 0
   NodeId node_id;           // REQUIRES: != 0
+  // Drawn at random when the store is created: tells this store apart from
+  // any other store the same node id ever had (a wiped disk gets a new
+  // one). 0 only in stores recorded before stores had nonces.
+  uint64_t store_nonce = 0;
+  // Whether the cluster knows this store as its member's: a founder's store
+  // from the bootstrap, a joiner's once the cluster applied its
+  // MemberJoined with this nonce. Only a confirmed store votes. Goes from
+  // false to true, never back. Stores from before nonces read as confirmed.
+  bool confirmed = true;
 
   // True when both ids are set (the REQUIRES above hold).
   bool valid() const { return cluster_id != 0 && node_id != kNoNode; }
 
+  // The same store: cluster, node and nonce (confirmation aside).
+  bool SameStore(const StoreIdentity& other) const {
+    return cluster_id == other.cluster_id && node_id == other.node_id &&
+           store_nonce == other.store_nonce;
+  }
+  // Whether a store holding `this` may record `next` (LogWrite::identity):
+  // the same store, and never un-confirmed.
+  bool MayBecome(const StoreIdentity& next) const {
+    return SameStore(next) && (next.confirmed || !confirmed);
+  }
+
   friend bool operator==(const StoreIdentity& a, const StoreIdentity& b) {
-    return a.cluster_id == b.cluster_id && a.node_id == b.node_id;
+    return a.SameStore(b) && a.confirmed == b.confirmed;
   }
   friend bool operator!=(const StoreIdentity& a, const StoreIdentity& b) {
     return !(a == b);
@@ -82,10 +103,10 @@ struct LogWrite {
   std::optional<Index> compact_to;
   // Recorded durably with this write (atomically with the rest: lost or
   // kept with it at a crash, never without it). REQUIRES: identity->valid();
-  // the store holds no identity, or exactly this one, counting writes
-  // queued before this one (a store never changes owner: the
-  // implementation CHECKs). Writing the same identity again is allowed and
-  // changes nothing.
+  // the store holds no identity, or one that MayBecome this one, counting
+  // writes queued before this one (a store never changes owner or nonce,
+  // and is never un-confirmed: the implementation CHECKs). Writing the same
+  // identity again is allowed and changes nothing.
   std::optional<StoreIdentity> identity;
 
   // An identity alone makes a write non-empty (the Host may record who it

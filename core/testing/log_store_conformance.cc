@@ -144,8 +144,8 @@ void LogModel::Apply(const LogWrite& write) {
   }
   if (write.identity) {
     CHECK(write.identity->valid());
-    CHECK(!identity_ || *identity_ == *write.identity)
-        << "a store never changes owner";
+    CHECK(!identity_ || identity_->MayBecome(*write.identity))
+        << "a store never changes owner or nonce, nor is un-confirmed";
     identity_ = *write.identity;
   }
   CHECK_LE(hard_state_.commit(), LastIndex().value())

@@ -269,8 +269,8 @@ void ScriptedLogStore::Write(LogWrite write, Done done) {
   if (write.identity) {
     CHECK(write.identity->valid())
         << "scripted store: invalid identity " << StoreIdentityString(*write.identity);
-    CHECK(!queued_.identity() || *queued_.identity() == *write.identity)
-        << "scripted store: a store never changes owner: holds "
+    CHECK(!queued_.identity() || queued_.identity()->MayBecome(*write.identity))
+        << "scripted store: a store never changes owner or nonce, nor is un-confirmed: holds "
         << StoreIdentityString(*queued_.identity()) << ", write has "
         << StoreIdentityString(*write.identity);
   }
