@@ -730,8 +730,10 @@ void SqliteLogStore::IoThreadMain() {
       directory_synced_ = true;
     }
     CheckIoInvariants();
+    bool was_empty = false;
     {
       absl::MutexLock lock(&mu_);
+      was_empty = completed_.empty();
       for (PendingWrite& pending : batch) {
         completed_.push_back(std::move(pending.done));
       }
@@ -739,7 +741,11 @@ void SqliteLogStore::IoThreadMain() {
       ++commits_;
     }
     if (batch.empty()) continue;  // a hint alone completes nothing
-    if (options_.wakeup) options_.wakeup();
+    // Only when the queue goes from empty to non-empty: completions that
+    // join a queue the owner has not drained yet ride on the wakeup that
+    // made it non-empty (PollCompletions takes the whole queue). So a slow
+    // owner costs one eventfd write, not one per commit.
+    if (was_empty && options_.wakeup) options_.wakeup();
     {
       // Counted after the wakeup so WaitForDurable() also means "the owner
       // has been told".
