@@ -580,9 +580,10 @@ absl::Status SqliteLogStore::PrepareStatements() {
 
 SqliteLogStore::~SqliteLogStore() {
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     stopping_ = true;
   }
+  work_cv_.notify_one();
   if (io_thread_.joinable()) io_thread_.join();
   // Close the database (statements first) before giving up the lock.
   insert_entry_.reset();
@@ -630,18 +631,19 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
     queued_identity_ = write.identity;
   }
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     CHECK(!stopping_);
     CHECK_LT(queued_.size(), kQueuedWritesMax) << "write queue overflow";
     queued_.push_back(PendingWrite{std::move(write), std::move(done)});
     ++writes_queued_;
   }
+  work_cv_.notify_one();
 }
 
 void SqliteLogStore::PollCompletions() {
   std::deque<Done> ready;
   {
-    absl::MutexLock lock(&mu_);
+    std::lock_guard<std::mutex> lock(mu_);
     ready.swap(completed_);
   }
   // Outside the lock: a callback may queue the next write.
@@ -649,7 +651,7 @@ void SqliteLogStore::PollCompletions() {
 }
 
 void SqliteLogStore::SetAppliedIndexHint(Index applied) {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   CHECK(!stopping_);
   applied_hint_ = applied;
   applied_hint_dirty_ = true;
@@ -673,16 +675,13 @@ absl::StatusOr<Index> SqliteLogStore::ReadAppliedIndexHint() {
 }
 
 void SqliteLogStore::WaitForDurable() {
-  absl::MutexLock lock(&mu_);
+  std::unique_lock<std::mutex> lock(mu_);
   const uint64_t target = writes_queued_;
-  auto durable = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-    return writes_announced_ >= target;
-  };
-  mu_.Await(absl::Condition(&durable));
+  durable_cv_.wait(lock, [this, target] { return writes_announced_ >= target; });
 }
 
 uint64_t SqliteLogStore::commit_count() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   return commits_;
 }
 
@@ -691,11 +690,8 @@ void SqliteLogStore::IoThreadMain() {
     std::deque<PendingWrite> batch;
     std::optional<Index> hint;
     {
-      absl::MutexLock lock(&mu_);
-      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return !queued_.empty() || stopping_;
-      };
-      mu_.Await(absl::Condition(&ready));
+      std::unique_lock<std::mutex> lock(mu_);
+      work_cv_.wait(lock, [this] { return !queued_.empty() || stopping_; });
       // Group commit: everything queued so far goes into one transaction and
       // one fsync.
       batch.swap(queued_);
@@ -730,8 +726,10 @@ void SqliteLogStore::IoThreadMain() {
       directory_synced_ = true;
     }
     CheckIoInvariants();
+    bool was_empty = false;
     {
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
+      was_empty = completed_.empty();
       for (PendingWrite& pending : batch) {
         completed_.push_back(std::move(pending.done));
       }
@@ -739,13 +737,18 @@ void SqliteLogStore::IoThreadMain() {
       ++commits_;
     }
     if (batch.empty()) continue;  // a hint alone completes nothing
-    if (options_.wakeup) options_.wakeup();
+    // Only when the queue goes from empty to non-empty: completions that
+    // join a queue the owner has not drained yet ride on the wakeup that
+    // made it non-empty (PollCompletions takes the whole queue). So a slow
+    // owner costs one eventfd write, not one per commit.
+    if (was_empty && options_.wakeup) options_.wakeup();
     {
       // Counted after the wakeup so WaitForDurable() also means "the owner
       // has been told".
-      absl::MutexLock lock(&mu_);
+      std::lock_guard<std::mutex> lock(mu_);
       writes_announced_ += batch.size();
     }
+    durable_cv_.notify_all();
   }
 }
 
@@ -1134,7 +1137,7 @@ void SqliteLogStore::CheckIoInvariants() {
 }
 
 void SqliteLogStore::CheckInvariants() const {
-  absl::MutexLock lock(&mu_);
+  std::lock_guard<std::mutex> lock(mu_);
   CHECK_LE(writes_announced_, writes_durable_);
   CHECK_LE(writes_durable_, writes_queued_);
   CHECK_LE(commits_, writes_durable_);

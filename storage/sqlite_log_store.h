@@ -10,8 +10,8 @@
 // directory, so a WAL this session created cannot vanish with its
 // directory entry). Callbacks run on the owner's thread inside
 // PollCompletions(); the I/O thread calls `options.wakeup` (production: write
-// an eventfd) whenever completions are waiting, so the owner's event loop
-// never blocks on disk and never polls blindly.
+// an eventfd) when the completion queue goes from empty to non-empty, so the
+// owner's event loop never blocks on disk and never polls blindly.
 //
 // A failed commit is fatal: the I/O thread CHECK-fails with the SQLite error,
 // because Raft has already acted (sent messages) on writes it queued.
@@ -41,23 +41,23 @@
 //   ASSIGN_OR_RETURN(std::unique_ptr<SqliteLogStore> store,
 //                    SqliteLogStore::Open(options));
 //   store->Write(std::move(write), [] { /* durable: send acks */ });
-//   ... on wakeup: store->PollCompletions();
+//   ... on wakeup: read the eventfd, then store->PollCompletions();
 #ifndef BLIXARD_STORAGE_SQLITE_LOG_STORE_H_
 #define BLIXARD_STORAGE_SQLITE_LOG_STORE_H_
 
+#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "absl/synchronization/mutex.h"
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/proto/raft.pb.h"
@@ -84,8 +84,14 @@ inline constexpr uint64_t kSnapshotChunkSizeBytesMax = 64ull << 20;
 struct SqliteLogStoreOptions {
   // The database file; created (with its schema) when absent.
   std::string path;
-  // Called on the I/O thread when completions are waiting for
-  // PollCompletions(). May be empty (the owner then polls on its own).
+  // Called on the I/O thread when completions become available: after a
+  // commit that finds the completion queue empty (not for completions that
+  // join a queue PollCompletions() has not taken yet). So an owner that
+  // sleeps until woken must, on each wake, first consume the wake signal
+  // (read its eventfd) and then call PollCompletions(), which takes the
+  // whole queue; the other way round, a completion that lands in between
+  // would wait for an unrelated wake (net/loop/notifier.h does it right).
+  // May be empty (the owner then polls on its own).
   std::function<void()> wakeup;
   // The SQLite VFS to open the database through; empty: SQLite's default.
   // Tests pass a FaultVfs name.
@@ -143,9 +149,11 @@ class SqliteLogStore final : public LogStore {
   // checksum, or holds only one of the two ids.
   absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() override;
 
-  // Blocks until every write queued so far is durable and `wakeup` has run
-  // for it (its callback is then ready for PollCompletions()). For tests,
-  // tools and orderly shutdown; never on the event loop.
+  // Blocks until every write queued so far is durable and the owner has
+  // been woken for it (by `wakeup` for its commit, or for an earlier one
+  // whose completions PollCompletions() has not taken yet); its callback is
+  // then ready for PollCompletions(). For tests, tools and orderly
+  // shutdown; never on the event loop.
   void WaitForDurable();
 
   // The applied-index hint: the last index the state machine had applied,
@@ -231,16 +239,30 @@ class SqliteLogStore final : public LogStore {
   // Write() checks a new write's identity against. Owner's thread.
   std::optional<StoreIdentity> queued_identity_;
 
-  mutable absl::Mutex mu_;
-  std::deque<PendingWrite> queued_ ABSL_GUARDED_BY(mu_);
-  std::deque<Done> completed_ ABSL_GUARDED_BY(mu_);
-  uint64_t writes_queued_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t writes_durable_ ABSL_GUARDED_BY(mu_) = 0;
-  uint64_t writes_announced_ ABSL_GUARDED_BY(mu_) = 0;  // wakeup has run
-  uint64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
-  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
-  Index applied_hint_ ABSL_GUARDED_BY(mu_){0};
-  bool applied_hint_dirty_ ABSL_GUARDED_BY(mu_) = false;
+  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
+  // ThreadSanitizer, so TSan cannot see absl::Mutex's happens-before edges
+  // and would flag every hand-off between the owner and the I/O thread;
+  // std::mutex and std::condition_variable go through pthread calls that
+  // TSan intercepts (`bazel test --config=tsan //net/...` drives this
+  // store from the event loop). The price: libstdc++'s mutex carries no
+  // capability annotation, so clang's -Wthread-safety cannot check that
+  // the fields from queued_ to applied_hint_dirty_ are touched only under
+  // mu_, as they are.
+  mutable std::mutex mu_;
+  // The I/O thread waits on it for queued writes or stopping_.
+  std::condition_variable work_cv_;
+  // WaitForDurable() waits on it for writes_announced_.
+  std::condition_variable durable_cv_;
+  std::deque<PendingWrite> queued_;
+  std::deque<Done> completed_;
+  uint64_t writes_queued_ = 0;
+  uint64_t writes_durable_ = 0;
+  // Durable writes the owner has been woken for (see WaitForDurable).
+  uint64_t writes_announced_ = 0;
+  uint64_t commits_ = 0;
+  bool stopping_ = false;
+  Index applied_hint_{0};
+  bool applied_hint_dirty_ = false;
 
   std::thread io_thread_;
   int lock_fd_ = -1;  // flock'd "<path>.lock", held for the store's life

@@ -111,6 +111,8 @@ TEST_F(SqliteLogStoreTest, OptionsAreValidated) {
 TEST_F(SqliteLogStoreTest, WakeupRunsAndGroupCommitBatchesWrites) {
   // The first wakeup holds the I/O thread until every other write is
   // queued, so group commit must put all of them into the second commit.
+  // That commit's completions join the first one's, still not polled, so
+  // they wake no one: the first wakeup covers them.
   absl::Notification first_durable;
   absl::Notification all_queued;
   std::atomic<int> wakeups{0};
@@ -137,8 +139,35 @@ TEST_F(SqliteLogStoreTest, WakeupRunsAndGroupCommitBatchesWrites) {
   store->PollCompletions();
   ASSERT_EQ(done.size(), static_cast<size_t>(kWrites));
   for (int i = 0; i < kWrites; ++i) EXPECT_EQ(done[i], i);
-  EXPECT_EQ(wakeups.load(), 2);
+  EXPECT_EQ(wakeups.load(), 1);
   EXPECT_EQ(store->commit_count(), 2u);
+  store->CheckInvariants();
+}
+
+TEST_F(SqliteLogStoreTest, WakeupRunsOnlyWhenCompletionsGoFromNoneToSome) {
+  std::atomic<int> wakeups{0};
+  SqliteLogStoreOptions options = Options();
+  options.wakeup = [&wakeups] { wakeups.fetch_add(1); };
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(options));
+  int done = 0;
+  auto write = [&](uint64_t index) {
+    LogWrite w;
+    w.entries = MakeEntries(index, 1, 1);
+    store->Write(std::move(w), [&done] { ++done; });
+    store->WaitForDurable();  // one commit per write
+  };
+  write(1);
+  EXPECT_EQ(wakeups.load(), 1);
+  write(2);  // joins write 1's completion, not yet polled: no new wakeup
+  EXPECT_EQ(wakeups.load(), 1);
+  store->PollCompletions();
+  EXPECT_EQ(done, 2);
+  write(3);  // the queue was drained: this one wakes the owner again
+  EXPECT_EQ(wakeups.load(), 2);
+  store->PollCompletions();
+  EXPECT_EQ(done, 3);
+  EXPECT_EQ(store->commit_count(), 3u);
   store->CheckInvariants();
 }
 
