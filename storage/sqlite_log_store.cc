@@ -52,15 +52,19 @@ CREATE TABLE snapshot_chunks(
   crc INTEGER NOT NULL) STRICT;
 )sql";
 
-// Schema version 2 adds the store identity (migrated from version 1 at
+// The store identity: added by schema version 2 (cluster id, node id),
+// given its store nonce and confirmed bit by version 3 (both migrated at
 // Open()). Like hard_state and snapshot, the table always holds exactly its
 // row 0, so a row lost to damage cannot pass for a store that never
-// recorded an identity; ids 0/0 mean "none recorded".
+// recorded an identity; a row of zeros means "none recorded". `confirmed`
+// is 0 or 1. The crc covers all four fields, so no field can change alone.
 constexpr const char* kIdentitySchemaSql = R"sql(
 CREATE TABLE identity(
   id INTEGER PRIMARY KEY CHECK (id = 0),
   cluster_id INTEGER NOT NULL,
   node_id INTEGER NOT NULL,
+  store_nonce INTEGER NOT NULL,
+  confirmed INTEGER NOT NULL,
   crc INTEGER NOT NULL) STRICT;
 )sql";
 
@@ -107,9 +111,9 @@ uint32_t SnapshotMetaCrc(uint64_t index, uint64_t term,
   return Crc(Crc(0, bytes), conf_state);
 }
 
-// Identity ids are labels, never compared or ordered in SQL, and a cluster
-// id is random over all 64 bits: they are stored as their bit pattern
-// (two's complement), so every uint64 round-trips.
+// Identity ids and the store nonce are labels, never compared or ordered in
+// SQL, and a cluster id or nonce is random over all 64 bits: they are stored
+// as their bit pattern (two's complement), so every uint64 round-trips.
 int64_t BitsToSql(uint64_t value) { return static_cast<int64_t>(value); }
 
 // SQLite stores signed 64-bit integers; indexes and terms stay below 2^63.
@@ -228,24 +232,93 @@ absl::StatusOr<int64_t> CheckSchema(Db& db) {
   return found;
 }
 
-// The identity table with its "none recorded" row 0, inside the caller's
-// transaction.
-absl::Status CreateIdentityTable(Db& db) {
-  RETURN_IF_ERROR(db.Exec(kIdentitySchemaSql));
-  return db.Exec(absl::StrCat(
-      "INSERT INTO identity(id, cluster_id, node_id, crc) VALUES(0, 0, 0, ",
-      IdentityCrc(0, 0), ")"));
+// For errors: StoreIdentityString() plus what tells two stores of one node
+// apart and whether the cluster knows this one.
+std::string IdentityDetail(const StoreIdentity& identity) {
+  return absl::StrCat(StoreIdentityString(identity), " nonce ",
+                      absl::Hex(identity.store_nonce, absl::kZeroPad16),
+                      identity.confirmed ? " (confirmed)" : " (unconfirmed)");
 }
 
-// Version 1 -> 2: adds the identity table (a store from before identities
-// holds none). One transaction: the file is either still version 1 or
-// fully version 2.
-absl::Status MigrateFromVersion1(Db& db) {
+// Binds the identity row's cluster_id, node_id, store_nonce, confirmed and
+// crc (parameters `first` .. first + 4, 1-based) for `identity`, or for
+// "none recorded" (zeros).
+void BindIdentityRow(Statement& stmt, int first,
+                     const std::optional<StoreIdentity>& identity) {
+  const uint64_t cluster_id = identity ? identity->cluster_id : 0;
+  const uint64_t node_id = identity ? identity->node_id.value() : 0;
+  const uint64_t store_nonce = identity ? identity->store_nonce : 0;
+  const uint64_t confirmed = identity && identity->confirmed ? 1 : 0;
+  stmt.BindInt64(first, BitsToSql(cluster_id));
+  stmt.BindInt64(first + 1, BitsToSql(node_id));
+  stmt.BindInt64(first + 2, BitsToSql(store_nonce));
+  stmt.BindInt64(first + 3, BitsToSql(confirmed));
+  stmt.BindInt64(first + 4,
+                 IdentityCrc(cluster_id, node_id, store_nonce, confirmed));
+}
+
+// The identity table in its current shape, holding `identity` (nullopt:
+// the "none recorded" row), inside the caller's transaction.
+absl::Status CreateIdentityTable(Db& db,
+                                 const std::optional<StoreIdentity>& identity) {
+  if (identity) CHECK(identity->valid()) << IdentityDetail(*identity);
+  RETURN_IF_ERROR(db.Exec(kIdentitySchemaSql));
+  ASSIGN_OR_RETURN(Statement insert,
+                   db.Prepare("INSERT INTO identity(id, cluster_id, node_id, "
+                              "store_nonce, confirmed, crc) "
+                              "VALUES(0, ?, ?, ?, ?, ?)"));
+  BindIdentityRow(insert, 1, identity);
+  return insert.Run();
+}
+
+// Reads the identity row of a version-2 file (cluster id, node id, a crc
+// over the two) as a version-3 identity: a store from before nonces, so
+// nonce 0 and confirmed (core/env.h). Reads only. DATA_LOSS naming the file
+// for a missing, corrupt or half-set row, as ReadIdentity() says.
+absl::StatusOr<std::optional<StoreIdentity>> ReadVersion2Identity(Db& db) {
+  ASSIGN_OR_RETURN(Statement stmt,
+                   db.Prepare("SELECT cluster_id, node_id, crc FROM identity "
+                              "WHERE id = 0"));
+  ASSIGN_OR_RETURN(bool row, stmt.Step());
+  if (!row) return DataLoss(db.path(), "store identity row missing");
+  StoreIdentity identity;
+  identity.cluster_id = FromSql(stmt.ColumnInt64(0));
+  identity.node_id = NodeId(FromSql(stmt.ColumnInt64(1)));
+  identity.store_nonce = 0;
+  identity.confirmed = true;
+  const uint32_t crc = static_cast<uint32_t>(stmt.ColumnInt64(2));
+  if (IdentityCrcVersion2(identity.cluster_id, identity.node_id.value()) !=
+      crc) {
+    return DataLoss(db.path(), "store identity fails its checksum");
+  }
+  if (identity.cluster_id == 0 && identity.node_id == kNoNode) {
+    return std::optional<StoreIdentity>();  // none recorded
+  }
+  if (!identity.valid()) {
+    return DataLoss(db.path(),
+                    absl::StrCat("store identity is half set (",
+                                 StoreIdentityString(identity), ")"));
+  }
+  return std::optional<StoreIdentity>(identity);
+}
+
+// Version 1 or 2 -> kSchemaVersion. `identity` is what the old file holds,
+// already read and validated by the caller (none for version 1: it has no
+// identity table). Version 1 gains the identity table; version 2's table,
+// of the old shape and under the old checksum, is replaced by one of the
+// current shape holding the same identity. One transaction: the file is
+// either still at its old version or fully at kSchemaVersion.
+absl::Status MigrateToCurrentVersion(
+    Db& db, int64_t from, const std::optional<StoreIdentity>& identity) {
+  CHECK_GE(from, kSchemaVersionMigratableMin);
+  CHECK_LT(from, kSchemaVersion);
+  if (from == 1) CHECK(!identity.has_value());
   ASSIGN_OR_RETURN(Transaction txn, Transaction::Begin(db));
-  RETURN_IF_ERROR(CreateIdentityTable(db));
+  if (from >= 2) RETURN_IF_ERROR(db.Exec("DROP TABLE identity"));
+  RETURN_IF_ERROR(CreateIdentityTable(db, identity));
   RETURN_IF_ERROR(db.Exec(
       absl::StrCat("UPDATE meta SET value = ", kSchemaVersion,
-                   " WHERE key = 'schema_version' AND value = 1")));
+                   " WHERE key = 'schema_version' AND value = ", from)));
   ASSIGN_OR_RETURN(int64_t version,
                    QueryInt(db,
                             "SELECT value FROM meta WHERE "
@@ -273,7 +346,7 @@ absl::Status CreateSchema(Db& db) {
       absl::StrCat("INSERT INTO snapshot(id, idx, term, conf_state, data_size, "
                    "chunk_count, data_crc, crc) VALUES(0, 0, 0, x'', 0, 0, 0, ",
                    SnapshotMetaCrc(0, 0, "", 0, 0, 0), ")")));
-  RETURN_IF_ERROR(CreateIdentityTable(db));
+  RETURN_IF_ERROR(CreateIdentityTable(db, std::nullopt));
   return txn.Commit();
 }
 
@@ -337,7 +410,17 @@ absl::Status QuickCheck(Db& db) {
 
 }  // namespace
 
-uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id) {
+uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id,
+                     uint64_t store_nonce, uint64_t confirmed) {
+  std::string bytes;
+  PutLe64(bytes, cluster_id);
+  PutLe64(bytes, node_id);
+  PutLe64(bytes, store_nonce);
+  PutLe64(bytes, confirmed);
+  return Crc(0, bytes);
+}
+
+uint32_t IdentityCrcVersion2(uint64_t cluster_id, uint64_t node_id) {
   std::string bytes;
   PutLe64(bytes, cluster_id);
   PutLe64(bytes, node_id);
@@ -470,12 +553,23 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
                            bounds.last_index.value(), ": entries are missing"));
   }
   bounds.commit = Index(hard_state.commit());
+  // The identity, as the file's version records it (version 1: none).
   if (is_new || schema_version == kSchemaVersion) {
     ASSIGN_OR_RETURN(bounds.identity, store->ReadIdentity());
-  } else {
-    // Everything else validated: only now may Open() change the file.
-    CHECK_EQ(schema_version, 1);
-    RETURN_IF_ERROR(MigrateFromVersion1(store->writer_));
+  } else if (schema_version == 2) {
+    ASSIGN_OR_RETURN(bounds.identity, ReadVersion2Identity(store->writer_));
+  }
+  if (!is_new && schema_version != kSchemaVersion) {
+    // Everything validated: only now may Open() change the file.
+    RETURN_IF_ERROR(MigrateToCurrentVersion(store->writer_, schema_version,
+                                            bounds.identity));
+    // Paired check: the rewritten row reads back as the identity it kept.
+    ASSIGN_OR_RETURN(std::optional<StoreIdentity> migrated,
+                     store->ReadIdentity());
+    CHECK(migrated == bounds.identity)
+        << "log store " << path << ": the migration from schema version "
+        << schema_version << " changed the identity to "
+        << (migrated ? IdentityDetail(*migrated) : "none");
   }
   store->queued_identity_ = bounds.identity;
   RETURN_IF_ERROR(store->PrepareIdentityStatement());
@@ -488,33 +582,44 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
 absl::Status SqliteLogStore::PrepareIdentityStatement() {
   ASSIGN_OR_RETURN(Statement stmt,
                    writer_.Prepare("INSERT OR REPLACE INTO identity(id, "
-                                   "cluster_id, node_id, crc) "
-                                   "VALUES(0, ?, ?, ?)"));
+                                   "cluster_id, node_id, store_nonce, "
+                                   "confirmed, crc) VALUES(0, ?, ?, ?, ?, ?)"));
   upsert_identity_.emplace(std::move(stmt));
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<StoreIdentity>> SqliteLogStore::ReadIdentity() {
   // Prepared per call: the Host reads it once, at start-up.
-  ASSIGN_OR_RETURN(Statement stmt,
-                   reader_.Prepare("SELECT cluster_id, node_id, crc FROM "
-                                   "identity WHERE id = 0"));
+  ASSIGN_OR_RETURN(
+      Statement stmt,
+      reader_.Prepare("SELECT cluster_id, node_id, store_nonce, "
+                      "confirmed, crc FROM identity WHERE id = 0"));
   ASSIGN_OR_RETURN(bool row, stmt.Step());
   if (!row) return DataLoss(options_.path, "store identity row missing");
-  StoreIdentity identity;
-  identity.cluster_id = FromSql(stmt.ColumnInt64(0));
-  identity.node_id = NodeId(FromSql(stmt.ColumnInt64(1)));
-  const uint32_t crc = static_cast<uint32_t>(stmt.ColumnInt64(2));
-  if (IdentityCrc(identity.cluster_id, identity.node_id.value()) != crc) {
+  const uint64_t cluster_id = FromSql(stmt.ColumnInt64(0));
+  const uint64_t node_id = FromSql(stmt.ColumnInt64(1));
+  const uint64_t store_nonce = FromSql(stmt.ColumnInt64(2));
+  const uint64_t confirmed = FromSql(stmt.ColumnInt64(3));
+  const uint32_t crc = static_cast<uint32_t>(stmt.ColumnInt64(4));
+  if (IdentityCrc(cluster_id, node_id, store_nonce, confirmed) != crc) {
     return DataLoss(options_.path, "store identity fails its checksum");
   }
-  if (identity.cluster_id == 0 && identity.node_id == kNoNode) {
+  if (confirmed > 1) {
+    return DataLoss(options_.path,
+                    absl::StrCat("store identity has confirmed = ", confirmed,
+                                 " (neither 0 nor 1)"));
+  }
+  StoreIdentity identity;
+  identity.cluster_id = cluster_id;
+  identity.node_id = NodeId(node_id);
+  identity.store_nonce = store_nonce;
+  identity.confirmed = confirmed == 1;
+  if (cluster_id == 0 && node_id == 0 && store_nonce == 0 && confirmed == 0) {
     return std::optional<StoreIdentity>();  // none recorded
   }
   if (!identity.valid()) {
-    return DataLoss(options_.path,
-                    absl::StrCat("store identity is half set (",
-                                 StoreIdentityString(identity), ")"));
+    return DataLoss(options_.path, absl::StrCat("store identity is half set (",
+                                                IdentityDetail(identity), ")"));
   }
   return std::optional<StoreIdentity>(identity);
 }
@@ -623,11 +728,12 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
     CHECK(write.identity->valid())
         << "log store " << options_.path << ": invalid identity "
         << StoreIdentityString(*write.identity);
-    CHECK(!queued_identity_ || *queued_identity_ == *write.identity)
+    CHECK(!queued_identity_ || queued_identity_->MayBecome(*write.identity))
         << "log store " << options_.path
-        << ": a store never changes owner: it belongs to "
-        << StoreIdentityString(*queued_identity_) << ", the write says "
-        << StoreIdentityString(*write.identity);
+        << ": a store never changes owner or nonce, nor is un-confirmed: it "
+           "holds "
+        << IdentityDetail(*queued_identity_) << ", the write says "
+        << IdentityDetail(*write.identity);
     queued_identity_ = write.identity;
   }
   {
@@ -765,16 +871,18 @@ absl::Status SqliteLogStore::ApplyWrite(const LogWrite& write) {
 absl::Status SqliteLogStore::ApplyIdentity(const StoreIdentity& identity) {
   CHECK(identity.valid());
   if (bounds_.identity) {
-    CHECK(*bounds_.identity == identity)
-        << "log store " << options_.path << ": identity changes from "
-        << StoreIdentityString(*bounds_.identity) << " to "
-        << StoreIdentityString(identity);
-    return absl::OkStatus();  // already recorded
+    // Write() checked this against the queue; this checks it against the
+    // file's row, which the queue's checks assumed.
+    CHECK(bounds_.identity->MayBecome(identity))
+        << "log store " << options_.path
+        << ": a store never changes owner or nonce, nor is un-confirmed: "
+           "identity changes from "
+        << IdentityDetail(*bounds_.identity) << " to "
+        << IdentityDetail(identity);
+    if (*bounds_.identity == identity) return absl::OkStatus();  // recorded
   }
-  upsert_identity_->BindInt64(1, BitsToSql(identity.cluster_id));
-  upsert_identity_->BindInt64(2, BitsToSql(identity.node_id.value()));
-  upsert_identity_->BindInt64(
-      3, IdentityCrc(identity.cluster_id, identity.node_id.value()));
+  // The first identity, or the same store now confirmed.
+  BindIdentityRow(*upsert_identity_, 1, identity);
   RETURN_IF_ERROR(upsert_identity_->Run());
   bounds_.identity = identity;
   return absl::OkStatus();

@@ -17,9 +17,10 @@
 // because Raft has already acted (sent messages) on writes it queued.
 //
 // Integrity. Every entry, the hard state, the snapshot metadata, each
-// snapshot chunk and the store identity (cluster id and node id, recorded
-// once with the write that carries it) carry a CRC-32 (zlib polynomial)
-// over their canonical bytes, checked on every read. Open() validates the
+// snapshot chunk and the store identity (cluster id, node id, store nonce
+// and the confirmed bit, recorded with the write that carries it; rewritten
+// only when the store is confirmed) carry a CRC-32 (zlib polynomial) over
+// their canonical bytes, checked on every read. Open() validates the
 // whole database before the node may start: SQLite's own quick_check, the
 // schema version, the hard state, the identity, the snapshot (all chunks)
 // and every entry (checksum, no gap, indexes after the snapshot, terms
@@ -66,12 +67,15 @@
 namespace blixard::storage {
 
 // The schema this build writes and reads. Version 2 added the store
-// identity. A version-1 database is migrated to version 2 by Open(), in one
-// transaction, once the whole file has been validated (it then holds no
-// identity); any other version is refused at Open() (FAILED_PRECONDITION).
-// A build that reads only version 1 refuses a migrated file, so an old
-// binary can never run a store without checking whose it is.
-inline constexpr int64_t kSchemaVersion = 2;
+// identity (cluster id, node id); version 3 added its store nonce and
+// confirmed bit, under one checksum with the ids. Older versions are
+// migrated to version 3 by Open(), in one transaction, once the whole file
+// has been validated: a version-1 file then holds no identity, a version-2
+// file keeps its identity as a store from before nonces (nonce 0,
+// confirmed). Any other version is refused at Open() (FAILED_PRECONDITION).
+// An older build refuses a migrated file, so an old binary can never run a
+// store without checking whose it is, nor drop its nonce or confirmation.
+inline constexpr int64_t kSchemaVersion = 3;
 
 // Bound on writes queued and not yet taken by the I/O thread. The Host
 // keeps far fewer in flight (one per Ready); reaching it means the Host
@@ -116,7 +120,7 @@ class SqliteLogStore final : public LogStore {
   // file and, where there is one, the index) for damage or a log that lies,
   // or a corrupt identity. On error nothing was written to an existing file
   // (a missing one is created empty before the error, if any); on success a
-  // version-1 file has been migrated to kSchemaVersion.
+  // version-1 or version-2 file has been migrated to kSchemaVersion.
   static absl::StatusOr<std::unique_ptr<SqliteLogStore>> Open(
       SqliteLogStoreOptions options);
 
@@ -133,9 +137,10 @@ class SqliteLogStore final : public LogStore {
   // thread for those that need the stored log): !write.empty(); entries have
   // consecutive indexes and non-decreasing terms; the first new index is
   // above the snapshot index and at most the last index + 1; compact_to is at
-  // most the stored snapshot's index; an identity is valid and equal to the
-  // one stored or queued before it, if any (checked on the caller's
-  // thread); fewer than kQueuedWritesMax queued.
+  // most the stored snapshot's index; an identity is valid and one the
+  // identity stored or queued before it, if any, MayBecome (checked on the
+  // caller's thread, and again on the I/O thread against the file's); fewer
+  // than kQueuedWritesMax queued.
   void Write(LogWrite write, Done done) override;
   void PollCompletions() override;
   absl::StatusOr<raft::HardState> ReadHardState() override;
@@ -146,7 +151,8 @@ class SqliteLogStore final : public LogStore {
                                                        Index hi) override;
   absl::StatusOr<Term> ReadTerm(Index index) override;
   // DATA_LOSS naming the file when the identity row is missing, fails its
-  // checksum, or holds only one of the two ids.
+  // checksum, holds only one of the two ids (or a nonce or confirmed bit
+  // without them), or a confirmed bit other than 0 or 1.
   absl::StatusOr<std::optional<StoreIdentity>> ReadIdentity() override;
 
   // Blocks until every write queued so far is durable and the owner has
@@ -191,8 +197,8 @@ class SqliteLogStore final : public LogStore {
 
   SqliteLogStore(SqliteLogStoreOptions options, Db writer, Db reader);
   absl::Status PrepareStatements();
-  // Needs the identity table, which a version-1 file has only once Open()
-  // has migrated it.
+  // Needs the identity table in its current shape, which an older file has
+  // only once Open() has migrated it.
   absl::Status PrepareIdentityStatement();
   void IoThreadMain();
   // The I/O thread's own invariants (its cached bounds), after each commit.
@@ -273,10 +279,16 @@ class SqliteLogStore final : public LogStore {
 uint32_t EntryCrc(uint64_t index, uint64_t term, uint64_t type,
                   absl::string_view data);
 
-// The CRC-32 of a store identity row: cluster id and node id as
-// little-endian integers (0, 0 for "none recorded"). Exposed for tests that
-// forge rows.
-uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id);
+// The CRC-32 of a store identity row: cluster id, node id, store nonce and
+// confirmed (0 or 1) as little-endian 64-bit integers (all 0 for "none
+// recorded"). Exposed for tests that forge rows.
+uint32_t IdentityCrc(uint64_t cluster_id, uint64_t node_id,
+                     uint64_t store_nonce, uint64_t confirmed);
+
+// The CRC-32 of a schema-version-2 identity row (cluster id and node id
+// only), checked when Open() migrates such a row. Exposed for tests that
+// forge version-2 files.
+uint32_t IdentityCrcVersion2(uint64_t cluster_id, uint64_t node_id);
 
 }  // namespace blixard::storage
 

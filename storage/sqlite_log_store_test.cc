@@ -473,17 +473,30 @@ TEST_F(SqliteLogStoreTest, MissingHardStateRowIsDataLossNotAFreshStore) {
               StatusIs(absl::StatusCode::kDataLoss, HasSubstr("hard_state")));
 }
 
-constexpr StoreIdentity kIdentity{0xc0ffee0000000001, NodeId(3)};
+// A store of this build's kind: a nonce with the top bit set (all 64 bits
+// must round-trip), not yet confirmed.
+constexpr StoreIdentity kIdentity{0xc0ffee0000000001, NodeId(3),
+                                  0x8e5a11ce00c0ffee, /*confirmed=*/false};
+// A store recorded before nonces: what a version-2 file can hold.
+constexpr StoreIdentity kLegacyIdentity{0xc0ffee0000000002, NodeId(5)};
+static_assert(kLegacyIdentity.store_nonce == 0 && kLegacyIdentity.confirmed);
 
-// Makes the store of MakeStore() and records kIdentity in it, closed.
-void RecordIdentity(const SqliteLogStoreOptions& options) {
+// Opens the store at `options`, records `identity` in it and closes it.
+void RecordIdentity(const SqliteLogStoreOptions& options,
+                    const StoreIdentity& identity = kIdentity) {
   absl::StatusOr<std::unique_ptr<SqliteLogStore>> store =
       SqliteLogStore::Open(options);
   ASSERT_OK(store.status());
   LogWrite write;
-  write.identity = kIdentity;
+  write.identity = identity;
   (*store)->Write(std::move(write), [] {});
   (*store)->WaitForDurable();
+}
+
+std::optional<StoreIdentity> ReadIdentityOrDie(SqliteLogStore& store) {
+  absl::StatusOr<std::optional<StoreIdentity>> identity = store.ReadIdentity();
+  CHECK_OK(identity.status());
+  return *identity;
 }
 
 // Turns a store of this build into the version-1 file the build before
@@ -492,6 +505,43 @@ void DowngradeToVersion1(const std::string& path) {
   ASSERT_OK_AND_ASSIGN(Db db, Db::Open(path, Db::kReadWrite));
   ASSERT_OK(db.Exec("DROP TABLE identity"));
   ASSERT_OK(db.Exec("UPDATE meta SET value = 1 WHERE key = 'schema_version'"));
+}
+
+// Turns a store of this build into the version-2 file the build before
+// store nonces wrote: the identity table without store_nonce and confirmed,
+// its crc over the two ids only. REQUIRES: the store holds no identity or
+// one from before nonces (nonce 0, confirmed), all a version-2 file can
+// hold.
+void DowngradeToVersion2(const std::string& path) {
+  ASSERT_OK_AND_ASSIGN(Db db, Db::Open(path, Db::kReadWrite));
+  uint64_t cluster_id = 0;
+  uint64_t node_id = 0;
+  {
+    ASSERT_OK_AND_ASSIGN(Statement row,
+                         db.Prepare("SELECT cluster_id, node_id, store_nonce, "
+                                    "confirmed FROM identity WHERE id = 0"));
+    ASSERT_OK_AND_ASSIGN(bool found, row.Step());
+    ASSERT_TRUE(found);
+    cluster_id = static_cast<uint64_t>(row.ColumnInt64(0));
+    node_id = static_cast<uint64_t>(row.ColumnInt64(1));
+    const bool none = cluster_id == 0 && node_id == 0;
+    ASSERT_EQ(row.ColumnInt64(2), 0) << "a version-2 file holds no nonce";
+    ASSERT_EQ(row.ColumnInt64(3), none ? 0 : 1)
+        << "a version-2 file's stores are confirmed";
+  }
+  ASSERT_OK(db.Exec("DROP TABLE identity"));
+  ASSERT_OK(db.Exec(R"sql(
+CREATE TABLE identity(
+  id INTEGER PRIMARY KEY CHECK (id = 0),
+  cluster_id INTEGER NOT NULL,
+  node_id INTEGER NOT NULL,
+  crc INTEGER NOT NULL) STRICT;
+)sql"));
+  ASSERT_OK(db.Exec(absl::StrCat(
+      "INSERT INTO identity(id, cluster_id, node_id, crc) VALUES(0, ",
+      static_cast<int64_t>(cluster_id), ", ", static_cast<int64_t>(node_id),
+      ", ", IdentityCrcVersion2(cluster_id, node_id), ")")));
+  ASSERT_OK(db.Exec("UPDATE meta SET value = 2 WHERE key = 'schema_version'"));
 }
 
 int64_t SchemaVersionOf(const std::string& path) {
@@ -527,8 +577,9 @@ TEST_F(SqliteLogStoreTest, CorruptIdentityIsDataLossNamingTheFile) {
   {
     // Half an identity with a checksum that matches: still not an owner.
     ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
-    ASSERT_OK(db.Exec(absl::StrCat("UPDATE identity SET cluster_id = 0, crc = ",
-                                   IdentityCrc(0, 3))));
+    ASSERT_OK(db.Exec(absl::StrCat(
+        "UPDATE identity SET cluster_id = 0, crc = ",
+        IdentityCrc(0, 3, kIdentity.store_nonce, /*confirmed=*/0))));
   }
   EXPECT_THAT(SqliteLogStore::Open(Options()),
               StatusIs(absl::StatusCode::kDataLoss,
@@ -610,6 +661,180 @@ TEST_F(SqliteLogStoreTest, VersionOneStoreThatLiesIsRefusedAndNotMigrated) {
   ASSERT_OK_AND_ASSIGN(bool row, tables.Step());
   ASSERT_TRUE(row);
   EXPECT_EQ(tables.ColumnInt64(0), 0);
+}
+
+TEST_F(SqliteLogStoreTest, NonceAndConfirmedRoundTripThroughTheFile) {
+  // Every bit of the nonce, both values of confirmed, across a reopen (the
+  // first identity of a store is recorded by one write, so one file each).
+  const StoreIdentity identities[] = {
+      kIdentity,
+      StoreIdentity{~uint64_t{0}, NodeId(1), ~uint64_t{0}, true},
+      StoreIdentity{1, NodeId(2), 1, false},
+      kLegacyIdentity,
+  };
+  int file = 0;
+  for (const StoreIdentity& identity : identities) {
+    SqliteLogStoreOptions options = Options();
+    options.path = dir_.File(absl::StrCat("store", file++, ".db"));
+    RecordIdentity(options, identity);
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                         SqliteLogStore::Open(options));
+    const std::optional<StoreIdentity> read = ReadIdentityOrDie(*store);
+    ASSERT_TRUE(read.has_value());
+    EXPECT_EQ(read->cluster_id, identity.cluster_id);
+    EXPECT_EQ(read->node_id, identity.node_id);
+    EXPECT_EQ(read->store_nonce, identity.store_nonce);
+    EXPECT_EQ(read->confirmed, identity.confirmed);
+  }
+}
+
+TEST_F(SqliteLogStoreTest, ConfirmingIsAllowedAndDurableAcrossReopen) {
+  MakeStore();
+  RecordIdentity(Options(), kIdentity);  // unconfirmed
+  StoreIdentity confirmed = kIdentity;
+  confirmed.confirmed = true;
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                         SqliteLogStore::Open(Options()));
+    EXPECT_EQ(ReadIdentityOrDie(*store), kIdentity);
+    // Confirmed with Raft state, then again alone: both allowed.
+    LogWrite write;
+    write.entries = MakeEntries(21, 2, 2);
+    write.identity = confirmed;
+    store->Write(std::move(write), [] {});
+    LogWrite again;
+    again.identity = confirmed;
+    store->Write(std::move(again), [] {});
+    store->WaitForDurable();
+    EXPECT_EQ(ReadIdentityOrDie(*store), confirmed);
+  }
+  // Open() checks the rewritten row's checksum before it serves it.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  EXPECT_EQ(ReadIdentityOrDie(*store), confirmed);
+  EXPECT_EQ(*store->LastIndex(), Index(22));
+}
+
+TEST_F(SqliteLogStoreTest, CorruptVersionThreeIdentityIsDataLossNamingTheFile) {
+  MakeStore();
+  RecordIdentity(Options(), kIdentity);
+  ASSERT_EQ(SchemaVersionOf(Options().path), 3);
+  auto expect_data_loss = [&](absl::string_view sql, absl::string_view what) {
+    {
+      ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+      ASSERT_OK(db.Exec(sql));
+    }
+    EXPECT_THAT(SqliteLogStore::Open(Options()),
+                StatusIs(absl::StatusCode::kDataLoss,
+                         AllOf(HasSubstr(what), HasSubstr(Options().path))))
+        << sql;
+  };
+  // Each new field is under the checksum: neither changes alone.
+  expect_data_loss("UPDATE identity SET store_nonce = store_nonce + 1",
+                   "identity fails its checksum");
+  expect_data_loss(
+      "UPDATE identity SET store_nonce = store_nonce - 1, "
+      "confirmed = 1",
+      "identity fails its checksum");
+  // A row whose checksum matches but that no store writes.
+  expect_data_loss(
+      absl::StrCat("UPDATE identity SET confirmed = 2, crc = ",
+                   IdentityCrc(kIdentity.cluster_id, kIdentity.node_id.value(),
+                               kIdentity.store_nonce, 2)),
+      "confirmed = 2");
+  expect_data_loss(absl::StrCat("UPDATE identity SET cluster_id = 0, "
+                                "node_id = 0, confirmed = 0, crc = ",
+                                IdentityCrc(0, 0, kIdentity.store_nonce, 0)),
+                   "half set");
+  // Restored, the file opens again: the refusals changed nothing.
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec(absl::StrCat(
+        "UPDATE identity SET cluster_id = ",
+        static_cast<int64_t>(kIdentity.cluster_id),
+        ", node_id = ", kIdentity.node_id.value(), ", confirmed = 0, crc = ",
+        IdentityCrc(kIdentity.cluster_id, kIdentity.node_id.value(),
+                    kIdentity.store_nonce, 0))));
+  }
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  EXPECT_EQ(ReadIdentityOrDie(*store), kIdentity);
+}
+
+TEST_F(SqliteLogStoreTest, VersionTwoStoreIsMigratedWithItsIdentityConfirmed) {
+  MakeStore();  // entries 1..20, commit 20
+  RecordIdentity(Options(), kLegacyIdentity);
+  DowngradeToVersion2(Options().path);
+  ASSERT_EQ(SchemaVersionOf(Options().path), 2);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                         SqliteLogStore::Open(Options()));
+    const std::optional<StoreIdentity> identity = ReadIdentityOrDie(*store);
+    ASSERT_TRUE(identity.has_value());
+    EXPECT_EQ(identity->cluster_id, kLegacyIdentity.cluster_id);
+    EXPECT_EQ(identity->node_id, kLegacyIdentity.node_id);
+    EXPECT_EQ(identity->store_nonce, 0u);
+    EXPECT_TRUE(identity->confirmed);
+    ASSERT_OK_AND_ASSIGN(std::vector<raft::Entry> entries,
+                         store->ReadEntries(Index(1), Index(21)));
+    EXPECT_EQ(entries.size(), 20u);
+    ASSERT_OK_AND_ASSIGN(raft::HardState hs, store->ReadHardState());
+    EXPECT_EQ(hs.commit(), 20u);
+    // The node goes on writing its identity as it always did.
+    LogWrite write;
+    write.entries = MakeEntries(21, 1, 1);
+    write.identity = kLegacyIdentity;
+    store->Write(std::move(write), [] {});
+    store->WaitForDurable();
+  }
+  EXPECT_EQ(SchemaVersionOf(Options().path), kSchemaVersion);
+  // The rewritten row carries the version-3 checksum: Open() accepts it.
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  EXPECT_EQ(ReadIdentityOrDie(*store), kLegacyIdentity);
+  EXPECT_EQ(*store->LastIndex(), Index(21));
+}
+
+TEST_F(SqliteLogStoreTest, VersionTwoStoreWithoutIdentityIsMigratedWithout) {
+  MakeStore();
+  DowngradeToVersion2(Options().path);
+  {
+    ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                         SqliteLogStore::Open(Options()));
+    EXPECT_FALSE(ReadIdentityOrDie(*store).has_value());
+  }
+  EXPECT_EQ(SchemaVersionOf(Options().path), kSchemaVersion);
+  // Such a store may still be claimed by a node of this build.
+  RecordIdentity(Options(), kIdentity);
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<SqliteLogStore> store,
+                       SqliteLogStore::Open(Options()));
+  EXPECT_EQ(ReadIdentityOrDie(*store), kIdentity);
+}
+
+TEST_F(SqliteLogStoreTest, VersionTwoStoreWithCorruptIdentityIsNotMigrated) {
+  MakeStore();
+  RecordIdentity(Options(), kLegacyIdentity);
+  DowngradeToVersion2(Options().path);
+  {
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec("UPDATE identity SET node_id = 6"));  // crc now stale
+  }
+  EXPECT_THAT(SqliteLogStore::Open(Options()),
+              StatusIs(absl::StatusCode::kDataLoss,
+                       AllOf(HasSubstr("identity fails its checksum"),
+                             HasSubstr(Options().path))));
+  EXPECT_EQ(SchemaVersionOf(Options().path), 2);
+  {
+    // Half an identity under a matching version-2 checksum.
+    ASSERT_OK_AND_ASSIGN(Db db, Db::Open(Options().path, Db::kReadWrite));
+    ASSERT_OK(db.Exec(absl::StrCat("UPDATE identity SET cluster_id = 0, crc = ",
+                                   IdentityCrcVersion2(0, 6))));
+  }
+  EXPECT_THAT(
+      SqliteLogStore::Open(Options()),
+      StatusIs(absl::StatusCode::kDataLoss,
+               AllOf(HasSubstr("half set"), HasSubstr(Options().path))));
+  EXPECT_EQ(SchemaVersionOf(Options().path), 2);
 }
 
 TEST_F(SqliteLogStoreTest, ForeignDatabaseIsLeftUntouched) {
