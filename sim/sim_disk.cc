@@ -31,8 +31,9 @@ uint64_t EntryChecksum(const raft::Entry& entry) {
   return StableHash64(bytes);
 }
 
-// The bytes a write occupies on the simulated disk: what a crash can tear.
-std::string SerializeWrite(const LogWrite& write) {
+}  // namespace
+
+std::string SimDiskRecordBytes(const LogWrite& write) {
   std::string bytes;
   PutBytes(bytes, write.snapshot ? write.snapshot->SerializeAsString() : "");
   PutU64(bytes, write.entries.size());
@@ -48,8 +49,20 @@ std::string SerializeWrite(const LogWrite& write) {
   if (write.identity) {
     PutU64(bytes, write.identity->cluster_id);
     PutU64(bytes, write.identity->node_id.value());
+    PutU64(bytes, write.identity->store_nonce);
+    PutU64(bytes, write.identity->confirmed ? 1 : 0);
   }
   return bytes;
+}
+
+namespace {
+
+// For errors: StoreIdentityString() plus what tells two stores of one node
+// apart and whether the cluster knows this one.
+std::string IdentityDetail(const StoreIdentity& identity) {
+  return absl::StrCat(StoreIdentityString(identity), " nonce ",
+                      absl::Hex(identity.store_nonce, absl::kZeroPad16),
+                      identity.confirmed ? " (confirmed)" : " (unconfirmed)");
 }
 
 }  // namespace
@@ -86,10 +99,11 @@ void SimDisk::Write(LogWrite write, Done done) {
     CHECK(write.identity->valid())
         << "sim disk: invalid identity " << StoreIdentityString(*write.identity);
     const std::optional<StoreIdentity> held = QueuedIdentity();
-    CHECK(!held || *held == *write.identity)
-        << "sim disk: a store never changes owner: it holds "
-        << StoreIdentityString(*held) << ", the write says "
-        << StoreIdentityString(*write.identity);
+    CHECK(!held || held->MayBecome(*write.identity))
+        << "sim disk: a store never changes owner or nonce, nor is "
+           "un-confirmed: it holds "
+        << IdentityDetail(*held) << ", the write says "
+        << IdentityDetail(*write.identity);
   }
   const uint64_t seq = next_seq_++;
   pending_.push_back(PendingWrite{seq, std::move(write), std::move(done),
@@ -180,8 +194,11 @@ void SimDisk::Apply(LogWrite&& write) {
   if (write.identity) {
     // Write() checked this against the queue; a torn record recovered after
     // a crash was checked when it was queued, against the same history.
-    CHECK(!identity_ || *identity_ == *write.identity)
-        << "sim disk: identity changes from " << StoreIdentityString(*identity_);
+    CHECK(!identity_ || identity_->MayBecome(*write.identity))
+        << "sim disk: a store never changes owner or nonce, nor is "
+           "un-confirmed: identity changes from "
+        << IdentityDetail(*identity_) << " to "
+        << IdentityDetail(*write.identity);
     identity_ = *write.identity;
   }
   if (write.compact_to) {
@@ -199,7 +216,7 @@ void SimDisk::Crash(bool tear) {
   failed_ = false;
   if (tear && !pending_.empty()) {
     const LogWrite& write = pending_.front().write;
-    std::string bytes = SerializeWrite(write);
+    std::string bytes = SimDiskRecordBytes(write);
     const uint64_t checksum = StableHash64(bytes);
     // A quarter of the time the record made it whole (the write had landed
     // but was not yet acknowledged); otherwise it is cut anywhere.

@@ -20,10 +20,11 @@
 // also carries a checksum checked on each read, so SimDisk never returns a
 // silently wrong entry.
 //
-// Identity. The store's identity (core/env.h) is part of the durable state
-// like the hard state: recorded when the write carrying it completes, lost
-// with it if that write was not synced at a crash, torn with it if that
-// write was in flight.
+// Identity. The store's identity (core/env.h: ids, store nonce, confirmed
+// bit) is part of the durable state like the hard state: recorded when the
+// write carrying it completes, lost with it if that write was not synced at
+// a crash (a store confirmed by a lost write reads unconfirmed again), torn
+// with it if that write was in flight.
 //
 // Errors. Reads fail with UNAVAILABLE at `read_error_per_million`. A write
 // fails at `write_error_per_million`; a failed durable write is fatal by the
@@ -86,6 +87,13 @@ struct SimDiskOptions {
   bool report_torn_writes = false;
 };
 
+// The bytes a write occupies on the simulated disk: what a crash can tear
+// (their length decides where a tear falls). The identity, when present,
+// comes last (cluster id, node id, store nonce, confirmed), so a write
+// without one keeps the bytes, the tear points and so every simulation
+// trace it had before stores recorded identities. Exposed for tests.
+std::string SimDiskRecordBytes(const LogWrite& write);
+
 class SimDisk final : public LogStore {
  public:
   // CHECK-fails on invalid options (a simulator configuration bug): missing
@@ -102,7 +110,8 @@ class SimDisk final : public LogStore {
   // entries consecutive with non-decreasing terms, the first above the
   // snapshot index and at most the last index + 1; commit within the log;
   // compact_to at most the snapshot index; an identity that is valid and
-  // equal to the stored or queued one, if any); fewer than
+  // one the stored or queued identity, if any, MayBecome, checked when
+  // queued and again when it lands); fewer than
   // kSimDiskPendingWritesMax queued writes; and, with report_torn_writes, no
   // torn write reported (a node whose disk said DATA_LOSS must not start).
   void Write(LogWrite write, Done done) override;
