@@ -90,7 +90,10 @@ class SqliteLogStoreCrashTest : public ::testing::Test {
     }
     absl::StatusOr<std::optional<StoreIdentity>> identity =
         (*store)->ReadIdentity();
-    if (identity.ok() && identity->has_value()) ++with_identity_;
+    if (identity.ok() && identity->has_value()) {
+      ++with_identity_;
+      if ((*identity)->confirmed) ++with_confirmed_;
+    }
     absl::StatusOr<uint64_t> digest = StoreDigest(**store);
     if (!digest.ok()) {
       EXPECT_EQ(digest.status().code(), absl::StatusCode::kDataLoss)
@@ -119,6 +122,7 @@ class SqliteLogStoreCrashTest : public ::testing::Test {
   uint64_t torn_ = 0;
   uint64_t subset_ = 0;
   uint64_t with_identity_ = 0;  // opened images that held an identity
+  uint64_t with_confirmed_ = 0;  // ... a confirmed one
 };
 
 TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
@@ -172,8 +176,10 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
   LogWorkloadOptions workload_options;
   workload_options.snapshot_data_bytes_max = 6000;
   // The identity rides with a write some way in, so crash points fall
-  // before, around and after the write that records it.
-  workload_options.identity = StoreIdentity{0x8badf00ddeadbeef, NodeId(9)};
+  // before, around and after the write that records it, and later the
+  // write that confirms it.
+  workload_options.identity =
+      StoreIdentity{0x8badf00ddeadbeef, NodeId(9), 0xfeedfacecafef00d, false};
   workload_options.identity_percent = 2;
   LogWorkload workload(rng.Fork("workload"), workload_options);
   LogModel tip;
@@ -221,11 +227,15 @@ TEST_F(SqliteLogStoreCrashTest, EveryCrashPointRecoversAnAcknowledgedPrefix) {
             << ", DATA_LOSS refusals: " << data_loss_
             << ", unacknowledged writes that survived: " << unacked_survived_
             << ", images with / without an identity: " << with_identity_
-            << " / " << verified_ - data_loss_ - with_identity_ << "\n";
+            << " / " << verified_ - data_loss_ - with_identity_
+            << " (confirmed: " << with_confirmed_ << ")\n";
   EXPECT_GE(verified_, kCrashPointsMin);
   // Crash points fell on both sides of the write that recorded it.
   EXPECT_GT(with_identity_, 0u);
   EXPECT_GT(verified_ - data_loss_ - with_identity_, 0u);
+  // ... and on both sides of the write that confirmed it.
+  EXPECT_GT(with_confirmed_, 0u);
+  EXPECT_GT(with_identity_ - with_confirmed_, 0u);
   EXPECT_GT(torn_, 0u);
   EXPECT_GT(subset_, 0u);
   // SQLite's WAL checksums drop torn frames, so with fsync honoured no crash

@@ -31,6 +31,8 @@ uint64_t DigestOf(const std::optional<StoreIdentity>& identity,
   if (identity) {
     PutU64(bytes, identity->cluster_id);
     PutU64(bytes, identity->node_id.value());
+    PutU64(bytes, identity->store_nonce);
+    PutU64(bytes, identity->confirmed ? 1 : 0);
   }
   PutU64(bytes, hs.term());
   PutU64(bytes, hs.vote());
@@ -51,6 +53,14 @@ uint64_t DigestOf(const std::optional<StoreIdentity>& identity,
     PutBytes(bytes, entry.data());
   }
   return StableHash64(bytes);
+}
+
+// For messages: StoreIdentityString() plus the fields it leaves out.
+std::string IdentityDetail(const std::optional<StoreIdentity>& identity) {
+  if (!identity) return "none";
+  return absl::StrCat(StoreIdentityString(*identity), " nonce ",
+                      absl::Hex(identity->store_nonce, absl::kZeroPad16),
+                      identity->confirmed ? " (confirmed)" : " (unconfirmed)");
 }
 
 }  // namespace
@@ -191,10 +201,9 @@ absl::Status StoreMatchesModel(LogStore& store, const LogModel& model) {
   ASSIGN_OR_RETURN(std::optional<StoreIdentity> identity,
                    store.ReadIdentity());
   if (identity != model.identity()) {
-    return absl::InternalError(absl::StrCat(
-        "identity: store ", identity ? StoreIdentityString(*identity) : "none",
-        " model ",
-        model.identity() ? StoreIdentityString(*model.identity()) : "none"));
+    return absl::InternalError(absl::StrCat("identity: store ",
+                                            IdentityDetail(identity), " model ",
+                                            IdentityDetail(model.identity())));
   }
   ASSIGN_OR_RETURN(raft::HardState hs, store.ReadHardState());
   if (hs.SerializeAsString() != model.hard_state().SerializeAsString()) {
@@ -317,7 +326,19 @@ LogWrite LogWorkload::Next(const LogModel& model) {
   }
   if (options_.identity &&
       rng_.Uniform(100) < options_.identity_percent) {
-    write.identity = options_.identity;
+    StoreIdentity identity = *options_.identity;
+    CHECK(!model.identity() || model.identity()->SameStore(identity))
+        << "the workload writes one store's identity";
+    // An unconfirmed store is recorded unconfirmed (as a joiner's is),
+    // confirmed at a later identity write drawn at random, and stays so (a
+    // store is never un-confirmed). Numbers are drawn only while it is
+    // recorded and unconfirmed: a confirmed identity draws what it drew
+    // before stores had a confirmed bit.
+    if (!identity.confirmed && model.identity()) {
+      identity.confirmed = model.identity()->confirmed ||
+                           rng_.Chance(1, options_.confirm_one_in);
+    }
+    write.identity = identity;
   }
   CHECK(!write.empty());
   return write;
@@ -545,7 +566,9 @@ TEST_P(LogStoreConformanceTest, ReadEntriesOfEmptyRangeIsEmpty) {
 TEST_P(LogStoreConformanceTest, RandomWorkloadMatchesModelAcrossReopens) {
   Rng rng(GetParam().name.size() * 1000 + 17);
   LogWorkloadOptions options;
-  options.identity = StoreIdentity{0xfedcba9876543210, NodeId(7)};
+  // Unconfirmed, so the workload also confirms the store at some point.
+  options.identity =
+      StoreIdentity{0xfedcba9876543210, NodeId(7), 0x0123456789abcdef, false};
   LogWorkload workload(rng.Fork("workload"), options);
   for (int i = 0; i < 400; ++i) {
     Write(workload.Next(model_));
@@ -585,10 +608,20 @@ TEST_P(LogStoreConformanceTest, EntryAtTheLargestIndexReadsBack) {
 
 // ------------------------------------------------------------ identity
 
-// A cluster id with the top bit set: stores must keep all 64 bits.
+// A cluster id with the top bit set: stores must keep all 64 bits. A store
+// recorded before nonces (nonce 0, confirmed).
 constexpr StoreIdentity kIdentity{0x9e3779b97f4a7c15, NodeId(3)};
 constexpr StoreIdentity kOtherCluster{0x1f2e3d4c5b6a7988, NodeId(3)};
 constexpr StoreIdentity kOtherNode{0x9e3779b97f4a7c15, NodeId(4)};
+// One store of this build, before and after the cluster confirmed it (a
+// nonce with the top bit set, too), and another store of the same node.
+constexpr uint64_t kNonce = 0xd1b54a32d192ed03;
+constexpr StoreIdentity kUnconfirmed{0x9e3779b97f4a7c15, NodeId(3), kNonce,
+                                     /*confirmed=*/false};
+constexpr StoreIdentity kConfirmed{0x9e3779b97f4a7c15, NodeId(3), kNonce,
+                                   /*confirmed=*/true};
+constexpr StoreIdentity kOtherNonce{0x9e3779b97f4a7c15, NodeId(3), kNonce + 1,
+                                    /*confirmed=*/false};
 
 LogWrite IdentityOnly(StoreIdentity identity) {
   LogWrite write;
@@ -679,6 +712,105 @@ TEST_P(LogStoreConformanceTest, IdentityIsFormattedForErrors) {
   EXPECT_FALSE((StoreIdentity{5, kNoNode}).valid());
 }
 
+TEST_P(LogStoreConformanceTest, NonceAndConfirmedReadBack) {
+  LogWrite write = Entries(1, 2, 1);
+  write.identity = kUnconfirmed;
+  Write(std::move(write));
+  SettleAndCompare();
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  ASSERT_TRUE(identity.has_value());
+  EXPECT_EQ(identity->store_nonce, kNonce);
+  EXPECT_FALSE(identity->confirmed);
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(identity, store().ReadIdentity());
+  ASSERT_TRUE(identity.has_value());
+  EXPECT_EQ(identity->cluster_id, kUnconfirmed.cluster_id);
+  EXPECT_EQ(identity->node_id, kUnconfirmed.node_id);
+  EXPECT_EQ(identity->store_nonce, kNonce);
+  EXPECT_FALSE(identity->confirmed);
+  SettleAndCompare();
+}
+
+TEST_P(LogStoreConformanceTest, ConfirmedStoreReadsConfirmedAfterReopen) {
+  Write(IdentityOnly(kUnconfirmed));
+  SettleAndCompare();
+  LogWrite confirm = Entries(1, 3, 1);
+  confirm.identity = kConfirmed;
+  Write(std::move(confirm));
+  SettleAndCompare();
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kConfirmed));
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(identity, store().ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kConfirmed));
+  // A confirmed store goes on writing its confirmed identity.
+  LogWrite more = Entries(4, 1, 1);
+  more.identity = kConfirmed;
+  Write(std::move(more));
+  SettleAndCompare();
+}
+
+// Each identity is checked against the one queued before it, not only the
+// durable one: recording and confirming may be in flight together.
+TEST_P(LogStoreConformanceTest, ConfirmingCountsQueuedWrites) {
+  Write(IdentityOnly(kUnconfirmed));
+  Write(Entries(1, 2, 1));
+  Write(IdentityOnly(kConfirmed));
+  Write(IdentityOnly(kConfirmed));
+  SettleAndCompare();
+  harness_->Reopen();
+  ASSERT_OK_AND_ASSIGN(std::optional<StoreIdentity> identity,
+                       store().ReadIdentity());
+  EXPECT_EQ(identity, std::optional<StoreIdentity>(kConfirmed));
+}
+
+TEST_P(LogStoreConformanceTest, SameIdentityAgainChangesNothing) {
+  LogWrite first = Entries(1, 3, 1);
+  first.identity = kUnconfirmed;
+  Write(std::move(first));
+  SettleAndCompare();
+  ASSERT_OK_AND_ASSIGN(const uint64_t unconfirmed, StoreDigest(store()));
+  Write(IdentityOnly(kUnconfirmed));
+  SettleAndCompare();
+  EXPECT_EQ(*StoreDigest(store()), unconfirmed);
+  harness_->Reopen();
+  EXPECT_EQ(*StoreDigest(store()), unconfirmed);
+  // Confirming changes the state (the digest sees it); confirming again,
+  // before or after a reopen, does not.
+  Write(IdentityOnly(kConfirmed));
+  SettleAndCompare();
+  ASSERT_OK_AND_ASSIGN(const uint64_t confirmed, StoreDigest(store()));
+  EXPECT_NE(confirmed, unconfirmed);
+  Write(IdentityOnly(kConfirmed));
+  SettleAndCompare();
+  EXPECT_EQ(*StoreDigest(store()), confirmed);
+  harness_->Reopen();
+  Write(IdentityOnly(kConfirmed));
+  SettleAndCompare();
+  EXPECT_EQ(*StoreDigest(store()), confirmed);
+  // The digest tells stores apart by nonce, too.
+  LogModel other;
+  other.Apply(Entries(1, 3, 1));
+  LogModel same = other;
+  other.Apply(IdentityOnly(kOtherNonce));
+  same.Apply(IdentityOnly(kUnconfirmed));
+  EXPECT_EQ(same.Digest(), unconfirmed);
+  EXPECT_NE(other.Digest(), unconfirmed);
+}
+
+TEST_P(LogStoreConformanceTest, IdentityTransitionsFollowTheContract) {
+  EXPECT_TRUE(kUnconfirmed.MayBecome(kUnconfirmed));
+  EXPECT_TRUE(kUnconfirmed.MayBecome(kConfirmed));
+  EXPECT_TRUE(kConfirmed.MayBecome(kConfirmed));
+  EXPECT_FALSE(kConfirmed.MayBecome(kUnconfirmed));
+  EXPECT_FALSE(kUnconfirmed.MayBecome(kOtherNonce));
+  EXPECT_FALSE(kIdentity.MayBecome(kConfirmed));  // a nonce appears
+  EXPECT_TRUE(kUnconfirmed.SameStore(kConfirmed));
+  EXPECT_TRUE(kUnconfirmed != kConfirmed);
+}
+
 // A store never changes owner: another cluster id or node id CHECK-fails,
 // whether the first identity is durable, only queued, or read back from the
 // store after a restart.
@@ -724,6 +856,37 @@ TEST_P(LogStoreConformanceTest, OtherIdentityIsACallerBugAfterReopen) {
         harness_->Settle();
       },
       "never changes owner");
+}
+
+// Nor its nonce, and it is never un-confirmed: CHECK-fails whether the
+// confirmed identity is durable, only queued, or read back after a restart.
+TEST_P(LogStoreConformanceTest, OtherNonceOrUnconfirmingIsACallerBug) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(kUnconfirmed), [] {});
+        store().Write(IdentityOnly(kConfirmed), [] {});
+        store().Write(IdentityOnly(kUnconfirmed), [] {});
+        harness_->Settle();
+      },
+      "un-confirmed");
+  Write(IdentityOnly(kConfirmed));
+  SettleAndCompare();
+  EXPECT_DEATH(
+      {
+        store().Write(IdentityOnly(kOtherNonce), [] {});
+        harness_->Settle();
+      },
+      "never changes owner or nonce");
+  harness_->Reopen();
+  EXPECT_DEATH(
+      {
+        LogWrite write = Entries(1, 1, 1);
+        write.identity = kUnconfirmed;
+        store().Write(std::move(write), [] {});
+        harness_->Settle();
+      },
+      "un-confirmed");
 }
 
 TEST_P(LogStoreConformanceTest, InvalidIdentityIsACallerBug) {

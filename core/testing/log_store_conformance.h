@@ -87,9 +87,16 @@ struct LogWorkloadOptions {
   uint64_t compact_percent = 5;
   // When set, roughly identity_percent of the writes carry this identity
   // (a store's one owner). Unset: no write does, and the generator draws
-  // exactly the numbers it drew before identities existed.
+  // exactly the numbers it drew before identities existed. An unconfirmed
+  // identity is recorded unconfirmed (as a joiner's store is); once the
+  // model holds it, each later identity write confirms the store with
+  // chance 1 / confirm_one_in, and once the model holds it confirmed (so
+  // not after a crash that lost the confirming write) every one does. A
+  // confirmed identity draws exactly the numbers it drew before stores had
+  // a confirmed bit.
   std::optional<StoreIdentity> identity;
   uint64_t identity_percent = 10;
+  uint64_t confirm_one_in = 4;  // REQUIRES: >= 1
 };
 
 // A seeded generator of valid, Raft-shaped writes: appends at the end,
