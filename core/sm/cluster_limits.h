@@ -28,6 +28,9 @@ inline constexpr uint32_t kTaskMaxAttemptsMax = 100;
 inline constexpr uint32_t kTaskPriorityMax = 1000;
 inline constexpr size_t kTaskOutputTailBytesMax = 4096;
 inline constexpr size_t kTaskErrorBytesMax = 1024;
+// Member records (MemberJoined): one per node id that ever joined with an
+// empty store; ids are never reused, so this bounds the cluster's history.
+inline constexpr size_t kMembersMax = 65'536;
 inline constexpr size_t kVmNameBytesMax = 128;
 inline constexpr size_t kVmImageBytesMax = 1024;
 inline constexpr size_t kKvKeyBytesMax = 1024;

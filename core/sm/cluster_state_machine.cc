@@ -291,6 +291,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
       return DoKvCompareAndSwap(index, command.kv_compare_and_swap());
     case cluster::Command::kAdvanceTime:
       return Outcome{};
+    case cluster::Command::kMemberJoined:
+      return DoMemberJoined(index, command.member_joined());
     case cluster::Command::OP_NOT_SET:
       break;
   }
@@ -1283,6 +1285,34 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoKvPut(
   o.subject = Outcome::Subject::kLiteral;
   *o.literal.mutable_kv() = it->second;
   return o;
+}
+
+ClusterStateMachine::Outcome ClusterStateMachine::DoMemberJoined(
+    Index index, const cluster::MemberJoined& c) {
+  if (c.node_id() == 0 || c.store_nonce() == 0) {
+    return Invalid("member_joined needs a node_id and a store_nonce, both non-zero");
+  }
+  auto it = members_.find(c.node_id());
+  if (it != members_.end()) {
+    if (it->second.store_nonce() == c.store_nonce()) return Outcome{};  // a retry
+    return Precondition(absl::StrCat(
+        "member ", c.node_id(), " joined at index ", it->second.joined_index(),
+        " with another store: a node id never joins twice (its old store is gone)"));
+  }
+  if (members_.size() >= kMembersMax) {
+    return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
+                 absl::StrCat("member table is full (", kMembersMax, " members)"));
+  }
+  cluster::MemberRecord& record = members_[c.node_id()];
+  record.set_node_id(c.node_id());
+  record.set_store_nonce(c.store_nonce());
+  record.set_joined_index(index.value());
+  return Outcome{};
+}
+
+const cluster::MemberRecord* ClusterStateMachine::FindMember(uint64_t node_id) const {
+  auto it = members_.find(node_id);
+  return it == members_.end() ? nullptr : &it->second;
 }
 
 ClusterStateMachine::Outcome ClusterStateMachine::DoKvDelete(

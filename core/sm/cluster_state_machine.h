@@ -152,6 +152,8 @@ class ClusterStateMachine {
   // Read path (serve after ReadIndex or under a lease; never logged).
   cluster::QueryResult Query(const cluster::Query& query) const;
   const cluster::WorkerRecord* FindWorker(uint64_t node_id) const;
+  // The store the cluster knows as `node_id`'s (MemberJoined), or null.
+  const cluster::MemberRecord* FindMember(uint64_t node_id) const;
   const cluster::TaskRecord* FindTask(absl::string_view task_id) const;
   const cluster::VmRecord* FindVm(absl::string_view name) const;
   const cluster::KvEntry* FindKv(absl::string_view key) const;
@@ -275,6 +277,7 @@ class ClusterStateMachine {
   Outcome DoKvPut(Index index, const cluster::KvPut& c);
   Outcome DoKvDelete(const cluster::KvDelete& c);
   Outcome DoKvCompareAndSwap(Index index, const cluster::KvCompareAndSwap& c);
+  Outcome DoMemberJoined(Index index, const cluster::MemberJoined& c);
 
   // Status side effects of moving a worker from one status to another.
   void EnterStatus(cluster::WorkerRecord& worker, cluster::WorkerStatus from);
@@ -336,6 +339,7 @@ class ClusterStateMachine {
   std::map<std::string, cluster::VmRecord, std::less<>> vms_;
   std::map<std::string, cluster::KvEntry, std::less<>> kv_;
   std::map<uint64_t, cluster::ClientSession> sessions_;
+  std::map<uint64_t, cluster::MemberRecord> members_;  // by node id
 
   // Derived from the records (rebuilt on restore).
   sm::PlacementIndex index_;                   // ONLINE workers

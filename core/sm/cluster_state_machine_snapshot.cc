@@ -216,6 +216,7 @@ cluster::StateSnapshot ClusterStateMachine::ToProto() const {
   for (const auto& [name, v] : vms_) *s.add_vms() = v;
   for (const auto& [key, e] : kv_) *s.add_kv() = e;
   for (const auto& [id, session] : sessions_) *s.add_sessions() = session;
+  for (const auto& [id, member] : members_) *s.add_members() = member;
   return s;
 }
 
@@ -230,6 +231,7 @@ constexpr uint32_t kTagTasks = (5 << 3) | 2;
 constexpr uint32_t kTagVms = (6 << 3) | 2;
 constexpr uint32_t kTagKv = (7 << 3) | 2;
 constexpr uint32_t kTagSessions = (8 << 3) | 2;
+constexpr uint32_t kTagMembers = (9 << 3) | 2;
 
 // Protobuf serializes at most INT_MAX bytes per message; the generated
 // serializer failed (and Snapshot CHECKed) beyond it, so this one does too.
@@ -279,6 +281,7 @@ void ClusterStateMachine::WriteSnapshot(
     for (const auto& [id, session] : sessions_) {
       WriteRecord(kTagSessions, session, coded);
     }
+    for (const auto& [id, member] : members_) WriteRecord(kTagMembers, member, coded);
     CHECK(!coded.HadError());
   }  // the coded stream hands its unused buffer back here
   CHECK_LE(static_cast<uint64_t>(out.ByteCount()), kSerializedBytesMax)
@@ -540,6 +543,17 @@ absl::Status ClusterStateMachine::RestoreFromProto(
   if (fresh.sessions_.size() > options_.client_sessions_max) {
     return bad("too many client sessions");
   }
+  for (const cluster::MemberRecord& member : s.members()) {
+    if (member.node_id() == 0 || member.store_nonce() == 0 ||
+        member.joined_index() == 0 || member.joined_index() > s.applied_index()) {
+      return bad("member record of node ", member.node_id(),
+                 " without a node id, a nonce or a joined index up to the applied index");
+    }
+    if (!fresh.members_.emplace(member.node_id(), member).second) {
+      return bad("member ", member.node_id(), " appears twice");
+    }
+  }
+  if (fresh.members_.size() > kMembersMax) return bad("too many members");
   fresh.RebuildDerived();
   // A no-op for a snapshot from a replica with the same options; with a
   // smaller bound, the restored replica holds it from the start.

@@ -311,6 +311,41 @@ TEST_F(ClusterStateMachineTest, WorkerLostMarksOfflineAndValidates) {
                  "OFFLINE -> OFFLINE");
 }
 
+TEST_F(ClusterStateMachineTest, MemberJoinedRecordsTheFirstStoreOfEachNodeId) {
+  const auto joined = [](uint64_t node_id, uint64_t nonce) {
+    cluster::Command c;
+    c.mutable_member_joined()->set_node_id(node_id);
+    c.mutable_member_joined()->set_store_nonce(nonce);
+    return c;
+  };
+  ExpectRejected(joined(0, 5), cluster::RESULT_INVALID_ARGUMENT, "node_id");
+  ExpectRejected(joined(4, 0), cluster::RESULT_INVALID_ARGUMENT, "store_nonce");
+  EXPECT_EQ(sm_.FindMember(4), nullptr);
+  ASSERT_EQ(Apply(joined(4, 77)).code(), cluster::RESULT_OK);
+  const Index joined_at(index_);
+  ASSERT_NE(sm_.FindMember(4), nullptr);
+  EXPECT_EQ(sm_.FindMember(4)->store_nonce(), 77u);
+  EXPECT_EQ(sm_.FindMember(4)->joined_index(), joined_at.value());
+  // The same store again (a retry) changes nothing; another store of the
+  // same id (a wiped disk) is refused and changes nothing.
+  EXPECT_EQ(Apply(joined(4, 77)).code(), cluster::RESULT_OK);
+  ExpectRejected(joined(4, 78), cluster::RESULT_FAILED_PRECONDITION, "another store");
+  EXPECT_EQ(sm_.FindMember(4)->store_nonce(), 77u);
+  EXPECT_EQ(sm_.FindMember(4)->joined_index(), joined_at.value());
+  // Members are part of the snapshot, checked on restore.
+  ClusterStateMachine restored;
+  ASSERT_OK(restored.Restore(sm_.Snapshot()));
+  ASSERT_NE(restored.FindMember(4), nullptr);
+  EXPECT_EQ(restored.FindMember(4)->store_nonce(), 77u);
+  cluster::StateSnapshot bad = sm_.ToProto();
+  bad.mutable_members(0)->set_store_nonce(0);
+  EXPECT_THAT(restored.RestoreFromProto(bad), StatusIs(absl::StatusCode::kDataLoss));
+  bad = sm_.ToProto();
+  *bad.add_members() = bad.members(0);
+  EXPECT_THAT(restored.RestoreFromProto(bad),
+              StatusIs(absl::StatusCode::kDataLoss, HasSubstr("twice")));
+}
+
 TEST_F(ClusterStateMachineTest, RemoveWorkerValidationAndRequeue) {
   cluster::Command remove;
   remove.mutable_remove_worker()->set_node_id(3);

@@ -31,6 +31,7 @@ enum class Kind {
   kKvDelete,
   kKvCas,
   kAdvanceTime,
+  kMemberJoined,
 };
 
 template <typename T>
@@ -139,6 +140,7 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
       {Kind::kKvDelete, options_.weight_kv_delete},
       {Kind::kKvCas, options_.weight_kv_cas},
       {Kind::kAdvanceTime, options_.weight_advance_time},
+      {Kind::kMemberJoined, options_.weight_member_joined},
   };
   uint64_t total = 0;
   for (const auto& [kind, weight] : weights) total += weight;
@@ -386,6 +388,14 @@ cluster::Command CommandGenerator::Generate(const ClusterStateMachine& sm) {
     case Kind::kAdvanceTime:
       c.mutable_advance_time();
       break;
+    case Kind::kMemberJoined: {
+      // Few ids and few nonces: first joins, retries and refused second
+      // stores all happen.
+      cluster::MemberJoined& joined = *c.mutable_member_joined();
+      joined.set_node_id(rng_.Range(1, 8));
+      joined.set_store_nonce(rng_.Range(1, 3));
+      break;
+    }
   }
   return c;
 }
@@ -436,6 +446,9 @@ void CommandGenerator::MakeInvalid(cluster::Command& c) {
       break;
     case cluster::Command::kKvPut:
       c.mutable_kv_put()->clear_key();
+      break;
+    case cluster::Command::kMemberJoined:
+      c.mutable_member_joined()->set_store_nonce(0);
       break;
     default:
       c.clear_op();  // a command with no operation

@@ -65,6 +65,7 @@ struct CommandGeneratorOptions {
   uint32_t weight_kv_delete = 1;
   uint32_t weight_kv_cas = 3;
   uint32_t weight_advance_time = 3;
+  uint32_t weight_member_joined = 1;
 };
 
 class CommandGenerator {
