@@ -151,13 +151,15 @@ absl::Status Host::Start() {
     ASSIGN_OR_RETURN(entries, store.ReadEntries(first, last.Next()));
   }
   ASSIGN_OR_RETURN(std::optional<StoreIdentity> recorded, store.ReadIdentity());
-  if (recorded.has_value() && *recorded != identity()) {
+  if (recorded.has_value() && (recorded->cluster_id != options_.cluster_id ||
+                               recorded->node_id != options_.id)) {
     return absl::FailedPreconditionError(absl::StrCat(
         "the store belongs to ", StoreIdentityString(*recorded), ", but this node is ",
         StoreIdentityString(identity()),
         ": refusing to start on another node's or another cluster's data"));
   }
-  identity_recorded_ = recorded.has_value();
+  queued_identity_ = recorded;
+  if (recorded.has_value()) store_identity_ = *recorded;
   const bool empty = !snapshot.has_value() && entries.empty() &&
                      hard_state.term() == 0 && hard_state.vote() == 0 && !recorded.has_value();
   const bool initial_voter =
@@ -172,21 +174,38 @@ absl::Status Host::Start() {
         "initial_cluster_state=existing"));
   }
   if (!bootstrap) {
-    // A store without an identity is a joiner's that was never added
-    // (bootstrap and joining record the identity): it keeps waiting.
-    joining_ = !recorded.has_value();
-    if (joining_) {
-      logger_->Info("n", options_.id.value(), " waits to be added to cluster ",
-                    absl::Hex(options_.cluster_id, absl::kZeroPad16),
-                    " as a learner; it does not vote until then");
-    }
     if (Planted(PlantedBug::kForgetVoteOnRestart)) {
       // PLANTED BUG kForgetVoteOnRestart (core/base/planted_bug.h): the
       // recovered vote is dropped, so this node may vote again in the term
       // it already voted in (Raft Figure 2: votedFor is persistent state).
       hard_state.set_vote(0);
     }
-    Boot(std::move(hard_state), std::move(snapshot), std::move(entries));
+    if (recorded.has_value()) {
+      Boot(std::move(hard_state), std::move(snapshot), std::move(entries));
+      return absl::OkStatus();
+    }
+    // A store without an identity: a new store (or one whose first process
+    // never got further). It joins: a new nonce, unconfirmed, durable
+    // before the node takes part, so that its MemberJoined names a store
+    // that exists. Until the cluster confirms it, it never votes.
+    joining_ = true;
+    uint64_t nonce_state = options_.raft_seed ^ 0x6a09e667f3bcc909ULL ^ options_.id.value();
+    store_identity_ = identity();
+    store_identity_.store_nonce = std::max<uint64_t>(SplitMix64(nonce_state), kFounderStoreNonce + 1);
+    store_identity_.confirmed = false;
+    logger_->Info("n", options_.id.value(), " waits to be added to cluster ",
+                  absl::Hex(options_.cluster_id, absl::kZeroPad16),
+                  " as a learner with store ", absl::Hex(store_identity_.store_nonce, absl::kZeroPad16),
+                  "; it does not vote until the cluster records that store as its");
+    LogWrite write;
+    write.identity = store_identity_;
+    queued_identity_ = store_identity_;
+    store.Write(std::move(write), [this, hard_state = std::move(hard_state),
+                                   snapshot = std::move(snapshot),
+                                   entries = std::move(entries)]() mutable {
+      Boot(std::move(hard_state), std::move(snapshot), std::move(entries));
+    });
+    store.PollCompletions();
     return absl::OkStatus();
   }
   // A brand-new cluster. Every initial voter writes the same membership as
@@ -206,13 +225,30 @@ absl::Status Host::Start() {
     entry.set_data(change.SerializeAsString());
     entries.push_back(std::move(entry));
   }
+  // Then each founder's member record (MemberJoined with the founders'
+  // nonce): a founder whose disk is wiped later, and comes back with a new
+  // store, finds its id recorded with another store and never votes.
+  for (NodeId voter : options_.initial_voters) {
+    cluster::Command command;
+    command.mutable_member_joined()->set_node_id(voter.value());
+    command.mutable_member_joined()->set_store_nonce(kFounderStoreNonce);
+    raft::Entry entry;
+    entry.set_term(1);
+    entry.set_index(entries.size() + 1);
+    entry.set_type(raft::ENTRY_NORMAL);
+    entry.set_data(command.SerializeAsString());
+    entries.push_back(std::move(entry));
+  }
   hard_state.set_term(1);
   hard_state.set_commit(entries.size());
+  store_identity_ = identity();
+  store_identity_.store_nonce = kFounderStoreNonce;
+  store_identity_.confirmed = true;
   LogWrite write;
   write.entries = entries;
   write.hard_state = hard_state;
-  write.identity = identity();
-  identity_recorded_ = true;
+  write.identity = store_identity_;
+  queued_identity_ = store_identity_;
   store.Write(std::move(write), [this, hard_state, entries]() mutable {
     Boot(std::move(hard_state), std::nullopt, std::move(entries));
   });
@@ -246,6 +282,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   commit_ = Index(hard_state.commit());
   term_ = Term(hard_state.term());
   observer_->OnBoot(options_.id, term_, NodeId(hard_state.vote()));
+  CheckMemberRecord();  // the state a snapshot restored may already say
   if (snapshot.has_value()) {
     observer_->OnSnapshotApplied(options_.id, applied, Term(snapshot->metadata().term()),
                                  observer_->WantsDigests() ? sm_->Digest() : 0);
@@ -294,7 +331,8 @@ void Host::OnTick() {
   env_.timers->ArmAfter(kTickTimer, options_.tick_us, [this] { OnTick(); });
   // A joiner (or a wiped member) never campaigns: an election timeout
   // would make it vote for itself.
-  if (!joining_ && !wiped_member_) raw_node_->Tick();
+  if (may_vote()) raw_node_->Tick();
+  MaybeProposeJoined();
   SweepForwards();
   if (agent_ != nullptr) {
     if (!agent_->caught_up() && !leader_.is_none() && applied_ >= commit_) agent_->OnCaughtUp();
@@ -323,10 +361,10 @@ void Host::OnPacket(Packet&& packet) {
     return;
   }
   const raft::MessageType type = packet.raft.type();
-  if ((joining_ || wiped_member_) &&
+  if (!may_vote() &&
       (type == raft::MSG_VOTE || type == raft::MSG_PRE_VOTE || type == raft::MSG_TIMEOUT_NOW)) {
     logger_->Debug("n", options_.id.value(), " does not vote while ",
-                   joining_ ? "waiting to be added" : "a wiped member", ": dropped ",
+                   wiped_member_ ? "a wiped member" : "its store is unconfirmed", ": dropped ",
                    raft::MessageType_Name(type), " from n", packet.from.value());
     return;
   }
@@ -419,6 +457,71 @@ void Host::CheckJoined(const raft::ConfState& conf, Index index) {
     joining_ = false;
     logger_->Info("n", options_.id.value(), " was added as a learner at index ", index.value());
   }
+}
+
+void Host::CheckMemberRecord() {
+  const cluster::MemberRecord* record = sm_->FindMember(options_.id.value());
+  if (record == nullptr || wiped_member_) return;
+  if (record->store_nonce() == store_identity_.store_nonce) {
+    if (store_identity_.confirmed) return;
+    store_identity_.confirmed = true;
+    logger_->Info("n", options_.id.value(), " store ",
+                  absl::Hex(store_identity_.store_nonce, absl::kZeroPad16),
+                  " is confirmed as member ", options_.id.value(), "'s (index ",
+                  record->joined_index(), "); it may vote");
+    PersistIdentity();
+    return;
+  }
+  // A store from before nonces is the member's own: no later store of this
+  // id can have been recorded while it ran.
+  if (store_identity_.store_nonce == 0) return;
+  wiped_member_ = true;
+  logger_->Error("n", options_.id.value(), " is not the store the cluster knows as member ",
+                 options_.id.value(), " (that one, recorded at index ", record->joined_index(),
+                 ", was ", absl::Hex(record->store_nonce(), absl::kZeroPad16), "; this is ",
+                 absl::Hex(store_identity_.store_nonce, absl::kZeroPad16),
+                 "): its data was lost. It will never vote; remove member ", options_.id.value(),
+                 " and add this machine under a new id");
+}
+
+void Host::MaybeProposeJoined() {
+  if (store_identity_.confirmed || wiped_member_ || leader_.is_none() ||
+      sm_->FindMember(options_.id.value()) != nullptr) {
+    return;
+  }
+  const auto has = [&](const google::protobuf::RepeatedField<uint64_t>& ids) {
+    return internal::Contains(ids, options_.id);
+  };
+  if (!has(conf_state_.voters()) && !has(conf_state_.learners()) &&
+      !has(conf_state_.voters_outgoing()) && !has(conf_state_.learners_next())) {
+    return;  // not added yet
+  }
+  const MonoMicros now = Now();
+  if (joined_proposed_ &&
+      now - last_joined_proposal_ < options_.tick_us * options_.election_ticks) {
+    return;
+  }
+  joined_proposed_ = true;
+  last_joined_proposal_ = now;
+  api::ClientRequest request;
+  cluster::MemberJoined* joined = request.mutable_command()->mutable_member_joined();
+  joined->set_node_id(options_.id.value());
+  joined->set_store_nonce(store_identity_.store_nonce);
+  request.set_allow_forward(true);
+  Submit(std::move(request), [](const api::ClientResponse&) {});  // resent until applied
+}
+
+void Host::PersistIdentity() {
+  if (queued_identity_ == store_identity_) return;
+  LogWrite write;
+  write.identity = store_identity_;
+  queued_identity_ = store_identity_;
+  PendingPersist persist;
+  persist.ready_number = 0;
+  persist.has_write = true;
+  ++writes_in_flight_;
+  persisting_.push_back(std::move(persist));
+  env_.log_store->Write(std::move(write), [this] { OnWriteDurable(); });
 }
 
 void Host::OnWorkEvent(const WorkEvent& event) {

@@ -92,6 +92,12 @@ inline constexpr size_t kHostMessageBytesMax = 4 << 20;
 // --initial-cluster-state). Only consulted when the store is empty.
 enum class InitialClusterState : uint8_t { kNew = 0, kExisting = 1 };
 
+// The store nonce of every founder (a store created by the bootstrap of a
+// new cluster); a store created empty draws a random one above it. The
+// bootstrap records each founder with it (MemberJoined), so a founder that
+// comes back with a new store is told apart.
+inline constexpr uint64_t kFounderStoreNonce = 1;
+
 struct HostOptions {
   NodeId id;
   // The cluster this node belongs to; recorded in the store and checked at
@@ -206,9 +212,15 @@ class Host {
   bool booted() const { return raw_node_ != nullptr; }
   // An empty-store node waiting to be added as a learner (never votes).
   bool joining() const { return joining_; }
-  // A joiner that found itself already a voter: a wiped member under its
-  // old id. It never votes nor campaigns again in this process.
+  // This node's store is not the one the cluster knows as this member's: a
+  // joiner that found itself already a voter, or whose id the cluster
+  // recorded with another store (MemberJoined). A wiped member under its
+  // old id: it never votes nor campaigns.
   bool wiped_member() const { return wiped_member_; }
+  // The store as recorded (or queued to be): its nonce, and whether the
+  // cluster confirmed it as this member's. Only a confirmed store votes.
+  const StoreIdentity& store_identity() const { return store_identity_; }
+  bool may_vote() const { return store_identity_.confirmed && !wiped_member_; }
   const raft::RawNode& raw_node() const { return *raw_node_; }
 
   // Checks the Host's own invariants, the core's and the state machine's.
@@ -270,6 +282,16 @@ class Host {
   // Joiners: the configuration `conf` now applies on this node (from a
   // conf change or a snapshot).
   void CheckJoined(const raft::ConfState& conf, Index index);
+  // The cluster's member record for this node may have changed (a
+  // MemberJoined or a snapshot was applied, or the node booted): confirms
+  // this store, or finds it is not the member's.
+  void CheckMemberRecord();
+  // An unconfirmed store asks the cluster to record it (MemberJoined),
+  // at most once per election timeout, while it is in the configuration.
+  void MaybeProposeJoined();
+  // Queues a write of store_identity_ when the store does not hold it yet.
+  void PersistIdentity();
+  // Who this node is, for the identity check at start (nonce aside).
   StoreIdentity identity() const { return StoreIdentity{options_.cluster_id, options_.id}; }
 
   // Leader controllers and the agent.
@@ -291,8 +313,12 @@ class Host {
   raft::ConfState conf_state_;
   bool started_ = false;
   bool in_process_ready_ = false;
-  // Identity: recorded in the store yet (or queued with a write)?
-  bool identity_recorded_ = false;
+  // The store's identity as it is or will be (store_identity_), and as the
+  // store holds it counting queued writes (queued_identity_).
+  StoreIdentity store_identity_;
+  std::optional<StoreIdentity> queued_identity_;
+  MonoMicros last_joined_proposal_ = 0;
+  bool joined_proposed_ = false;
   bool joining_ = false;
   bool wiped_member_ = false;
 

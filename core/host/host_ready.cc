@@ -100,9 +100,9 @@ void Host::HandleReady(raft::Ready ready) {
     LogWrite write;
     write.snapshot = persist.snapshot;
     write.entries = persist.entries;
-    if (!identity_recorded_ && !joining_ && !wiped_member_) {
-      write.identity = identity();
-      identity_recorded_ = true;
+    if (queued_identity_ != store_identity_) {
+      write.identity = store_identity_;
+      queued_identity_ = store_identity_;
     }
     if (persist.hard_state.has_value()) {
       write.hard_state = persist.hard_state;
@@ -174,6 +174,7 @@ void Host::FinishPersist(PendingPersist persist) {
     applied_ = Index(snapshot.metadata().index());
     last_snapshot_index_ = applied_;
     CheckJoined(conf_state_, applied_);
+    CheckMemberRecord();
     observer_->OnSnapshotApplied(options_.id, applied_, Term(snapshot.metadata().term()),
                                  observer_->WantsDigests() ? sm_->Digest() : 0);
   }
@@ -237,6 +238,9 @@ void Host::ApplyEntry(const raft::Entry& entry) {
         result.code() == cluster::RESULT_INVALID_ARGUMENT) {
       logger_->Error("n", options_.id.value(), " rejected committed entry at ", index.value(),
                      ": ", result.message());
+    }
+    if (command.has_member_joined() && command.member_joined().node_id() == options_.id.value()) {
+      CheckMemberRecord();
     }
     observer_->OnStateApplied(options_.id, index, command, *sm_);
     const RequestKey key(command.request_id().client_id(),

@@ -186,9 +186,9 @@ TEST(HostApplyTest, UndecodableCommittedEntryIsRejectedNotACrash) {
   network.AddNode(kN2);
   ASSERT_TRUE(node.Start().ok());
   node.store().CompleteAll();
-  const Index bootstrap = node.host().commit_index();  // one AddNode per voter
-  ASSERT_EQ(bootstrap, Index(2));
-  // n2, played by hand, leads term 2 and commits garbage at index 3.
+  const Index bootstrap = node.host().commit_index();  // per voter: an AddNode, a MemberJoined
+  ASSERT_EQ(bootstrap, Index(4));
+  // n2, played by hand, leads term 2 and commits garbage after the bootstrap.
   Packet packet;
   packet.from = kN2;
   packet.to = kN1;
@@ -208,8 +208,8 @@ TEST(HostApplyTest, UndecodableCommittedEntryIsRejectedNotACrash) {
   garbage->set_data(std::string("\xff\xff\xff\x07not a command", 17));
   ASSERT_TRUE(network.Inject(std::move(packet)));
   node.store().CompleteAll();
-  EXPECT_EQ(node.host().applied_index(), Index(3)) << "the entry is applied, as a rejection";
-  EXPECT_EQ(node.host().state_machine().applied_index(), Index(3));
+  EXPECT_EQ(node.host().applied_index(), bootstrap.Next()) << "the entry is applied, as a rejection";
+  EXPECT_EQ(node.host().state_machine().applied_index(), bootstrap.Next());
   node.host().CheckInvariants();
 }
 

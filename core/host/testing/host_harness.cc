@@ -31,7 +31,11 @@ TestNode::TestNode(HostOptions options, ScriptedNetwork* network)
 absl::Status TestNode::Start() {
   CHECK(host_ == nullptr) << id() << " is already running";
   observer_ = std::make_unique<RecordingObserver>();
-  host_ = std::make_unique<Host>(options_, env_.env(), &logger_, observer_.get());
+  // Each process of a node draws its own seed (HostOptions::raft_seed):
+  // the first start uses the configured one, each restart another.
+  HostOptions options = options_;
+  options.raft_seed += 0x9e3779b97f4a7c15ULL * starts_++;
+  host_ = std::make_unique<Host>(std::move(options), env_.env(), &logger_, observer_.get());
   return host_->Start();
 }
 

@@ -91,6 +91,7 @@ class TestNode {
 
  private:
   HostOptions options_;
+  uint64_t starts_ = 0;  // processes started so far (each draws its own seed)
   ScriptedEnv env_;
   NullLogger logger_;
   std::unique_ptr<RecordingObserver> observer_;
