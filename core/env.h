@@ -75,6 +75,15 @@ inline std::string StoreIdentityString(const StoreIdentity& identity) {
                       " node ", identity.node_id.value());
 }
 
+// For errors that must tell two stores of one node apart: the above plus
+// the store nonce and whether the cluster confirmed it, e.g. "cluster
+// 1f2e3d4c5b6a7988 node 3 nonce 00000000000000a1 (unconfirmed)".
+inline std::string StoreIdentityDetail(const StoreIdentity& identity) {
+  return absl::StrCat(StoreIdentityString(identity), " nonce ",
+                      absl::Hex(identity.store_nonce, absl::kZeroPad16),
+                      identity.confirmed ? " (confirmed)" : " (unconfirmed)");
+}
+
 // One durable write: what the Host persists for one Raft Ready, applied
 // atomically and in this order: snapshot (which drops every log entry at or
 // below its index), entries (truncating any stored suffix from the first new

@@ -55,18 +55,6 @@ std::string SimDiskRecordBytes(const LogWrite& write) {
   return bytes;
 }
 
-namespace {
-
-// For errors: StoreIdentityString() plus what tells two stores of one node
-// apart and whether the cluster knows this one.
-std::string IdentityDetail(const StoreIdentity& identity) {
-  return absl::StrCat(StoreIdentityString(identity), " nonce ",
-                      absl::Hex(identity.store_nonce, absl::kZeroPad16),
-                      identity.confirmed ? " (confirmed)" : " (unconfirmed)");
-}
-
-}  // namespace
-
 SimDisk::SimDisk(SimDiskOptions options)
     : options_(std::move(options)),
       latency_rng_(Rng(options_.seed).Fork("latency")),
@@ -102,8 +90,8 @@ void SimDisk::Write(LogWrite write, Done done) {
     CHECK(!held || held->MayBecome(*write.identity))
         << "sim disk: a store never changes owner or nonce, nor is "
            "un-confirmed: it holds "
-        << IdentityDetail(*held) << ", the write says "
-        << IdentityDetail(*write.identity);
+        << StoreIdentityDetail(*held) << ", the write says "
+        << StoreIdentityDetail(*write.identity);
   }
   const uint64_t seq = next_seq_++;
   pending_.push_back(PendingWrite{seq, std::move(write), std::move(done),
@@ -197,8 +185,8 @@ void SimDisk::Apply(LogWrite&& write) {
     CHECK(!identity_ || identity_->MayBecome(*write.identity))
         << "sim disk: a store never changes owner or nonce, nor is "
            "un-confirmed: identity changes from "
-        << IdentityDetail(*identity_) << " to "
-        << IdentityDetail(*write.identity);
+        << StoreIdentityDetail(*identity_) << " to "
+        << StoreIdentityDetail(*write.identity);
     identity_ = *write.identity;
   }
   if (write.compact_to) {

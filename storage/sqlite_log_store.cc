@@ -232,14 +232,6 @@ absl::StatusOr<int64_t> CheckSchema(Db& db) {
   return found;
 }
 
-// For errors: StoreIdentityString() plus what tells two stores of one node
-// apart and whether the cluster knows this one.
-std::string IdentityDetail(const StoreIdentity& identity) {
-  return absl::StrCat(StoreIdentityString(identity), " nonce ",
-                      absl::Hex(identity.store_nonce, absl::kZeroPad16),
-                      identity.confirmed ? " (confirmed)" : " (unconfirmed)");
-}
-
 // Binds the identity row's cluster_id, node_id, store_nonce, confirmed and
 // crc (parameters `first` .. first + 4, 1-based) for `identity`, or for
 // "none recorded" (zeros).
@@ -261,7 +253,7 @@ void BindIdentityRow(Statement& stmt, int first,
 // the "none recorded" row), inside the caller's transaction.
 absl::Status CreateIdentityTable(Db& db,
                                  const std::optional<StoreIdentity>& identity) {
-  if (identity) CHECK(identity->valid()) << IdentityDetail(*identity);
+  if (identity) CHECK(identity->valid()) << StoreIdentityDetail(*identity);
   RETURN_IF_ERROR(db.Exec(kIdentitySchemaSql));
   ASSIGN_OR_RETURN(Statement insert,
                    db.Prepare("INSERT INTO identity(id, cluster_id, node_id, "
@@ -569,7 +561,7 @@ absl::StatusOr<std::unique_ptr<SqliteLogStore>> SqliteLogStore::Open(
     CHECK(migrated == bounds.identity)
         << "log store " << path << ": the migration from schema version "
         << schema_version << " changed the identity to "
-        << (migrated ? IdentityDetail(*migrated) : "none");
+        << (migrated ? StoreIdentityDetail(*migrated) : "none");
   }
   store->queued_identity_ = bounds.identity;
   RETURN_IF_ERROR(store->PrepareIdentityStatement());
@@ -619,7 +611,7 @@ absl::StatusOr<std::optional<StoreIdentity>> SqliteLogStore::ReadIdentity() {
   }
   if (!identity.valid()) {
     return DataLoss(options_.path, absl::StrCat("store identity is half set (",
-                                                IdentityDetail(identity), ")"));
+                                                StoreIdentityDetail(identity), ")"));
   }
   return std::optional<StoreIdentity>(identity);
 }
@@ -732,8 +724,8 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
         << "log store " << options_.path
         << ": a store never changes owner or nonce, nor is un-confirmed: it "
            "holds "
-        << IdentityDetail(*queued_identity_) << ", the write says "
-        << IdentityDetail(*write.identity);
+        << StoreIdentityDetail(*queued_identity_) << ", the write says "
+        << StoreIdentityDetail(*write.identity);
     queued_identity_ = write.identity;
   }
   {
@@ -877,8 +869,8 @@ absl::Status SqliteLogStore::ApplyIdentity(const StoreIdentity& identity) {
         << "log store " << options_.path
         << ": a store never changes owner or nonce, nor is un-confirmed: "
            "identity changes from "
-        << IdentityDetail(*bounds_.identity) << " to "
-        << IdentityDetail(identity);
+        << StoreIdentityDetail(*bounds_.identity) << " to "
+        << StoreIdentityDetail(identity);
     if (*bounds_.identity == identity) return absl::OkStatus();  // recorded
   }
   // The first identity, or the same store now confirmed.

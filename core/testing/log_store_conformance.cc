@@ -57,10 +57,7 @@ uint64_t DigestOf(const std::optional<StoreIdentity>& identity,
 
 // For messages: StoreIdentityString() plus the fields it leaves out.
 std::string IdentityDetail(const std::optional<StoreIdentity>& identity) {
-  if (!identity) return "none";
-  return absl::StrCat(StoreIdentityString(*identity), " nonce ",
-                      absl::Hex(identity->store_nonce, absl::kZeroPad16),
-                      identity->confirmed ? " (confirmed)" : " (unconfirmed)");
+  return identity ? StoreIdentityDetail(*identity) : "none";
 }
 
 }  // namespace
@@ -705,6 +702,8 @@ TEST_P(LogStoreConformanceTest, IdentityIsFormattedForErrors) {
   EXPECT_EQ(StoreIdentityString(kIdentity), "cluster 9e3779b97f4a7c15 node 3");
   EXPECT_EQ(StoreIdentityString(StoreIdentity{0x1f, NodeId(12)}),
             "cluster 000000000000001f node 12");
+  EXPECT_EQ(StoreIdentityDetail(StoreIdentity{0x1f, NodeId(12), 0xa1, false}),
+            "cluster 000000000000001f node 12 nonce 00000000000000a1 (unconfirmed)");
   EXPECT_TRUE(kIdentity == kIdentity);
   EXPECT_TRUE(kIdentity != kOtherCluster);
   EXPECT_TRUE(kIdentity != kOtherNode);
