@@ -1,0 +1,87 @@
+// TcpTransport's per-connection state, shared by its three .cc files
+// (tcp_transport.cc: API and address book; tcp_transport_outbound.cc:
+// dialing, queues, writing; tcp_transport_inbound.cc: accepting, HELLO,
+// decoding, delivery). Not for use outside them.
+#ifndef BLIXARD_NET_TRANSPORT_TCP_TRANSPORT_INTERNAL_H_
+#define BLIXARD_NET_TRANSPORT_TCP_TRANSPORT_INTERNAL_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <utility>
+
+#include "core/base/types.h"
+#include "core/env.h"
+#include "net/loop/event_loop.h"
+#include "net/loop/unique_fd.h"
+#include "net/transport/connection.h"
+#include "net/transport/frame.h"
+#include "net/transport/socket.h"
+#include "net/transport/tcp_transport.h"
+
+namespace blixard::net {
+
+// One peer: its address and the outbound link to it (see the state machine
+// in tcp_transport.h).
+struct TcpTransport::Peer {
+  NodeId id;
+  SocketAddress address;
+  PeerState state = PeerState::kBackoff;
+  // kConnecting: the socket whose connect is in progress.
+  UniqueFd dialing;
+  // kConnected: the established connection.
+  std::unique_ptr<Connection> connection;
+  // Whether the loop watches the connection for writability (only while
+  // bytes wait).
+  bool write_interest = false;
+
+  // Encoded frames not yet fully written, oldest first. The front may be
+  // partly written (front_written bytes of it). While hello_queued, the
+  // front is this connection's HELLO, which is not a packet.
+  std::deque<std::string> queue;
+  size_t front_written = 0;
+  bool hello_queued = false;
+  // Sum of the sizes of the queued packets (the HELLO excluded).
+  size_t queue_bytes = 0;
+
+  // Connect attempts since the last stable connection: the backoff
+  // exponent.
+  uint32_t failures = 0;
+  MonoMicros connected_at_us = 0;
+  // Since when the socket has refused bytes while frames wait (cleared by
+  // any progress).
+  std::optional<MonoMicros> stalled_since_us;
+  // The connect timeout (kConnecting) or the backoff (kBackoff); 0: none.
+  EventLoop::TimerHandle timer = 0;
+  // The write-stall check (kConnected, while stalled); 0: none.
+  EventLoop::TimerHandle stall_timer = 0;
+
+  size_t packets() const { return queue.size() - (hello_queued ? 1u : 0u); }
+};
+
+// One accepted connection: waiting for its HELLO (peer == kNoNode), then
+// bound to the peer that said it.
+struct TcpTransport::Inbound {
+  Inbound(uint64_t id_in, std::unique_ptr<Connection> connection_in,
+          std::string remote_in, size_t body_bytes_max)
+      : id(id_in),
+        connection(std::move(connection_in)),
+        remote(std::move(remote_in)),
+        decoder(body_bytes_max) {}
+
+  const uint64_t id;
+  std::unique_ptr<Connection> connection;
+  const std::string remote;
+  FrameDecoder decoder;
+  NodeId peer;
+  // The HELLO deadline, while peer == kNoNode; 0 after.
+  EventLoop::TimerHandle handshake_timer = 0;
+  uint64_t packets = 0;
+};
+
+}  // namespace blixard::net
+
+#endif  // BLIXARD_NET_TRANSPORT_TCP_TRANSPORT_INTERNAL_H_
