@@ -162,6 +162,22 @@ absl::Status FinishConnect(int fd, const SocketAddress& address) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<bool> IsConnectedToItself(int fd) {
+  sockaddr_in local{};
+  socklen_t local_size = sizeof(local);
+  if (getsockname(fd, reinterpret_cast<sockaddr*>(&local), &local_size) != 0) {
+    return ErrnoStatus("getsockname", errno, absl::StrCat("fd ", fd));
+  }
+  sockaddr_in remote{};
+  socklen_t remote_size = sizeof(remote);
+  if (getpeername(fd, reinterpret_cast<sockaddr*>(&remote), &remote_size) !=
+      0) {
+    return ErrnoStatus("getpeername", errno, absl::StrCat("fd ", fd));
+  }
+  return local.sin_port == remote.sin_port &&
+         local.sin_addr.s_addr == remote.sin_addr.s_addr;
+}
+
 absl::Status SetNoDelay(int fd) {
   return SetIntOption(fd, IPPROTO_TCP, TCP_NODELAY, 1, "TCP_NODELAY");
 }

@@ -88,6 +88,13 @@ absl::StatusOr<Dialing> StartConnect(const SocketAddress& address,
 // succeeded, else its error (SO_ERROR) as an ErrnoStatus naming connect.
 absl::Status FinishConnect(int fd, const SocketAddress& address);
 
+// Whether a connected socket is connected to itself (local address ==
+// remote address). TCP allows it: a connect to a port of this host on
+// which nothing listens can pick that same port as its ephemeral source
+// and complete a "simultaneous open" with itself. Errors: the ErrnoStatus
+// of getsockname or getpeername.
+absl::StatusOr<bool> IsConnectedToItself(int fd);
+
 // TCP_NODELAY: frames are already coalesced by writev; Nagle would only
 // add a round trip of latency to every heartbeat.
 absl::Status SetNoDelay(int fd);

@@ -1,5 +1,9 @@
 #include "net/transport/socket.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
 #include <optional>
 #include <utility>
 
@@ -78,6 +82,39 @@ TEST(SocketTest, APortInUseIsAnErrorNamingBind) {
   absl::StatusOr<UniqueFd> second = ListenTcp({"127.0.0.1", port}, 8);
   EXPECT_THAT(second.status().ToString(),
               HasSubstr("bind 127.0.0.1:" + std::to_string(port)));
+}
+
+TEST(SocketTest, ASocketConnectedToItselfIsRecognised) {
+  // Bind to a free port, then connect to that very address: Linux completes
+  // a simultaneous open of the socket with itself.
+  absl::StatusOr<UniqueFd> listener = ListenTcp({"127.0.0.1", 0}, 8);
+  ASSERT_THAT(listener, IsOk());
+  const uint16_t port = *LocalPort(listener->get());
+  absl::StatusOr<Dialing> normal = StartConnect({"127.0.0.1", port});
+  ASSERT_THAT(normal, IsOk());
+  ASSERT_THAT(FinishConnect(normal->fd.get(), {"127.0.0.1", port}), IsOk());
+  EXPECT_THAT(IsConnectedToItself(normal->fd.get()), IsOk());
+  EXPECT_FALSE(*IsConnectedToItself(normal->fd.get()));
+  listener->Reset();
+
+  UniqueFd self(socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+  ASSERT_TRUE(self.valid());
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ASSERT_EQ(bind(self.get(), reinterpret_cast<sockaddr*>(&address),
+                 sizeof(address)),
+            0);
+  socklen_t size = sizeof(address);
+  ASSERT_EQ(getsockname(self.get(), reinterpret_cast<sockaddr*>(&address),
+                        &size),
+            0);
+  ASSERT_EQ(connect(self.get(), reinterpret_cast<sockaddr*>(&address),
+                    sizeof(address)),
+            0);
+  absl::StatusOr<bool> itself = IsConnectedToItself(self.get());
+  ASSERT_THAT(itself, IsOk());
+  EXPECT_TRUE(*itself);
 }
 
 TEST(SocketTest, AddressPrints) {

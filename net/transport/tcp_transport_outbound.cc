@@ -116,6 +116,17 @@ void TcpTransport::OnConnected(Peer& peer, UniqueFd fd) {
     loop_->CancelTimer(peer.timer);
     peer.timer = 0;
   }
+  // A connect to a local port nobody listens on can complete with itself
+  // (TCP simultaneous open); such a "peer" would read our own HELLO back
+  // and hold the port the real peer needs to bind when it restarts.
+  absl::StatusOr<bool> itself = IsConnectedToItself(fd.get());
+  if (!itself.ok() || *itself) {
+    peer.dialing = std::move(fd);  // closed by CloseOutbound
+    CloseOutbound(peer, CloseReason::kIoError,
+                  itself.ok() ? "connected to itself (nobody listens there)"
+                              : itself.status().ToString());
+    return;
+  }
   absl::StatusOr<std::unique_ptr<Connection>> connection =
       factory_(std::move(fd), /*outbound=*/true, peer.address.ToString());
   if (!connection.ok()) {
