@@ -496,11 +496,15 @@ class Simulation final : public ClusterAccess,
     o.tick_us = kTickUs;
     o.election_ticks = 10;
     o.heartbeat_ticks = 1;
+    // Small enough that the simulator's snapshots (KiBs) stream in several
+    // chunks; the swarm draws it per seed.
+    o.snapshot_chunk_bytes = 1024;
     if (options_.swarm.has_value()) {
       o.election_ticks = options_.swarm->election_ticks;
       o.heartbeat_ticks = options_.swarm->heartbeat_ticks;
       o.max_size_per_msg = options_.swarm->max_size_per_msg;
       o.max_inflight_msgs = static_cast<size_t>(options_.swarm->max_inflight_msgs);
+      o.snapshot_chunk_bytes = options_.swarm->snapshot_chunk_bytes;
     }
     o.raft_seed = nodes_[id].env->RaftRng(world_.epoch(id)).Next();
     o.snapshot_interval_entries = options_.snapshot_interval_entries;

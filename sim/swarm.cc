@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "core/base/check.h"
+#include "core/host/snapshot_stream.h"
 #include "core/raft/config.h"
 #include "sim/sim_clock.h"
 
@@ -49,6 +50,7 @@ const std::vector<Field>& Fields() {
       Number("heartbeat_ticks", &SwarmParams::heartbeat_ticks),
       Number("max_size_per_msg", &SwarmParams::max_size_per_msg),
       Number("max_inflight_msgs", &SwarmParams::max_inflight_msgs),
+      Number("snapshot_chunk_bytes", &SwarmParams::snapshot_chunk_bytes),
       Number("latency_min_us", &SwarmParams::latency_min_us),
       Number("latency_typical_us", &SwarmParams::latency_typical_us),
       Number("tail_per_million", &SwarmParams::tail_per_million),
@@ -119,6 +121,10 @@ absl::Status SwarmParams::Validate() const {
   if (max_inflight_msgs < 1 || max_inflight_msgs > raft::kInflightMsgsMax) {
     return bad(absl::StrCat("max_inflight_msgs=", max_inflight_msgs, " not in [1, ",
                             raft::kInflightMsgsMax, "]"));
+  }
+  if (snapshot_chunk_bytes < 1 || snapshot_chunk_bytes > host::kSnapshotChunkBytesMax) {
+    return bad(absl::StrCat("snapshot_chunk_bytes=", snapshot_chunk_bytes, " not in [1, ",
+                            host::kSnapshotChunkBytesMax, "]"));
   }
   if (loss_baseline_per_million > loss_max_per_million) {
     return bad("loss_baseline_per_million above loss_max_per_million");
@@ -285,6 +291,7 @@ SwarmParams DrawSwarmParams(Rng rng) {
   p.workload = kWorkloads[rng.Uniform(4)];
   p.clients = static_cast<int>(rng.Range(1, 6));
   p.keys = static_cast<int>(rng.Range(1, 8));
+  p.snapshot_chunk_bytes = uint64_t{1} << rng.Range(6, 20);  // 64 B .. 1 MiB
   CHECK_OK(p.Validate()) << p.ToText();
   return p;
 }

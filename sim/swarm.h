@@ -49,6 +49,9 @@ struct SwarmParams {
   int heartbeat_ticks = 1;
   uint64_t max_size_per_msg = 1 << 20;
   uint64_t max_inflight_msgs = 256;
+  // Snapshot streams (HostOptions::snapshot_chunk_bytes): small chunks make
+  // every snapshot a long stream, with lost and resent chunks.
+  uint64_t snapshot_chunk_bytes = 4096;
 
   // Network (SimNetworkOptions): latency is uniform in
   // [latency_min_us, latency_typical_us], and tail_per_million of the

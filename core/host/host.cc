@@ -72,6 +72,15 @@ absl::Status HostOptions::Validate() const {
         " us, plus 3%) must end before its tasks move (worker_ttl_us + offline_grace_ms = ",
         tasks_stay_us, " us): lower agent_fence_us or raise the grace"));
   }
+  if (snapshot_chunk_bytes < 1 || snapshot_chunk_bytes > kSnapshotChunkBytesMax ||
+      snapshot_window_chunks < 1 || snapshot_window_chunks > 1024 || snapshot_retransmit_us <= 0 ||
+      snapshot_chunk_timeout_us <= snapshot_retransmit_us ||
+      snapshot_chunk_timeout_us > Timers::kDelayMaxUs) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "host: snapshot streams need 1 <= snapshot_chunk_bytes <= ", kSnapshotChunkBytesMax,
+        ", 1 <= snapshot_window_chunks <= 1024 and 0 < snapshot_retransmit_us < "
+        "snapshot_chunk_timeout_us <= ", Timers::kDelayMaxUs));
+  }
   if (cluster_id == 0) return absl::InvalidArgumentError("host: cluster_id must not be 0");
   if (absl::Status raft = raft::ValidateConfig(RaftConfigOf(*this)); !raft.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("host: raft settings: ", raft.message()));
@@ -85,6 +94,22 @@ absl::Status HostOptions::Validate() const {
 }
 
 namespace {
+
+SnapshotStreamOptions StreamOptions(const HostOptions& options) {
+  SnapshotStreamOptions o;
+  o.chunk_bytes = options.snapshot_chunk_bytes;
+  o.window_chunks = options.snapshot_window_chunks;
+  o.chunk_timeout_us = options.snapshot_chunk_timeout_us;
+  o.retransmit_us = options.snapshot_retransmit_us;
+  return o;
+}
+
+// Stream ids of one process: drawn from its seed, so a restarted sender's
+// streams are not mistaken for its predecessor's.
+uint64_t FirstStreamId(const HostOptions& options) {
+  uint64_t state = options.raft_seed ^ 0xbb67ae8584caa73bULL;
+  return (SplitMix64(state) >> 16) + 1;
+}
 
 LeaderControllersOptions ControllerOptions(const HostOptions& options) {
   LeaderControllersOptions o;
@@ -103,6 +128,7 @@ Host::Host(HostOptions options, Env env, Logger* logger, HostObserver* observer)
       observer_(observer != nullptr ? observer : &null_observer_),
       logger_(logger),
       sm_(std::make_unique<ClusterStateMachine>(options_.state_machine)),
+      snapshot_sender_(StreamOptions(options_), FirstStreamId(options_)),
       controllers_(ControllerOptions(options_), sm_.get()) {
   CHECK_OK(options_.Validate());
   CHECK(env_.complete()) << "every Env interface is required";
@@ -334,6 +360,18 @@ void Host::OnTick() {
   if (may_vote()) raw_node_->Tick();
   MaybeProposeJoined();
   SweepForwards();
+  {
+    const MonoMicros now = Now();
+    std::vector<StreamOut> out;
+    for (NodeId failed : snapshot_sender_.Tick(now, &out)) {
+      logger_->Warning("n", options_.id.value(), " snapshot stream to n", failed.value(),
+                       " made no progress for ", options_.snapshot_chunk_timeout_us / kMicrosPerMilli,
+                       " ms: reported failed");
+      raw_node_->ReportSnapshot(failed, false);
+    }
+    SendStreamOut(std::move(out));
+    snapshot_receiver_.Expire(now, 2 * options_.snapshot_chunk_timeout_us);
+  }
   if (agent_ != nullptr) {
     if (!agent_->caught_up() && !leader_.is_none() && applied_ >= commit_) agent_->OnCaughtUp();
     agent_->Tick(Now(), leader_);
@@ -361,6 +399,11 @@ void Host::OnPacket(Packet&& packet) {
     return;
   }
   const raft::MessageType type = packet.raft.type();
+  if (type == raft::MSG_SNAPSHOT) {
+    logger_->Warning("n", options_.id.value(), " dropped a MSG_SNAPSHOT from n",
+                     packet.from.value(), ": snapshots arrive as chunk streams only");
+    return;
+  }
   if (!may_vote() &&
       (type == raft::MSG_VOTE || type == raft::MSG_PRE_VOTE || type == raft::MSG_TIMEOUT_NOW)) {
     logger_->Debug("n", options_.id.value(), " does not vote while ",
@@ -422,11 +465,73 @@ void Host::OnHostBytes(NodeId from, const std::string& bytes) {
     case HostMessage::kHeartbeatAck:
       if (agent_ != nullptr) agent_->OnHeartbeatAck(message.heartbeat_ack());
       return;
+    case HostMessage::kSnapshotChunk:
+      OnSnapshotChunk(from, message.snapshot_chunk());
+      return;
+    case HostMessage::kSnapshotAck:
+      OnSnapshotAck(from, message.snapshot_ack());
+      return;
     case HostMessage::BODY_NOT_SET:
       logger_->Warning("n", options_.id.value(), " dropped an empty host message from n",
                        from.value());
       return;
   }
+}
+
+void Host::SendStreamOut(std::vector<StreamOut> out) {
+  for (const StreamOut& item : out) SendHostMessage(item.to, item.message);
+}
+
+void Host::OnSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
+  if (from == options_.id) return;
+  std::vector<StreamOut> out;
+  std::optional<raft::Message> complete =
+      snapshot_receiver_.OnChunk(options_.id, from, chunk, Now(), &out);
+  SendStreamOut(std::move(out));
+  if (!complete.has_value()) return;
+  // The whole snapshot is here: the core takes it like any message. It is
+  // queued to be made durable (the final ack waits for that) or not used.
+  const Index index(complete->snapshot().metadata().index());
+  logger_->Info("n", options_.id.value(), " received the snapshot at index ", index.value(),
+                " (", complete->snapshot().data().size(), " bytes) from n", from.value());
+  // A snapshot that does not decode into a valid state (a corrupted
+  // transfer, a buggy peer) must never reach the core: once durable it
+  // would be restored at every start, and fail every time. Checked on a
+  // scratch state machine; the real one restores it once it is durable.
+  {
+    ClusterStateMachine scratch(options_.state_machine);
+    if (const absl::Status valid = scratch.Restore(complete->snapshot().data()); !valid.ok()) {
+      logger_->Error("n", options_.id.value(), " refused the snapshot at index ", index.value(),
+                     " from n", from.value(), ": ", valid.ToString());
+      out.clear();
+      snapshot_receiver_.OnStepped(from, /*queued=*/false, &out);
+      SendStreamOut(std::move(out));
+      return;
+    }
+  }
+  const absl::Status status = raw_node_->Step(std::move(*complete));
+  if (!status.ok()) {
+    logger_->Debug("n", options_.id.value(), " refused a snapshot from n", from.value(), ": ",
+                   status.ToString());
+  }
+  ProcessReady();
+  out.clear();
+  snapshot_receiver_.OnStepped(from, status.ok() && last_queued_snapshot_ == index, &out);
+  SendStreamOut(std::move(out));
+}
+
+void Host::OnSnapshotAck(NodeId from, const SnapshotAck& ack) {
+  std::vector<StreamOut> out;
+  const SnapshotSender::Verdict verdict = snapshot_sender_.OnAck(from, ack, Now(), &out);
+  SendStreamOut(std::move(out));
+  if (verdict == SnapshotSender::Verdict::kPending || !is_leader()) return;
+  if (verdict == SnapshotSender::Verdict::kFailed) {
+    logger_->Info("n", options_.id.value(), " snapshot stream to n", from.value(),
+                  " ended unused: ", ack.error());
+  }
+  // Only now, with the follower's snapshot durable: etcd-raft's
+  // ReportSnapshot lets the leader go on replicating from it.
+  raw_node_->ReportSnapshot(from, verdict == SnapshotSender::Verdict::kSucceeded);
 }
 
 void Host::SendHostMessage(NodeId to, const HostMessage& message) {
@@ -552,6 +657,8 @@ void Host::CheckInvariants() const {
   CHECK_LE(pending_reads_.size() + reads_awaiting_apply_.size(), kPendingReadsMax);
   controllers_.CheckInvariants();
   if (agent_ != nullptr) agent_->CheckInvariants();
+  snapshot_sender_.CheckInvariants();
+  snapshot_receiver_.CheckInvariants();
   // O(state): where expensive checks are on, and only when an apply or a
   // snapshot changed the state since the last check (this runs after every
   // simulated event).

@@ -72,6 +72,7 @@
 #include "core/host/agent.h"
 #include "core/host/controllers.h"
 #include "core/host/observer.h"
+#include "core/host/snapshot_stream.h"
 #include "core/proto/cluster.pb.h"
 #include "core/proto/api.pb.h"
 #include "core/proto/host.pb.h"
@@ -128,6 +129,13 @@ struct HostOptions {
   // the log keeps this many entries below the snapshot for slow followers.
   uint64_t snapshot_interval_entries = 1000;
   uint64_t log_retain_entries = 200;
+  // Snapshots travel to followers as streams of chunks (snapshot_stream.h):
+  // chunk size (1 .. kSnapshotChunkBytesMax), chunks in flight, the
+  // progress timeout per chunk and the resend interval.
+  uint64_t snapshot_chunk_bytes = kSnapshotChunkBytesMax;
+  uint64_t snapshot_window_chunks = 4;
+  int64_t snapshot_chunk_timeout_us = 10'000'000;
+  int64_t snapshot_retransmit_us = 1'000'000;
   // The state digest is reported to the observer every this many applied
   // entries (0: never). Digests serialize the whole state: not free.
   uint64_t digest_interval_entries = 64;
@@ -291,6 +299,10 @@ class Host {
   void MaybeProposeJoined();
   // Queues a write of store_identity_ when the store does not hold it yet.
   void PersistIdentity();
+  // Snapshot streams: chunks and acks in, chunks and acks out.
+  void SendStreamOut(std::vector<StreamOut> out);
+  void OnSnapshotChunk(NodeId from, const SnapshotChunk& chunk);
+  void OnSnapshotAck(NodeId from, const SnapshotAck& ack);
   // Who this node is, for the identity check at start (nonce aside).
   StoreIdentity identity() const { return StoreIdentity{options_.cluster_id, options_.id}; }
 
@@ -330,6 +342,12 @@ class Host {
   Index applied_;
   Index last_snapshot_index_;
   Index last_digest_index_;
+
+  SnapshotSender snapshot_sender_;
+  SnapshotReceiver snapshot_receiver_;
+  // The index of the last snapshot from a leader that the core handed over
+  // to be made durable (0: none).
+  Index last_queued_snapshot_;
 
   std::deque<PendingPersist> persisting_;
   // Term and vote as last handed to the LogStore, and a newer hard state

@@ -52,9 +52,11 @@ void Host::HandleReady(raft::Ready ready) {
     if (became_leader) OnBecameLeader();
     if (lost_leadership) {
       FailPending(api::ClientResponse::STATUS_UNKNOWN, "leadership lost");
+      snapshot_sender_.AbortAll();
     }
   }
   if (ready.snapshot.has_value()) {
+    last_queued_snapshot_ = Index(ready.snapshot->metadata().index());
     observer_->OnSnapshot(options_.id, Index(ready.snapshot->metadata().index()),
                           Term(ready.snapshot->metadata().term()), true);
   }
@@ -133,17 +135,23 @@ void Host::HandleReady(raft::Ready ready) {
 void Host::SendMessages(std::vector<raft::Message> messages) {
   for (raft::Message& message : messages) {
     const NodeId to(message.to());
-    const bool snapshot = message.type() == raft::MSG_SNAPSHOT;
+    if (message.type() == raft::MSG_SNAPSHOT) {
+      // Streamed in chunks; reported to the core when the follower says it
+      // is durable, or when the stream stalls (OnSnapshotAck, OnTick).
+      std::vector<StreamOut> out;
+      logger_->Info("n", options_.id.value(), " streams the snapshot at index ",
+                    message.snapshot().metadata().index(), " (",
+                    message.snapshot().data().size(), " bytes) to n", to.value());
+      if (snapshot_sender_.Start(std::move(message), Now(), &out)) {
+        SendStreamOut(std::move(out));
+      } else {
+        raw_node_->ReportSnapshot(to, false);
+      }
+      continue;
+    }
     const Transport::SendResult result =
         env_.transport->Send(to, std::move(message));
-    if (result != Transport::SendResult::kQueued) {
-      raw_node_->ReportUnreachable(to);
-      if (snapshot) raw_node_->ReportSnapshot(to, false);
-    } else if (snapshot) {
-      // The transport takes the whole snapshot in one packet; the follower
-      // answers with its own progress, so report success now.
-      raw_node_->ReportSnapshot(to, true);
-    }
+    if (result != Transport::SendResult::kQueued) raw_node_->ReportUnreachable(to);
   }
 }
 
@@ -175,6 +183,9 @@ void Host::FinishPersist(PendingPersist persist) {
     last_snapshot_index_ = applied_;
     CheckJoined(conf_state_, applied_);
     CheckMemberRecord();
+    std::vector<StreamOut> out;
+    snapshot_receiver_.OnDurable(applied_, &out);
+    SendStreamOut(std::move(out));
     observer_->OnSnapshotApplied(options_.id, applied_, Term(snapshot.metadata().term()),
                                  observer_->WantsDigests() ? sm_->Digest() : 0);
   }

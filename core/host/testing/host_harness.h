@@ -88,10 +88,15 @@ class TestNode {
   ScriptedExecutor& executor() { return env_.executor(); }
   // The observer of the current Host (a new one per Start).
   RecordingObserver& observer() { return *observer_; }
+  // While set, the cluster's Settle leaves this node's writes pending (the
+  // test completes them through store()).
+  bool hold_writes() const { return hold_writes_; }
+  void set_hold_writes(bool hold) { hold_writes_ = hold; }
 
  private:
   HostOptions options_;
   uint64_t starts_ = 0;  // processes started so far (each draws its own seed)
+  bool hold_writes_ = false;
   ScriptedEnv env_;
   NullLogger logger_;
   std::unique_ptr<RecordingObserver> observer_;
