@@ -44,7 +44,11 @@ absl::Status ErrnoStatus(absl::string_view syscall, int error,
       code = absl::StatusCode::kNotFound;
       break;
     case EEXIST:
+    case EADDRINUSE:  // a port another process holds: the operator's to fix
       code = absl::StatusCode::kAlreadyExists;
+      break;
+    case EADDRNOTAVAIL:  // an address this machine does not have
+      code = absl::StatusCode::kInvalidArgument;
       break;
     case ENOSYS:
       code = absl::StatusCode::kUnimplemented;
