@@ -1,0 +1,212 @@
+#include "cli/node_command.h"
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/flags/flag.h"
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/str_cat.h"
+#include "core/base/logger.h"
+#include "core/base/status_macros.h"
+#include "google/protobuf/text_format.h"
+#include "net/node/node_config.pb.h"
+#include "net/node/node_runtime.h"
+
+ABSL_FLAG(uint64_t, node_id, 0, "this node's id (1 or more), as in --initial_cluster");
+ABSL_FLAG(std::string, node_data_dir, "", "directory of this node's store (created if missing)");
+ABSL_FLAG(std::string, node_listen_peer, "127.0.0.1:2380", "HOST:PORT where peers connect");
+ABSL_FLAG(std::string, node_listen_client, "127.0.0.1:2379", "HOST:PORT where clients connect");
+ABSL_FLAG(std::string, node_initial_cluster, "",
+          "every member's peer address: 1=HOST:PORT,2=HOST:PORT,... (this node's included)");
+ABSL_FLAG(std::string, node_initial_cluster_state, "new",
+          "new: an empty store bootstraps the cluster; existing: it waits to be added");
+ABSL_FLAG(std::string, node_cluster_token, "blixard",
+          "names the cluster (distinct per cluster): stores and peers of another are refused");
+ABSL_FLAG(uint64_t, node_tick_ms, 100, "Raft tick, milliseconds");
+ABSL_FLAG(int, node_election_ticks, 10, "ticks without a leader before an election");
+ABSL_FLAG(int, node_heartbeat_ticks, 1, "ticks between a leader's heartbeats");
+ABSL_FLAG(std::string, node_config, "",
+          "read every setting from this text-proto file (NodeConfigFile) instead of flags");
+ABSL_FLAG(std::string, node_log_level, "info", "debug, info, warning or error");
+
+namespace blixard::cli {
+namespace {
+
+using net::NodeConfig;
+
+absl::StatusOr<host::InitialClusterState> ParseState(const std::string& text) {
+  if (text == "new") return host::InitialClusterState::kNew;
+  if (text == "existing") return host::InitialClusterState::kExisting;
+  return absl::InvalidArgumentError(
+      absl::StrCat("initial cluster state '", text, "' is neither new nor existing"));
+}
+
+absl::StatusOr<NodeConfig> ConfigFrom(const net::NodeConfigFile& file) {
+  NodeConfig config;
+  config.id = NodeId(file.id());
+  config.cluster_token = file.cluster_token();
+  config.data_dir = file.data_dir();
+  ASSIGN_OR_RETURN(config.listen_peer, net::ParseSocketAddress(file.listen_peer()));
+  ASSIGN_OR_RETURN(config.listen_client, net::ParseSocketAddress(file.listen_client()));
+  ASSIGN_OR_RETURN(config.initial_cluster, net::ParseInitialCluster(file.initial_cluster()));
+  ASSIGN_OR_RETURN(config.initial_cluster_state, ParseState(file.initial_cluster_state()));
+  if (file.tick_ms() != 0) {
+    if (file.tick_ms() > 60'000) {
+      return absl::InvalidArgumentError(absl::StrCat("tick_ms ", file.tick_ms(), " above 60000"));
+    }
+    config.tick_us = static_cast<int64_t>(file.tick_ms()) * 1000;
+  }
+  if (file.election_ticks() != 0) config.election_ticks = static_cast<int>(file.election_ticks());
+  if (file.heartbeat_ticks() != 0) config.heartbeat_ticks = static_cast<int>(file.heartbeat_ticks());
+  return config;
+}
+
+net::NodeConfigFile FileFromFlags() {
+  net::NodeConfigFile file;
+  file.set_id(absl::GetFlag(FLAGS_node_id));
+  file.set_cluster_token(absl::GetFlag(FLAGS_node_cluster_token));
+  file.set_data_dir(absl::GetFlag(FLAGS_node_data_dir));
+  file.set_listen_peer(absl::GetFlag(FLAGS_node_listen_peer));
+  file.set_listen_client(absl::GetFlag(FLAGS_node_listen_client));
+  file.set_initial_cluster(absl::GetFlag(FLAGS_node_initial_cluster));
+  file.set_initial_cluster_state(absl::GetFlag(FLAGS_node_initial_cluster_state));
+  file.set_tick_ms(absl::GetFlag(FLAGS_node_tick_ms));
+  file.set_election_ticks(static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_node_election_ticks))));
+  file.set_heartbeat_ticks(static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_node_heartbeat_ticks))));
+  return file;
+}
+
+absl::StatusOr<net::NodeConfigFile> ReadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read config file '", path, "'"));
+  std::stringstream text;
+  text << in.rdbuf();
+  net::NodeConfigFile file;
+  if (!google::protobuf::TextFormat::ParseFromString(text.str(), &file)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("config file '", path, "' is not a NodeConfigFile text proto"));
+  }
+  return file;
+}
+
+// The flags the user set besides --config (which excludes them).
+std::vector<std::string> NodeFlagsSet() {
+  std::vector<std::string> set;
+  const net::NodeConfigFile now = FileFromFlags();
+  net::NodeConfigFile defaults;
+  defaults.set_cluster_token("blixard");
+  defaults.set_listen_peer("127.0.0.1:2380");
+  defaults.set_listen_client("127.0.0.1:2379");
+  defaults.set_initial_cluster_state("new");
+  defaults.set_tick_ms(100);
+  defaults.set_election_ticks(10);
+  defaults.set_heartbeat_ticks(1);
+  const google::protobuf::Descriptor* descriptor = now.GetDescriptor();
+  const google::protobuf::Reflection* reflection = now.GetReflection();
+  for (int i = 0; i < descriptor->field_count(); ++i) {
+    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
+    std::string a, b;
+    google::protobuf::TextFormat::PrintFieldValueToString(now, field, -1, &a);
+    google::protobuf::TextFormat::PrintFieldValueToString(defaults, field, -1, &b);
+    if (a != b || reflection->HasField(now, field) != reflection->HasField(defaults, field)) {
+      set.push_back(field->name());
+    }
+  }
+  return set;
+}
+
+LogLevel ParseLevel(const std::string& text, bool* ok) {
+  *ok = true;
+  if (text == "debug") return LogLevel::kDebug;
+  if (text == "info") return LogLevel::kInfo;
+  if (text == "warning") return LogLevel::kWarning;
+  if (text == "error") return LogLevel::kError;
+  *ok = false;
+  return LogLevel::kInfo;
+}
+
+int RunNode(const std::vector<std::string>& args) {
+  if (!args.empty()) {
+    std::fprintf(stderr, "blixard node: takes no arguments (got '%s')\n", args[0].c_str());
+    return kExitUsage;
+  }
+  bool level_ok = false;
+  const LogLevel level = ParseLevel(absl::GetFlag(FLAGS_node_log_level), &level_ok);
+  if (!level_ok) {
+    std::fprintf(stderr, "blixard node: --log_level '%s' is not debug, info, warning or error\n",
+                 absl::GetFlag(FLAGS_node_log_level).c_str());
+    return kExitUsage;
+  }
+  net::NodeConfigFile file;
+  const std::string config_path = absl::GetFlag(FLAGS_node_config);
+  if (!config_path.empty()) {
+    const std::vector<std::string> also = NodeFlagsSet();
+    if (!also.empty()) {
+      std::fprintf(stderr, "blixard node: --config excludes the other settings (found --%s)\n",
+                   also.front().c_str());
+      return kExitUsage;
+    }
+    absl::StatusOr<net::NodeConfigFile> read = ReadConfigFile(config_path);
+    if (!read.ok()) {
+      std::fprintf(stderr, "blixard node: %s\n", std::string(read.status().message()).c_str());
+      return kExitUsage;
+    }
+    file = *std::move(read);
+  } else {
+    file = FileFromFlags();
+  }
+  absl::StatusOr<NodeConfig> config = ConfigFrom(file);
+  if (!config.ok()) {
+    std::fprintf(stderr, "blixard node: %s\n", std::string(config.status().message()).c_str());
+    return kExitUsage;
+  }
+  StderrLogger logger(level, absl::StrCat("n", config->id.value(), " "));
+  absl::StatusOr<std::unique_ptr<net::NodeRuntime>> node =
+      net::NodeRuntime::Start(*std::move(config), &logger);
+  if (!node.ok()) {
+    std::fprintf(stderr, "blixard node: %s\n", node.status().ToString().c_str());
+    // Refusals that change nothing are the operator's to fix: usage.
+    const absl::StatusCode code = node.status().code();
+    const bool usage = code == absl::StatusCode::kInvalidArgument ||
+                       code == absl::StatusCode::kFailedPrecondition ||
+                       code == absl::StatusCode::kAlreadyExists ||
+                       code == absl::StatusCode::kPermissionDenied ||
+                       code == absl::StatusCode::kUnavailable;
+    return usage ? kExitUsage : kExitFailure;
+  }
+  (*node)->Run();
+  node->reset();  // the store makes queued writes durable, then closes
+  logger.Info("stopped");
+  return kExitOk;
+}
+
+}  // namespace
+
+const Command& NodeCommand() {
+  static const Command* const command = new Command{
+      "node",
+      "run a production node until SIGTERM/SIGINT",
+      "",
+      {
+          BindFlag("id", FLAGS_node_id),
+          BindFlag("data_dir", FLAGS_node_data_dir),
+          BindFlag("listen_peer", FLAGS_node_listen_peer),
+          BindFlag("listen_client", FLAGS_node_listen_client),
+          BindFlag("initial_cluster", FLAGS_node_initial_cluster),
+          BindFlag("initial_cluster_state", FLAGS_node_initial_cluster_state),
+          BindFlag("cluster_token", FLAGS_node_cluster_token),
+          BindFlag("tick_ms", FLAGS_node_tick_ms),
+          BindFlag("election_ticks", FLAGS_node_election_ticks),
+          BindFlag("heartbeat_ticks", FLAGS_node_heartbeat_ticks),
+          BindFlag("config", FLAGS_node_config),
+          BindFlag("log_level", FLAGS_node_log_level),
+      },
+      &RunNode};
+  return *command;
+}
+
+}  // namespace blixard::cli

@@ -1,0 +1,180 @@
+#include "net/node/node_runtime.h"
+
+#include <arpa/inet.h>
+#include <sys/stat.h>
+
+#include <cerrno>
+#include <cstring>
+#include <set>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "core/base/check.h"
+#include "core/base/rng.h"
+#include "core/base/status_macros.h"
+
+namespace blixard::net {
+
+absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("address '", text, "' is not HOST:PORT"));
+  }
+  SocketAddress address;
+  address.host = std::string(text.substr(0, colon));
+  in_addr ignored;
+  if (inet_pton(AF_INET, address.host.c_str(), &ignored) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", text, "': '", address.host,
+                     "' is not a numeric IPv4 address (names would block the loop on DNS)"));
+  }
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", text, "': port '", text.substr(colon + 1), "' is not 0..65535"));
+  }
+  address.port = static_cast<uint16_t>(port);
+  return address;
+}
+
+absl::StatusOr<std::map<NodeId, SocketAddress>> ParseInitialCluster(absl::string_view text) {
+  std::map<NodeId, SocketAddress> members;
+  for (absl::string_view item : absl::StrSplit(text, ',', absl::SkipWhitespace())) {
+    const size_t eq = item.find('=');
+    uint64_t id = 0;
+    if (eq == absl::string_view::npos || !absl::SimpleAtoi(item.substr(0, eq), &id) ||
+        id == 0 || id > kNodeIdMax) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "initial cluster member '", item, "' is not ID=HOST:PORT with 1 <= ID <= ", kNodeIdMax));
+    }
+    ASSIGN_OR_RETURN(SocketAddress address, ParseSocketAddress(item.substr(eq + 1)));
+    if (!members.emplace(NodeId(id), std::move(address)).second) {
+      return absl::InvalidArgumentError(absl::StrCat("initial cluster names node ", id, " twice"));
+    }
+  }
+  if (members.empty()) return absl::InvalidArgumentError("initial cluster is empty");
+  return members;
+}
+
+uint64_t ClusterIdFromToken(absl::string_view token) {
+  const uint64_t id = StableHash64(absl::StrCat("blixard cluster token:", token));
+  return id == 0 ? 1 : id;
+}
+
+absl::Status NodeConfig::Validate() const {
+  if (id.is_none()) return absl::InvalidArgumentError("node: --id must be set (1 or more)");
+  if (data_dir.empty()) return absl::InvalidArgumentError("node: --data_dir must be set");
+  if (cluster_token.empty()) return absl::InvalidArgumentError("node: --cluster_token is empty");
+  if (initial_cluster.count(id) == 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("node: --initial_cluster does not name this node (", id.value(), ")"));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status NoWorkExecutor::Start(const WorkSpec& spec) {
+  return absl::FailedPreconditionError(
+      absl::StrCat("this node runs no work (it is not a worker): refused ", spec.id));
+}
+
+namespace {
+
+absl::Status MakeDir(const std::string& path) {
+  if (mkdir(path.c_str(), 0700) == 0 || errno == EEXIST) {
+    struct stat st;
+    if (stat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat("data dir '", path, "' is not a directory"));
+  }
+  return absl::PermissionDeniedError(
+      absl::StrCat("cannot create data dir '", path, "': ", std::strerror(errno)));
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig config,
+                                                                 Logger* logger) {
+  CHECK(logger != nullptr);
+  RETURN_IF_ERROR(config.Validate());
+  std::unique_ptr<NodeRuntime> node(new NodeRuntime(std::move(config), logger));
+  const NodeConfig& c = node->config_;
+  const uint64_t cluster_id = ClusterIdFromToken(c.cluster_token);
+
+  EventLoopOptions loop_options;
+  loop_options.handle_stop_signals = c.handle_stop_signals;
+  NodeRuntime* self = node.get();
+  loop_options.on_stop_signal = [self](int signal) {
+    self->logger_->Info("n", self->config_.id.value(), " got signal ", signal,
+                        ": stopping (queued writes are made durable first)");
+    self->Stop();
+  };
+  ASSIGN_OR_RETURN(node->loop_, EventLoop::Create(std::move(loop_options)));
+  node->timers_ = std::make_unique<LoopTimers>(node->loop_.get());
+
+  RETURN_IF_ERROR(MakeDir(c.data_dir));
+  ASSIGN_OR_RETURN(node->store_notifier_,
+                   Notifier::Create(node->loop_.get(), [self] { self->store_->PollCompletions(); }));
+  storage::SqliteLogStoreOptions store_options;
+  store_options.path = c.data_dir + "/blixard.db";
+  Notifier* notifier = node->store_notifier_.get();
+  store_options.wakeup = [notifier] { notifier->Notify(); };
+  ASSIGN_OR_RETURN(node->store_, storage::SqliteLogStore::Open(std::move(store_options)));
+
+  TcpTransportOptions transport_options;
+  transport_options.cluster_id = cluster_id;
+  transport_options.self = c.id;
+  transport_options.listen = c.listen_peer;
+  transport_options.logger = logger;
+  // Decorrelates reconnect jitter across nodes and restarts.
+  transport_options.seed = StableHash64(absl::StrCat(c.id.value(), ":", node->loop_->clock().NowMicros()));
+  ASSIGN_OR_RETURN(node->transport_, TcpTransport::Create(node->loop_.get(), transport_options));
+  for (const auto& [id, address] : c.initial_cluster) {
+    // Port 0: the peer's address is learned later (AddPeer).
+    if (id == c.id || address.port == 0) continue;
+    RETURN_IF_ERROR(node->transport_->AddPeer(id, address));
+  }
+
+  host::HostOptions options;
+  options.id = c.id;
+  options.cluster_id = cluster_id;
+  options.initial_cluster_state = c.initial_cluster_state;
+  for (const auto& [id, address] : c.initial_cluster) options.initial_voters.push_back(id);
+  options.tick_us = c.tick_us;
+  options.election_ticks = c.election_ticks;
+  options.heartbeat_ticks = c.heartbeat_ticks;
+  // Each process draws its own seed (election timeouts, store nonce,
+  // stream ids): the clock's reading and the process id differ every time.
+  options.raft_seed =
+      StableHash64(absl::StrCat(c.id.value(), ":", node->loop_->clock().NowMicros(), ":", getpid()));
+  options.digest_interval_entries = 0;  // no observer consumes digests yet
+  RETURN_IF_ERROR(options.Validate());
+  Env env;
+  env.clock = &node->loop_->clock();
+  env.timers = node->timers_.get();
+  env.transport = node->transport_.get();
+  env.log_store = node->store_.get();
+  env.executor = &node->executor_;
+  node->host_ = std::make_unique<host::Host>(std::move(options), env, logger);
+  RETURN_IF_ERROR(node->host_->Start());
+  logger->Info("n", c.id.value(), " runs: cluster ", absl::Hex(cluster_id, absl::kZeroPad16),
+               ", peers on ", c.listen_peer.host, ":", node->transport_->listen_port(),
+               ", data in ", c.data_dir);
+  return node;
+}
+
+NodeRuntime::~NodeRuntime() {
+  // The Host goes first (it holds the Env); members then go in reverse
+  // order of declaration (see the header).
+  host_.reset();
+}
+
+void NodeRuntime::Run() { loop_->Run(); }
+
+absl::Status NodeRuntime::AddPeer(NodeId id, SocketAddress address) {
+  return transport_->AddPeer(id, std::move(address));
+}
+
+void NodeRuntime::Stop() { loop_->Stop(); }
+
+}  // namespace blixard::net

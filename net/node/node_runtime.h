@@ -1,0 +1,146 @@
+// NodeRuntime: one production Blixard node in one process. It builds the
+// production Env (core/env.h) — the epoll loop's clock and timers, the
+// SQLite log store (its completions reach the loop through one eventfd),
+// the TCP peer transport — and runs the same Host the simulator runs on it
+// (ARCHITECTURE.md, "Production runtime").
+//
+//   NodeConfig config;                 // usually from `blixard node` flags
+//   ASSIGN_OR_RETURN(std::unique_ptr<NodeRuntime> node,
+//                    NodeRuntime::Start(std::move(config), &logger));
+//   node->Run();                       // until SIGTERM/SIGINT or Stop()
+//
+// Stopping (a signal, or Stop()): the node stops accepting clients and
+// peers, and the store makes every queued write durable before it closes
+// (its destructor waits), so an acknowledged write is never lost by a
+// graceful stop; a crash loses nothing acknowledged either (writes are
+// acknowledged only once durable).
+//
+// Thread: the loop thread (the one that called Start) only, except the
+// store's own I/O thread, which it owns. Work: this runtime runs no tasks
+// or VMs yet (no worker; issue 15 brings the process executor).
+#ifndef BLIXARD_NET_NODE_NODE_RUNTIME_H_
+#define BLIXARD_NET_NODE_NODE_RUNTIME_H_
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "core/base/logger.h"
+#include "core/base/types.h"
+#include "core/env.h"
+#include "core/host/host.h"
+#include "net/loop/event_loop.h"
+#include "net/loop/loop_timers.h"
+#include "net/loop/notifier.h"
+#include "net/transport/socket.h"
+#include "net/transport/tcp_transport.h"
+#include "storage/sqlite_log_store.h"
+
+namespace blixard::net {
+
+// "HOST:PORT" with a numeric IPv4 host (the loop never blocks on DNS).
+// INVALID_ARGUMENT naming what is wrong.
+absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text);
+
+// "1=HOST:PORT,2=HOST:PORT,...": each member's id and peer address.
+// INVALID_ARGUMENT naming the bad element (an id of 0, a repeated id, a bad
+// address, an empty list).
+absl::StatusOr<std::map<NodeId, SocketAddress>> ParseInitialCluster(absl::string_view text);
+
+// The cluster id every member derives from the same token (etcd's
+// --initial-cluster-token): never 0.
+uint64_t ClusterIdFromToken(absl::string_view token);
+
+struct NodeConfig {
+  NodeId id;
+  // Distinct per cluster: stores and peers of another cluster are refused.
+  std::string cluster_token = "blixard";
+  // Holds the store (blixard.db and its WAL); created if missing.
+  std::string data_dir;
+  SocketAddress listen_peer{"127.0.0.1", 0};  // port 0: ephemeral
+  SocketAddress listen_client{"127.0.0.1", 0};
+  // Every member's peer address, this node's included (port 0: learned
+  // later through NodeRuntime::AddPeer).
+  std::map<NodeId, SocketAddress> initial_cluster;
+  // kNew: an empty store bootstraps the cluster from initial_cluster.
+  // kExisting: an empty store waits to be added as a learner.
+  host::InitialClusterState initial_cluster_state = host::InitialClusterState::kNew;
+  // Raft timing: a tick, and elections after election_ticks of them.
+  int64_t tick_us = 100'000;
+  int election_ticks = 10;
+  int heartbeat_ticks = 1;
+  // SIGTERM/SIGINT stop the node gracefully (off in tests that run several
+  // nodes in one process).
+  bool handle_stop_signals = true;
+
+  // INVALID_ARGUMENT naming the first bad setting.
+  absl::Status Validate() const;
+};
+
+// An Executor for a node that runs no work: refuses every start.
+class NoWorkExecutor final : public Executor {
+ public:
+  void SetCallback(Callback callback) override { callback_ = std::move(callback); }
+  absl::Status Start(const WorkSpec& spec) override;
+  bool Stop(WorkKind, absl::string_view) override { return false; }
+  std::vector<std::string> Running(WorkKind) const override { return {}; }
+
+ private:
+  Callback callback_;
+};
+
+class NodeRuntime {
+ public:
+  // Opens the store, binds the peer and client ports, starts the Host.
+  // Errors (nothing keeps running): INVALID_ARGUMENT for a bad config;
+  // the store's (NOT_FOUND, FAILED_PRECONDITION, DATA_LOSS) naming the file;
+  // FAILED_PRECONDITION from the Host for a store of another cluster or
+  // node; the socket's (e.g. ALREADY_EXISTS/UNAVAILABLE for a port in use)
+  // naming the address. REQUIRES: logger outlives the runtime; called on
+  // the thread that will run it, before any other thread starts when
+  // config.handle_stop_signals.
+  static absl::StatusOr<std::unique_ptr<NodeRuntime>> Start(NodeConfig config, Logger* logger);
+
+  // Closes in dependency order; the store makes queued writes durable.
+  ~NodeRuntime();
+  NodeRuntime(const NodeRuntime&) = delete;
+  NodeRuntime& operator=(const NodeRuntime&) = delete;
+
+  // Runs the loop until a stop signal or Stop().
+  void Run();
+  // Asks Run to return (loop thread, or any thread through the loop).
+  void Stop();
+  // Tells the transport where peer `id` listens (initial_cluster may name
+  // port 0 for a peer whose ephemeral port is not known yet). Errors: the
+  // transport's (an unknown or repeated peer, a bad address).
+  absl::Status AddPeer(NodeId id, SocketAddress address);
+
+  uint16_t peer_port() const { return transport_->listen_port(); }
+  EventLoop& loop() { return *loop_; }
+  host::Host& host() { return *host_; }
+  const NodeConfig& config() const { return config_; }
+
+ private:
+  NodeRuntime(NodeConfig config, Logger* logger) : config_(std::move(config)), logger_(logger) {}
+
+  NodeConfig config_;
+  Logger* logger_;
+  // Destroyed bottom-up: the Host first (it holds the Env), the store last
+  // but one (its destructor waits for durability), the loop last.
+  std::unique_ptr<EventLoop> loop_;
+  std::unique_ptr<LoopTimers> timers_;
+  std::unique_ptr<Notifier> store_notifier_;
+  std::unique_ptr<storage::SqliteLogStore> store_;
+  std::unique_ptr<TcpTransport> transport_;
+  NoWorkExecutor executor_;
+  std::unique_ptr<host::Host> host_;
+};
+
+}  // namespace blixard::net
+
+#endif  // BLIXARD_NET_NODE_NODE_RUNTIME_H_
