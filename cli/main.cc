@@ -9,6 +9,7 @@
 
 #include "absl/flags/usage.h"
 #include "cli/command.h"
+#include "cli/dev_command.h"
 #include "cli/node_command.h"
 #include "cli/sim_command.h"
 #include "cli/version_command.h"
@@ -18,7 +19,7 @@ namespace {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
-  const std::vector<Command> commands = {NodeCommand(), SimCommand(), VersionCommand()};
+  const std::vector<Command> commands = {DevCommand(), NodeCommand(), SimCommand(), VersionCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }
