@@ -38,12 +38,39 @@ uint32_t GetU32(const char* in) {
   return value;
 }
 
-bool KnownType(uint8_t type) {
-  return type == static_cast<uint8_t>(FrameType::kHello) ||
-         type == static_cast<uint8_t>(FrameType::kPeerMessage);
+bool IsFrameType(uint8_t type) {
+  return type >= static_cast<uint8_t>(FrameType::kHello) &&
+         type <= static_cast<uint8_t>(FrameType::kClientReply);
+}
+
+// Whether `type` is one of `protocol`'s frame types.
+bool KnownType(uint8_t type, FrameProtocol protocol) {
+  return IsFrameType(type) &&
+         FrameTypeProtocol(static_cast<FrameType>(type)) == protocol;
 }
 
 }  // namespace
+
+absl::string_view FrameProtocolName(FrameProtocol protocol) {
+  switch (protocol) {
+    case FrameProtocol::kPeer:
+      return "peer";
+    case FrameProtocol::kClient:
+      return "client";
+  }
+  return "unknown";
+}
+
+uint32_t FrameMagic(FrameProtocol protocol) {
+  switch (protocol) {
+    case FrameProtocol::kPeer:
+      return kFrameMagic;
+    case FrameProtocol::kClient:
+      return kClientFrameMagic;
+  }
+  CHECK(false) << "frame protocol " << static_cast<int>(protocol);
+  return 0;
+}
 
 absl::string_view FrameTypeName(FrameType type) {
   switch (type) {
@@ -51,8 +78,25 @@ absl::string_view FrameTypeName(FrameType type) {
       return "hello";
     case FrameType::kPeerMessage:
       return "peer_message";
+    case FrameType::kClientCall:
+      return "client_call";
+    case FrameType::kClientReply:
+      return "client_reply";
   }
   return "unknown";
+}
+
+FrameProtocol FrameTypeProtocol(FrameType type) {
+  switch (type) {
+    case FrameType::kHello:
+    case FrameType::kPeerMessage:
+      return FrameProtocol::kPeer;
+    case FrameType::kClientCall:
+    case FrameType::kClientReply:
+      return FrameProtocol::kClient;
+  }
+  CHECK(false) << "frame type " << static_cast<int>(type);
+  return FrameProtocol::kPeer;
 }
 
 absl::string_view FrameErrorName(FrameError error) {
@@ -71,13 +115,15 @@ absl::string_view FrameErrorName(FrameError error) {
       return "body_too_large";
     case FrameError::kBadChecksum:
       return "bad_checksum";
+    case FrameError::kWrongProtocol:
+      return "wrong_protocol";
   }
   return "unknown";
 }
 
 void SealFrame(FrameType type, std::string* frame) {
   CHECK(frame != nullptr);
-  CHECK(KnownType(static_cast<uint8_t>(type)))
+  CHECK(IsFrameType(static_cast<uint8_t>(type)))
       << "frame type " << static_cast<int>(type);
   CHECK_GE(frame->size(), kFrameHeaderBytes);
   const absl::string_view body =
@@ -85,7 +131,7 @@ void SealFrame(FrameType type, std::string* frame) {
   CHECK_LE(body.size(), kFrameBodyBytesMax)
       << FrameTypeName(type) << " frame body too large to send";
   char* header = frame->data();
-  PutU32(kFrameMagic, header);
+  PutU32(FrameMagic(FrameTypeProtocol(type)), header);
   header[4] = static_cast<char>(kFrameVersion);
   header[5] = static_cast<char>(type);
   PutU16(0, header + 6);
@@ -115,9 +161,11 @@ std::string EncodeFrame(FrameType type, absl::string_view body) {
   return out;
 }
 
-FrameDecoder::FrameDecoder(size_t body_bytes_max)
-    : body_bytes_max_(body_bytes_max) {
+FrameDecoder::FrameDecoder(size_t body_bytes_max, FrameProtocol protocol)
+    : body_bytes_max_(body_bytes_max), protocol_(protocol) {
   CHECK_LE(body_bytes_max, kFrameBodyBytesMax);
+  CHECK(protocol == FrameProtocol::kPeer || protocol == FrameProtocol::kClient)
+      << "frame protocol " << static_cast<int>(protocol);
 }
 
 void FrameDecoder::Feed(absl::string_view bytes) {
@@ -152,11 +200,26 @@ bool FrameDecoder::ParseHeader() {
   const std::string where = absl::StrCat(" (frame ", frames_ + 1,
                                          " at stream byte ", consumed_, ")");
   const uint32_t magic = GetU32(in);
-  if (magic != kFrameMagic) {
+  const uint32_t want = FrameMagic(protocol_);
+  if (magic != want) {
+    const FrameProtocol other = protocol_ == FrameProtocol::kPeer
+                                    ? FrameProtocol::kClient
+                                    : FrameProtocol::kPeer;
+    if (magic == FrameMagic(other)) {
+      // Say it plainly: this is the usual mistake of pointing a client at
+      // a peer port (or a peer at a client port), not line noise.
+      Fail(FrameError::kWrongProtocol,
+           absl::InvalidArgumentError(absl::StrCat(
+               "a ", FrameProtocolName(other),
+               "-protocol frame (magic 0x", absl::Hex(magic, absl::kZeroPad8),
+               ") on a ", FrameProtocolName(protocol_),
+               "-protocol stream: wrong port?", where)));
+      return false;
+    }
     Fail(FrameError::kBadMagic,
          absl::InvalidArgumentError(absl::StrCat(
              "bad frame magic 0x", absl::Hex(magic, absl::kZeroPad8),
-             ", want 0x", absl::Hex(kFrameMagic, absl::kZeroPad8), where)));
+             ", want 0x", absl::Hex(want, absl::kZeroPad8), where)));
     return false;
   }
   const auto version = static_cast<uint8_t>(in[4]);
@@ -168,10 +231,11 @@ bool FrameDecoder::ParseHeader() {
     return false;
   }
   const auto type = static_cast<uint8_t>(in[5]);
-  if (!KnownType(type)) {
+  if (!KnownType(type, protocol_)) {
     Fail(FrameError::kBadType,
          absl::InvalidArgumentError(
-             absl::StrCat("unknown frame type ", type, where)));
+             absl::StrCat("unknown frame type ", type, " for the ",
+                          FrameProtocolName(protocol_), " protocol", where)));
     return false;
   }
   const uint16_t flags = GetU16(in + 6);
@@ -235,6 +299,8 @@ absl::StatusOr<std::optional<Frame>> FrameDecoder::Next() {
 
 void FrameDecoder::CheckInvariants() const {
   CHECK_LE(body_bytes_max_, kFrameBodyBytesMax);
+  CHECK(protocol_ == FrameProtocol::kPeer ||
+        protocol_ == FrameProtocol::kClient);
   CHECK_LE(start_, buffer_.size());
   CHECK_EQ(failed(), !status_.ok());
   if (failed()) {
@@ -244,7 +310,7 @@ void FrameDecoder::CheckInvariants() const {
   if (header_.has_value()) {
     CHECK_GE(buffered_bytes(), kFrameHeaderBytes);
     CHECK_LE(header_->body_bytes, body_bytes_max_);
-    CHECK(KnownType(static_cast<uint8_t>(header_->type)));
+    CHECK(KnownType(static_cast<uint8_t>(header_->type), protocol_));
     CHECK_EQ(header_->flags, 0);
   }
 }

@@ -243,6 +243,81 @@ TEST(FrameTest, NamesAreStable) {
   EXPECT_EQ(FrameErrorName(FrameError::kBadChecksum), "bad_checksum");
 }
 
+TEST(FrameTest, ClientProtocolFramesRoundTripUnderTheirOwnMagic) {
+  std::string stream;
+  AppendFrame(FrameType::kClientCall, "call", &stream);
+  AppendFrame(FrameType::kClientReply, "reply", &stream);
+  EXPECT_EQ(stream.substr(0, 4), "BLXC");
+  EXPECT_EQ(EncodeFrame(FrameType::kHello, "").substr(0, 4), "BLXF");
+  FrameDecoder decoder(kFrameBodyBytesMax, FrameProtocol::kClient);
+  EXPECT_EQ(decoder.protocol(), FrameProtocol::kClient);
+  decoder.Feed(stream);
+  std::vector<Frame> frames;
+  EXPECT_THAT(TakeAll(decoder, &frames), IsOk());
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].type, FrameType::kClientCall);
+  EXPECT_EQ(frames[0].body, "call");
+  EXPECT_EQ(frames[1].type, FrameType::kClientReply);
+  EXPECT_EQ(frames[1].body, "reply");
+  decoder.CheckInvariants();
+}
+
+TEST(FrameTest, TheOtherProtocolsMagicIsAWrongProtocolNotGarbage) {
+  {
+    FrameDecoder peer;
+    peer.Feed(EncodeFrame(FrameType::kClientCall, "x"));
+    EXPECT_THAT(peer.Next(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         AllOf(HasSubstr("a client-protocol frame"),
+                               HasSubstr("on a peer-protocol stream"),
+                               HasSubstr("wrong port?"))));
+    EXPECT_EQ(peer.error(), FrameError::kWrongProtocol);
+    peer.CheckInvariants();
+  }
+  {
+    FrameDecoder client(kFrameBodyBytesMax, FrameProtocol::kClient);
+    client.Feed(EncodeFrame(FrameType::kHello, "x"));
+    EXPECT_THAT(client.Next(),
+                StatusIs(absl::StatusCode::kInvalidArgument,
+                         HasSubstr("a peer-protocol frame (magic 0x46584c42) "
+                                   "on a client-protocol stream")));
+    EXPECT_EQ(client.error(), FrameError::kWrongProtocol);
+  }
+  {
+    FrameDecoder client(kFrameBodyBytesMax, FrameProtocol::kClient);
+    client.Feed("GET / HTTP/1.1\r\n\r\n");
+    EXPECT_THAT(client.Next(), StatusIs(absl::StatusCode::kInvalidArgument,
+                                        HasSubstr("want 0x43584c42")));
+    EXPECT_EQ(client.error(), FrameError::kBadMagic);
+  }
+}
+
+TEST(FrameTest, TypesOfTheOtherProtocolAreUnknownUnderEachMagic) {
+  FrameDecoder client(kFrameBodyBytesMax, FrameProtocol::kClient);
+  client.Feed(Header(kClientFrameMagic, 1, 2, 0, 0));
+  EXPECT_THAT(client.Next(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown frame type 2 for the client protocol")));
+  EXPECT_EQ(client.error(), FrameError::kBadType);
+  FrameDecoder peer;
+  peer.Feed(Header(kFrameMagic, 1, 4, 0, 0));
+  EXPECT_THAT(peer.Next(),
+              StatusIs(absl::StatusCode::kInvalidArgument,
+                       HasSubstr("unknown frame type 4 for the peer protocol")));
+}
+
+TEST(FrameTest, ProtocolNamesAndMagics) {
+  EXPECT_EQ(FrameProtocolName(FrameProtocol::kPeer), "peer");
+  EXPECT_EQ(FrameProtocolName(FrameProtocol::kClient), "client");
+  EXPECT_EQ(FrameMagic(FrameProtocol::kPeer), kFrameMagic);
+  EXPECT_EQ(FrameMagic(FrameProtocol::kClient), kClientFrameMagic);
+  EXPECT_EQ(FrameTypeProtocol(FrameType::kPeerMessage), FrameProtocol::kPeer);
+  EXPECT_EQ(FrameTypeProtocol(FrameType::kClientReply), FrameProtocol::kClient);
+  EXPECT_EQ(FrameTypeName(FrameType::kClientCall), "client_call");
+  EXPECT_EQ(FrameTypeName(FrameType::kClientReply), "client_reply");
+  EXPECT_EQ(FrameErrorName(FrameError::kWrongProtocol), "wrong_protocol");
+}
+
 TEST(FrameDeathTest, EncodingAnOversizedBodyIsABug) {
   const std::string body(kFrameBodyBytesMax + 1, 'a');
   EXPECT_DEATH(EncodeFrame(FrameType::kPeerMessage, body), "too large");

@@ -154,7 +154,9 @@ enum class CloseReason : uint8_t {
   kPeerClosed = 0,      // EOF from the other end
   kIoError,             // read/write/connect error (reset, refused, ...)
   kConnectTimeout,      // outbound connect took longer than its timeout
-  kBadFrame,            // bad magic, version, type or flags (garbage)
+  kBadFrame,            // bad magic, version, type or flags (garbage),
+                        // or a client-protocol frame (a client dialed
+                        // the peer port)
   kFrameTooLarge,       // a header announced a body above the cap
   kBadChecksum,         // a body's CRC-32 did not match
   kBadBody,             // a body that does not parse, or carries nothing

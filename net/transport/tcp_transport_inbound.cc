@@ -23,6 +23,7 @@ CloseReason ReasonFor(FrameError error) {
     case FrameError::kBadVersion:
     case FrameError::kBadType:
     case FrameError::kBadFlags:
+    case FrameError::kWrongProtocol:  // a client on the peer port
       break;
   }
   return CloseReason::kBadFrame;
