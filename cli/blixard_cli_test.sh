@@ -53,6 +53,26 @@ for seed in $(seq 1 20); do
   expect "swarm seed $seed is deterministic" 0 "^deterministic: seed $seed ran twice" -- \
     sim --faults=swarm --seed="$seed" --duration=10s --check-determinism
 done
+# Production commands (issue 14): usage errors exit 2, an unreachable
+# cluster 3; nothing listens on port 1.
+unset BLIXARD_ENDPOINTS
+expect "kv needs an operation" 2 "which operation" -- kv
+expect "kv unknown operation" 2 "unknown operation 'bogus'" -- kv bogus k --endpoints=127.0.0.1:1
+expect "kv get takes one key" 2 "takes 1 arguments" -- kv get a b --endpoints=127.0.0.1:1
+expect "kv without endpoints" 2 "no endpoints" -- kv get k
+expect "kv cas version is a number" 2 "VERSION 'x'" -- kv cas k x v --endpoints=127.0.0.1:1
+expect "kv bad output" 2 "neither table nor json" -- kv get k --endpoints=127.0.0.1:1 --output=xml
+expect "kv unreachable" 3 "UNAVAILABLE" -- kv get k --endpoints=127.0.0.1:1 --timeout=300ms
+BLIXARD_ENDPOINTS=127.0.0.1:1 expect "kv endpoints from the environment" 3 "127.0.0.1:1" -- \
+  kv get k --timeout=300ms
+expect "cluster status unreachable" 3 "unreachable" -- cluster status --endpoints=127.0.0.1:1 --timeout=300ms
+expect "cluster needs status" 2 "usage: blixard cluster status" -- cluster
+expect "node without a data dir" 2 "data_dir must be set" -- node --id=1 --initial_cluster=1=127.0.0.1:1
+expect "node bad initial cluster" 2 "ID=HOST:PORT" -- node --id=1 --data_dir=/tmp/x --initial_cluster=one
+expect "node bad state" 2 "neither new nor existing" -- \
+  node --id=1 --data_dir=/tmp/x --initial_cluster=1=127.0.0.1:1 --initial_cluster_state=old
+expect "node config excludes flags" 2 "excludes the other settings" -- node --config=/x --id=1
+expect "dev node count" 2 "not in 1..9" -- dev --nodes=0
 lines=$("$bin" nosuch 2>&1 | wc -l)
 if [[ "$lines" != 1 ]]; then echo "FAIL: unknown command error is $lines lines, want 1"; fail=1; fi
 exit $fail

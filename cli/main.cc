@@ -8,8 +8,10 @@
 #include <vector>
 
 #include "absl/flags/usage.h"
+#include "cli/cluster_command.h"
 #include "cli/command.h"
 #include "cli/dev_command.h"
+#include "cli/kv_command.h"
 #include "cli/node_command.h"
 #include "cli/sim_command.h"
 #include "cli/version_command.h"
@@ -19,7 +21,8 @@ namespace {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
-  const std::vector<Command> commands = {DevCommand(), NodeCommand(), SimCommand(), VersionCommand()};
+  const std::vector<Command> commands = {ClusterCommand(), DevCommand(),  KvCommand(),
+                                        NodeCommand(),    SimCommand(), VersionCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }

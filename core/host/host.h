@@ -210,6 +210,7 @@ class Host {
   // that is not a worker.
   bool agent_fenced() const;
   bool is_leader() const;
+  NodeRole role() const { return role_; }
   NodeId leader() const;
   Term term() const;
   Index commit_index() const;

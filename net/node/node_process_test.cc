@@ -13,14 +13,22 @@
 #include <string>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "core/base/check.h"
 #include "core/base/status_matchers.h"
 #include "gtest/gtest.h"
+#include "core/proto/api.pb.h"
+#include "core/proto/cluster.pb.h"
+#include "net/api/client.h"
 #include "net/testing/process_cluster.h"
 
 namespace blixard::net {
 namespace {
 
 using std::chrono::seconds;
+using net::Client;
+using net::ClientOptions;
 using testing::ProcessCluster;
 using testing::ProcessClusterOptions;
 
@@ -106,6 +114,94 @@ TEST(NodeProcessTest, ElectStopGracefullyRestartAndSurviveTheLeadersKill) {
   // The killed node starts again and follows.
   ASSERT_OK(cluster->Start(second.id));
   EXPECT_TRUE(cluster->WaitForLog(second.id, "became follower", seconds(20)));
+}
+
+std::unique_ptr<Client> ClientFor(const std::string& endpoints) {
+  ClientOptions options;
+  options.endpoints = absl::StrSplit(endpoints, ',');
+  options.deadline_us = 30 * kMicrosPerSecond;
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(std::move(options));
+  CHECK_OK(client.status());
+  return *std::move(client);
+}
+
+api::ClientRequest PutRequest(const std::string& key, const std::string& value) {
+  api::ClientRequest request;
+  request.mutable_command()->mutable_kv_put()->set_key(key);
+  request.mutable_command()->mutable_kv_put()->set_value(value);
+  return request;
+}
+
+// The value of `key` as read through `client`, or what went wrong.
+std::string Get(Client& client, const std::string& key) {
+  api::ClientRequest request;
+  request.mutable_query()->set_kv_get(key);
+  absl::StatusOr<api::ClientResponse> response = client.Call(std::move(request));
+  if (!response.ok()) return absl::StrCat("error: ", response.status().ToString());
+  if (response->status() != api::ClientResponse::STATUS_OK) return "error: " + response->error();
+  if (response->query_result().code() != cluster::RESULT_OK) {
+    return "error: " + response->query_result().message();
+  }
+  return response->query_result().kv().value();
+}
+
+TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEverywhere) {
+  constexpr int kWrites = 1000;
+  constexpr int kClients = 4;
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
+                       ProcessCluster::Create(Options("writes")));
+  ASSERT_OK(cluster->StartAll());
+  // Several clients (each its own session), their writes interleaved.
+  std::vector<std::unique_ptr<Client>> clients;
+  for (int i = 0; i < kClients; ++i) clients.push_back(ClientFor(cluster->endpoints()));
+  int acknowledged = 0;
+  for (int i = 0; i < kWrites; ++i) {
+    absl::StatusOr<api::ClientResponse> response = clients[static_cast<size_t>(i % kClients)]->Call(
+        PutRequest(absl::StrCat("key", i), absl::StrCat("value", i)));
+    ASSERT_OK(response.status()) << "write " << i;
+    ASSERT_EQ(response->status(), api::ClientResponse::STATUS_OK) << response->error();
+    ASSERT_EQ(response->result().code(), cluster::RESULT_OK) << response->result().message();
+    ++acknowledged;
+  }
+  // Readable through every endpoint (a follower forwards the read).
+  for (int id = 1; id <= 3; ++id) {
+    std::unique_ptr<Client> reader = ClientFor(cluster->endpoint(id));
+    for (int i = 0; i < kWrites; i += 97) {
+      EXPECT_EQ(Get(*reader, absl::StrCat("key", i)), absl::StrCat("value", i)) << "via n" << id;
+    }
+  }
+  // SIGKILL the leader: a new one, and no acknowledged write lost.
+  const Leadership leader = LatestLeader(*cluster, 3);
+  ASSERT_NE(leader.id, 0);
+  cluster->Signal(leader.id, SIGKILL);
+  ASSERT_OK(cluster->Wait(leader.id, seconds(10)).status());
+  std::vector<std::string> survivors;
+  for (int id = 1; id <= 3; ++id) {
+    if (id != leader.id) survivors.push_back(cluster->endpoint(id));
+  }
+  std::unique_ptr<Client> after = ClientFor(absl::StrJoin(survivors, ","));
+  for (int i = 0; i < kWrites; ++i) {
+    ASSERT_EQ(Get(*after, absl::StrCat("key", i)), absl::StrCat("value", i))
+        << "acknowledged write " << i << " lost after the leader's kill";
+  }
+  // The killed node restarts and catches up with the leader's commit.
+  ASSERT_OK(cluster->Start(leader.id));
+  std::unique_ptr<Client> all = ClientFor(cluster->endpoints());
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  bool caught_up = false;
+  while (!caught_up && std::chrono::steady_clock::now() < deadline) {
+    uint64_t commit = 0, applied = 0;
+    for (size_t i = 0; i < all->endpoint_count(); ++i) {
+      absl::StatusOr<api::NodeStatus> status = all->NodeStatusAt(i);
+      if (!status.ok()) continue;
+      if (status->role() == api::NodeStatus::ROLE_LEADER) commit = status->commit_index();
+      if (status->node_id() == static_cast<uint64_t>(leader.id)) applied = status->applied_index();
+    }
+    caught_up = commit > 0 && applied >= commit;
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_TRUE(caught_up) << "the restarted node did not catch up";
+  EXPECT_EQ(acknowledged, kWrites);
 }
 
 TEST(NodeProcessTest, ADataDirOfAnotherClusterIsRefusedWithExit2) {

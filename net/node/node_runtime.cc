@@ -14,6 +14,7 @@
 #include "core/base/check.h"
 #include "core/base/rng.h"
 #include "core/base/status_macros.h"
+#include "net/api/client_handler.h"
 
 namespace blixard::net {
 
@@ -157,16 +158,65 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   env.executor = &node->executor_;
   node->host_ = std::make_unique<host::Host>(std::move(options), env, logger);
   RETURN_IF_ERROR(node->host_->Start());
+  node->cluster_id_ = cluster_id;
+
+  ApiServerOptions api_options;
+  api_options.listen = c.listen_client;
+  api_options.logger = logger;
+  api_options.name = absl::StrCat("n", c.id.value(), " api");
+  host::Host* host = node->host_.get();
+  ASSIGN_OR_RETURN(
+      node->api_,
+      ApiServer::Create(node->loop_.get(), std::move(api_options),
+                        ServeWithNodeStatus([self] { return self->Status(); },
+                                            [host](api::ClientRequest request, ClientReplyFn reply) {
+                                              host->Submit(std::move(request), std::move(reply));
+                                            })));
   logger->Info("n", c.id.value(), " runs: cluster ", absl::Hex(cluster_id, absl::kZeroPad16),
                ", peers on ", c.listen_peer.host, ":", node->transport_->listen_port(),
+               ", clients on ", c.listen_client.host, ":", node->api_->port(),
                ", data in ", c.data_dir);
   return node;
 }
 
 NodeRuntime::~NodeRuntime() {
-  // The Host goes first (it holds the Env); members then go in reverse
-  // order of declaration (see the header).
+  // Clients first (no call reaches a Host going away), then the Host (it
+  // holds the Env); members then go in reverse order of declaration.
+  api_.reset();
   host_.reset();
+}
+
+api::NodeStatus NodeRuntime::Status() const {
+  api::NodeStatus status;
+  status.set_node_id(config_.id.value());
+  status.set_cluster_id(cluster_id_);
+  if (host_ != nullptr && host_->booted()) {
+    switch (host_->role()) {
+      case host::NodeRole::kFollower:
+        status.set_role(api::NodeStatus::ROLE_FOLLOWER);
+        break;
+      case host::NodeRole::kPreCandidate:
+        status.set_role(api::NodeStatus::ROLE_PRE_CANDIDATE);
+        break;
+      case host::NodeRole::kCandidate:
+        status.set_role(api::NodeStatus::ROLE_CANDIDATE);
+        break;
+      case host::NodeRole::kLeader:
+        status.set_role(api::NodeStatus::ROLE_LEADER);
+        break;
+      case host::NodeRole::kLearner:
+        status.set_role(api::NodeStatus::ROLE_LEARNER);
+        break;
+    }
+    status.set_term(host_->term().value());
+    status.set_leader_id(host_->leader().value());
+    status.set_commit_index(host_->commit_index().value());
+    status.set_applied_index(host_->applied_index().value());
+  }
+  if (api_ != nullptr) {
+    status.set_client_address(absl::StrCat(config_.listen_client.host, ":", api_->port()));
+  }
+  return status;
 }
 
 void NodeRuntime::Run() { loop_->Run(); }
@@ -175,6 +225,10 @@ absl::Status NodeRuntime::AddPeer(NodeId id, SocketAddress address) {
   return transport_->AddPeer(id, std::move(address));
 }
 
-void NodeRuntime::Stop() { loop_->Stop(); }
+void NodeRuntime::Stop() {
+  // Stop taking new client calls at once; the loop then returns.
+  if (api_ != nullptr) api_->Stop();
+  loop_->Stop();
+}
 
 }  // namespace blixard::net

@@ -9,6 +9,9 @@
 //                    NodeRuntime::Start(std::move(config), &logger));
 //   node->Run();                       // until SIGTERM/SIGINT or Stop()
 //
+// Clients: the client protocol (net/api) on listen_client; a status request
+// is answered by the node itself, everything else goes to Host::Submit.
+//
 // Stopping (a signal, or Stop()): the node stops accepting clients and
 // peers, and the store makes every queued write durable before it closes
 // (its destructor waits), so an acknowledged write is never lost by a
@@ -34,6 +37,7 @@
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/host/host.h"
+#include "net/api/api_server.h"
 #include "net/loop/event_loop.h"
 #include "net/loop/loop_timers.h"
 #include "net/loop/notifier.h"
@@ -113,7 +117,7 @@ class NodeRuntime {
 
   // Runs the loop until a stop signal or Stop().
   void Run();
-  // Asks Run to return (loop thread, or any thread through the loop).
+  // Stops taking client calls and makes Run return. Loop thread only.
   void Stop();
   // Tells the transport where peer `id` listens (initial_cluster may name
   // port 0 for a peer whose ephemeral port is not known yet). Errors: the
@@ -121,6 +125,9 @@ class NodeRuntime {
   absl::Status AddPeer(NodeId id, SocketAddress address);
 
   uint16_t peer_port() const { return transport_->listen_port(); }
+  uint16_t client_port() const { return api_->port(); }
+  // This node's own view, as the client protocol's status request answers.
+  api::NodeStatus Status() const;
   EventLoop& loop() { return *loop_; }
   host::Host& host() { return *host_; }
   const NodeConfig& config() const { return config_; }
@@ -139,6 +146,9 @@ class NodeRuntime {
   std::unique_ptr<TcpTransport> transport_;
   NoWorkExecutor executor_;
   std::unique_ptr<host::Host> host_;
+  uint64_t cluster_id_ = 0;
+  // Goes first: no client call reaches a Host that is going away.
+  std::unique_ptr<ApiServer> api_;
 };
 
 }  // namespace blixard::net
