@@ -73,6 +73,8 @@ expect "node bad state" 2 "neither new nor existing" -- \
   node --id=1 --data_dir=/tmp/x --initial_cluster=1=127.0.0.1:1 --initial_cluster_state=old
 expect "node config excludes flags" 2 "excludes the other settings" -- node --config=/x --id=1
 expect "dev node count" 2 "not in 1..9" -- dev --nodes=0
+expect "bench needs put" 2 "usage: blixard bench put" -- bench get --endpoints=127.0.0.1:1
+expect "bench unreachable" 3 "no endpoint is the leader" -- bench put --endpoints=127.0.0.1:1
 lines=$("$bin" nosuch 2>&1 | wc -l)
 if [[ "$lines" != 1 ]]; then echo "FAIL: unknown command error is $lines lines, want 1"; fail=1; fi
 exit $fail

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/flags/usage.h"
+#include "cli/bench_command.h"
 #include "cli/cluster_command.h"
 #include "cli/command.h"
 #include "cli/dev_command.h"
@@ -21,8 +22,8 @@ namespace {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
-  const std::vector<Command> commands = {ClusterCommand(), DevCommand(),  KvCommand(),
-                                        NodeCommand(),    SimCommand(), VersionCommand()};
+  const std::vector<Command> commands = {BenchCommand(), ClusterCommand(), DevCommand(), KvCommand(),
+                                        NodeCommand(),  SimCommand(),     VersionCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }

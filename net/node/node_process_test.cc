@@ -6,7 +6,9 @@
 #include <signal.h>
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <chrono>
+#include <optional>
 #include <thread>
 #include <cstdlib>
 #include <memory>
@@ -21,6 +23,7 @@
 #include "core/proto/api.pb.h"
 #include "core/proto/cluster.pb.h"
 #include "net/api/client.h"
+#include "net/api/put_bench.h"
 #include "net/testing/process_cluster.h"
 
 namespace blixard::net {
@@ -29,6 +32,8 @@ namespace {
 using std::chrono::seconds;
 using net::Client;
 using net::ClientOptions;
+using net::PutBenchOptions;
+using net::PutBenchResult;
 using testing::ProcessCluster;
 using testing::ProcessClusterOptions;
 
@@ -184,6 +189,28 @@ TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEvery
     ASSERT_EQ(Get(*after, absl::StrCat("key", i)), absl::StrCat("value", i))
         << "acknowledged write " << i << " lost after the leader's kill";
   }
+  // Closed-loop load on the new leader (what `blixard bench put` runs):
+  // every put acknowledged, one latency each.
+  std::optional<SocketAddress> leader_address;
+  for (size_t i = 0; i < after->endpoint_count() && !leader_address; ++i) {
+    absl::StatusOr<api::NodeStatus> status = after->NodeStatusAt(i);
+    if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
+      leader_address = after->endpoint(i);
+    }
+  }
+  ASSERT_TRUE(leader_address.has_value());
+  PutBenchOptions bench;
+  bench.endpoint = *leader_address;
+  bench.clients = 8;
+  bench.ops = 400;
+  bench.timeout_us = 60 * kMicrosPerSecond;
+  ASSERT_OK_AND_ASSIGN(const PutBenchResult result, RunPutBench(bench));
+  EXPECT_EQ(result.ok, 400u);
+  EXPECT_EQ(result.failed, 0u) << result.first_error;
+  ASSERT_EQ(result.latencies_us.size(), 400u);
+  EXPECT_TRUE(std::is_sorted(result.latencies_us.begin(), result.latencies_us.end()));
+  EXPECT_LE(Percentile(result.latencies_us, 50), Percentile(result.latencies_us, 99.9));
+
   // The killed node restarts and catches up with the leader's commit.
   ASSERT_OK(cluster->Start(leader.id));
   std::unique_ptr<Client> all = ClientFor(cluster->endpoints());
