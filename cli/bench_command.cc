@@ -13,7 +13,7 @@
 
 ABSL_FLAG(int, bench_clients, 1, "concurrent clients, each one write in flight (1-4096)");
 ABSL_FLAG(uint64_t, bench_ops, 10000, "writes in all");
-ABSL_FLAG(uint64_t, bench_key_size, 16, "bytes per key (8-256)");
+ABSL_FLAG(uint64_t, bench_key_size, 16, "bytes per key (16-256; every put writes a new key)");
 ABSL_FLAG(uint64_t, bench_value_size, 256, "bytes per value (0-65536)");
 
 namespace blixard::cli {

@@ -29,6 +29,9 @@ ABSL_FLAG(std::string, node_cluster_token, "blixard",
 ABSL_FLAG(uint64_t, node_tick_ms, 100, "Raft tick, milliseconds");
 ABSL_FLAG(int, node_election_ticks, 10, "ticks without a leader before an election");
 ABSL_FLAG(int, node_heartbeat_ticks, 1, "ticks between a leader's heartbeats");
+ABSL_FLAG(uint64_t, node_snapshot_interval, 10000, "take a snapshot every this many applied entries");
+ABSL_FLAG(uint64_t, node_log_retain, 1000,
+          "entries kept below a snapshot for followers that lag a little");
 ABSL_FLAG(std::string, node_config, "",
           "read every setting from this text-proto file (NodeConfigFile) instead of flags");
 ABSL_FLAG(std::string, node_log_level, "info", "debug, info, warning or error");
@@ -62,6 +65,8 @@ absl::StatusOr<NodeConfig> ConfigFrom(const net::NodeConfigFile& file) {
   }
   if (file.election_ticks() != 0) config.election_ticks = static_cast<int>(file.election_ticks());
   if (file.heartbeat_ticks() != 0) config.heartbeat_ticks = static_cast<int>(file.heartbeat_ticks());
+  if (file.snapshot_interval() != 0) config.snapshot_interval_entries = file.snapshot_interval();
+  if (file.log_retain() != 0) config.log_retain_entries = file.log_retain();
   return config;
 }
 
@@ -77,6 +82,8 @@ net::NodeConfigFile FileFromFlags() {
   file.set_tick_ms(absl::GetFlag(FLAGS_node_tick_ms));
   file.set_election_ticks(static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_node_election_ticks))));
   file.set_heartbeat_ticks(static_cast<uint32_t>(std::max(0, absl::GetFlag(FLAGS_node_heartbeat_ticks))));
+  file.set_snapshot_interval(absl::GetFlag(FLAGS_node_snapshot_interval));
+  file.set_log_retain(absl::GetFlag(FLAGS_node_log_retain));
   return file;
 }
 
@@ -105,6 +112,8 @@ std::vector<std::string> NodeFlagsSet() {
   defaults.set_tick_ms(100);
   defaults.set_election_ticks(10);
   defaults.set_heartbeat_ticks(1);
+  defaults.set_snapshot_interval(10000);
+  defaults.set_log_retain(1000);
   const google::protobuf::Descriptor* descriptor = now.GetDescriptor();
   const google::protobuf::Reflection* reflection = now.GetReflection();
   for (int i = 0; i < descriptor->field_count(); ++i) {
@@ -202,6 +211,8 @@ const Command& NodeCommand() {
           BindFlag("tick_ms", FLAGS_node_tick_ms),
           BindFlag("election_ticks", FLAGS_node_election_ticks),
           BindFlag("heartbeat_ticks", FLAGS_node_heartbeat_ticks),
+          BindFlag("snapshot_interval", FLAGS_node_snapshot_interval),
+          BindFlag("log_retain", FLAGS_node_log_retain),
           BindFlag("config", FLAGS_node_config),
           BindFlag("log_level", FLAGS_node_log_level),
       },

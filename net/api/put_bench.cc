@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "core/base/check.h"
 #include "core/base/rng.h"
@@ -24,6 +25,7 @@ struct BenchClient {
   UniqueFd fd;
   bool connected = false;
   bool sending = false;  // its first put went out
+  int index = 0;
   uint64_t client_id = 0;
   uint64_t sequence = 0;
   uint64_t call_id = 0;
@@ -47,6 +49,7 @@ class Run {
       auto client = std::make_unique<BenchClient>();
       client->fd = std::move(dialing->fd);
       client->connected = dialing->connected;
+      client->index = i;
       client->client_id = (rng_.Next() | 1) & ((uint64_t{1} << 62) - 1);
       client->decoder = std::make_unique<EnvelopeDecoder<api::ClientReply>>(kFrameBodyBytesMax);
       const int fd = client->fd.get();
@@ -80,10 +83,10 @@ class Run {
     cluster::Command* command = call.mutable_request()->mutable_command();
     command->mutable_request_id()->set_client_id(client.client_id);
     command->mutable_request_id()->set_sequence(++client.sequence);
-    std::string key = absl::StrCat(absl::Hex(client.client_id, absl::kZeroPad16), "-",
-                                   client.sequence);
-    key.resize(std::max<size_t>(options_.key_bytes, 8), '.');
-    key.resize(options_.key_bytes);
+    // Unique per client and put (16 bytes), padded to the key size.
+    std::string key = absl::StrFormat("c%04d-%010llu", client.index,
+                                      static_cast<unsigned long long>(client.sequence));
+    key.resize(options_.key_bytes, '.');
     command->mutable_kv_put()->set_key(std::move(key));
     command->mutable_kv_put()->set_value(value_);
     client.out += EncodeCallFrame(call);
@@ -192,8 +195,8 @@ absl::StatusOr<PutBenchResult> RunPutBench(const PutBenchOptions& options) {
   if (options.ops < static_cast<uint64_t>(options.clients)) {
     return absl::InvalidArgumentError("ops must be at least the number of clients");
   }
-  if (options.key_bytes < 8 || options.key_bytes > 256) {
-    return absl::InvalidArgumentError("key size must be in 8..256 bytes");
+  if (options.key_bytes < 16 || options.key_bytes > 256) {
+    return absl::InvalidArgumentError("key size must be in 16..256 bytes");
   }
   if (options.value_bytes > 64 * 1024) {
     return absl::InvalidArgumentError("value size must be at most 64 KiB");

@@ -23,7 +23,7 @@ struct PutBenchOptions {
   SocketAddress endpoint;  // the leader's client address (followers refuse)
   int clients = 1;         // 1..4096
   uint64_t ops = 1000;     // >= clients
-  size_t key_bytes = 16;    // 8..256 (the key holds the client and op number)
+  size_t key_bytes = 16;    // 16..256: "c<client>-<put>", unique, padded
   size_t value_bytes = 256;  // 0..64 KiB (the state machine's limit)
   int64_t timeout_us = 300 * kMicrosPerSecond;  // the whole run
   uint64_t seed = 1;        // value bytes and client ids

@@ -34,6 +34,7 @@ using net::Client;
 using net::ClientOptions;
 using net::PutBenchOptions;
 using net::PutBenchResult;
+using net::SocketAddress;
 using testing::ProcessCluster;
 using testing::ProcessClusterOptions;
 
@@ -229,6 +230,71 @@ TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEvery
   }
   EXPECT_TRUE(caught_up) << "the restarted node did not catch up";
   EXPECT_EQ(acknowledged, kWrites);
+}
+
+// A follower stopped while the cluster grows past 64 MiB of state and
+// compacts its log comes back through a streamed snapshot, while the leader
+// goes on serving writes.
+TEST(NodeProcessTest, ALaggingNodeCatchesUpThroughA64MiBSnapshotWhileTheLeaderServesWrites) {
+  const std::vector<std::string> flags = {"--snapshot_interval=250", "--log_retain=20"};
+  ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
+                       ProcessCluster::Create(Options("snapshot")));
+  for (int id = 1; id <= 3; ++id) ASSERT_OK(cluster->Start(id, flags));
+  const Leadership leader = WaitForLeader(*cluster, 3);
+  ASSERT_NE(leader.id, 0);
+  const int lagging = leader.id == 3 ? 2 : 3;
+  cluster->Signal(lagging, SIGTERM);
+  ASSERT_OK(cluster->Wait(lagging, seconds(20)).status());
+
+  std::unique_ptr<Client> client = ClientFor(cluster->endpoints());
+  std::optional<SocketAddress> leader_address;
+  for (size_t i = 0; i < client->endpoint_count() && !leader_address; ++i) {
+    absl::StatusOr<api::NodeStatus> status = client->NodeStatusAt(i);
+    if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
+      leader_address = client->endpoint(i);
+    }
+  }
+  ASSERT_TRUE(leader_address.has_value());
+  // 1,300 values of 64 KiB: the snapshot taken last (every 250 entries)
+  // holds over 64 MiB.
+  PutBenchOptions load;
+  load.endpoint = *leader_address;
+  load.clients = 8;
+  load.ops = 1300;
+  load.value_bytes = 64 * 1024;
+  load.timeout_us = 240 * kMicrosPerSecond;
+  ASSERT_OK_AND_ASSIGN(PutBenchResult loaded, RunPutBench(load));
+  ASSERT_EQ(loaded.ok, 1300u) << loaded.first_error;
+
+  // Back, far behind a compacted log; more writes while it catches up.
+  ASSERT_OK(cluster->Start(lagging, flags));
+  PutBenchOptions more = load;
+  more.ops = 400;
+  more.value_bytes = 1024;
+  ASSERT_OK_AND_ASSIGN(PutBenchResult served, RunPutBench(more));
+  EXPECT_EQ(served.ok, 400u) << served.first_error;
+  ASSERT_TRUE(cluster->WaitForLog(lagging, "received the snapshot at index", seconds(120)))
+      << cluster->Log(lagging);
+  const std::string log = cluster->Log(lagging);
+  const size_t at = log.find("received the snapshot at index");
+  const size_t open = log.find('(', at);
+  const uint64_t bytes = std::strtoull(log.c_str() + open + 1, nullptr, 10);
+  EXPECT_GE(bytes, uint64_t{64} << 20) << log.substr(at, 120);
+  // It catches up with the leader's commit.
+  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  bool caught_up = false;
+  while (!caught_up && std::chrono::steady_clock::now() < deadline) {
+    uint64_t commit = 0, applied = 0;
+    for (size_t i = 0; i < client->endpoint_count(); ++i) {
+      absl::StatusOr<api::NodeStatus> status = client->NodeStatusAt(i);
+      if (!status.ok()) continue;
+      if (status->role() == api::NodeStatus::ROLE_LEADER) commit = status->commit_index();
+      if (status->node_id() == static_cast<uint64_t>(lagging)) applied = status->applied_index();
+    }
+    caught_up = commit > 0 && applied >= commit;
+    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_TRUE(caught_up) << "node " << lagging << " did not catch up";
 }
 
 TEST(NodeProcessTest, ADataDirOfAnotherClusterIsRefusedWithExit2) {

@@ -144,6 +144,8 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   options.tick_us = c.tick_us;
   options.election_ticks = c.election_ticks;
   options.heartbeat_ticks = c.heartbeat_ticks;
+  options.snapshot_interval_entries = c.snapshot_interval_entries;
+  options.log_retain_entries = c.log_retain_entries;
   // Each process draws its own seed (election timeouts, store nonce,
   // stream ids): the clock's reading and the process id differ every time.
   options.raft_seed =

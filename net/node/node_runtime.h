@@ -78,6 +78,10 @@ struct NodeConfig {
   int64_t tick_us = 100'000;
   int election_ticks = 10;
   int heartbeat_ticks = 1;
+  // A snapshot every this many applied entries; this many entries kept
+  // below it for followers that lag a little (HostOptions).
+  uint64_t snapshot_interval_entries = 10'000;
+  uint64_t log_retain_entries = 1'000;
   // SIGTERM/SIGINT stop the node gracefully (off in tests that run several
   // nodes in one process).
   bool handle_stop_signals = true;
