@@ -677,7 +677,7 @@ absl::Status SqliteLogStore::PrepareStatements() {
 
 SqliteLogStore::~SqliteLogStore() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     stopping_ = true;
   }
   work_cv_.notify_one();
@@ -729,7 +729,7 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
     queued_identity_ = write.identity;
   }
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     CHECK(!stopping_);
     CHECK_LT(queued_.size(), kQueuedWritesMax) << "write queue overflow";
     queued_.push_back(PendingWrite{std::move(write), std::move(done)});
@@ -741,7 +741,7 @@ void SqliteLogStore::Write(LogWrite write, Done done) {
 void SqliteLogStore::PollCompletions() {
   std::deque<Done> ready;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(&mu_);
     ready.swap(completed_);
   }
   // Outside the lock: a callback may queue the next write.
@@ -749,7 +749,7 @@ void SqliteLogStore::PollCompletions() {
 }
 
 void SqliteLogStore::SetAppliedIndexHint(Index applied) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   CHECK(!stopping_);
   applied_hint_ = applied;
   applied_hint_dirty_ = true;
@@ -773,13 +773,16 @@ absl::StatusOr<Index> SqliteLogStore::ReadAppliedIndexHint() {
 }
 
 void SqliteLogStore::WaitForDurable() {
-  std::unique_lock<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   const uint64_t target = writes_queued_;
-  durable_cv_.wait(lock, [this, target] { return writes_announced_ >= target; });
+  // The predicate runs with mu_ held (the analysis cannot see that).
+  durable_cv_.wait(mu_, [this, target]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+    return writes_announced_ >= target;
+  });
 }
 
 uint64_t SqliteLogStore::commit_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   return commits_;
 }
 
@@ -788,8 +791,10 @@ void SqliteLogStore::IoThreadMain() {
     std::deque<PendingWrite> batch;
     std::optional<Index> hint;
     {
-      std::unique_lock<std::mutex> lock(mu_);
-      work_cv_.wait(lock, [this] { return !queued_.empty() || stopping_; });
+      MutexLock lock(&mu_);
+      work_cv_.wait(mu_, [this]() ABSL_NO_THREAD_SAFETY_ANALYSIS {
+        return !queued_.empty() || stopping_;
+      });
       // Group commit: everything queued so far goes into one transaction and
       // one fsync.
       batch.swap(queued_);
@@ -826,7 +831,7 @@ void SqliteLogStore::IoThreadMain() {
     CheckIoInvariants();
     bool was_empty = false;
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       was_empty = completed_.empty();
       for (PendingWrite& pending : batch) {
         completed_.push_back(std::move(pending.done));
@@ -843,7 +848,7 @@ void SqliteLogStore::IoThreadMain() {
     {
       // Counted after the wakeup so WaitForDurable() also means "the owner
       // has been told".
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(&mu_);
       writes_announced_ += batch.size();
     }
     durable_cv_.notify_all();
@@ -1237,7 +1242,7 @@ void SqliteLogStore::CheckIoInvariants() {
 }
 
 void SqliteLogStore::CheckInvariants() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(&mu_);
   CHECK_LE(writes_announced_, writes_durable_);
   CHECK_LE(writes_durable_, writes_queued_);
   CHECK_LE(commits_, writes_durable_);

@@ -51,7 +51,6 @@
 #include <deque>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <thread>
@@ -59,6 +58,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "core/base/mutex.h"
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/proto/raft.pb.h"
@@ -245,30 +245,24 @@ class SqliteLogStore final : public LogStore {
   // Write() checks a new write's identity against. Owner's thread.
   std::optional<StoreIdentity> queued_identity_;
 
-  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
-  // ThreadSanitizer, so TSan cannot see absl::Mutex's happens-before edges
-  // and would flag every hand-off between the owner and the I/O thread;
-  // std::mutex and std::condition_variable go through pthread calls that
-  // TSan intercepts (`bazel test --config=tsan //net/...` drives this
-  // store from the event loop). The price: libstdc++'s mutex carries no
-  // capability annotation, so clang's -Wthread-safety cannot check that
-  // the fields from queued_ to applied_hint_dirty_ are touched only under
-  // mu_, as they are.
-  mutable std::mutex mu_;
+  // Shared by the owner and the I/O thread. blixard::Mutex (core/base/
+  // mutex.h): TSan sees its hand-offs and -Wthread-safety checks the fields
+  // below.
+  mutable Mutex mu_;
   // The I/O thread waits on it for queued writes or stopping_.
-  std::condition_variable work_cv_;
+  std::condition_variable_any work_cv_;
   // WaitForDurable() waits on it for writes_announced_.
-  std::condition_variable durable_cv_;
-  std::deque<PendingWrite> queued_;
-  std::deque<Done> completed_;
-  uint64_t writes_queued_ = 0;
-  uint64_t writes_durable_ = 0;
+  std::condition_variable_any durable_cv_;
+  std::deque<PendingWrite> queued_ ABSL_GUARDED_BY(mu_);
+  std::deque<Done> completed_ ABSL_GUARDED_BY(mu_);
+  uint64_t writes_queued_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t writes_durable_ ABSL_GUARDED_BY(mu_) = 0;
   // Durable writes the owner has been woken for (see WaitForDurable).
-  uint64_t writes_announced_ = 0;
-  uint64_t commits_ = 0;
-  bool stopping_ = false;
-  Index applied_hint_{0};
-  bool applied_hint_dirty_ = false;
+  uint64_t writes_announced_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t commits_ ABSL_GUARDED_BY(mu_) = 0;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  Index applied_hint_ ABSL_GUARDED_BY(mu_){0};
+  bool applied_hint_dirty_ ABSL_GUARDED_BY(mu_) = false;
 
   std::thread io_thread_;
   int lock_fd_ = -1;  // flock'd "<path>.lock", held for the store's life

@@ -278,7 +278,7 @@ void EventLoop::Post(Closure closure) {
   CHECK(closure) << "posted an empty closure";
   bool was_empty = false;
   {
-    std::lock_guard<std::mutex> lock(posted_mu_);
+    MutexLock lock(&posted_mu_);
     CHECK_LT(posted_.size(), kPostedMax) << "post queue overflow";
     was_empty = posted_.empty();
     posted_.push_back(std::move(closure));
@@ -324,7 +324,7 @@ void EventLoop::DrainPosted(size_t* ran) {
   }
   std::vector<Closure> batch;
   {
-    std::lock_guard<std::mutex> lock(posted_mu_);
+    MutexLock lock(&posted_mu_);
     batch.swap(posted_);
   }
   for (Closure& closure : batch) {
@@ -444,7 +444,7 @@ void EventLoop::CheckInvariants() const {
     CHECK(retired_.empty());
     CHECK(due_.empty());
   }
-  std::lock_guard<std::mutex> lock(posted_mu_);
+  MutexLock lock(&posted_mu_);
   CHECK_LE(posted_.size(), kPostedMax);
 }
 

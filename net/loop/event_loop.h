@@ -63,7 +63,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -73,6 +72,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "core/base/mutex.h"
 #include "core/env.h"
 #include "net/loop/loop_clock.h"
 #include "net/loop/unique_fd.h"
@@ -277,14 +277,10 @@ class EventLoop {
 
   std::atomic<bool> stop_requested_{false};
 
-  // std::mutex rather than absl::Mutex: Debian's Abseil is not built with
-  // ThreadSanitizer, so TSan cannot see absl::Mutex's happens-before edges
-  // and would report every access to the queue as a race; std::mutex goes
-  // through pthread calls that TSan intercepts. The queue is touched only
-  // under the lock (clang's thread-safety analysis does not know
-  // libstdc++'s mutex, so this is a comment, not an annotation).
-  mutable std::mutex posted_mu_;
-  std::vector<Closure> posted_;  // guarded by posted_mu_
+  // Shared with posting threads. blixard::Mutex (core/base/mutex.h): TSan
+  // sees its hand-offs and -Wthread-safety checks the queue's accesses.
+  mutable Mutex posted_mu_;
+  std::vector<Closure> posted_ ABSL_GUARDED_BY(posted_mu_);
 };
 
 }  // namespace blixard::net
