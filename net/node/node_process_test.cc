@@ -232,13 +232,48 @@ TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEvery
   EXPECT_EQ(acknowledged, kWrites);
 }
 
+// Runs `load` against the leader; when leadership moves during the run
+// (a loaded two-node cluster may hold an election), finds the new leader
+// and runs the rest there. Bounded: a few leader changes at most.
+absl::StatusOr<PutBenchResult> LoadOnLeader(Client& client, PutBenchOptions load) {
+  PutBenchResult total;
+  for (int attempt = 0; attempt < 5 && total.ok < load.ops; ++attempt) {
+    std::optional<SocketAddress> leader;
+    for (int probe = 0; probe < 100 && !leader; ++probe) {
+      for (size_t i = 0; i < client.endpoint_count() && !leader; ++i) {
+        absl::StatusOr<api::NodeStatus> status = client.NodeStatusAt(i);
+        if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
+          leader = client.endpoint(i);
+        }
+      }
+      if (!leader) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (!leader) return absl::UnavailableError("no leader");
+    PutBenchOptions rest = load;
+    rest.endpoint = *leader;
+    rest.ops = std::max<uint64_t>(load.ops - total.ok, static_cast<uint64_t>(load.clients));
+    rest.seed = load.seed + static_cast<uint64_t>(attempt);
+    absl::StatusOr<PutBenchResult> run = RunPutBench(rest);
+    if (!run.ok()) {
+      if (absl::IsUnavailable(run.status())) continue;  // leadership moved
+      return run.status();
+    }
+    total.ok += run->ok;
+    total.failed += run->failed;
+    if (total.first_error.empty()) total.first_error = run->first_error;
+  }
+  return total;
+}
+
 // A follower stopped while the cluster grows past 64 MiB of state and
 // compacts its log comes back through a streamed snapshot, while the leader
 // goes on serving writes.
 TEST(NodeProcessTest, ALaggingNodeCatchesUpThroughA64MiBSnapshotWhileTheLeaderServesWrites) {
   const std::vector<std::string> flags = {"--snapshot_interval=250", "--log_retain=20"};
+  ProcessClusterOptions options = Options("snapshot");
+  options.tick_ms = 100;  // elections after 1-2 s: fewer under this load
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
-                       ProcessCluster::Create(Options("snapshot")));
+                       ProcessCluster::Create(options));
   for (int id = 1; id <= 3; ++id) ASSERT_OK(cluster->Start(id, flags));
   const Leadership leader = WaitForLeader(*cluster, 3);
   ASSERT_NE(leader.id, 0);
@@ -247,32 +282,23 @@ TEST(NodeProcessTest, ALaggingNodeCatchesUpThroughA64MiBSnapshotWhileTheLeaderSe
   ASSERT_OK(cluster->Wait(lagging, seconds(20)).status());
 
   std::unique_ptr<Client> client = ClientFor(cluster->endpoints());
-  std::optional<SocketAddress> leader_address;
-  for (size_t i = 0; i < client->endpoint_count() && !leader_address; ++i) {
-    absl::StatusOr<api::NodeStatus> status = client->NodeStatusAt(i);
-    if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
-      leader_address = client->endpoint(i);
-    }
-  }
-  ASSERT_TRUE(leader_address.has_value());
   // 1,300 values of 64 KiB: the snapshot taken last (every 250 entries)
   // holds over 64 MiB.
   PutBenchOptions load;
-  load.endpoint = *leader_address;
   load.clients = 8;
   load.ops = 1300;
   load.value_bytes = 64 * 1024;
   load.timeout_us = 240 * kMicrosPerSecond;
-  ASSERT_OK_AND_ASSIGN(PutBenchResult loaded, RunPutBench(load));
-  ASSERT_EQ(loaded.ok, 1300u) << loaded.first_error;
+  ASSERT_OK_AND_ASSIGN(PutBenchResult loaded, LoadOnLeader(*client, load));
+  ASSERT_GE(loaded.ok, 1300u) << loaded.first_error;
 
   // Back, far behind a compacted log; more writes while it catches up.
   ASSERT_OK(cluster->Start(lagging, flags));
   PutBenchOptions more = load;
   more.ops = 400;
   more.value_bytes = 1024;
-  ASSERT_OK_AND_ASSIGN(PutBenchResult served, RunPutBench(more));
-  EXPECT_EQ(served.ok, 400u) << served.first_error;
+  ASSERT_OK_AND_ASSIGN(PutBenchResult served, LoadOnLeader(*client, more));
+  EXPECT_GE(served.ok, 400u) << served.first_error;
   ASSERT_TRUE(cluster->WaitForLog(lagging, "received the snapshot at index", seconds(120)))
       << cluster->Log(lagging);
   const std::string log = cluster->Log(lagging);
