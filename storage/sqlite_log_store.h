@@ -58,10 +58,10 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
-#include "core/base/mutex.h"
 #include "core/base/types.h"
 #include "core/env.h"
 #include "core/proto/raft.pb.h"
+#include "storage/mutex.h"
 #include "storage/sqlite.h"
 
 namespace blixard::storage {
@@ -245,7 +245,7 @@ class SqliteLogStore final : public LogStore {
   // Write() checks a new write's identity against. Owner's thread.
   std::optional<StoreIdentity> queued_identity_;
 
-  // Shared by the owner and the I/O thread. blixard::Mutex (core/base/
+  // Shared by the owner and the I/O thread. blixard::Mutex (storage/
   // mutex.h): TSan sees its hand-offs and -Wthread-safety checks the fields
   // below.
   mutable Mutex mu_;

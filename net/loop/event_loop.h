@@ -72,10 +72,10 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
-#include "core/base/mutex.h"
 #include "core/env.h"
 #include "net/loop/loop_clock.h"
 #include "net/loop/unique_fd.h"
+#include "storage/mutex.h"
 
 namespace blixard::net {
 
@@ -277,7 +277,7 @@ class EventLoop {
 
   std::atomic<bool> stop_requested_{false};
 
-  // Shared with posting threads. blixard::Mutex (core/base/mutex.h): TSan
+  // Shared with posting threads. blixard::Mutex (storage/mutex.h): TSan
   // sees its hand-offs and -Wthread-safety checks the queue's accesses.
   mutable Mutex posted_mu_;
   std::vector<Closure> posted_ ABSL_GUARDED_BY(posted_mu_);

@@ -1,5 +1,5 @@
 // Mutex: mutual exclusion across threads (run under --config=tsan too).
-#include "core/base/mutex.h"
+#include "storage/mutex.h"
 
 #include <condition_variable>
 #include <thread>

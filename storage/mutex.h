@@ -1,7 +1,8 @@
 // Mutex and MutexLock: std::mutex with clang's thread-safety annotations.
 //
-// For the code that has threads (storage's I/O thread, the event loop's
-// cross-thread post queue); core itself runs on one thread and uses none.
+// For the code that has threads: storage's I/O thread, and the event loop's
+// cross-thread post queue in net/ (which may depend on storage). core/ runs
+// on one thread and may not use it (tools/core_purity_test).
 // Why not absl::Mutex: Debian's Abseil is not built with ThreadSanitizer,
 // so TSan cannot see absl::Mutex's happens-before edges and flags every
 // hand-off; std::mutex goes through pthread calls that TSan intercepts.
@@ -12,8 +13,8 @@
 // A condition variable waits with std::condition_variable_any on the Mutex
 // itself (it is BasicLockable); the analysis treats the wait as holding the
 // lock throughout, which is what the caller's code may assume.
-#ifndef BLIXARD_CORE_BASE_MUTEX_H_
-#define BLIXARD_CORE_BASE_MUTEX_H_
+#ifndef BLIXARD_STORAGE_MUTEX_H_
+#define BLIXARD_STORAGE_MUTEX_H_
 
 #include <mutex>
 
@@ -51,4 +52,4 @@ class ABSL_SCOPED_LOCKABLE MutexLock {
 
 }  // namespace blixard
 
-#endif  // BLIXARD_CORE_BASE_MUTEX_H_
+#endif  // BLIXARD_STORAGE_MUTEX_H_
