@@ -16,6 +16,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -280,11 +281,23 @@ struct Packet {
 // the peer unreachable to Raft (MSG_UNREACHABLE) instead of buffering
 // without bound. Delivery runs the receiver registered by SetReceiver, on the
 // Host's thread, one packet per call, never inside Send.
+//
+// Two lanes lead to each peer. The control lane carries Send and SendBytes:
+// Raft messages and small Host bytes, which must arrive promptly
+// (heartbeats, appends, votes, acks). The bulk lane carries SendBulk: Host
+// bytes that may be large and slow to send (snapshot chunks). A transport
+// that keeps the lanes apart (production TCP: one connection and one queue
+// each) never lets what waits on the bulk lane delay the control lane (no
+// head-of-line blocking), and a full queue on one lane never refuses a
+// packet on the other; one that does not (SendBulk's default, below) is
+// slower, not wrong. Whatever order a transport keeps (production TCP: send
+// order) holds within a lane only: a bulk packet may arrive before or after
+// control packets sent around it.
 class Transport {
  public:
-  // The per-peer outgoing queue bound, in packets, for every implementation
-  // (production TCP: frames not yet written to the socket; simulator:
-  // packets in flight on the link).
+  // The per-peer, per-lane outgoing queue bound, in packets, for every
+  // implementation (production TCP: frames not yet written to the socket;
+  // simulator: packets in flight on the link).
   static constexpr size_t kQueuePacketsMax = 4096;
 
   // A typed result, not an error: a dropped packet is an expected outcome.
@@ -313,10 +326,29 @@ class Transport {
   // Queues a Raft message for `to`. REQUIRES: to != self().
   virtual SendResult Send(NodeId to, raft::Message message) = 0;
 
-  // Queues opaque Host bytes for `to`. REQUIRES: to != self().
+  // Queues opaque Host bytes for `to` on the control lane. REQUIRES: to !=
+  // self().
   virtual SendResult SendBytes(NodeId to, std::string bytes) = 0;
 
-  // Packets queued for `to` and not yet sent or delivered.
+  // Queues opaque Host bytes for `to` on the bulk lane. Delivered exactly
+  // like SendBytes' (a kBytes packet to the same receiver, which cannot
+  // tell the lanes apart), with the same failure model. The bulk lane has
+  // its own bounded queue (at most kQueuePacketsMax packets, and an
+  // implementation's byte bound): kQueueFull says that queue is full, and
+  // nothing about the control lane's; kUnreachable says the bulk lane to
+  // `to` is down or `to` is unknown (the control lane may still be up).
+  // REQUIRES: to != self().
+  //
+  // The default sends on the control lane (SendBytes): a transport with one
+  // lane (the simulator's network, the scripted test transport) carries the
+  // same bytes, with an order and bounds that are within this contract;
+  // only the separation is missing, which matters for latency, not for
+  // correctness.
+  virtual SendResult SendBulk(NodeId to, std::string bytes) {
+    return SendBytes(to, std::move(bytes));
+  }
+
+  // Packets queued for `to` on every lane and not yet sent or delivered.
   virtual size_t QueuedPackets(NodeId to) const = 0;
 };
 

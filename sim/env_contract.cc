@@ -91,17 +91,28 @@ void ExpectTransportContract(EnvContractHarness& harness) {
   message.add_entries()->set_data("entry");
   EXPECT_EQ(a->Send(b->self(), message), Transport::SendResult::kQueued);
   EXPECT_EQ(b->SendBytes(a->self(), "chunk"), Transport::SendResult::kQueued);
+  // The bulk lane delivers like SendBytes, to the same receiver; its order
+  // relative to the control lane is not promised.
+  EXPECT_EQ(a->SendBulk(b->self(), "bulk"), Transport::SendResult::kQueued);
   EXPECT_TRUE(at_a.empty());  // never delivered inside Send
   EXPECT_TRUE(at_b.empty());
   EXPECT_EQ(a->Send(harness.unknown_peer(), message),
             Transport::SendResult::kUnreachable);
+  EXPECT_EQ(a->SendBulk(harness.unknown_peer(), "bulk"),
+            Transport::SendResult::kUnreachable);
   harness.RunFor(500 * kMicrosPerMilli);
 
-  ASSERT_EQ(at_b.size(), 1u);
-  EXPECT_EQ(at_b[0].from, a->self());
-  EXPECT_EQ(at_b[0].to, b->self());
-  EXPECT_EQ(at_b[0].kind, Packet::Kind::kRaft);
-  EXPECT_EQ(at_b[0].raft.SerializeAsString(), message.SerializeAsString());
+  ASSERT_EQ(at_b.size(), 2u);
+  const size_t raft_at = at_b[0].kind == Packet::Kind::kRaft ? 0 : 1;
+  for (const Packet& packet : at_b) {
+    EXPECT_EQ(packet.from, a->self());
+    EXPECT_EQ(packet.to, b->self());
+  }
+  EXPECT_EQ(at_b[raft_at].kind, Packet::Kind::kRaft);
+  EXPECT_EQ(at_b[raft_at].raft.SerializeAsString(),
+            message.SerializeAsString());
+  EXPECT_EQ(at_b[1 - raft_at].kind, Packet::Kind::kBytes);
+  EXPECT_EQ(at_b[1 - raft_at].bytes, "bulk");
   ASSERT_EQ(at_a.size(), 1u);
   EXPECT_EQ(at_a[0].from, b->self());
   EXPECT_EQ(at_a[0].kind, Packet::Kind::kBytes);
