@@ -203,11 +203,7 @@ absl::Status TcpTransport::Listen() {
 TcpTransport::~TcpTransport() {
   CHECK(loop_->InLoopThread());
   for (auto& [id, peer] : peers_) {
-    if (peer->state == PeerState::kBackoff) {
-      CancelPeerTimers(*peer);
-    } else {
-      CloseOutbound(*peer, CloseReason::kShutdown, "", /*reconnect=*/false);
-    }
+    StopLink(peer->link, CloseReason::kShutdown, "");
   }
   while (!inbound_.empty()) {
     CloseInbound(inbound_.begin()->first, CloseReason::kShutdown, "");
@@ -246,7 +242,7 @@ Transport::SendResult TcpTransport::SendBytes(NodeId to, std::string bytes) {
 
 size_t TcpTransport::QueuedPackets(NodeId to) const {
   auto it = peers_.find(to);
-  return it == peers_.end() ? 0 : it->second->packets();
+  return it == peers_.end() ? 0 : it->second->link.packets();
 }
 
 // ---------------------------------------------------------------------------
@@ -271,12 +267,10 @@ absl::Status TcpTransport::AddPeer(NodeId id, SocketAddress address) {
         absl::StrCat("node ", self().value(), " transport: ", kPeersMax,
                      " peers already (kPeersMax)"));
   }
-  auto peer = std::make_unique<Peer>();
-  peer->id = id;
-  peer->address = std::move(address);
-  Peer& added = *peer;
+  auto peer = std::make_unique<Peer>(id, std::move(address));
+  Link& link = peer->link;
   peers_.emplace(id, std::move(peer));
-  StartDial(added);
+  StartDial(link);
   return absl::OkStatus();
 }
 
@@ -284,13 +278,8 @@ bool TcpTransport::RemovePeer(NodeId id) {
   CHECK(loop_->InLoopThread());
   auto it = peers_.find(id);
   if (it == peers_.end()) return false;
-  Peer& peer = *it->second;
-  if (peer.state == PeerState::kBackoff) {
-    CancelPeerTimers(peer);
-  } else {
-    CloseOutbound(peer, CloseReason::kPeerRemoved, "removed from the peers",
-                  /*reconnect=*/false);
-  }
+  StopLink(it->second->link, CloseReason::kPeerRemoved,
+           "removed from the peers");
   peers_.erase(it);
   // Its inbound connection (at most one is bound to it).
   uint64_t bound = 0;
@@ -310,19 +299,19 @@ std::optional<TcpTransport::PeerState> TcpTransport::peer_state(
     NodeId id) const {
   auto it = peers_.find(id);
   if (it == peers_.end()) return std::nullopt;
-  return it->second->state;
+  return it->second->link.state;
 }
 
 std::string TcpTransport::DebugString() const {
   std::string out = absl::StrCat("node ", self().value(), " listening on ",
                                  listen_address().ToString(), "\n");
   for (const auto& [id, peer] : peers_) {
+    const Link& link = peer->link;
     absl::StrAppend(&out, "  peer ", id.value(), " at ",
-                    peer->address.ToString(), ": ",
-                    PeerStateName(peer->state), ", ", peer->packets(),
-                    " packets (", peer->queue_bytes, " bytes) queued, ",
-                    peer->failures, " failed attempts",
-                    peer->stalled_since_us ? ", write stalled" : "", "\n");
+                    peer->address.ToString(), ": ", PeerStateName(link.state),
+                    ", ", link.packets(), " packets (", link.queue_bytes,
+                    " bytes) queued, ", link.failures, " failed attempts",
+                    link.stalled_since_us ? ", write stalled" : "", "\n");
   }
   for (const auto& [id, inbound] : inbound_) {
     absl::StrAppend(&out, "  inbound ", id, " from ", inbound->remote, ": ",
@@ -347,6 +336,54 @@ void TcpTransport::LogClose(CloseReason reason, absl::string_view what,
   logger_->Log(ordinary ? LogLevel::kInfo : LogLevel::kWarning, line);
 }
 
+void TcpTransport::CheckLinkInvariants(const Link& link) const {
+  const NodeId id = link.peer->id;
+  size_t bytes = 0;
+  for (size_t i = link.hello_queued ? 1 : 0; i < link.queue.size(); ++i) {
+    bytes += link.queue[i].size();
+    CHECK_GE(link.queue[i].size(), kFrameHeaderBytes);
+  }
+  CHECK_EQ(bytes, link.queue_bytes) << "peer " << id;
+  CHECK_LE(link.packets(), options_.queue_packets_max) << "peer " << id;
+  CHECK_LE(link.queue_bytes, options_.queue_bytes_max) << "peer " << id;
+  if (link.queue.empty()) {
+    CHECK_EQ(link.front_written, 0u);
+  } else {
+    CHECK_LT(link.front_written, link.queue.front().size());
+  }
+  switch (link.state) {
+    case PeerState::kConnecting:
+      CHECK(link.dialing.valid()) << "peer " << id;
+      CHECK(link.connection == nullptr);
+      CHECK(!link.hello_queued);
+      CHECK_EQ(link.front_written, 0u);
+      CHECK(loop_->IsTimerPending(link.timer)) << "peer " << id;
+      break;
+    case PeerState::kConnected:
+      CHECK(!link.dialing.valid()) << "peer " << id;
+      CHECK(link.connection != nullptr && link.connection->is_open());
+      CHECK(loop_->HasFd(link.connection->fd()));
+      CHECK_EQ(link.timer, 0u);
+      // Bytes waiting <=> the loop watches for writability.
+      CHECK_EQ(link.write_interest, !link.queue.empty()) << "peer " << id;
+      break;
+    case PeerState::kBackoff:
+      CHECK(!link.dialing.valid()) << "peer " << id;
+      CHECK(link.connection == nullptr);
+      CHECK(link.queue.empty()) << "peer " << id;
+      CHECK(loop_->IsTimerPending(link.timer)) << "peer " << id;
+      break;
+  }
+  if (link.state != PeerState::kConnected) {
+    CHECK(!link.write_interest);
+    CHECK(!link.stalled_since_us.has_value());
+  }
+  if (link.stall_timer != 0) {
+    CHECK(link.stalled_since_us.has_value()) << "peer " << id;
+    CHECK(loop_->IsTimerPending(link.stall_timer));
+  }
+}
+
 void TcpTransport::CheckInvariants() const {
   CHECK(loop_->InLoopThread());
   CHECK(listen_fd_.valid());
@@ -355,50 +392,8 @@ void TcpTransport::CheckInvariants() const {
   for (const auto& [id, peer] : peers_) {
     CHECK_EQ(peer->id, id);
     CHECK_NE(id, self());
-    size_t bytes = 0;
-    for (size_t i = peer->hello_queued ? 1 : 0; i < peer->queue.size(); ++i) {
-      bytes += peer->queue[i].size();
-      CHECK_GE(peer->queue[i].size(), kFrameHeaderBytes);
-    }
-    CHECK_EQ(bytes, peer->queue_bytes) << "peer " << id;
-    CHECK_LE(peer->packets(), options_.queue_packets_max) << "peer " << id;
-    CHECK_LE(peer->queue_bytes, options_.queue_bytes_max) << "peer " << id;
-    if (peer->queue.empty()) {
-      CHECK_EQ(peer->front_written, 0u);
-    } else {
-      CHECK_LT(peer->front_written, peer->queue.front().size());
-    }
-    switch (peer->state) {
-      case PeerState::kConnecting:
-        CHECK(peer->dialing.valid()) << "peer " << id;
-        CHECK(peer->connection == nullptr);
-        CHECK(!peer->hello_queued);
-        CHECK_EQ(peer->front_written, 0u);
-        CHECK(loop_->IsTimerPending(peer->timer)) << "peer " << id;
-        break;
-      case PeerState::kConnected:
-        CHECK(!peer->dialing.valid()) << "peer " << id;
-        CHECK(peer->connection != nullptr && peer->connection->is_open());
-        CHECK(loop_->HasFd(peer->connection->fd()));
-        CHECK_EQ(peer->timer, 0u);
-        // Bytes waiting <=> the loop watches for writability.
-        CHECK_EQ(peer->write_interest, !peer->queue.empty()) << "peer " << id;
-        break;
-      case PeerState::kBackoff:
-        CHECK(!peer->dialing.valid()) << "peer " << id;
-        CHECK(peer->connection == nullptr);
-        CHECK(peer->queue.empty()) << "peer " << id;
-        CHECK(loop_->IsTimerPending(peer->timer)) << "peer " << id;
-        break;
-    }
-    if (peer->state != PeerState::kConnected) {
-      CHECK(!peer->write_interest);
-      CHECK(!peer->stalled_since_us.has_value());
-    }
-    if (peer->stall_timer != 0) {
-      CHECK(peer->stalled_since_us.has_value()) << "peer " << id;
-      CHECK(loop_->IsTimerPending(peer->stall_timer));
-    }
+    CHECK_EQ(peer->link.peer, peer.get());
+    CheckLinkInvariants(peer->link);
   }
   size_t handshaking = 0;
   std::map<NodeId, uint64_t> bound;

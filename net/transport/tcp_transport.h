@@ -288,6 +288,7 @@ class TcpTransport final : public Transport {
   void CheckInvariants() const;
 
  private:
+  struct Link;
   struct Peer;
   struct Inbound;
 
@@ -296,19 +297,23 @@ class TcpTransport final : public Transport {
 
   // Outbound (tcp_transport_outbound.cc).
   SendResult Enqueue(NodeId to, const transport::PeerMessage& body);
-  void StartDial(Peer& peer);
-  void OnDialReady(Peer& peer, uint32_t events);
-  void OnConnected(Peer& peer, UniqueFd fd);
-  void OnOutboundEvent(Peer& peer, uint32_t events);
-  void Flush(Peer& peer);
-  void OnStallTimer(Peer& peer);
-  void SetWriteInterest(Peer& peer, bool on);
-  // Ends the peer's connection (or connect attempt) for `reason`, logs it,
+  void StartDial(Link& link);
+  void OnDialReady(Link& link, uint32_t events);
+  void OnConnected(Link& link, UniqueFd fd);
+  void OnOutboundEvent(Link& link, uint32_t events);
+  void Flush(Link& link);
+  void OnStallTimer(Link& link);
+  void SetWriteInterest(Link& link, bool on);
+  // Ends the link's connection (or connect attempt) for `reason`, logs it,
   // drops its queue and, unless it is being removed, arms the backoff.
-  void CloseOutbound(Peer& peer, CloseReason reason, absl::string_view detail,
+  void CloseOutbound(Link& link, CloseReason reason, absl::string_view detail,
                      bool reconnect = true);
-  void ArmBackoff(Peer& peer);
-  void CancelPeerTimers(Peer& peer);
+  // Ends the link for good (its peer is removed, or the transport
+  // destroyed), in whatever state it is.
+  void StopLink(Link& link, CloseReason reason, absl::string_view detail);
+  void ArmBackoff(Link& link);
+  void CancelLinkTimers(Link& link);
+  void CheckLinkInvariants(const Link& link) const;
 
   // Inbound (tcp_transport_inbound.cc).
   void OnListenerReady();

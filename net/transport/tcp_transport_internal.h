@@ -24,11 +24,16 @@
 
 namespace blixard::net {
 
-// One peer: its address and the outbound link to it (see the state machine
-// in tcp_transport.h).
-struct TcpTransport::Peer {
-  NodeId id;
-  SocketAddress address;
+// One outbound link: a connection to a peer (or the attempt at one), its
+// queue, and its reconnect state (see the state machine in
+// tcp_transport.h).
+struct TcpTransport::Link {
+  explicit Link(Peer* peer_in) : peer(peer_in) {}
+  Link(const Link&) = delete;
+  Link& operator=(const Link&) = delete;
+
+  // The peer it leads to; owns the link.
+  Peer* const peer;
   PeerState state = PeerState::kBackoff;
   // kConnecting: the socket whose connect is in progress.
   UniqueFd dialing;
@@ -60,6 +65,16 @@ struct TcpTransport::Peer {
   EventLoop::TimerHandle stall_timer = 0;
 
   size_t packets() const { return queue.size() - (hello_queued ? 1u : 0u); }
+};
+
+// One peer: its address and the outbound link to it.
+struct TcpTransport::Peer {
+  Peer(NodeId id_in, SocketAddress address_in)
+      : id(id_in), address(std::move(address_in)) {}
+
+  const NodeId id;
+  const SocketAddress address;
+  Link link{this};
 };
 
 // One accepted connection: waiting for its HELLO (peer == kNoNode), then

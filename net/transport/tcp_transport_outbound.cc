@@ -16,13 +16,13 @@ Transport::SendResult TcpTransport::Enqueue(
     NodeId to, const transport::PeerMessage& body) {
   CHECK(loop_->InLoopThread());
   auto it = peers_.find(to);
-  if (it == peers_.end() || it->second->state == PeerState::kBackoff) {
+  if (it == peers_.end() || it->second->link.state == PeerState::kBackoff) {
     ++counters_.dropped_unreachable;
     return SendResult::kUnreachable;
   }
-  Peer& peer = *it->second;
+  Link& link = it->second->link;
   // Cheap checks first: a full queue should not cost a serialization.
-  if (peer.packets() >= options_.queue_packets_max) {
+  if (link.packets() >= options_.queue_packets_max) {
     ++counters_.dropped_queue_full;
     return SendResult::kQueueFull;
   }
@@ -36,7 +36,7 @@ Transport::SendResult TcpTransport::Enqueue(
     return SendResult::kQueueFull;
   }
   const size_t frame_bytes = FrameBytes(body_bytes);
-  if (peer.queue_bytes + frame_bytes > options_.queue_bytes_max) {
+  if (link.queue_bytes + frame_bytes > options_.queue_bytes_max) {
     ++counters_.dropped_queue_full;
     return SendResult::kQueueFull;
   }
@@ -46,316 +46,326 @@ Transport::SendResult TcpTransport::Enqueue(
   CHECK(body.AppendToString(&frame));
   CHECK_EQ(frame.size(), frame_bytes);
   SealFrame(FrameType::kPeerMessage, &frame);
-  peer.queue.push_back(std::move(frame));
-  peer.queue_bytes += frame_bytes;
+  link.queue.push_back(std::move(frame));
+  link.queue_bytes += frame_bytes;
   ++counters_.packets_queued;
   // The write happens when the loop reports the socket writable: every
   // packet queued before then (one Host step's worth) leaves in one writev.
-  if (peer.state == PeerState::kConnected) SetWriteInterest(peer, true);
+  if (link.state == PeerState::kConnected) SetWriteInterest(link, true);
   return SendResult::kQueued;
 }
 
 // ---------------------------------------------------------------------------
 // Dialing.
 
-void TcpTransport::StartDial(Peer& peer) {
-  CHECK(peer.state == PeerState::kBackoff);
-  CHECK_EQ(peer.timer, 0u);
-  CHECK(peer.queue.empty());
+void TcpTransport::StartDial(Link& link) {
+  CHECK(link.state == PeerState::kBackoff);
+  CHECK_EQ(link.timer, 0u);
+  CHECK(link.queue.empty());
   ++counters_.dials;
-  peer.state = PeerState::kConnecting;
+  link.state = PeerState::kConnecting;
   SocketOptions socket_options;
   socket_options.send_buffer_bytes = options_.socket_send_buffer_bytes;
   socket_options.receive_buffer_bytes = options_.socket_receive_buffer_bytes;
-  absl::StatusOr<Dialing> dialing = StartConnect(peer.address, socket_options);
+  absl::StatusOr<Dialing> dialing =
+      StartConnect(link.peer->address, socket_options);
   if (!dialing.ok()) {
-    CloseOutbound(peer, CloseReason::kIoError, dialing.status().ToString());
+    CloseOutbound(link, CloseReason::kIoError, dialing.status().ToString());
     return;
   }
   if (dialing->connected) {
-    OnConnected(peer, std::move(dialing->fd));
+    OnConnected(link, std::move(dialing->fd));
     return;
   }
-  peer.dialing = std::move(dialing->fd);
-  const absl::Status added =
-      loop_->AddFd(peer.dialing.get(), EventLoop::kWritable,
-                   [this, &peer](uint32_t events) { OnDialReady(peer, events); });
+  link.dialing = std::move(dialing->fd);
+  const absl::Status added = loop_->AddFd(
+      link.dialing.get(), EventLoop::kWritable,
+      [this, &link](uint32_t events) { OnDialReady(link, events); });
   if (!added.ok()) {
-    CloseOutbound(peer, CloseReason::kConnectionSetup, added.ToString());
+    CloseOutbound(link, CloseReason::kConnectionSetup, added.ToString());
     return;
   }
   // A connect to a host that drops SYNs would otherwise take the kernel's
   // two minutes of retries.
-  peer.timer = loop_->AddTimerAt(
-      loop_->clock().NowMicros() + options_.connect_timeout_us, [this, &peer] {
-        peer.timer = 0;
-        CloseOutbound(peer, CloseReason::kConnectTimeout,
+  link.timer = loop_->AddTimerAt(
+      loop_->clock().NowMicros() + options_.connect_timeout_us, [this, &link] {
+        link.timer = 0;
+        CloseOutbound(link, CloseReason::kConnectTimeout,
                       absl::StrCat("no answer within ",
                                    options_.connect_timeout_us, " us"));
       });
 }
 
-void TcpTransport::OnDialReady(Peer& peer, uint32_t /*events*/) {
-  CHECK(peer.state == PeerState::kConnecting);
+void TcpTransport::OnDialReady(Link& link, uint32_t /*events*/) {
+  CHECK(link.state == PeerState::kConnecting);
   // Writable, error or hang-up all end the connect; SO_ERROR says how.
   const absl::Status connected =
-      FinishConnect(peer.dialing.get(), peer.address);
+      FinishConnect(link.dialing.get(), link.peer->address);
   if (!connected.ok()) {
-    CloseOutbound(peer, CloseReason::kIoError, connected.ToString());
+    CloseOutbound(link, CloseReason::kIoError, connected.ToString());
     return;
   }
   // The fd is re-registered by OnConnected under the Connection's callback.
-  loop_->RemoveFd(peer.dialing.get()).IgnoreError();
-  OnConnected(peer, std::move(peer.dialing));
+  loop_->RemoveFd(link.dialing.get()).IgnoreError();
+  OnConnected(link, std::move(link.dialing));
 }
 
-void TcpTransport::OnConnected(Peer& peer, UniqueFd fd) {
-  CHECK(peer.state == PeerState::kConnecting);
+void TcpTransport::OnConnected(Link& link, UniqueFd fd) {
+  CHECK(link.state == PeerState::kConnecting);
   CHECK(fd.valid());
-  if (peer.timer != 0) {
-    loop_->CancelTimer(peer.timer);
-    peer.timer = 0;
+  if (link.timer != 0) {
+    loop_->CancelTimer(link.timer);
+    link.timer = 0;
   }
   // A connect to a local port nobody listens on can complete with itself
   // (TCP simultaneous open); such a "peer" would read our own HELLO back
   // and hold the port the real peer needs to bind when it restarts.
   absl::StatusOr<bool> itself = IsConnectedToItself(fd.get());
   if (!itself.ok() || *itself) {
-    peer.dialing = std::move(fd);  // closed by CloseOutbound
-    CloseOutbound(peer, CloseReason::kIoError,
+    link.dialing = std::move(fd);  // closed by CloseOutbound
+    CloseOutbound(link, CloseReason::kIoError,
                   itself.ok() ? "connected to itself (nobody listens there)"
                               : itself.status().ToString());
     return;
   }
   absl::StatusOr<std::unique_ptr<Connection>> connection =
-      factory_(std::move(fd), /*outbound=*/true, peer.address.ToString());
+      factory_(std::move(fd), /*outbound=*/true, link.peer->address.ToString());
   if (!connection.ok()) {
-    CloseOutbound(peer, CloseReason::kConnectionSetup,
+    CloseOutbound(link, CloseReason::kConnectionSetup,
                   connection.status().ToString());
     return;
   }
   CHECK(*connection != nullptr);
-  peer.connection = std::move(*connection);
-  peer.state = PeerState::kConnected;
-  peer.connected_at_us = loop_->clock().NowMicros();
+  link.connection = std::move(*connection);
+  link.state = PeerState::kConnected;
+  link.connected_at_us = loop_->clock().NowMicros();
   ++counters_.connects;
 
   transport::Hello hello;
   hello.set_cluster_id(options_.cluster_id);
   hello.set_from(self().value());
-  hello.set_to(peer.id.value());
+  hello.set_to(link.peer->id.value());
   hello.set_protocol_version(kProtocolVersion);
   hello.set_min_cluster_version(options_.min_cluster_version);
-  CHECK_EQ(peer.front_written, 0u);
-  peer.queue.push_front(
+  CHECK_EQ(link.front_written, 0u);
+  link.queue.push_front(
       EncodeFrame(FrameType::kHello, hello.SerializeAsString()));
-  peer.hello_queued = true;
+  link.hello_queued = true;
 
   // Readable too: nothing may arrive on an outbound connection but its end,
   // which is how a peer that refused our HELLO (or went away) shows.
   const absl::Status added = loop_->AddFd(
-      peer.connection->fd(), EventLoop::kReadable | EventLoop::kWritable,
-      [this, &peer](uint32_t events) { OnOutboundEvent(peer, events); });
+      link.connection->fd(), EventLoop::kReadable | EventLoop::kWritable,
+      [this, &link](uint32_t events) { OnOutboundEvent(link, events); });
   if (!added.ok()) {
     // Not registered: CloseOutbound must not remove it.
-    peer.connection->Close();
-    peer.connection.reset();
-    peer.write_interest = false;
-    CloseOutbound(peer, CloseReason::kConnectionSetup, added.ToString());
+    link.connection->Close();
+    link.connection.reset();
+    link.write_interest = false;
+    CloseOutbound(link, CloseReason::kConnectionSetup, added.ToString());
     return;
   }
-  peer.write_interest = true;
+  link.write_interest = true;
   logger_->Info("node ", self().value(), " transport: connected to peer ",
-                peer.id.value(), " at ", peer.address.ToString());
+                link.peer->id.value(), " at ", link.peer->address.ToString());
 }
 
 // ---------------------------------------------------------------------------
 // An established outbound connection.
 
-void TcpTransport::OnOutboundEvent(Peer& peer, uint32_t events) {
-  CHECK(peer.state == PeerState::kConnected);
+void TcpTransport::OnOutboundEvent(Link& link, uint32_t events) {
+  CHECK(link.state == PeerState::kConnected);
   if ((events & (EventLoop::kReadable | EventLoop::kError |
                  EventLoop::kHangup)) != 0) {
     char byte[64];
     const IoResult read =
-        peer.connection->Read(absl::MakeSpan(byte, sizeof(byte)));
+        link.connection->Read(absl::MakeSpan(byte, sizeof(byte)));
     switch (read.kind) {
       case IoResult::Kind::kWouldBlock:
         break;
       case IoResult::Kind::kOk:
-        CloseOutbound(peer, CloseReason::kUnexpectedFrame,
+        CloseOutbound(link, CloseReason::kUnexpectedFrame,
                       absl::StrCat(read.bytes,
                                    "+ bytes arrived on an outbound "
                                    "connection (messages are one-way)"));
         return;
       case IoResult::Kind::kEof:
-        CloseOutbound(peer, CloseReason::kPeerClosed,
+        CloseOutbound(link, CloseReason::kPeerClosed,
                       "the peer closed the connection (if it keeps doing so "
                       "at once, it refuses our HELLO: see its log)");
         return;
       case IoResult::Kind::kError:
-        CloseOutbound(peer, CloseReason::kIoError, read.error.ToString());
+        CloseOutbound(link, CloseReason::kIoError, read.error.ToString());
         return;
     }
   }
-  if ((events & EventLoop::kWritable) != 0) Flush(peer);
+  if ((events & EventLoop::kWritable) != 0) Flush(link);
 }
 
-void TcpTransport::Flush(Peer& peer) {
-  CHECK(peer.state == PeerState::kConnected);
+void TcpTransport::Flush(Link& link) {
+  CHECK(link.state == PeerState::kConnected);
   absl::string_view pieces[Connection::kWritePiecesMax];
   // Bounded: every pass writes at least one byte of a bounded queue, or
   // returns.
-  while (!peer.queue.empty()) {
+  while (!link.queue.empty()) {
     size_t count = 0;
-    for (auto it = peer.queue.begin();
-         it != peer.queue.end() && count < Connection::kWritePiecesMax;
+    for (auto it = link.queue.begin();
+         it != link.queue.end() && count < Connection::kWritePiecesMax;
          ++it, ++count) {
       pieces[count] = *it;
     }
-    pieces[0].remove_prefix(peer.front_written);
+    pieces[0].remove_prefix(link.front_written);
     const IoResult wrote =
-        peer.connection->Write(absl::MakeConstSpan(pieces, count));
+        link.connection->Write(absl::MakeConstSpan(pieces, count));
     if (wrote.kind == IoResult::Kind::kWouldBlock) {
-      if (!peer.stalled_since_us.has_value()) {
-        peer.stalled_since_us = loop_->clock().NowMicros();
+      if (!link.stalled_since_us.has_value()) {
+        link.stalled_since_us = loop_->clock().NowMicros();
       }
-      if (peer.stall_timer == 0) {
-        peer.stall_timer = loop_->AddTimerAt(
-            *peer.stalled_since_us + options_.write_stall_timeout_us,
-            [this, &peer] { OnStallTimer(peer); });
+      if (link.stall_timer == 0) {
+        link.stall_timer = loop_->AddTimerAt(
+            *link.stalled_since_us + options_.write_stall_timeout_us,
+            [this, &link] { OnStallTimer(link); });
       }
       return;
     }
     if (wrote.kind != IoResult::Kind::kOk) {
-      CloseOutbound(peer, CloseReason::kIoError, wrote.error.ToString());
+      CloseOutbound(link, CloseReason::kIoError, wrote.error.ToString());
       return;
     }
     CHECK_GT(wrote.bytes, 0u);
     ++counters_.writes;
     counters_.bytes_written += wrote.bytes;
-    peer.stalled_since_us.reset();
+    link.stalled_since_us.reset();
     size_t left = wrote.bytes;
     while (left > 0) {
-      CHECK(!peer.queue.empty());
-      const size_t front_left = peer.queue.front().size() - peer.front_written;
+      CHECK(!link.queue.empty());
+      const size_t front_left = link.queue.front().size() - link.front_written;
       if (left < front_left) {
-        peer.front_written += left;
+        link.front_written += left;
         break;
       }
       left -= front_left;
-      if (peer.hello_queued) {
-        peer.hello_queued = false;
+      if (link.hello_queued) {
+        link.hello_queued = false;
       } else {
-        peer.queue_bytes -= peer.queue.front().size();
+        link.queue_bytes -= link.queue.front().size();
         ++counters_.frames_written;
       }
-      peer.queue.pop_front();
-      peer.front_written = 0;
+      link.queue.pop_front();
+      link.front_written = 0;
     }
   }
-  if (peer.stall_timer != 0) {
-    loop_->CancelTimer(peer.stall_timer);
-    peer.stall_timer = 0;
+  if (link.stall_timer != 0) {
+    loop_->CancelTimer(link.stall_timer);
+    link.stall_timer = 0;
   }
-  SetWriteInterest(peer, false);
+  SetWriteInterest(link, false);
 }
 
-void TcpTransport::OnStallTimer(Peer& peer) {
-  peer.stall_timer = 0;
-  CHECK(peer.state == PeerState::kConnected);
-  if (!peer.stalled_since_us.has_value()) return;  // it moved since
+void TcpTransport::OnStallTimer(Link& link) {
+  link.stall_timer = 0;
+  CHECK(link.state == PeerState::kConnected);
+  if (!link.stalled_since_us.has_value()) return;  // it moved since
   const MonoMicros now = loop_->clock().NowMicros();
   const MonoMicros deadline =
-      *peer.stalled_since_us + options_.write_stall_timeout_us;
+      *link.stalled_since_us + options_.write_stall_timeout_us;
   if (now < deadline) {
     // Progress, then a new stall since the timer was armed.
-    peer.stall_timer =
-        loop_->AddTimerAt(deadline, [this, &peer] { OnStallTimer(peer); });
+    link.stall_timer =
+        loop_->AddTimerAt(deadline, [this, &link] { OnStallTimer(link); });
     return;
   }
-  CloseOutbound(peer, CloseReason::kWriteStalled,
-                absl::StrCat("the socket took no byte for ",
-                             now - *peer.stalled_since_us, " us with ",
-                             peer.packets(), " packets queued (limit ",
-                             options_.write_stall_timeout_us, " us)"));
+  CloseOutbound(
+      link, CloseReason::kWriteStalled,
+      absl::StrCat("the socket took no byte for ", now - *link.stalled_since_us,
+                   " us with ", link.packets(), " packets queued (limit ",
+                   options_.write_stall_timeout_us, " us)"));
 }
 
-void TcpTransport::SetWriteInterest(Peer& peer, bool on) {
-  CHECK(peer.state == PeerState::kConnected);
-  if (peer.write_interest == on) return;
-  const absl::Status modified = loop_->ModifyFd(
-      peer.connection->fd(),
-      EventLoop::kReadable | (on ? EventLoop::kWritable : 0u));
+void TcpTransport::SetWriteInterest(Link& link, bool on) {
+  CHECK(link.state == PeerState::kConnected);
+  if (link.write_interest == on) return;
+  const absl::Status modified =
+      loop_->ModifyFd(link.connection->fd(),
+                      EventLoop::kReadable | (on ? EventLoop::kWritable : 0u));
   if (!modified.ok()) {
-    CloseOutbound(peer, CloseReason::kIoError, modified.ToString());
+    CloseOutbound(link, CloseReason::kIoError, modified.ToString());
     return;
   }
-  peer.write_interest = on;
+  link.write_interest = on;
 }
 
 // ---------------------------------------------------------------------------
 // Ending a link, and backoff.
 
-void TcpTransport::CloseOutbound(Peer& peer, CloseReason reason,
+void TcpTransport::CloseOutbound(Link& link, CloseReason reason,
                                  absl::string_view detail, bool reconnect) {
-  CHECK(peer.state != PeerState::kBackoff);
-  const bool was_connected = peer.state == PeerState::kConnected;
+  CHECK(link.state != PeerState::kBackoff);
+  const bool was_connected = link.state == PeerState::kConnected;
   const MonoMicros now = loop_->clock().NowMicros();
   CountClose(reason);
   // A peer that is down fails every attempt; only the first failure after
   // a working link is worth a warning.
-  if (was_connected || peer.failures == 0 || reason != CloseReason::kIoError) {
+  if (was_connected || link.failures == 0 || reason != CloseReason::kIoError) {
     LogClose(reason,
              absl::StrCat(was_connected ? "connection" : "connect attempt",
-                          " to peer ", peer.id.value(), " at ",
-                          peer.address.ToString()),
+                          " to peer ", link.peer->id.value(), " at ",
+                          link.peer->address.ToString()),
              detail);
   } else {
     logger_->Debug("node ", self().value(), " transport: connect attempt ",
-                   peer.failures + 1, " to peer ", peer.id.value(),
+                   link.failures + 1, " to peer ", link.peer->id.value(),
                    " failed: ", detail);
   }
-  if (peer.connection != nullptr) {
-    if (loop_->HasFd(peer.connection->fd())) {
-      loop_->RemoveFd(peer.connection->fd()).IgnoreError();
+  if (link.connection != nullptr) {
+    if (loop_->HasFd(link.connection->fd())) {
+      loop_->RemoveFd(link.connection->fd()).IgnoreError();
     }
-    peer.connection->Close();
-    peer.connection.reset();
+    link.connection->Close();
+    link.connection.reset();
   }
-  if (peer.dialing.valid()) {
-    if (loop_->HasFd(peer.dialing.get())) {
-      loop_->RemoveFd(peer.dialing.get()).IgnoreError();
+  if (link.dialing.valid()) {
+    if (loop_->HasFd(link.dialing.get())) {
+      loop_->RemoveFd(link.dialing.get()).IgnoreError();
     }
-    peer.dialing.Reset();
+    link.dialing.Reset();
   }
-  CancelPeerTimers(peer);
-  counters_.dropped_on_disconnect += peer.packets();
-  peer.queue.clear();
-  peer.queue_bytes = 0;
-  peer.front_written = 0;
-  peer.hello_queued = false;
-  peer.write_interest = false;
-  peer.stalled_since_us.reset();
-  peer.state = PeerState::kBackoff;
+  CancelLinkTimers(link);
+  counters_.dropped_on_disconnect += link.packets();
+  link.queue.clear();
+  link.queue_bytes = 0;
+  link.front_written = 0;
+  link.hello_queued = false;
+  link.write_interest = false;
+  link.stalled_since_us.reset();
+  link.state = PeerState::kBackoff;
   // A link that held for a whole maximum backoff was a working one: start
   // the backoff over. One that broke sooner (a peer that accepts, then
   // refuses our HELLO) keeps growing it.
   if (was_connected &&
-      now - peer.connected_at_us >= options_.reconnect_backoff_max_us) {
-    peer.failures = 0;
+      now - link.connected_at_us >= options_.reconnect_backoff_max_us) {
+    link.failures = 0;
   }
-  if (reconnect) ArmBackoff(peer);
+  if (reconnect) ArmBackoff(link);
 }
 
-void TcpTransport::ArmBackoff(Peer& peer) {
-  CHECK(peer.state == PeerState::kBackoff);
-  CHECK_EQ(peer.timer, 0u);
+void TcpTransport::StopLink(Link& link, CloseReason reason,
+                            absl::string_view detail) {
+  if (link.state == PeerState::kBackoff) {
+    CancelLinkTimers(link);
+  } else {
+    CloseOutbound(link, reason, detail, /*reconnect=*/false);
+  }
+}
+
+void TcpTransport::ArmBackoff(Link& link) {
+  CHECK(link.state == PeerState::kBackoff);
+  CHECK_EQ(link.timer, 0u);
   // min * 2^failures, capped at max (doubling stops at the cap, so it
   // cannot overflow).
   int64_t delay_us = options_.reconnect_backoff_min_us;
   for (uint32_t i = 0;
-       i < peer.failures && delay_us < options_.reconnect_backoff_max_us; ++i) {
+       i < link.failures && delay_us < options_.reconnect_backoff_max_us; ++i) {
     delay_us *= 2;
   }
   delay_us = std::min(delay_us, options_.reconnect_backoff_max_us);
@@ -364,22 +374,22 @@ void TcpTransport::ArmBackoff(Peer& peer) {
   const auto jittered_us = static_cast<int64_t>(
       rng_.Range(static_cast<uint64_t>(delay_us / 2),
                  static_cast<uint64_t>(delay_us)));
-  if (peer.failures < UINT32_MAX) ++peer.failures;
-  peer.timer = loop_->AddTimerAt(loop_->clock().NowMicros() + jittered_us,
-                                 [this, &peer] {
-                                   peer.timer = 0;
-                                   StartDial(peer);
+  if (link.failures < UINT32_MAX) ++link.failures;
+  link.timer = loop_->AddTimerAt(loop_->clock().NowMicros() + jittered_us,
+                                 [this, &link] {
+                                   link.timer = 0;
+                                   StartDial(link);
                                  });
 }
 
-void TcpTransport::CancelPeerTimers(Peer& peer) {
-  if (peer.timer != 0) {
-    loop_->CancelTimer(peer.timer);
-    peer.timer = 0;
+void TcpTransport::CancelLinkTimers(Link& link) {
+  if (link.timer != 0) {
+    loop_->CancelTimer(link.timer);
+    link.timer = 0;
   }
-  if (peer.stall_timer != 0) {
-    loop_->CancelTimer(peer.stall_timer);
-    peer.stall_timer = 0;
+  if (link.stall_timer != 0) {
+    loop_->CancelTimer(link.stall_timer);
+    link.stall_timer = 0;
   }
 }
 
