@@ -5,6 +5,7 @@
 #include "net/transport/tcp_transport.h"
 
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
@@ -36,6 +37,29 @@ absl::Status Bad(absl::string_view field, absl::string_view why) {
       absl::StrCat("TcpTransportOptions.", field, ": ", why));
 }
 
+// One lane's queue bounds (the REQUIRES on queue_packets_max and
+// queue_bytes_max in tcp_transport.h).
+absl::Status CheckQueueBounds(absl::string_view packets_field,
+                              size_t packets_max, absl::string_view bytes_field,
+                              size_t bytes_max, size_t frame_body_bytes_max) {
+  if (packets_max < 1 || packets_max > Transport::kQueuePacketsMax) {
+    return Bad(packets_field, absl::StrCat(packets_max, ", want [1, ",
+                                           Transport::kQueuePacketsMax, "]"));
+  }
+  if (bytes_max < FrameBytes(frame_body_bytes_max)) {
+    return Bad(bytes_field,
+               absl::StrCat(bytes_max,
+                            " cannot hold one frame of frame_body_bytes_max=",
+                            frame_body_bytes_max, " (",
+                            FrameBytes(frame_body_bytes_max), " bytes)"));
+  }
+  return absl::OkStatus();
+}
+
+// HELLO carries transport.proto's Lane; the C++ enum mirrors it.
+static_assert(static_cast<int>(Lane::kControl) == transport::LANE_CONTROL);
+static_assert(static_cast<int>(Lane::kBulk) == transport::LANE_BULK);
+
 }  // namespace
 
 absl::Status TcpTransportOptions::Validate() const {
@@ -53,24 +77,18 @@ absl::Status TcpTransportOptions::Validate() const {
                absl::StrCat(min_cluster_version, ", want [1, cluster_version=",
                             cluster_version, "]"));
   }
-  if (queue_packets_max < 1 || queue_packets_max > Transport::kQueuePacketsMax) {
-    return Bad("queue_packets_max",
-               absl::StrCat(queue_packets_max, ", want [1, ",
-                            Transport::kQueuePacketsMax, "]"));
-  }
   if (frame_body_bytes_max < kFrameBodyBytesMin ||
       frame_body_bytes_max > kFrameBodyBytesMax) {
     return Bad("frame_body_bytes_max",
                absl::StrCat(frame_body_bytes_max, ", want [", kFrameBodyBytesMin,
                             ", ", kFrameBodyBytesMax, "]"));
   }
-  if (queue_bytes_max < FrameBytes(frame_body_bytes_max)) {
-    return Bad("queue_bytes_max",
-               absl::StrCat(queue_bytes_max,
-                            " cannot hold one frame of frame_body_bytes_max=",
-                            frame_body_bytes_max, " (",
-                            FrameBytes(frame_body_bytes_max), " bytes)"));
-  }
+  RETURN_IF_ERROR(CheckQueueBounds("queue_packets_max", queue_packets_max,
+                                   "queue_bytes_max", queue_bytes_max,
+                                   frame_body_bytes_max));
+  RETURN_IF_ERROR(CheckQueueBounds(
+      "bulk_queue_packets_max", bulk_queue_packets_max, "bulk_queue_bytes_max",
+      bulk_queue_bytes_max, frame_body_bytes_max));
   RETURN_IF_ERROR(CheckTimeout("connect_timeout_us", connect_timeout_us));
   RETURN_IF_ERROR(CheckTimeout("handshake_timeout_us", handshake_timeout_us));
   RETURN_IF_ERROR(
@@ -133,6 +151,8 @@ absl::string_view CloseReasonName(CloseReason reason) {
       return "wrong_target";
     case CloseReason::kUnsupportedVersion:
       return "unsupported_version";
+    case CloseReason::kBadLane:
+      return "bad_lane";
     case CloseReason::kWriteStalled:
       return "write_stalled";
     case CloseReason::kReplaced:
@@ -145,6 +165,16 @@ absl::string_view CloseReasonName(CloseReason reason) {
       return "connection_setup";
     case CloseReason::kShutdown:
       return "shutdown";
+  }
+  return "unknown";
+}
+
+absl::string_view LaneName(Lane lane) {
+  switch (lane) {
+    case Lane::kControl:
+      return "control";
+    case Lane::kBulk:
+      return "bulk";
   }
   return "unknown";
 }
@@ -203,7 +233,11 @@ absl::Status TcpTransport::Listen() {
 TcpTransport::~TcpTransport() {
   CHECK(loop_->InLoopThread());
   for (auto& [id, peer] : peers_) {
-    StopLink(peer->link, CloseReason::kShutdown, "");
+    for (Lane lane : kLanes) {
+      if (Link* link = peer->link(lane)) {
+        StopLink(*link, CloseReason::kShutdown, "");
+      }
+    }
   }
   while (!inbound_.empty()) {
     CloseInbound(inbound_.begin()->first, CloseReason::kShutdown, "");
@@ -230,19 +264,36 @@ Transport::SendResult TcpTransport::Send(NodeId to, raft::Message message) {
   CHECK_NE(to, self()) << "a node does not send to itself";
   transport::PeerMessage body;
   *body.mutable_raft() = std::move(message);
-  return Enqueue(to, body);
+  return Enqueue(to, Lane::kControl, body);
 }
 
 Transport::SendResult TcpTransport::SendBytes(NodeId to, std::string bytes) {
+  return SendHostBytes(to, Lane::kControl, std::move(bytes));
+}
+
+Transport::SendResult TcpTransport::SendBulk(NodeId to, std::string bytes) {
+  return SendHostBytes(to, Lane::kBulk, std::move(bytes));
+}
+
+Transport::SendResult TcpTransport::SendHostBytes(NodeId to, Lane lane,
+                                                  std::string bytes) {
   CHECK_NE(to, self()) << "a node does not send to itself";
   transport::PeerMessage body;
   body.set_host_bytes(std::move(bytes));
-  return Enqueue(to, body);
+  return Enqueue(to, lane, body);
 }
 
 size_t TcpTransport::QueuedPackets(NodeId to) const {
+  size_t packets = 0;
+  for (Lane lane : kLanes) packets += QueuedPackets(to, lane);
+  return packets;
+}
+
+size_t TcpTransport::QueuedPackets(NodeId to, Lane lane) const {
   auto it = peers_.find(to);
-  return it == peers_.end() ? 0 : it->second->link.packets();
+  if (it == peers_.end()) return 0;
+  const Link* link = it->second->link(lane);
+  return link == nullptr ? 0 : link->packets();
 }
 
 // ---------------------------------------------------------------------------
@@ -268,9 +319,9 @@ absl::Status TcpTransport::AddPeer(NodeId id, SocketAddress address) {
                      " peers already (kPeersMax)"));
   }
   auto peer = std::make_unique<Peer>(id, std::move(address));
-  Link& link = peer->link;
+  Link& control = peer->control;
   peers_.emplace(id, std::move(peer));
-  StartDial(link);
+  StartDial(control);
   return absl::OkStatus();
 }
 
@@ -278,16 +329,20 @@ bool TcpTransport::RemovePeer(NodeId id) {
   CHECK(loop_->InLoopThread());
   auto it = peers_.find(id);
   if (it == peers_.end()) return false;
-  StopLink(it->second->link, CloseReason::kPeerRemoved,
-           "removed from the peers");
-  peers_.erase(it);
-  // Its inbound connection (at most one is bound to it).
-  uint64_t bound = 0;
-  for (const auto& [inbound_id, inbound] : inbound_) {
-    if (inbound->peer == id) bound = inbound_id;
+  for (Lane lane : kLanes) {
+    if (Link* link = it->second->link(lane)) {
+      StopLink(*link, CloseReason::kPeerRemoved, "removed from the peers");
+    }
   }
-  if (bound != 0) {
-    CloseInbound(bound, CloseReason::kPeerRemoved, "removed from the peers");
+  peers_.erase(it);
+  // Its inbound connections (at most one per lane is bound to it).
+  std::vector<uint64_t> bound;
+  for (const auto& [inbound_id, inbound] : inbound_) {
+    if (inbound->peer == id) bound.push_back(inbound_id);
+  }
+  for (uint64_t inbound_id : bound) {
+    CloseInbound(inbound_id, CloseReason::kPeerRemoved,
+                 "removed from the peers");
   }
   return true;
 }
@@ -296,28 +351,39 @@ bool TcpTransport::RemovePeer(NodeId id) {
 // Introspection.
 
 std::optional<TcpTransport::PeerState> TcpTransport::peer_state(
-    NodeId id) const {
+    NodeId id, Lane lane) const {
   auto it = peers_.find(id);
   if (it == peers_.end()) return std::nullopt;
-  return it->second->link.state;
+  const Link* link = it->second->link(lane);
+  if (link == nullptr) return std::nullopt;
+  return link->state;
+}
+
+std::string TcpTransport::LinkName(const Link& link) {
+  return absl::StrCat("peer ", link.peer->id.value(), " at ",
+                      link.peer->address.ToString(), LaneNote(link.lane));
 }
 
 std::string TcpTransport::DebugString() const {
   std::string out = absl::StrCat("node ", self().value(), " listening on ",
                                  listen_address().ToString(), "\n");
   for (const auto& [id, peer] : peers_) {
-    const Link& link = peer->link;
-    absl::StrAppend(&out, "  peer ", id.value(), " at ",
-                    peer->address.ToString(), ": ", PeerStateName(link.state),
-                    ", ", link.packets(), " packets (", link.queue_bytes,
-                    " bytes) queued, ", link.failures, " failed attempts",
-                    link.stalled_since_us ? ", write stalled" : "", "\n");
+    for (Lane lane : kLanes) {
+      const Link* link = peer->link(lane);
+      if (link == nullptr) continue;
+      absl::StrAppend(&out, "  ", LinkName(*link), ": ",
+                      PeerStateName(link->state), ", ", link->packets(),
+                      " packets (", link->queue_bytes, " bytes) queued, ",
+                      link->failures, " failed attempts",
+                      link->stalled_since_us ? ", write stalled" : "", "\n");
+    }
   }
   for (const auto& [id, inbound] : inbound_) {
     absl::StrAppend(&out, "  inbound ", id, " from ", inbound->remote, ": ",
                     inbound->peer == kNoNode
                         ? std::string("waiting for HELLO")
-                        : absl::StrCat("peer ", inbound->peer.value()),
+                        : absl::StrCat("peer ", inbound->peer.value(),
+                                       LaneNote(inbound->lane)),
                     ", ", inbound->packets, " packets delivered\n");
   }
   return out;
@@ -338,14 +404,17 @@ void TcpTransport::LogClose(CloseReason reason, absl::string_view what,
 
 void TcpTransport::CheckLinkInvariants(const Link& link) const {
   const NodeId id = link.peer->id;
+  CHECK(link.peer->link(link.lane) == &link) << "peer " << id;
   size_t bytes = 0;
   for (size_t i = link.hello_queued ? 1 : 0; i < link.queue.size(); ++i) {
     bytes += link.queue[i].size();
     CHECK_GE(link.queue[i].size(), kFrameHeaderBytes);
   }
   CHECK_EQ(bytes, link.queue_bytes) << "peer " << id;
-  CHECK_LE(link.packets(), options_.queue_packets_max) << "peer " << id;
-  CHECK_LE(link.queue_bytes, options_.queue_bytes_max) << "peer " << id;
+  CHECK_LE(link.packets(), options_.QueuePacketsMax(link.lane))
+      << "peer " << id;
+  CHECK_LE(link.queue_bytes, options_.QueueBytesMax(link.lane))
+      << "peer " << id;
   if (link.queue.empty()) {
     CHECK_EQ(link.front_written, 0u);
   } else {
@@ -392,11 +461,16 @@ void TcpTransport::CheckInvariants() const {
   for (const auto& [id, peer] : peers_) {
     CHECK_EQ(peer->id, id);
     CHECK_NE(id, self());
-    CHECK_EQ(peer->link.peer, peer.get());
-    CheckLinkInvariants(peer->link);
+    for (Lane lane : kLanes) {
+      if (const Link* link = peer->link(lane)) {
+        CHECK(link->peer == peer.get());
+        CHECK(link->lane == lane);
+        CheckLinkInvariants(*link);
+      }
+    }
   }
   size_t handshaking = 0;
-  std::map<NodeId, uint64_t> bound;
+  std::map<std::pair<NodeId, Lane>, uint64_t> bound;
   for (const auto& [id, inbound] : inbound_) {
     CHECK_EQ(inbound->id, id);
     CHECK_LT(id, next_inbound_id_);
@@ -408,11 +482,14 @@ void TcpTransport::CheckInvariants() const {
       ++handshaking;
       CHECK(loop_->IsTimerPending(inbound->handshake_timer)) << "inbound " << id;
       CHECK_EQ(inbound->packets, 0u);
+      CHECK(inbound->lane == Lane::kControl) << "inbound " << id;
     } else {
       CHECK_EQ(inbound->handshake_timer, 0u);
       CHECK(peers_.count(inbound->peer) != 0) << "inbound " << id;
-      CHECK(bound.emplace(inbound->peer, id).second)
-          << "two inbound connections bound to peer " << inbound->peer;
+      CHECK(bound.emplace(std::make_pair(inbound->peer, inbound->lane), id)
+                .second)
+          << "two inbound connections bound to peer " << inbound->peer
+          << " on the " << LaneName(inbound->lane) << " lane";
     }
   }
   CHECK_EQ(handshaking, handshaking_);

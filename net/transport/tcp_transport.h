@@ -4,43 +4,54 @@
 //
 // Shape (etcd's rafthttp streams, TigerBeetle's message bus):
 //   - Messages are one-way. Each node dials every peer for its own sends
-//     (one long-lived outbound connection per peer) and accepts the peers'
-//     connections for receiving; nothing is ever read from an outbound
-//     connection but its end (bytes there are a protocol error).
+//     and accepts the peers' connections for receiving; nothing is ever
+//     read from an outbound connection but its end (bytes there are a
+//     protocol error).
+//   - Two lanes lead to each peer (core/env.h Transport), each its own
+//     long-lived outbound connection (a link) with its own queue, backoff
+//     and stall check: the control lane (Send, SendBytes), dialed by
+//     AddPeer, and the bulk lane (SendBulk: snapshot chunks), dialed by the
+//     first SendBulk to the peer. A bulk lane's megabytes then wait in its
+//     own socket and queue, never in front of a heartbeat: TCP is FIFO per
+//     connection, so one connection for both would be head-of-line
+//     blocking. The lanes fail and reconnect independently.
 //   - The first frame on a connection is a HELLO (transport.proto): cluster
-//     id, from, to, protocol version, minimum cluster version. The acceptor
-//     checks it before anything else is read; a mismatch closes the
-//     connection with a logged reason and a per-reason counter, and nothing
-//     that came on it is delivered. Every packet delivered from a
+//     id, from, to, protocol version, minimum cluster version, lane. The
+//     acceptor checks it before anything else is read; a mismatch closes
+//     the connection with a logged reason and a per-reason counter, and
+//     nothing that came on it is delivered. Every packet delivered from a
 //     connection has `from` = the HELLO's `from` and `to` = this node,
-//     whatever its payload says.
-//   - Each peer has a bounded queue of encoded frames (packets:
-//     options.queue_packets_max <= Transport::kQueuePacketsMax; bytes:
-//     options.queue_bytes_max). A full queue drops the packet and Send says
-//     kQueueFull, so the Host reports the peer unreachable and Raft
-//     retransmits later. Writes are gathered (writev) from the queue until
-//     it is empty or the socket is full; Send itself never writes, it only
-//     asks the loop for writability, so the packets of one Host step leave
-//     in one syscall.
-//   - A peer's outbound link is a state machine:
+//     whatever its payload says, and goes to the one receiver whatever its
+//     lane.
+//   - Each link has a bounded queue of encoded frames (control lane:
+//     options.queue_packets_max <= Transport::kQueuePacketsMax packets and
+//     options.queue_bytes_max bytes; bulk lane: bulk_queue_packets_max and
+//     bulk_queue_bytes_max). A full queue drops the packet and the send
+//     says kQueueFull, so the Host reports the peer unreachable and Raft
+//     retransmits later (or the snapshot stream resends its chunk). Writes
+//     are gathered (writev) from the queue until it is empty or the socket
+//     is full; a send itself never writes, it only asks the loop for
+//     writability, so the packets of one Host step leave in one syscall.
+//   - Each outbound link is a state machine:
 //         kConnecting --connect ok--> kConnected --error/EOF/stall--> kBackoff
 //              ^   \--fail/timeout---------------------------------^   |
 //              +-------------------- backoff timer --------------------+
-//     While kConnecting or kConnected, Send queues. In kBackoff the peer is
-//     known to be down: Send returns kUnreachable, and the queue was dropped
+//     While kConnecting or kConnected, sends queue. In kBackoff the link is
+//     known to be down: sends return kUnreachable, and the queue was dropped
 //     on entry (stale Raft traffic is worth less than a fresh probe). The
 //     backoff is exponential from reconnect_backoff_min_us to
 //     reconnect_backoff_max_us with jitter (uniform in [d/2, d], from the
 //     seeded Rng), and starts over after a connection that stayed up for at
 //     least reconnect_backoff_max_us.
-//   - A peer that stops reading (the socket took no byte for
+//   - A peer that stops reading a link (the socket took no byte for
 //     write_stall_timeout_us while frames wait) is disconnected
 //     (kWriteStalled); so is a connect that does not complete within
 //     connect_timeout_us.
 //   - Inbound connections must say HELLO within handshake_timeout_us; at
 //     most handshakes_max may be waiting at once (more are closed at
-//     accept). A new connection from a peer replaces its older one (the
-//     peer dialed again, so it gave up the old one).
+//     accept). A new connection from a peer replaces its older one of the
+//     same lane (the peer dialed that lane again, so it gave up the old
+//     connection); the other lane's is left alone.
 //   - Bad frames, garbage, oversized lengths, bad bodies: the connection
 //     closes with a reason and a counter; the node goes on; nothing changes.
 //
@@ -94,9 +105,22 @@ namespace blixard::net {
 
 // The transport protocol (HELLO's protocol_version). A node speaks
 // kProtocolVersion and accepts dialers in [kProtocolVersionMin,
-// kProtocolVersion]; a change to the bodies' meaning bumps it.
-inline constexpr uint32_t kProtocolVersion = 1;
+// kProtocolVersion]; a change to the bodies' meaning bumps it. Version 2
+// added lanes: a version 1 dialer has only a control lane, and a version 1
+// acceptor, which would take a bulk connection for a control one that
+// replaces the real one, refuses version 2 dialers instead.
+inline constexpr uint32_t kProtocolVersion = 2;
 inline constexpr uint32_t kProtocolVersionMin = 1;
+// The first version whose HELLO may name the bulk lane.
+inline constexpr uint32_t kBulkLaneProtocolVersionMin = 2;
+
+// The lanes to a peer (core/env.h Transport; the values are
+// transport.proto's Lane).
+enum class Lane : uint8_t { kControl = 0, kBulk = 1 };
+inline constexpr Lane kLanes[] = {Lane::kControl, Lane::kBulk};
+
+// "control", "bulk".
+absl::string_view LaneName(Lane lane);
 
 struct TcpTransportOptions {
   uint64_t cluster_id = 0;  // REQUIRES: != 0
@@ -111,12 +135,18 @@ struct TcpTransportOptions {
   uint32_t cluster_version = 1;
   uint32_t min_cluster_version = 1;
 
-  // Per-peer outbound queue bounds. REQUIRES: 1 <= queue_packets_max <=
-  // Transport::kQueuePacketsMax; queue_bytes_max >=
+  // Per-peer outbound queue bounds of the control lane. REQUIRES: 1 <=
+  // queue_packets_max <= Transport::kQueuePacketsMax; queue_bytes_max >=
   // FrameBytes(frame_body_bytes_max) (the largest packet fits an empty
   // queue).
   size_t queue_packets_max = Transport::kQueuePacketsMax;
   size_t queue_bytes_max = size_t{64} << 20;
+  // The same for the bulk lane, with the same REQUIRES. Its packets are
+  // snapshot chunks of up to 1 MiB, a window of a few per stream (see
+  // core/host/snapshot_stream.h), so the byte bound is what binds: twice
+  // the largest frame, room for many windows and their resends.
+  size_t bulk_queue_packets_max = Transport::kQueuePacketsMax;
+  size_t bulk_queue_bytes_max = size_t{32} << 20;
   // The largest body sent or accepted. REQUIRES: 1 KiB..kFrameBodyBytesMax.
   size_t frame_body_bytes_max = kFrameBodyBytesMax;
 
@@ -147,6 +177,14 @@ struct TcpTransportOptions {
 
   // INVALID_ARGUMENT naming the first bad field.
   absl::Status Validate() const;
+
+  // The queue bounds of `lane`.
+  size_t QueuePacketsMax(Lane lane) const {
+    return lane == Lane::kBulk ? bulk_queue_packets_max : queue_packets_max;
+  }
+  size_t QueueBytesMax(Lane lane) const {
+    return lane == Lane::kBulk ? bulk_queue_bytes_max : queue_bytes_max;
+  }
 };
 
 // Why a connection ended. Every close counts under exactly one reason.
@@ -167,6 +205,8 @@ enum class CloseReason : uint8_t {
   kUnknownPeer,         // HELLO: `from` is not a peer of this node
   kWrongTarget,         // HELLO: `to` is not this node
   kUnsupportedVersion,  // HELLO: protocol or cluster version out of range
+  kBadLane,             // HELLO: an unknown lane, or one its protocol
+                        // version does not have
   kWriteStalled,        // the peer stopped reading
   kReplaced,            // the peer opened a newer connection
   kPeerRemoved,         // RemovePeer
@@ -180,21 +220,27 @@ inline constexpr size_t kCloseReasonCount =
 // "peer_closed", "io_error", ..., "shutdown": the enumerator in snake_case.
 absl::string_view CloseReasonName(CloseReason reason);
 
-// Counters since creation (metrics come later; read them through
-// counters()).
-struct TcpTransportCounters {
-  // Outbound.
+// Outbound counters of one lane, all peers together.
+struct TcpTransportLaneCounters {
   uint64_t dials = 0;            // connects started
   uint64_t connects = 0;         // connects that completed
   uint64_t packets_queued = 0;   // sends that returned kQueued
   uint64_t dropped_queue_full = 0;
-  uint64_t dropped_unreachable = 0;  // unknown peer, or peer in backoff
+  uint64_t dropped_unreachable = 0;  // unknown peer, or link in backoff
   uint64_t dropped_too_large = 0;    // body above frame_body_bytes_max
   uint64_t dropped_on_disconnect = 0;  // queued packets lost with a link
   uint64_t frames_written = 0;   // packets fully written to a socket
   uint64_t writes = 0;           // write calls that moved bytes
   uint64_t bytes_written = 0;
-  // Inbound.
+};
+
+// Counters since creation (metrics come later; read them through
+// counters()).
+struct TcpTransportCounters {
+  // Outbound, per lane.
+  TcpTransportLaneCounters control;
+  TcpTransportLaneCounters bulk;
+  // Inbound, every lane.
   uint64_t accepted = 0;
   uint64_t accept_errors = 0;
   uint64_t handshakes = 0;       // HELLOs accepted
@@ -206,6 +252,12 @@ struct TcpTransportCounters {
 
   uint64_t closed_by(CloseReason reason) const {
     return closed[static_cast<size_t>(reason)];
+  }
+  const TcpTransportLaneCounters& lane(Lane which) const {
+    return which == Lane::kBulk ? bulk : control;
+  }
+  TcpTransportLaneCounters& lane(Lane which) {
+    return which == Lane::kBulk ? bulk : control;
   }
 };
 
@@ -248,15 +300,22 @@ class TcpTransport final : public Transport {
   NodeId self() const override { return options_.self; }
   // REQUIRES: no receiver registered; receiver not empty.
   void SetReceiver(Receiver receiver) override;
-  // kQueued, or: kUnreachable for an unknown peer or one in backoff;
-  // kQueueFull when the peer's queue is at either bound, or when the
-  // encoded body is above frame_body_bytes_max (dropped and logged; it
-  // could never be sent). REQUIRES: to != self().
+  // kQueued, or: kUnreachable for an unknown peer or a lane in backoff;
+  // kQueueFull when the lane's queue to the peer is at either bound, or
+  // when the encoded body is above frame_body_bytes_max (dropped and
+  // logged; it could never be sent). REQUIRES: to != self().
   SendResult Send(NodeId to, raft::Message message) override;
   SendResult SendBytes(NodeId to, std::string bytes) override;
-  // Packets queued for `to` and not yet fully written to its socket (0 for
-  // an unknown peer).
+  // The bulk lane. The first SendBulk to a peer dials its bulk connection
+  // and queues (kQueued) while it connects; a dial that fails at once puts
+  // the lane in backoff (kUnreachable). Once dialed, the lane stays open,
+  // and reconnects, until the peer is removed.
+  SendResult SendBulk(NodeId to, std::string bytes) override;
+  // Packets queued for `to` on both lanes and not yet fully written to a
+  // socket (0 for an unknown peer).
   size_t QueuedPackets(NodeId to) const override;
+  // The same on one lane.
+  size_t QueuedPackets(NodeId to, Lane lane) const;
 
   // --- Address book. ---
 
@@ -267,8 +326,8 @@ class TcpTransport final : public Transport {
   // RESOURCE_EXHAUSTED at kPeersMax.
   absl::Status AddPeer(NodeId id, SocketAddress address);
 
-  // Forgets `id`: closes its outbound and inbound connections (kPeerRemoved),
-  // drops its queue. Returns false when it was not a peer.
+  // Forgets `id`: closes its outbound and inbound connections on both lanes
+  // (kPeerRemoved), drops its queues. Returns false when it was not a peer.
   bool RemovePeer(NodeId id);
 
   // --- Introspection. ---
@@ -277,8 +336,10 @@ class TcpTransport final : public Transport {
     return SocketAddress{options_.listen.host, listen_port_};
   }
   const TcpTransportCounters& counters() const { return counters_; }
-  // nullopt for an unknown peer.
-  std::optional<PeerState> peer_state(NodeId id) const;
+  // The state of the link to `id` on `lane`; nullopt for an unknown peer,
+  // or a bulk lane not dialed yet.
+  std::optional<PeerState> peer_state(NodeId id,
+                                      Lane lane = Lane::kControl) const;
   // Inbound connections: all, and those still waiting for their HELLO.
   size_t inbound_connections() const { return inbound_.size(); }
   size_t handshaking() const { return handshaking_; }
@@ -295,8 +356,14 @@ class TcpTransport final : public Transport {
   TcpTransport(EventLoop* loop, TcpTransportOptions options);
   absl::Status Listen();
 
+  // SendBytes and SendBulk.
+  SendResult SendHostBytes(NodeId to, Lane lane, std::string bytes);
+
   // Outbound (tcp_transport_outbound.cc).
-  SendResult Enqueue(NodeId to, const transport::PeerMessage& body);
+  SendResult Enqueue(NodeId to, Lane lane, const transport::PeerMessage& body);
+  // The peer's link on `lane`; the first call for the bulk lane creates it
+  // and starts its dial.
+  Link& OpenLink(Peer& peer, Lane lane);
   void StartDial(Link& link);
   void OnDialReady(Link& link, uint32_t events);
   void OnConnected(Link& link, UniqueFd fd);
@@ -314,6 +381,9 @@ class TcpTransport final : public Transport {
   void ArmBackoff(Link& link);
   void CancelLinkTimers(Link& link);
   void CheckLinkInvariants(const Link& link) const;
+  // For logs: "peer 2 at 127.0.0.1:4002", plus " (bulk lane)" for the bulk
+  // lane.
+  static std::string LinkName(const Link& link);
 
   // Inbound (tcp_transport_inbound.cc).
   void OnListenerReady();

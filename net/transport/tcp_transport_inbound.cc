@@ -207,6 +207,26 @@ bool TcpTransport::HandleHello(Inbound& inbound, const Frame& frame) {
                               options_.cluster_version));
     return false;
   }
+  // Proto3 keeps a lane number it does not know (a newer dialer's): it
+  // must not be taken for one of ours.
+  if (!transport::Lane_IsValid(hello.lane())) {
+    CloseInbound(
+        id, CloseReason::kBadLane,
+        absl::StrCat(says, " names lane ", hello.lane(),
+                     ", this node knows control (", transport::LANE_CONTROL,
+                     ") and bulk (", transport::LANE_BULK, ")"));
+    return false;
+  }
+  const auto lane = static_cast<Lane>(hello.lane());
+  if (lane != Lane::kControl &&
+      hello.protocol_version() < kBulkLaneProtocolVersionMin) {
+    CloseInbound(id, CloseReason::kBadLane,
+                 absl::StrCat(says, " names the ", LaneName(lane),
+                              " lane in protocol version ",
+                              hello.protocol_version(), ", which has none (",
+                              kBulkLaneProtocolVersionMin, " added it)"));
+    return false;
+  }
   if (hello.to() != self().value()) {
     CloseInbound(id, CloseReason::kWrongTarget,
                  absl::StrCat(says, " is not for this node (",
@@ -224,22 +244,28 @@ bool TcpTransport::HandleHello(Inbound& inbound, const Frame& frame) {
   loop_->CancelTimer(inbound.handshake_timer);
   inbound.handshake_timer = 0;
   inbound.peer = from;
+  inbound.lane = lane;
   --handshaking_;
   ++counters_.handshakes;
-  // The peer dialed again, so it gave up its older connection (it has one
-  // outbound link per peer); the old one may not have noticed yet.
+  // The peer dialed this lane again, so it gave up its older connection
+  // of the lane (it has one outbound link per peer and lane); the old one
+  // may not have noticed yet. The other lane's connection is not this
+  // one's predecessor: it stays.
   uint64_t older = 0;
   for (const auto& [other_id, other] : inbound_) {
-    if (other_id != id && other->peer == from) older = other_id;
+    if (other_id != id && other->peer == from && other->lane == lane) {
+      older = other_id;
+    }
   }
   if (older != 0) {
-    CloseInbound(older, CloseReason::kReplaced,
-                 absl::StrCat("peer ", from.value(),
-                              " opened a newer connection from ",
-                              inbound.remote));
+    CloseInbound(
+        older, CloseReason::kReplaced,
+        absl::StrCat("peer ", from.value(), " opened a newer ", LaneName(lane),
+                     " connection from ", inbound.remote));
   }
   logger_->Info("node ", self().value(), " transport: accepted peer ",
-                from.value(), " from ", inbound.remote);
+                from.value(), " from ", inbound.remote, " (", LaneName(lane),
+                " lane)");
   return true;
 }
 
@@ -280,12 +306,13 @@ void TcpTransport::CloseInbound(uint64_t id, CloseReason reason,
   std::unique_ptr<Inbound> inbound = std::move(it->second);
   inbound_.erase(it);
   CountClose(reason);
-  LogClose(reason,
-           inbound->peer == kNoNode
-               ? absl::StrCat("inbound connection from ", inbound->remote)
-               : absl::StrCat("inbound connection from peer ",
-                              inbound->peer.value(), " at ", inbound->remote),
-           detail);
+  LogClose(
+      reason,
+      inbound->peer == kNoNode
+          ? absl::StrCat("inbound connection from ", inbound->remote)
+          : absl::StrCat("inbound connection from peer ", inbound->peer.value(),
+                         " at ", inbound->remote, LaneNote(inbound->lane)),
+      detail);
   if (inbound->peer == kNoNode) {
     CHECK_GT(handshaking_, 0u);
     --handshaking_;

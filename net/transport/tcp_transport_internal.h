@@ -13,6 +13,7 @@
 #include <string>
 #include <utility>
 
+#include "absl/strings/string_view.h"
 #include "core/base/types.h"
 #include "core/env.h"
 #include "net/loop/event_loop.h"
@@ -24,16 +25,23 @@
 
 namespace blixard::net {
 
-// One outbound link: a connection to a peer (or the attempt at one), its
-// queue, and its reconnect state (see the state machine in
+// For logs about a connection: "" on the control lane (the usual one, and
+// the only one before lanes), " (bulk lane)" on the bulk lane.
+inline absl::string_view LaneNote(Lane lane) {
+  return lane == Lane::kBulk ? " (bulk lane)" : "";
+}
+
+// One outbound link: a lane's connection to a peer (or the attempt at one),
+// its queue, and its reconnect state (see the state machine in
 // tcp_transport.h).
 struct TcpTransport::Link {
-  explicit Link(Peer* peer_in) : peer(peer_in) {}
+  Link(Peer* peer_in, Lane lane_in) : peer(peer_in), lane(lane_in) {}
   Link(const Link&) = delete;
   Link& operator=(const Link&) = delete;
 
   // The peer it leads to; owns the link.
   Peer* const peer;
+  const Lane lane;
   PeerState state = PeerState::kBackoff;
   // kConnecting: the socket whose connect is in progress.
   UniqueFd dialing;
@@ -67,14 +75,23 @@ struct TcpTransport::Link {
   size_t packets() const { return queue.size() - (hello_queued ? 1u : 0u); }
 };
 
-// One peer: its address and the outbound link to it.
+// One peer: its address and the outbound links to it, one per lane.
 struct TcpTransport::Peer {
   Peer(NodeId id_in, SocketAddress address_in)
       : id(id_in), address(std::move(address_in)) {}
 
+  // The link on `lane`; nullptr for a bulk lane not opened yet.
+  Link* link(Lane lane) { return lane == Lane::kBulk ? bulk.get() : &control; }
+  const Link* link(Lane lane) const {
+    return lane == Lane::kBulk ? bulk.get() : &control;
+  }
+
   const NodeId id;
   const SocketAddress address;
-  Link link{this};
+  // Dialed by AddPeer.
+  Link control{this, Lane::kControl};
+  // Dialed by the first SendBulk (most peers never need one), then kept.
+  std::unique_ptr<Link> bulk;
 };
 
 // One accepted connection: waiting for its HELLO (peer == kNoNode), then
@@ -92,6 +109,8 @@ struct TcpTransport::Inbound {
   const std::string remote;
   FrameDecoder decoder;
   NodeId peer;
+  // The lane its HELLO named (kControl until then).
+  Lane lane = Lane::kControl;
   // The HELLO deadline, while peer == kNoNode; 0 after.
   EventLoop::TimerHandle handshake_timer = 0;
   uint64_t packets = 0;

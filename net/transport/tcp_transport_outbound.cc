@@ -1,5 +1,6 @@
-// TcpTransport, outbound: the per-peer queue, dialing with backoff, the
-// HELLO, gathered writes, and the write-stall check (tcp_transport.h).
+// TcpTransport, outbound: the links to peers (one per lane), their queues,
+// dialing with backoff, the HELLO, gathered writes, and the write-stall
+// check (tcp_transport.h).
 #include <algorithm>
 #include <utility>
 
@@ -13,31 +14,36 @@
 namespace blixard::net {
 
 Transport::SendResult TcpTransport::Enqueue(
-    NodeId to, const transport::PeerMessage& body) {
+    NodeId to, Lane lane, const transport::PeerMessage& body) {
   CHECK(loop_->InLoopThread());
+  TcpTransportLaneCounters& counters = counters_.lane(lane);
   auto it = peers_.find(to);
-  if (it == peers_.end() || it->second->link.state == PeerState::kBackoff) {
-    ++counters_.dropped_unreachable;
+  if (it == peers_.end()) {
+    ++counters.dropped_unreachable;
     return SendResult::kUnreachable;
   }
-  Link& link = it->second->link;
+  Link& link = OpenLink(*it->second, lane);
+  if (link.state == PeerState::kBackoff) {
+    ++counters.dropped_unreachable;
+    return SendResult::kUnreachable;
+  }
   // Cheap checks first: a full queue should not cost a serialization.
-  if (link.packets() >= options_.queue_packets_max) {
-    ++counters_.dropped_queue_full;
+  if (link.packets() >= options_.QueuePacketsMax(lane)) {
+    ++counters.dropped_queue_full;
     return SendResult::kQueueFull;
   }
   const size_t body_bytes = body.ByteSizeLong();
   if (body_bytes > options_.frame_body_bytes_max) {
-    ++counters_.dropped_too_large;
+    ++counters.dropped_too_large;
     logger_->Error("node ", self().value(), " transport: dropped a ",
-                   body.has_raft() ? "raft" : "bytes", " packet for peer ",
-                   to.value(), ": ", body_bytes, " body bytes exceed the ",
+                   body.has_raft() ? "raft" : "bytes", " packet for ",
+                   LinkName(link), ": ", body_bytes, " body bytes exceed the ",
                    options_.frame_body_bytes_max, "-byte frame limit");
     return SendResult::kQueueFull;
   }
   const size_t frame_bytes = FrameBytes(body_bytes);
-  if (link.queue_bytes + frame_bytes > options_.queue_bytes_max) {
-    ++counters_.dropped_queue_full;
+  if (link.queue_bytes + frame_bytes > options_.QueueBytesMax(lane)) {
+    ++counters.dropped_queue_full;
     return SendResult::kQueueFull;
   }
   std::string frame;
@@ -48,11 +54,19 @@ Transport::SendResult TcpTransport::Enqueue(
   SealFrame(FrameType::kPeerMessage, &frame);
   link.queue.push_back(std::move(frame));
   link.queue_bytes += frame_bytes;
-  ++counters_.packets_queued;
+  ++counters.packets_queued;
   // The write happens when the loop reports the socket writable: every
   // packet queued before then (one Host step's worth) leaves in one writev.
   if (link.state == PeerState::kConnected) SetWriteInterest(link, true);
   return SendResult::kQueued;
+}
+
+TcpTransport::Link& TcpTransport::OpenLink(Peer& peer, Lane lane) {
+  if (Link* link = peer.link(lane)) return *link;
+  CHECK(lane == Lane::kBulk);
+  peer.bulk = std::make_unique<Link>(&peer, lane);
+  StartDial(*peer.bulk);
+  return *peer.bulk;
 }
 
 // ---------------------------------------------------------------------------
@@ -62,7 +76,7 @@ void TcpTransport::StartDial(Link& link) {
   CHECK(link.state == PeerState::kBackoff);
   CHECK_EQ(link.timer, 0u);
   CHECK(link.queue.empty());
-  ++counters_.dials;
+  ++counters_.lane(link.lane).dials;
   link.state = PeerState::kConnecting;
   SocketOptions socket_options;
   socket_options.send_buffer_bytes = options_.socket_send_buffer_bytes;
@@ -139,7 +153,7 @@ void TcpTransport::OnConnected(Link& link, UniqueFd fd) {
   link.connection = std::move(*connection);
   link.state = PeerState::kConnected;
   link.connected_at_us = loop_->clock().NowMicros();
-  ++counters_.connects;
+  ++counters_.lane(link.lane).connects;
 
   transport::Hello hello;
   hello.set_cluster_id(options_.cluster_id);
@@ -147,6 +161,7 @@ void TcpTransport::OnConnected(Link& link, UniqueFd fd) {
   hello.set_to(link.peer->id.value());
   hello.set_protocol_version(kProtocolVersion);
   hello.set_min_cluster_version(options_.min_cluster_version);
+  hello.set_lane(static_cast<transport::Lane>(link.lane));
   CHECK_EQ(link.front_written, 0u);
   link.queue.push_front(
       EncodeFrame(FrameType::kHello, hello.SerializeAsString()));
@@ -166,8 +181,8 @@ void TcpTransport::OnConnected(Link& link, UniqueFd fd) {
     return;
   }
   link.write_interest = true;
-  logger_->Info("node ", self().value(), " transport: connected to peer ",
-                link.peer->id.value(), " at ", link.peer->address.ToString());
+  logger_->Info("node ", self().value(), " transport: connected to ",
+                LinkName(link));
 }
 
 // ---------------------------------------------------------------------------
@@ -233,8 +248,9 @@ void TcpTransport::Flush(Link& link) {
       return;
     }
     CHECK_GT(wrote.bytes, 0u);
-    ++counters_.writes;
-    counters_.bytes_written += wrote.bytes;
+    TcpTransportLaneCounters& counters = counters_.lane(link.lane);
+    ++counters.writes;
+    counters.bytes_written += wrote.bytes;
     link.stalled_since_us.reset();
     size_t left = wrote.bytes;
     while (left > 0) {
@@ -249,7 +265,7 @@ void TcpTransport::Flush(Link& link) {
         link.hello_queued = false;
       } else {
         link.queue_bytes -= link.queue.front().size();
-        ++counters_.frames_written;
+        ++counters.frames_written;
       }
       link.queue.pop_front();
       link.front_written = 0;
@@ -309,12 +325,11 @@ void TcpTransport::CloseOutbound(Link& link, CloseReason reason,
   if (was_connected || link.failures == 0 || reason != CloseReason::kIoError) {
     LogClose(reason,
              absl::StrCat(was_connected ? "connection" : "connect attempt",
-                          " to peer ", link.peer->id.value(), " at ",
-                          link.peer->address.ToString()),
+                          " to ", LinkName(link)),
              detail);
   } else {
     logger_->Debug("node ", self().value(), " transport: connect attempt ",
-                   link.failures + 1, " to peer ", link.peer->id.value(),
+                   link.failures + 1, " to ", LinkName(link),
                    " failed: ", detail);
   }
   if (link.connection != nullptr) {
@@ -331,7 +346,7 @@ void TcpTransport::CloseOutbound(Link& link, CloseReason reason,
     link.dialing.Reset();
   }
   CancelLinkTimers(link);
-  counters_.dropped_on_disconnect += link.packets();
+  counters_.lane(link.lane).dropped_on_disconnect += link.packets();
   link.queue.clear();
   link.queue_bytes = 0;
   link.front_written = 0;

@@ -1,7 +1,7 @@
 // TcpTransport refuses what a bad or confused peer sends: wrong cluster,
-// unknown peer, wrong target, unsupported versions, garbage, oversized
-// lengths, corrupt or meaningless bodies, frames out of order, silence.
-// Each case asserts that the connection is closed, that the reason's
+// unknown peer, wrong target, unsupported versions, bad lanes, garbage,
+// oversized lengths, corrupt or meaningless bodies, frames out of order,
+// silence. Each case asserts that the connection is closed, that the reason's
 // counter went up by one and the reason was logged, and that nothing was
 // delivered; afterwards the node still accepts a good peer.
 //
@@ -143,6 +143,55 @@ TEST_F(TcpTransportRefusalTest, UnsupportedVersionsAreRefused) {
                 CloseReason::kUnsupportedVersion,
                 "needs cluster version >= 5, this node runs cluster version 1");
   ExpectAGoodPeerIsStillHeard();
+}
+
+TEST_F(TcpTransportRefusalTest, BadLanesAreRefused) {
+  ExpectRefused(HelloFrame(kTestClusterId, 2, 1, kProtocolVersion, 1,
+                           /*lane=*/7) +
+                    BytesFrame("chunk"),
+                CloseReason::kBadLane,
+                "HELLO from 2 to 1 names lane 7, this node knows control (0) "
+                "and bulk (1)");
+  // Version 1 had no lanes: its HELLO cannot name the bulk one.
+  ExpectRefused(HelloFrame(kTestClusterId, 2, 1, /*protocol_version=*/1, 1,
+                           /*lane=*/1) +
+                    BytesFrame("chunk"),
+                CloseReason::kBadLane,
+                "names the bulk lane in protocol version 1, which has none (2 "
+                "added it)");
+  ExpectAGoodPeerIsStillHeard();
+}
+
+TEST_F(TcpTransportRefusalTest, EachLaneReplacesOnlyItsOwnOlderConnection) {
+  // A version 1 dialer (no lane: control) and a bulk connection from the
+  // same peer: neither replaces the other.
+  RawPeer control(port());
+  control.Write(HelloFrame(kTestClusterId, 2, 1, /*protocol_version=*/1));
+  RawPeer bulk(port());
+  bulk.Write(HelloFrame(kTestClusterId, 2, 1, kProtocolVersion, 1,
+                        /*lane=*/1) +
+             BytesFrame("bulk"));
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return node_->received.size() == 1; }));
+  EXPECT_EQ(transport().inbound_connections(), 2u);
+  EXPECT_EQ(transport().counters().closed_by(CloseReason::kReplaced), 0u);
+  EXPECT_EQ(node_->received[0].from, NodeId(2));
+  EXPECT_EQ(node_->received[0].bytes, "bulk");
+
+  // A newer bulk connection replaces the older bulk one only.
+  RawPeer newer_bulk(port());
+  newer_bulk.Write(HelloFrame(kTestClusterId, 2, 1, kProtocolVersion, 1,
+                              /*lane=*/1));
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    return transport().counters().closed_by(CloseReason::kReplaced) == 1 &&
+           bulk.ClosedByPeer();
+  }));
+  EXPECT_THAT(absl::StrJoin(logger_.lines(), "\n"),
+              HasSubstr("opened a newer bulk connection"));
+  control.Write(BytesFrame("control"));
+  newer_bulk.Write(BytesFrame("newer bulk"));
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return node_->received.size() == 3; }));
+  EXPECT_FALSE(control.ClosedByPeer());
+  EXPECT_EQ(transport().inbound_connections(), 2u);
 }
 
 TEST_F(TcpTransportRefusalTest, GarbageIsRefused) {

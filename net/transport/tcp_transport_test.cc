@@ -1,11 +1,13 @@
 // TcpTransport between real transports on one EventLoop: delivery, the
-// queue bounds, coalescing, reconnecting, stalls, the address book.
+// queue bounds, coalescing, the bulk lane beside the control lane,
+// reconnecting, stalls, the address book.
 // Refusals of bad peers are in tcp_transport_refusal_test.cc.
 //
 // No sleeps and no timing in assertions: every wait runs the loop until a
 // condition holds, bounded by kPatience.
 #include "net/transport/tcp_transport.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -104,7 +106,7 @@ TEST_F(TcpTransportTest, TwoTransportsExchangeRaftMessagesAndBytes) {
   EXPECT_EQ(a->transport->peer_state(NodeId(2)), PeerState::kConnected);
   EXPECT_EQ(a->transport->counters().handshakes, 1u);
   EXPECT_EQ(b->transport->counters().handshakes, 1u);
-  EXPECT_EQ(a->transport->counters().frames_written, 1u);
+  EXPECT_EQ(a->transport->counters().control.frames_written, 1u);
   EXPECT_EQ(b->transport->counters().packets_delivered, 1u);
 }
 
@@ -165,7 +167,7 @@ TEST_F(TcpTransportTest, QueuedFramesLeaveInGatheredWrites) {
     return b->transport->counters().handshakes == 1 &&
            a->transport->QueuedPackets(NodeId(2)) == 0;
   }));
-  const uint64_t writes_before = a->transport->counters().writes;
+  const uint64_t writes_before = a->transport->counters().control.writes;
   constexpr int kBurst = 100;
   for (int i = 0; i < kBurst; ++i) {
     ASSERT_EQ(a->transport->Send(NodeId(2), RaftMessage(1, 2, 1, "x")),
@@ -175,10 +177,10 @@ TEST_F(TcpTransportTest, QueuedFramesLeaveInGatheredWrites) {
   ASSERT_TRUE(RunUntil(*loop_, [&] { return b->received.size() == kBurst; }));
   // 100 small frames fit the socket at once: ceil(100 / kWritePiecesMax)
   // gathered writes, not 100.
-  EXPECT_LE(a->transport->counters().writes - writes_before,
-            (kBurst + Connection::kWritePiecesMax - 1) /
-                Connection::kWritePiecesMax);
-  EXPECT_EQ(a->transport->counters().frames_written, size_t{kBurst});
+  EXPECT_LE(
+      a->transport->counters().control.writes - writes_before,
+      (kBurst + Connection::kWritePiecesMax - 1) / Connection::kWritePiecesMax);
+  EXPECT_EQ(a->transport->counters().control.frames_written, size_t{kBurst});
 }
 
 TEST_F(TcpTransportTest, ALargeMessageArrivesWhole) {
@@ -198,7 +200,7 @@ TEST_F(TcpTransportTest, SendToAnUnknownPeerIsUnreachable) {
             SendResult::kUnreachable);
   EXPECT_EQ(a->transport->SendBytes(NodeId(9), "x"), SendResult::kUnreachable);
   EXPECT_EQ(a->transport->QueuedPackets(NodeId(9)), 0u);
-  EXPECT_EQ(a->transport->counters().dropped_unreachable, 2u);
+  EXPECT_EQ(a->transport->counters().control.dropped_unreachable, 2u);
 }
 
 TEST_F(TcpTransportTest, AFullPacketQueueSaysQueueFull) {
@@ -214,7 +216,7 @@ TEST_F(TcpTransportTest, AFullPacketQueueSaysQueueFull) {
   EXPECT_EQ(a->transport->Send(NodeId(2), RaftMessage(1, 2, 1, "x")),
             SendResult::kQueueFull);
   EXPECT_EQ(a->transport->QueuedPackets(NodeId(2)), Transport::kQueuePacketsMax);
-  EXPECT_EQ(a->transport->counters().dropped_queue_full, 2u);
+  EXPECT_EQ(a->transport->counters().control.dropped_queue_full, 2u);
 }
 
 TEST_F(TcpTransportTest, AFullByteQueueSaysQueueFull) {
@@ -235,8 +237,8 @@ TEST_F(TcpTransportTest, AFullByteQueueSaysQueueFull) {
   // One above the frame limit can never be sent: dropped, said and logged.
   EXPECT_EQ(a->transport->SendBytes(NodeId(2), std::string(65 * 1024, 'b')),
             SendResult::kQueueFull);
-  EXPECT_EQ(a->transport->counters().dropped_queue_full, 1u);
-  EXPECT_EQ(a->transport->counters().dropped_too_large, 1u);
+  EXPECT_EQ(a->transport->counters().control.dropped_queue_full, 1u);
+  EXPECT_EQ(a->transport->counters().control.dropped_too_large, 1u);
   EXPECT_THAT(Logs(logger_), HasSubstr("exceed the 65536-byte frame limit"));
 }
 
@@ -255,8 +257,188 @@ TEST_F(TcpTransportTest, APeerThatStopsReadingIsDisconnected) {
   ASSERT_TRUE(RunUntil(*loop_, [&] {
     return a->transport->counters().closed_by(CloseReason::kWriteStalled) == 1;
   })) << a->transport->DebugString();
-  EXPECT_GE(a->transport->counters().dropped_on_disconnect, 1u);
+  EXPECT_GE(a->transport->counters().control.dropped_on_disconnect, 1u);
   EXPECT_THAT(Logs(logger_), HasSubstr("closed (write_stalled)"));
+}
+
+// --- The bulk lane. ---
+
+TEST_F(TcpTransportTest, TheBulkLaneIsDialedByTheFirstSendBulk) {
+  TestNode* a = Node(1);
+  TestNode* b = Node(2);
+  ConnectAll({a, b});
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    return a->transport->counters().handshakes == 1 &&
+           b->transport->counters().handshakes == 1;
+  }));
+  // Control lanes only, so far.
+  EXPECT_EQ(a->transport->peer_state(NodeId(2), Lane::kBulk), std::nullopt);
+  EXPECT_EQ(b->transport->inbound_connections(), 1u);
+
+  ASSERT_EQ(a->transport->SendBulk(NodeId(2), "chunk"), SendResult::kQueued);
+  EXPECT_NE(a->transport->peer_state(NodeId(2), Lane::kBulk), std::nullopt);
+  EXPECT_EQ(a->transport->QueuedPackets(NodeId(2), Lane::kBulk), 1u);
+  EXPECT_EQ(a->transport->QueuedPackets(NodeId(2)), 1u);
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return b->received.size() == 1; }));
+  EXPECT_EQ(b->received[0].from, NodeId(1));
+  EXPECT_EQ(b->received[0].to, NodeId(2));
+  EXPECT_EQ(b->received[0].kind, Packet::Kind::kBytes);
+  EXPECT_EQ(b->received[0].bytes, "chunk");
+  // An additional connection: the control one was not replaced.
+  EXPECT_EQ(b->transport->inbound_connections(), 2u);
+  EXPECT_EQ(b->transport->counters().closed_by(CloseReason::kReplaced), 0u);
+  EXPECT_EQ(a->transport->peer_state(NodeId(2), Lane::kBulk),
+            PeerState::kConnected);
+  EXPECT_EQ(a->transport->peer_state(NodeId(2)), PeerState::kConnected);
+  EXPECT_EQ(a->transport->counters().bulk.dials, 1u);
+  EXPECT_EQ(a->transport->counters().control.dials, 1u);
+  EXPECT_EQ(a->transport->counters().bulk.frames_written, 1u);
+  EXPECT_EQ(a->transport->counters().control.frames_written, 0u);
+  EXPECT_THAT(a->transport->DebugString(),
+              HasSubstr(" (bulk lane): connected, 0 packets"));
+  EXPECT_THAT(b->transport->DebugString(),
+              HasSubstr(": peer 1 (bulk lane), 1 packets delivered"));
+
+  // Removing the peer ends both lanes, both ways.
+  EXPECT_TRUE(b->transport->RemovePeer(NodeId(1)));
+  EXPECT_EQ(b->transport->inbound_connections(), 0u);
+  EXPECT_EQ(b->transport->counters().closed_by(CloseReason::kPeerRemoved), 3u);
+}
+
+TEST_F(TcpTransportTest, ABulkFloodDoesNotHoldBackTheControlLane) {
+  // Small socket buffers: the flood moves a little per loop iteration, as
+  // it would to a peer that reads slowly.
+  TcpTransportOptions a_options = TestOptions(NodeId(1), &logger_);
+  a_options.socket_send_buffer_bytes = 64 * 1024;
+  TcpTransportOptions b_options = TestOptions(NodeId(2), &logger_);
+  b_options.socket_receive_buffer_bytes = 64 * 1024;
+  TestNode* a = Node(std::move(a_options));
+  TestNode* b = Node(std::move(b_options));
+  ConnectAll({a, b});
+  constexpr int kChunks = 16;
+  for (int i = 0; i < kChunks; ++i) {
+    ASSERT_EQ(a->transport->SendBulk(
+                  NodeId(2), std::string(1 << 20, static_cast<char>(i))),
+              SendResult::kQueued)
+        << i;
+  }
+  // The flood is under way: its first chunk is through.
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return !b->received.empty(); }));
+  constexpr int kControl = 10;
+  for (int i = 0; i < kControl; ++i) {
+    ASSERT_EQ(
+        a->transport->Send(NodeId(2), RaftMessage(1, 2, 1, absl::StrCat(i))),
+        SendResult::kQueued);
+    ASSERT_EQ(a->transport->SendBytes(NodeId(2), absl::StrCat("control ", i)),
+              SendResult::kQueued);
+  }
+  const auto is_control = [](const Packet& packet) {
+    return packet.kind == Packet::Kind::kRaft || packet.bytes.size() < 1024;
+  };
+  const auto count_control = [&] {
+    return std::count_if(b->received.begin(), b->received.end(), is_control);
+  };
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return count_control() == 2 * kControl; }))
+      << a->transport->DebugString();
+  // Every control packet arrived while the flood still waited on its own
+  // lane (one connection for both would have put them behind it all).
+  EXPECT_GT(a->transport->QueuedPackets(NodeId(2), Lane::kBulk), 0u)
+      << a->transport->DebugString();
+  EXPECT_LT(b->received.size(), size_t{kChunks + 2 * kControl});
+
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    return b->received.size() == kChunks + 2 * kControl;
+  })) << a->transport->DebugString();
+  // Each lane in its own send order.
+  int chunk = 0;
+  int control = 0;
+  for (const Packet& packet : b->received) {
+    if (is_control(packet)) {
+      if (packet.kind == Packet::Kind::kRaft) {
+        EXPECT_EQ(packet.raft.entries(0).data(), absl::StrCat(control / 2));
+      } else {
+        EXPECT_EQ(packet.bytes, absl::StrCat("control ", control / 2));
+      }
+      ++control;
+    } else {
+      ASSERT_EQ(packet.bytes.size(), size_t{1} << 20);
+      EXPECT_EQ(packet.bytes[0], static_cast<char>(chunk)) << chunk;
+      ++chunk;
+    }
+  }
+  EXPECT_EQ(chunk, kChunks);
+  EXPECT_EQ(a->transport->counters().bulk.frames_written, size_t{kChunks});
+  EXPECT_EQ(a->transport->counters().control.frames_written,
+            size_t{2 * kControl});
+}
+
+TEST_F(TcpTransportTest, AFullBulkQueueLeavesTheControlLaneAlone) {
+  TcpTransportOptions options = TestOptions(NodeId(1), &logger_);
+  options.bulk_queue_packets_max = 4;
+  TestNode* a = Node(std::move(options));
+  TestNode* b = Node(2);
+  ConnectAll({a, b});
+  // The loop does not run, so nothing leaves the queues.
+  const std::string chunk(1 << 20, 'c');
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_EQ(a->transport->SendBulk(NodeId(2), chunk), SendResult::kQueued);
+  }
+  EXPECT_EQ(a->transport->SendBulk(NodeId(2), chunk), SendResult::kQueueFull);
+  EXPECT_EQ(a->transport->SendBulk(NodeId(2), "small"), SendResult::kQueueFull);
+  EXPECT_EQ(a->transport->Send(NodeId(2), RaftMessage(1, 2, 1, "x")),
+            SendResult::kQueued);
+  EXPECT_EQ(a->transport->SendBytes(NodeId(2), "control"), SendResult::kQueued);
+  EXPECT_EQ(a->transport->QueuedPackets(NodeId(2), Lane::kBulk), 4u);
+  EXPECT_EQ(a->transport->QueuedPackets(NodeId(2), Lane::kControl), 2u);
+  EXPECT_EQ(a->transport->counters().bulk.dropped_queue_full, 2u);
+  EXPECT_EQ(a->transport->counters().control.dropped_queue_full, 0u);
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return b->received.size() == 6; }));
+  EXPECT_EQ(a->transport->QueuedPackets(NodeId(2)), 0u);
+  // Room again.
+  EXPECT_EQ(a->transport->SendBulk(NodeId(2), chunk), SendResult::kQueued);
+}
+
+TEST_F(TcpTransportTest, AFullControlQueueLeavesTheBulkLaneAlone) {
+  DeafListener deaf(4096);
+  TcpTransportOptions options = TestOptions(NodeId(1), &logger_);
+  options.queue_packets_max = 2;
+  TestNode* a = Node(std::move(options));
+  ASSERT_THAT(a->transport->AddPeer(NodeId(2), {"127.0.0.1", deaf.port()}),
+              IsOk());
+  ASSERT_EQ(a->transport->SendBytes(NodeId(2), "x"), SendResult::kQueued);
+  ASSERT_EQ(a->transport->SendBytes(NodeId(2), "x"), SendResult::kQueued);
+  EXPECT_EQ(a->transport->Send(NodeId(2), RaftMessage(1, 2, 1, "x")),
+            SendResult::kQueueFull);
+  EXPECT_EQ(a->transport->SendBulk(NodeId(2), "bulk"), SendResult::kQueued);
+  EXPECT_EQ(a->transport->counters().control.dropped_queue_full, 1u);
+  EXPECT_EQ(a->transport->counters().bulk.dropped_queue_full, 0u);
+}
+
+TEST_F(TcpTransportTest, AStalledBulkLaneIsClosedWithoutTheControlLane) {
+  DeafListener deaf(4096);
+  TcpTransportOptions options = TestOptions(NodeId(1), &logger_);
+  options.socket_send_buffer_bytes = 4096;
+  options.write_stall_timeout_us = 100 * kMicrosPerMilli;
+  TestNode* a = Node(std::move(options));
+  ASSERT_THAT(a->transport->AddPeer(NodeId(2), {"127.0.0.1", deaf.port()}),
+              IsOk());
+  const std::string chunk(1 << 20, 'c');
+  for (int i = 0; i < 8; ++i) {
+    ASSERT_EQ(a->transport->SendBulk(NodeId(2), chunk), SendResult::kQueued);
+  }
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    return a->transport->counters().closed_by(CloseReason::kWriteStalled) == 1;
+  })) << a->transport->DebugString();
+  EXPECT_NE(a->transport->peer_state(NodeId(2), Lane::kBulk),
+            PeerState::kConnected);
+  EXPECT_EQ(a->transport->peer_state(NodeId(2)), PeerState::kConnected);
+  EXPECT_GE(a->transport->counters().bulk.dropped_on_disconnect, 1u);
+  EXPECT_EQ(a->transport->counters().control.dropped_on_disconnect, 0u);
+  EXPECT_THAT(Logs(logger_), HasSubstr("(bulk lane) closed (write_stalled)"));
+  // The bulk lane dials again by itself (its own backoff).
+  ASSERT_TRUE(RunUntil(
+      *loop_, [&] { return a->transport->counters().bulk.dials >= 2; }));
+  EXPECT_EQ(a->transport->counters().control.dials, 1u);
 }
 
 TEST_F(TcpTransportTest, ReconnectsAfterThePeersListenerRestarts) {
@@ -288,7 +470,7 @@ TEST_F(TcpTransportTest, ReconnectsAfterThePeersListenerRestarts) {
   })) << a->transport->DebugString();
   EXPECT_EQ(b2->received[0].bytes, "after");
   EXPECT_EQ(b2->received[0].from, NodeId(1));
-  EXPECT_GE(a->transport->counters().dials, 2u);
+  EXPECT_GE(a->transport->counters().control.dials, 2u);
   EXPECT_EQ(a->transport->peer_state(NodeId(2)), PeerState::kConnected);
 }
 
@@ -398,6 +580,10 @@ TEST_F(TcpTransportTest, OptionsAreValidatedNamingTheField) {
        "queue_packets_max"},
       {[](TcpTransportOptions& o) { o.queue_bytes_max = 1024; },
        "queue_bytes_max"},
+      {[](TcpTransportOptions& o) { o.bulk_queue_packets_max = 0; },
+       "bulk_queue_packets_max"},
+      {[](TcpTransportOptions& o) { o.bulk_queue_bytes_max = 1024; },
+       "bulk_queue_bytes_max"},
       {[](TcpTransportOptions& o) {
          o.frame_body_bytes_max = kFrameBodyBytesMax + 1;
        },
@@ -438,6 +624,9 @@ TEST_F(TcpTransportTest, CloseReasonsHaveNames) {
   }
   EXPECT_EQ(CloseReasonName(CloseReason::kWrongCluster), "wrong_cluster");
   EXPECT_EQ(PeerStateName(PeerState::kBackoff), "backoff");
+  EXPECT_EQ(CloseReasonName(CloseReason::kBadLane), "bad_lane");
+  EXPECT_EQ(LaneName(Lane::kControl), "control");
+  EXPECT_EQ(LaneName(Lane::kBulk), "bulk");
 }
 
 }  // namespace

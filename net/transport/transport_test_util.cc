@@ -85,14 +85,16 @@ raft::Message RaftMessage(uint64_t from, uint64_t to, uint64_t term,
 }
 
 std::string HelloFrame(uint64_t cluster_id, uint64_t from, uint64_t to,
-                       uint32_t protocol_version,
-                       uint32_t min_cluster_version) {
+                       uint32_t protocol_version, uint32_t min_cluster_version,
+                       uint32_t lane) {
   transport::Hello hello;
   hello.set_cluster_id(cluster_id);
   hello.set_from(from);
   hello.set_to(to);
   hello.set_protocol_version(protocol_version);
   hello.set_min_cluster_version(min_cluster_version);
+  // Proto3 enums are open: a number the enum does not name is kept as is.
+  hello.set_lane(static_cast<transport::Lane>(lane));
   return EncodeFrame(FrameType::kHello, hello.SerializeAsString());
 }
 

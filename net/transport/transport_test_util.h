@@ -58,10 +58,11 @@ void ConnectAll(const std::vector<TestNode*>& nodes);
 raft::Message RaftMessage(uint64_t from, uint64_t to, uint64_t term,
                           absl::string_view entry);
 
-// Encoded frames, as a peer would send them.
+// Encoded frames, as a peer would send them. `lane`: transport.proto's
+// Lane number (any value, to test refusals).
 std::string HelloFrame(uint64_t cluster_id, uint64_t from, uint64_t to,
                        uint32_t protocol_version = kProtocolVersion,
-                       uint32_t min_cluster_version = 1);
+                       uint32_t min_cluster_version = 1, uint32_t lane = 0);
 std::string RaftFrame(const raft::Message& message);
 std::string BytesFrame(absl::string_view bytes);
 
