@@ -271,6 +271,11 @@ class TcpTransport final : public Transport {
   // starve the others).
   static constexpr size_t kReadChunkBytes = 64 * 1024;
   static constexpr size_t kReadChunksPerWakeMax = 16;
+  // Writing: at most kWritesPerWakeMax gathered writes per link per loop
+  // wake-up, for the same reason on the sending side: a bulk lane to a
+  // peer that drains it as fast as it is written would otherwise hold the
+  // loop (and the control lane's writes) until its whole queue is out.
+  static constexpr size_t kWritesPerWakeMax = 16;
   // Accepts per listener wake-up, for the same reason.
   static constexpr size_t kAcceptsPerWakeMax = 64;
   // After an accept error that is not the new connection's own (EMFILE,

@@ -220,9 +220,8 @@ void TcpTransport::OnOutboundEvent(Link& link, uint32_t events) {
 void TcpTransport::Flush(Link& link) {
   CHECK(link.state == PeerState::kConnected);
   absl::string_view pieces[Connection::kWritePiecesMax];
-  // Bounded: every pass writes at least one byte of a bounded queue, or
-  // returns.
-  while (!link.queue.empty()) {
+  for (size_t writes = 0; !link.queue.empty() && writes < kWritesPerWakeMax;
+       ++writes) {
     size_t count = 0;
     for (auto it = link.queue.begin();
          it != link.queue.end() && count < Connection::kWritePiecesMax;
@@ -271,11 +270,14 @@ void TcpTransport::Flush(Link& link) {
       link.front_written = 0;
     }
   }
+  // Every pass moved bytes (one that could not returned above): no stall.
   if (link.stall_timer != 0) {
     loop_->CancelTimer(link.stall_timer);
     link.stall_timer = 0;
   }
-  SetWriteInterest(link, false);
+  // What is left goes when the loop reports the socket writable again
+  // (level-triggered: next iteration).
+  if (link.queue.empty()) SetWriteInterest(link, false);
 }
 
 void TcpTransport::OnStallTimer(Link& link) {

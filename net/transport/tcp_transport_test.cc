@@ -183,6 +183,31 @@ TEST_F(TcpTransportTest, QueuedFramesLeaveInGatheredWrites) {
   EXPECT_EQ(a->transport->counters().control.frames_written, size_t{kBurst});
 }
 
+TEST_F(TcpTransportTest, AQueueLongerThanOneWakesWritesLeavesOverSeveral) {
+  TestNode* a = Node(1);
+  TestNode* b = Node(2);
+  ConnectAll({a, b});
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    return b->transport->counters().handshakes == 1 &&
+           a->transport->QueuedPackets(NodeId(2)) == 0;
+  }));
+  // More frames than kWritesPerWakeMax gathered writes can take.
+  constexpr size_t kBurst = Transport::kQueuePacketsMax;
+  static_assert(kBurst >
+                TcpTransport::kWritesPerWakeMax * Connection::kWritePiecesMax);
+  for (size_t i = 0; i < kBurst; ++i) {
+    ASSERT_EQ(a->transport->SendBytes(NodeId(2), absl::StrCat(i)),
+              SendResult::kQueued);
+  }
+  ASSERT_TRUE(RunUntil(*loop_, [&] {
+    a->transport->CheckInvariants();  // also between the wakes
+    return b->received.size() == kBurst;
+  }));
+  for (size_t i = 0; i < kBurst; ++i) {
+    ASSERT_EQ(b->received[i].bytes, absl::StrCat(i));
+  }
+}
+
 TEST_F(TcpTransportTest, ALargeMessageArrivesWhole) {
   TestNode* a = Node(1);
   TestNode* b = Node(2);
