@@ -341,9 +341,9 @@ class Transport {
   //
   // The default sends on the control lane (SendBytes): a transport with one
   // lane (the simulator's network, the scripted test transport) carries the
-  // same bytes, with an order and bounds that are within this contract;
-  // only the separation is missing, which matters for latency, not for
-  // correctness.
+  // same bytes with the same failure model, and only the separation is
+  // missing (one queue and one order for both), which matters for latency,
+  // not for correctness: the Host takes a refused chunk for a lost one.
   virtual SendResult SendBulk(NodeId to, std::string bytes) {
     return SendBytes(to, std::move(bytes));
   }

@@ -200,14 +200,14 @@ void ScriptedNetwork::Attach(NodeId id, ScriptedTransport* transport) {
 
 void ScriptedNetwork::Detach(NodeId id) { transports_.erase(id); }
 
-Transport::SendResult ScriptedNetwork::Send(Packet packet) {
+Transport::SendResult ScriptedNetwork::Send(Packet packet, bool bulk) {
   if (known_.count(packet.to) == 0) return Transport::SendResult::kUnreachable;
   if (Queued(packet.from, packet.to) >= Transport::kQueuePacketsMax) {
     return Transport::SendResult::kQueueFull;
   }
   const uint64_t sequence = next_sequence_++;
-  history_.push_back(SentPacket{sequence, packet});
-  in_flight_.push_back(SentPacket{sequence, std::move(packet)});
+  history_.push_back(SentPacket{sequence, packet, bulk});
+  in_flight_.push_back(SentPacket{sequence, std::move(packet), bulk});
   return Transport::SendResult::kQueued;
 }
 
@@ -243,17 +243,25 @@ Transport::SendResult ScriptedTransport::Send(NodeId to, raft::Message message) 
   packet.to = to;
   packet.kind = Packet::Kind::kRaft;
   packet.raft = std::move(message);
-  return network_->Send(std::move(packet));
+  return network_->Send(std::move(packet), /*bulk=*/false);
 }
 
 Transport::SendResult ScriptedTransport::SendBytes(NodeId to, std::string bytes) {
+  return SendHostBytes(to, std::move(bytes), /*bulk=*/false);
+}
+
+Transport::SendResult ScriptedTransport::SendBulk(NodeId to, std::string bytes) {
+  return SendHostBytes(to, std::move(bytes), /*bulk=*/true);
+}
+
+Transport::SendResult ScriptedTransport::SendHostBytes(NodeId to, std::string bytes, bool bulk) {
   CHECK(to != self_) << self_ << " sends bytes to itself";
   Packet packet;
   packet.from = self_;
   packet.to = to;
   packet.kind = Packet::Kind::kBytes;
   packet.bytes = std::move(bytes);
-  return network_->Send(std::move(packet));
+  return network_->Send(std::move(packet), bulk);
 }
 
 size_t ScriptedTransport::QueuedPackets(NodeId to) const { return network_->Queued(self_, to); }

@@ -145,6 +145,9 @@ class ScriptedTransport;
 struct SentPacket {
   uint64_t sequence = 0;
   Packet packet;
+  // Sent with SendBulk (the bulk lane). The network holds, bounds and
+  // delivers both lanes alike: only the record tells them apart.
+  bool bulk = false;
 };
 
 using PacketPredicate = std::function<bool(const Packet& packet)>;
@@ -198,7 +201,7 @@ class ScriptedNetwork {
   friend class ScriptedTransport;
   void Attach(NodeId id, ScriptedTransport* transport);
   void Detach(NodeId id);
-  Transport::SendResult Send(Packet packet);
+  Transport::SendResult Send(Packet packet, bool bulk);
   bool Receive(Packet&& packet);
 
   std::set<NodeId> known_;
@@ -222,6 +225,8 @@ class ScriptedTransport final : public Transport {
   void SetReceiver(Receiver receiver) override;
   SendResult Send(NodeId to, raft::Message message) override;
   SendResult SendBytes(NodeId to, std::string bytes) override;
+  // Like SendBytes, recorded as bulk (SentPacket::bulk).
+  SendResult SendBulk(NodeId to, std::string bytes) override;
   size_t QueuedPackets(NodeId to) const override;
 
   bool has_receiver() const { return static_cast<bool>(receiver_); }
@@ -230,6 +235,7 @@ class ScriptedTransport final : public Transport {
 
  private:
   friend class ScriptedNetwork;
+  SendResult SendHostBytes(NodeId to, std::string bytes, bool bulk);
 
   NodeId self_;
   ScriptedNetwork* network_;

@@ -164,6 +164,26 @@ TEST(ScriptedNetworkTest, SendRecordsAndDeliversOnlyWhenTold) {
   EXPECT_EQ(a.QueuedPackets(NodeId(2)), 0u);
 }
 
+TEST(ScriptedNetworkTest, BulkBytesAreRecordedAsBulkAndDeliveredAsBytes) {
+  ScriptedNetwork network;
+  ScriptedTransport a(NodeId(1), &network);
+  ScriptedTransport b(NodeId(2), &network);
+  std::vector<std::string> got;
+  b.SetReceiver([&](Packet&& packet) {
+    EXPECT_EQ(packet.kind, Packet::Kind::kBytes);
+    got.push_back(packet.bytes);
+  });
+  EXPECT_EQ(a.SendBytes(NodeId(2), "control"), Transport::SendResult::kQueued);
+  EXPECT_EQ(a.SendBulk(NodeId(2), "bulk"), Transport::SendResult::kQueued);
+  EXPECT_EQ(a.SendBulk(NodeId(9), "z"), Transport::SendResult::kUnreachable);
+  ASSERT_EQ(network.in_flight().size(), 2u);
+  EXPECT_FALSE(network.in_flight()[0].bulk);
+  EXPECT_TRUE(network.in_flight()[1].bulk);
+  EXPECT_EQ(network.DeliverAll(), 2u);
+  EXPECT_THAT(got, ElementsAre("control", "bulk"));
+  EXPECT_TRUE(network.history()[1].bulk);
+}
+
 TEST(ScriptedNetworkTest, PacketsToANodeWithoutReceiverAreDropped) {
   ScriptedNetwork network;
   ScriptedTransport a(NodeId(1), &network);
