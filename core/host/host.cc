@@ -479,7 +479,20 @@ void Host::OnHostBytes(NodeId from, const std::string& bytes) {
 }
 
 void Host::SendStreamOut(std::vector<StreamOut> out) {
-  for (const StreamOut& item : out) SendHostMessage(item.to, item.message);
+  for (const StreamOut& item : out) {
+    // Chunks take the bulk lane: a snapshot's megabytes must never queue in
+    // front of heartbeats and appends (head-of-line blocking). Acks stay on
+    // the control lane: they are small, and the sender's window moves only
+    // when they arrive, so they must not wait behind bulk traffic of their
+    // own. A chunk the transport drops (a full bulk queue) is resent by the
+    // stream like one lost on the wire; a chunk never goes to this node
+    // (Raft sends no snapshot to itself; the transport CHECKs).
+    if (item.message.has_snapshot_chunk()) {
+      env_.transport->SendBulk(item.to, item.message.SerializeAsString());
+    } else {
+      SendHostMessage(item.to, item.message);
+    }
+  }
 }
 
 void Host::OnSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {

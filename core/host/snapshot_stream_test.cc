@@ -304,6 +304,18 @@ TEST(HostSnapshotTest, ALaggingFollowerGetsTheSnapshotInChunksAndTheLeaderWaitsF
   }
   EXPECT_EQ(network.CountHistory(RaftMessage(raft::MSG_SNAPSHOT)), 0u);
   EXPECT_GE(offsets.size(), 3u) << "the snapshot should take several chunks";
+  // Chunks, and nothing else, take the bulk lane (the acks, heartbeats and
+  // appends beside them the control lane).
+  size_t acks = 0;
+  for (const testing::SentPacket& sent : network.history()) {
+    EXPECT_EQ(sent.bulk, chunks(sent.packet)) << "packet " << sent.sequence;
+    HostMessage message;
+    if (sent.packet.kind == Packet::Kind::kBytes && message.ParseFromString(sent.packet.bytes) &&
+        message.has_snapshot_ack()) {
+      ++acks;
+    }
+  }
+  EXPECT_GE(acks, 1u);
   ASSERT_GE(store.pending(), 1u);
   const LogWrite& pending = store.PendingWrite(store.pending() - 1);
   ASSERT_TRUE(pending.snapshot.has_value());
