@@ -4,18 +4,21 @@
 #include <string>
 #include <vector>
 
+#include "net/transport/tcp_transport.h"
+
 namespace blixard::cli {
 namespace {
 
 inline constexpr char kVersion[] = "0.1.0";
-inline constexpr int kProtocolVersion = 1;
 
 int RunVersion(const std::vector<std::string>& args) {
   if (!args.empty()) {
     std::fprintf(stderr, "blixard version: takes no arguments (got '%s')\n", args[0].c_str());
     return kExitUsage;
   }
-  std::printf("blixard %s (protocol %d)\n", kVersion, kProtocolVersion);
+  // The peer protocol this binary speaks (a node accepts peers from
+  // kProtocolVersionMin up to it).
+  std::printf("blixard %s (protocol %u)\n", kVersion, net::kProtocolVersion);
   return kExitOk;
 }
 
