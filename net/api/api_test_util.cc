@@ -84,52 +84,16 @@ std::string CallFrame(uint64_t call_id, const api::ClientRequest& request) {
   return EncodeCallFrame(call);
 }
 
-RawClient::RawClient(uint16_t port) {
-  absl::StatusOr<Dialing> dialing = StartConnect({"127.0.0.1", port});
-  CHECK(dialing.ok()) << dialing.status();
-  fd_ = std::move(dialing->fd);
-  // A loopback connect completes from the backlog; wait for it without a
-  // loop (the server need not accept for this). Bounded.
-  for (int i = 0; i < 100000; ++i) {
-    sockaddr_in peer{};
-    socklen_t size = sizeof(peer);
-    if (getpeername(fd_.get(), reinterpret_cast<sockaddr*>(&peer), &size) == 0) {
-      return;
-    }
-    CHECK_EQ(errno, ENOTCONN);
-  }
-  CHECK(false) << "raw connect to port " << port << " never completed";
-}
-
-void RawClient::Write(absl::string_view bytes) {
-  while (!bytes.empty()) {
-    const ssize_t sent =
-        send(fd_.get(), bytes.data(), bytes.size(), MSG_NOSIGNAL);
-    CHECK_GT(sent, 0) << "raw client write: errno " << errno;
-    bytes.remove_prefix(static_cast<size_t>(sent));
-  }
-}
-
 bool RawClient::ReadReplies(std::vector<api::ClientReply>* replies) {
-  char buffer[64 * 1024];
-  while (!closed_) {
-    const ssize_t got = recv(fd_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (got == 0) {
-      closed_ = true;
-      break;
-    }
-    if (got < 0) {
-      if (errno == EINTR) continue;
-      if (errno != EAGAIN && errno != EWOULDBLOCK) closed_ = true;
-      break;
-    }
-    decoder_.Feed(absl::string_view(buffer, static_cast<size_t>(got)));
-    while (true) {
-      absl::StatusOr<std::optional<api::ClientReply>> next = decoder_.Next();
-      CHECK(next.ok()) << "the server sent a bad reply: " << next.status();
-      if (!next->has_value()) break;
-      replies->push_back(std::move(**next));
-    }
+  if (closed_) return false;
+  std::string bytes;
+  closed_ = !raw_.ReadAvailable(&bytes);
+  decoder_.Feed(bytes);
+  while (true) {
+    absl::StatusOr<std::optional<api::ClientReply>> next = decoder_.Next();
+    CHECK(next.ok()) << "the server sent a bad reply: " << next.status();
+    if (!next->has_value()) break;
+    replies->push_back(std::move(**next));
   }
   return !closed_;
 }

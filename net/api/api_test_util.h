@@ -24,6 +24,7 @@
 #include "net/api/client_protocol.pb.h"
 #include "net/loop/event_loop.h"
 #include "net/loop/unique_fd.h"
+#include "net/transport/transport_test_util.h"
 
 namespace blixard::net::testing {
 
@@ -68,11 +69,11 @@ std::string CallFrame(uint64_t call_id, const api::ClientRequest& request);
 class RawClient {
  public:
   // Connects to 127.0.0.1:port (CHECKs; completes from the backlog).
-  explicit RawClient(uint16_t port);
+  explicit RawClient(uint16_t port) : raw_(port) {}
 
   // Writes all of `bytes` (CHECKs; tests write what the socket buffer
   // takes).
-  void Write(absl::string_view bytes);
+  void Write(absl::string_view bytes) { raw_.Write(bytes); }
 
   // Reads what is there without blocking and appends the decoded replies.
   // False once the server closed the connection (or sent garbage).
@@ -82,10 +83,10 @@ class RawClient {
   bool ClosedByPeer();
 
   // Closes our end.
-  void Close() { fd_.Reset(); }
+  void Close() { raw_.Close(); }
 
  private:
-  UniqueFd fd_;
+  RawPeer raw_;  // the socket; this class decodes what it reads
   ReplyDecoder decoder_{kFrameBodyBytesMax};
   bool closed_ = false;
 };

@@ -136,15 +136,23 @@ void RawPeer::Write(absl::string_view bytes) {
   }
 }
 
-bool RawPeer::ClosedByPeer() {
-  char buffer[4096];
+bool RawPeer::ReadAvailable(std::string* out) {
+  char buffer[64 * 1024];
   while (true) {
     const ssize_t got = recv(fd_.get(), buffer, sizeof(buffer), MSG_DONTWAIT);
-    if (got > 0) continue;
-    if (got == 0) return true;
+    if (got > 0) {
+      out->append(buffer, static_cast<size_t>(got));
+      continue;
+    }
+    if (got == 0) return false;
     if (errno == EINTR) continue;
-    return errno != EAGAIN && errno != EWOULDBLOCK;  // ECONNRESET: closed
+    return errno == EAGAIN || errno == EWOULDBLOCK;  // ECONNRESET: closed
   }
+}
+
+bool RawPeer::ClosedByPeer() {
+  std::string ignored;
+  return !ReadAvailable(&ignored);
 }
 
 DeafListener::DeafListener(int receive_buffer_bytes) {

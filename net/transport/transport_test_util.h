@@ -78,9 +78,16 @@ class RawPeer {
   // buffer always takes).
   void Write(absl::string_view bytes);
 
+  // Appends what has arrived to `out` without blocking. False once the
+  // other end has closed or reset the connection.
+  bool ReadAvailable(std::string* out);
+
   // True once the other end has closed or reset the connection (reads
   // without blocking; discards what it reads).
   bool ClosedByPeer();
+
+  // Closes our end.
+  void Close() { fd_.Reset(); }
 
  private:
   UniqueFd fd_;
