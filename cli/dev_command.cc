@@ -1,11 +1,9 @@
 #include "cli/dev_command.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
 #include <stdlib.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -21,6 +19,7 @@
 #include "absl/flags/flag.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "net/transport/socket.h"
 
 ABSL_FLAG(int, dev_nodes, 3, "number of nodes (1-9)");
 ABSL_FLAG(std::string, dev_data_dir, "",
@@ -35,27 +34,6 @@ namespace {
 constexpr int kNodesMax = 9;
 // How long stopped nodes get to exit before SIGKILL.
 constexpr std::chrono::seconds kStopGrace(10);
-
-// `count` distinct loopback ports that were free a moment ago: each bound
-// with port 0 and held until all are chosen, so the kernel hands out
-// distinct ones; then released for the nodes to bind.
-bool FreePorts(int count, std::vector<int>* ports) {
-  std::vector<int> fds;
-  bool ok = true;
-  for (int i = 0; i < count && ok; ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    ok = fd >= 0 && bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0 &&
-         getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0;
-    if (fd >= 0) fds.push_back(fd);
-    if (ok) ports->push_back(ntohs(addr.sin_port));
-  }
-  for (int fd : fds) close(fd);
-  return ok;
-}
 
 struct Child {
   int id = 0;
@@ -94,11 +72,13 @@ int RunDev(const std::vector<std::string>& args) {
                  std::strerror(errno));
     return kExitUsage;
   }
-  std::vector<int> ports;
-  if (!FreePorts(2 * nodes, &ports)) {
-    std::fprintf(stderr, "blixard dev: could not find %d free loopback ports\n", 2 * nodes);
+  absl::StatusOr<std::vector<uint16_t>> free = net::FreeLoopbackPorts(2 * static_cast<size_t>(nodes));
+  if (!free.ok()) {
+    std::fprintf(stderr, "blixard dev: could not find %d free loopback ports: %s\n", 2 * nodes,
+                 free.status().ToString().c_str());
     return kExitFailure;
   }
+  const std::vector<uint16_t>& ports = *free;
   std::vector<std::string> members, endpoints;
   for (int i = 1; i <= nodes; ++i) {
     members.push_back(absl::StrCat(i, "=127.0.0.1:", ports[static_cast<size_t>(2 * i - 2)]));

@@ -1,10 +1,8 @@
 #include "net/testing/process_cluster.h"
 
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -18,34 +16,11 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/check.h"
+#include "net/transport/socket.h"
 
 extern char** environ;
 
 namespace blixard::net::testing {
-namespace {
-
-absl::Status FreePorts(int count, std::vector<int>* ports) {
-  std::vector<int> fds;
-  absl::Status status;
-  for (int i = 0; i < count && status.ok(); ++i) {
-    const int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    socklen_t len = sizeof(addr);
-    if (fd < 0 || bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0 ||
-        getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
-      status = absl::UnavailableError(absl::StrCat("no free port: ", std::strerror(errno)));
-    } else {
-      ports->push_back(ntohs(addr.sin_port));
-    }
-    if (fd >= 0) fds.push_back(fd);
-  }
-  for (int fd : fds) close(fd);
-  return status;
-}
-
-}  // namespace
 
 absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Create(
     ProcessClusterOptions options) {
@@ -53,12 +28,13 @@ absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Create(
     return absl::InternalError(absl::StrCat("mkdir ", options.base_dir, ": ", std::strerror(errno)));
   }
   std::unique_ptr<ProcessCluster> cluster(new ProcessCluster(std::move(options)));
-  std::vector<int> ports;
-  if (absl::Status s = FreePorts(2 * cluster->options_.nodes, &ports); !s.ok()) return s;
+  absl::StatusOr<std::vector<uint16_t>> ports =
+      FreeLoopbackPorts(2 * static_cast<size_t>(cluster->options_.nodes));
+  if (!ports.ok()) return ports.status();
   for (int i = 1; i <= cluster->options_.nodes; ++i) {
     Node& node = cluster->nodes_[i];
-    node.peer_port = ports[static_cast<size_t>(2 * i - 2)];
-    node.client_port = ports[static_cast<size_t>(2 * i - 1)];
+    node.peer_port = (*ports)[static_cast<size_t>(2 * i - 2)];
+    node.client_port = (*ports)[static_cast<size_t>(2 * i - 1)];
   }
   return cluster;
 }

@@ -91,6 +91,18 @@ absl::StatusOr<uint16_t> LocalPort(int fd) {
   return ntohs(where.sin_port);
 }
 
+absl::StatusOr<std::vector<uint16_t>> FreeLoopbackPorts(size_t count) {
+  std::vector<UniqueFd> held;
+  std::vector<uint16_t> ports;
+  for (size_t i = 0; i < count; ++i) {
+    ASSIGN_OR_RETURN(UniqueFd fd, ListenTcp({"127.0.0.1", 0}, 1));
+    ASSIGN_OR_RETURN(const uint16_t port, LocalPort(fd.get()));
+    ports.push_back(port);
+    held.push_back(std::move(fd));
+  }
+  return ports;  // `held` closes them
+}
+
 absl::StatusOr<std::optional<AcceptedSocket>> AcceptTcp(int listen_fd) {
   while (true) {
     sockaddr_in remote{};

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -58,6 +59,14 @@ absl::StatusOr<UniqueFd> ListenTcp(const SocketAddress& address, int backlog,
 
 // The port a socket is bound to. Errors: getsockname's ErrnoStatus.
 absl::StatusOr<uint16_t> LocalPort(int fd);
+
+// `count` distinct loopback ports that were free a moment ago, for a
+// process to pass to children it starts (`blixard dev`, multi-process
+// tests): each is bound with port 0 and held until all are chosen, so the
+// kernel hands out distinct ones, then released. Another process may take
+// one before the child binds it (the child then fails to start). Errors:
+// the bind's.
+absl::StatusOr<std::vector<uint16_t>> FreeLoopbackPorts(size_t count);
 
 struct AcceptedSocket {
   UniqueFd fd;
