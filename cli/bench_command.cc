@@ -35,13 +35,7 @@ int RunBench(const std::vector<std::string>& args) {
     return kExitUsage;
   }
   // The leader's client address: the one endpoint whose node says it leads.
-  std::optional<net::SocketAddress> leader;
-  for (size_t i = 0; i < (*client)->endpoint_count() && !leader.has_value(); ++i) {
-    absl::StatusOr<api::NodeStatus> status = (*client)->NodeStatusAt(i);
-    if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
-      leader = (*client)->endpoint(i);
-    }
-  }
+  const std::optional<net::SocketAddress> leader = (*client)->FindLeader();
   if (!leader.has_value()) {
     std::fprintf(stderr, "blixard bench: no endpoint is the leader right now\n");
     return kExitUnavailable;

@@ -388,6 +388,14 @@ absl::StatusOr<api::ClientResponse> Client::Call(api::ClientRequest request) {
       write_note));
 }
 
+std::optional<SocketAddress> Client::FindLeader() {
+  for (size_t i = 0; i < endpoints_.size(); ++i) {
+    absl::StatusOr<api::NodeStatus> status = NodeStatusAt(i);
+    if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) return endpoint(i);
+  }
+  return std::nullopt;
+}
+
 absl::StatusOr<api::NodeStatus> Client::NodeStatusAt(size_t index) {
   CHECK(loop_->InLoopThread());
   CHECK_LT(index, endpoints_.size());

@@ -173,6 +173,10 @@ class Client {
   // endpoint < endpoint_count().
   absl::StatusOr<api::NodeStatus> NodeStatusAt(size_t endpoint);
 
+  // Asks the endpoints for their status in turn (NodeStatusAt) and returns
+  // the address of the first that says it leads; nullopt when none does.
+  std::optional<SocketAddress> FindLeader();
+
   uint64_t client_id() const { return client_id_; }
   // The sequence the next write will carry.
   uint64_t next_sequence() const { return next_sequence_; }

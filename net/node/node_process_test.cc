@@ -151,6 +151,23 @@ std::string Get(Client& client, const std::string& key) {
   return response->query_result().kv().value();
 }
 
+// Waits (bounded) until node `id` has applied the leader's commit index.
+bool WaitCaughtUp(Client& client, int id) {
+  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
+  while (std::chrono::steady_clock::now() < deadline) {
+    uint64_t commit = 0, applied = 0;
+    for (size_t i = 0; i < client.endpoint_count(); ++i) {
+      absl::StatusOr<api::NodeStatus> status = client.NodeStatusAt(i);
+      if (!status.ok()) continue;
+      if (status->role() == api::NodeStatus::ROLE_LEADER) commit = status->commit_index();
+      if (status->node_id() == static_cast<uint64_t>(id)) applied = status->applied_index();
+    }
+    if (commit > 0 && applied >= commit) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  return false;
+}
+
 TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEverywhere) {
   constexpr int kWrites = 1000;
   constexpr int kClients = 4;
@@ -192,13 +209,7 @@ TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEvery
   }
   // Closed-loop load on the new leader (what `blixard bench put` runs):
   // every put acknowledged, one latency each.
-  std::optional<SocketAddress> leader_address;
-  for (size_t i = 0; i < after->endpoint_count() && !leader_address; ++i) {
-    absl::StatusOr<api::NodeStatus> status = after->NodeStatusAt(i);
-    if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
-      leader_address = after->endpoint(i);
-    }
-  }
+  const std::optional<SocketAddress> leader_address = after->FindLeader();
   ASSERT_TRUE(leader_address.has_value());
   PutBenchOptions bench;
   bench.endpoint = *leader_address;
@@ -215,19 +226,7 @@ TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEvery
   // The killed node restarts and catches up with the leader's commit.
   ASSERT_OK(cluster->Start(leader.id));
   std::unique_ptr<Client> all = ClientFor(cluster->endpoints());
-  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  bool caught_up = false;
-  while (!caught_up && std::chrono::steady_clock::now() < deadline) {
-    uint64_t commit = 0, applied = 0;
-    for (size_t i = 0; i < all->endpoint_count(); ++i) {
-      absl::StatusOr<api::NodeStatus> status = all->NodeStatusAt(i);
-      if (!status.ok()) continue;
-      if (status->role() == api::NodeStatus::ROLE_LEADER) commit = status->commit_index();
-      if (status->node_id() == static_cast<uint64_t>(leader.id)) applied = status->applied_index();
-    }
-    caught_up = commit > 0 && applied >= commit;
-    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
+  const bool caught_up = WaitCaughtUp(*all, leader.id);
   EXPECT_TRUE(caught_up) << "the restarted node did not catch up";
   EXPECT_EQ(acknowledged, kWrites);
 }
@@ -240,12 +239,7 @@ absl::StatusOr<PutBenchResult> LoadOnLeader(Client& client, PutBenchOptions load
   for (int attempt = 0; attempt < 5 && total.ok < load.ops; ++attempt) {
     std::optional<SocketAddress> leader;
     for (int probe = 0; probe < 100 && !leader; ++probe) {
-      for (size_t i = 0; i < client.endpoint_count() && !leader; ++i) {
-        absl::StatusOr<api::NodeStatus> status = client.NodeStatusAt(i);
-        if (status.ok() && status->role() == api::NodeStatus::ROLE_LEADER) {
-          leader = client.endpoint(i);
-        }
-      }
+      leader = client.FindLeader();
       if (!leader) std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (!leader) return absl::UnavailableError("no leader");
@@ -307,19 +301,7 @@ TEST(NodeProcessTest, ALaggingNodeCatchesUpThroughA64MiBSnapshotWhileTheLeaderSe
   const uint64_t bytes = std::strtoull(log.c_str() + open + 1, nullptr, 10);
   EXPECT_GE(bytes, uint64_t{64} << 20) << log.substr(at, 120);
   // It catches up with the leader's commit.
-  const auto deadline = std::chrono::steady_clock::now() + seconds(120);
-  bool caught_up = false;
-  while (!caught_up && std::chrono::steady_clock::now() < deadline) {
-    uint64_t commit = 0, applied = 0;
-    for (size_t i = 0; i < client->endpoint_count(); ++i) {
-      absl::StatusOr<api::NodeStatus> status = client->NodeStatusAt(i);
-      if (!status.ok()) continue;
-      if (status->role() == api::NodeStatus::ROLE_LEADER) commit = status->commit_index();
-      if (status->node_id() == static_cast<uint64_t>(lagging)) applied = status->applied_index();
-    }
-    caught_up = commit > 0 && applied >= commit;
-    if (!caught_up) std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  const bool caught_up = WaitCaughtUp(*client, lagging);
   EXPECT_TRUE(caught_up) << "node " << lagging << " did not catch up";
 }
 
