@@ -510,18 +510,19 @@ void Host::OnSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
   // A snapshot that does not decode into a valid state (a corrupted
   // transfer, a buggy peer) must never reach the core: once durable it
   // would be restored at every start, and fail every time. Checked on a
-  // scratch state machine; the real one restores it once it is durable.
-  {
-    ClusterStateMachine scratch(options_.state_machine);
-    if (const absl::Status valid = scratch.Restore(complete->snapshot().data()); !valid.ok()) {
-      logger_->Error("n", options_.id.value(), " refused the snapshot at index ", index.value(),
-                     " from n", from.value(), ": ", valid.ToString());
-      out.clear();
-      snapshot_receiver_.OnStepped(from, /*queued=*/false, &out);
-      SendStreamOut(std::move(out));
-      return;
-    }
+  // scratch state machine, which becomes the real one's state once the
+  // snapshot is durable (FinishPersist), so it is decoded only once.
+  auto scratch = std::make_unique<ClusterStateMachine>(options_.state_machine);
+  if (const absl::Status valid = scratch->Restore(complete->snapshot().data()); !valid.ok()) {
+    logger_->Error("n", options_.id.value(), " refused the snapshot at index ", index.value(),
+                   " from n", from.value(), ": ", valid.ToString());
+    out.clear();
+    snapshot_receiver_.OnStepped(from, /*queued=*/false, &out);
+    SendStreamOut(std::move(out));
+    return;
   }
+  restored_snapshot_ = RestoredSnapshot{index, Term(complete->snapshot().metadata().term()),
+                                        std::move(scratch)};
   const absl::Status status = raw_node_->Step(std::move(*complete));
   if (!status.ok()) {
     logger_->Debug("n", options_.id.value(), " refused a snapshot from n", from.value(), ": ",
@@ -529,7 +530,9 @@ void Host::OnSnapshotChunk(NodeId from, const SnapshotChunk& chunk) {
   }
   ProcessReady();
   out.clear();
-  snapshot_receiver_.OnStepped(from, status.ok() && last_queued_snapshot_ == index, &out);
+  const bool queued = status.ok() && last_queued_snapshot_ == index;
+  if (!queued) restored_snapshot_.reset();  // the core did not take it
+  snapshot_receiver_.OnStepped(from, queued, &out);
   SendStreamOut(std::move(out));
 }
 

@@ -349,6 +349,15 @@ class Host {
   // The index of the last snapshot from a leader that the core handed over
   // to be made durable (0: none).
   Index last_queued_snapshot_;
+  // The last snapshot received, already decoded into a state (validation
+  // needs it anyway); installed when the snapshot at that position is
+  // durable, instead of decoding it a second time.
+  struct RestoredSnapshot {
+    Index index;
+    Term term;
+    std::unique_ptr<ClusterStateMachine> state;
+  };
+  std::optional<RestoredSnapshot> restored_snapshot_;
 
   std::deque<PendingPersist> persisting_;
   // Term and vote as last handed to the LogStore, and a newer hard state

@@ -172,11 +172,19 @@ void Host::FinishPersist(PendingPersist persist) {
   // Durable now: the core may read it from storage and act on it.
   if (persist.snapshot.has_value()) {
     const raft::Snapshot& snapshot = *persist.snapshot;
-    const absl::Status restored = sm_->Restore(snapshot.data());
+    if (restored_snapshot_.has_value() &&
+        restored_snapshot_->index == Index(snapshot.metadata().index()) &&
+        restored_snapshot_->term == Term(snapshot.metadata().term())) {
+      // Decoded and validated when it arrived (OnSnapshotChunk).
+      *sm_ = std::move(*restored_snapshot_->state);
+    } else {
+      // A snapshot from the leader that does not decode is a bug in a peer
+      // or a corrupted transfer; running on with half a state would be worse.
+      CHECK_OK(sm_->Restore(snapshot.data()))
+          << "installing snapshot at " << snapshot.metadata().index();
+    }
+    restored_snapshot_.reset();
     if (agent_ != nullptr) agent_->MarkDirty();
-    // A snapshot from the leader that does not decode is a bug in a peer
-    // or a corrupted transfer; running on with half a state would be worse.
-    CHECK_OK(restored) << "installing snapshot at " << snapshot.metadata().index();
     CHECK_OK(storage_.ApplySnapshot(snapshot));
     conf_state_ = snapshot.metadata().conf_state();
     applied_ = Index(snapshot.metadata().index());
