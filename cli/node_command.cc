@@ -100,29 +100,14 @@ absl::StatusOr<net::NodeConfigFile> ReadConfigFile(const std::string& path) {
   return file;
 }
 
-// The flags the user set besides --config (which excludes them).
+// The node flags the user set besides --config and --log_level (--config
+// excludes the others): those whose value is not their default.
 std::vector<std::string> NodeFlagsSet() {
   std::vector<std::string> set;
-  const net::NodeConfigFile now = FileFromFlags();
-  net::NodeConfigFile defaults;
-  defaults.set_cluster_token("blixard");
-  defaults.set_listen_peer("127.0.0.1:2380");
-  defaults.set_listen_client("127.0.0.1:2379");
-  defaults.set_initial_cluster_state("new");
-  defaults.set_tick_ms(100);
-  defaults.set_election_ticks(10);
-  defaults.set_heartbeat_ticks(1);
-  defaults.set_snapshot_interval(10000);
-  defaults.set_log_retain(1000);
-  const google::protobuf::Descriptor* descriptor = now.GetDescriptor();
-  const google::protobuf::Reflection* reflection = now.GetReflection();
-  for (int i = 0; i < descriptor->field_count(); ++i) {
-    const google::protobuf::FieldDescriptor* field = descriptor->field(i);
-    std::string a, b;
-    google::protobuf::TextFormat::PrintFieldValueToString(now, field, -1, &a);
-    google::protobuf::TextFormat::PrintFieldValueToString(defaults, field, -1, &b);
-    if (a != b || reflection->HasField(now, field) != reflection->HasField(defaults, field)) {
-      set.push_back(field->name());
+  for (const CommandFlag& bound : NodeCommand().flags) {
+    if (bound.name == "config" || bound.name == "log_level") continue;
+    if (bound.flag->CurrentValue() != bound.flag->DefaultValue()) {
+      set.push_back(std::string(bound.name));
     }
   }
   return set;
