@@ -6,7 +6,6 @@
 #include <cerrno>
 #include <utility>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/types/span.h"
@@ -81,23 +80,11 @@ struct Client::CallLog {
 };
 
 absl::StatusOr<SocketAddress> ParseEndpoint(absl::string_view endpoint) {
-  const size_t colon = endpoint.rfind(':');
-  if (colon == absl::string_view::npos) {
+  ASSIGN_OR_RETURN(SocketAddress address, ParseSocketAddress(endpoint));
+  if (address.port == 0) {
     return absl::InvalidArgumentError(
-        absl::StrCat("endpoint \"", endpoint, "\": want HOST:PORT"));
+        absl::StrCat("endpoint \"", endpoint, "\": the port must be 1..65535"));
   }
-  SocketAddress address;
-  address.host = std::string(endpoint.substr(0, colon));
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(endpoint.substr(colon + 1), &port) || port < 1 ||
-      port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "endpoint \"", endpoint, "\": the port must be 1..65535"));
-  }
-  address.port = static_cast<uint16_t>(port);
-  RETURN_IF_ERROR(Annotate(
-      ValidateSocketAddress(address),
-      absl::StrCat("endpoint \"", endpoint, "\" (numeric IPv4 only): ")));
   return address;
 }
 

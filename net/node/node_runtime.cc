@@ -1,6 +1,5 @@
 #include "net/node/node_runtime.h"
 
-#include <arpa/inet.h>
 #include <sys/stat.h>
 
 #include <cerrno>
@@ -17,28 +16,6 @@
 #include "net/api/client_handler.h"
 
 namespace blixard::net {
-
-absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text) {
-  const size_t colon = text.rfind(':');
-  if (colon == absl::string_view::npos) {
-    return absl::InvalidArgumentError(absl::StrCat("address '", text, "' is not HOST:PORT"));
-  }
-  SocketAddress address;
-  address.host = std::string(text.substr(0, colon));
-  in_addr ignored;
-  if (inet_pton(AF_INET, address.host.c_str(), &ignored) != 1) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address '", text, "': '", address.host,
-                     "' is not a numeric IPv4 address (names would block the loop on DNS)"));
-  }
-  uint32_t port = 0;
-  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("address '", text, "': port '", text.substr(colon + 1), "' is not 0..65535"));
-  }
-  address.port = static_cast<uint16_t>(port);
-  return address;
-}
 
 absl::StatusOr<std::map<NodeId, SocketAddress>> ParseInitialCluster(absl::string_view text) {
   std::map<NodeId, SocketAddress> members;

@@ -47,10 +47,6 @@
 
 namespace blixard::net {
 
-// "HOST:PORT" with a numeric IPv4 host (the loop never blocks on DNS).
-// INVALID_ARGUMENT naming what is wrong.
-absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text);
-
 // "1=HOST:PORT,2=HOST:PORT,...": each member's id and peer address.
 // INVALID_ARGUMENT naming the bad element (an id of 0, a repeated id, a bad
 // address, an empty list).

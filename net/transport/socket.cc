@@ -8,6 +8,7 @@
 #include <cerrno>
 #include <utility>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/check.h"
 #include "core/base/status_macros.h"
@@ -50,6 +51,28 @@ UniqueFd NewTcpSocket() {
 
 std::string SocketAddress::ToString() const {
   return absl::StrCat(host, ":", port);
+}
+
+absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text) {
+  const size_t colon = text.rfind(':');
+  if (colon == absl::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("address '", text, "' is not HOST:PORT"));
+  }
+  SocketAddress address;
+  address.host = std::string(text.substr(0, colon));
+  in_addr ignored;
+  if (inet_pton(AF_INET, address.host.c_str(), &ignored) != 1) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", text, "': '", address.host,
+                     "' is not a numeric IPv4 address (names would block the loop on DNS)"));
+  }
+  uint32_t port = 0;
+  if (!absl::SimpleAtoi(text.substr(colon + 1), &port) || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("address '", text, "': port '", text.substr(colon + 1), "' is not 0..65535"));
+  }
+  address.port = static_cast<uint16_t>(port);
+  return address;
 }
 
 absl::Status ValidateSocketAddress(const SocketAddress& address) {

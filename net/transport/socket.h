@@ -37,6 +37,11 @@ struct SocketAddress {
 // INVALID_ARGUMENT unless `host` is a numeric IPv4 address.
 absl::Status ValidateSocketAddress(const SocketAddress& address);
 
+// "HOST:PORT" with a numeric IPv4 host (the loop never blocks on DNS) and
+// a port in 0..65535 (0: ephemeral, for a listener). INVALID_ARGUMENT
+// naming what is wrong.
+absl::StatusOr<SocketAddress> ParseSocketAddress(absl::string_view text);
+
 // Socket options set before a socket connects or listens (a buffer size
 // set later does not change the window scale negotiated in the handshake).
 struct SocketOptions {
