@@ -13,6 +13,7 @@
 #include "cli/command.h"
 #include "cli/dev_command.h"
 #include "cli/kv_command.h"
+#include "cli/member_command.h"
 #include "cli/node_command.h"
 #include "cli/sim_command.h"
 #include "cli/version_command.h"
@@ -22,8 +23,9 @@ namespace {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
-  const std::vector<Command> commands = {BenchCommand(), ClusterCommand(), DevCommand(), KvCommand(),
-                                        NodeCommand(),  SimCommand(),     VersionCommand()};
+  const std::vector<Command> commands = {BenchCommand(), ClusterCommand(), DevCommand(),
+                                        KvCommand(),    MemberCommand(),  NodeCommand(),
+                                        SimCommand(),   VersionCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }

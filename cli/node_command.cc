@@ -9,6 +9,7 @@
 #include "absl/flags/flag.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "core/base/logger.h"
 #include "core/base/status_macros.h"
@@ -26,6 +27,11 @@ ABSL_FLAG(std::string, node_initial_cluster_state, "new",
           "new: an empty store bootstraps the cluster; existing: it waits to be added");
 ABSL_FLAG(std::string, node_cluster_token, "blixard",
           "names the cluster (distinct per cluster): stores and peers of another are refused");
+ABSL_FLAG(std::string, node_cluster_id, "",
+          "the cluster id in hex, as `blixard member add` prints it (instead of --cluster_token)");
+ABSL_FLAG(std::string, node_advertise_client, "",
+          "HOST:PORT where clients reach this node, as recorded in the member list "
+          "(default: --listen_client with the port bound)");
 ABSL_FLAG(uint64_t, node_tick_ms, 100, "Raft tick, milliseconds");
 ABSL_FLAG(int, node_election_ticks, 10, "ticks without a leader before an election");
 ABSL_FLAG(int, node_heartbeat_ticks, 1, "ticks between a leader's heartbeats");
@@ -57,6 +63,18 @@ absl::StatusOr<NodeConfig> ConfigFrom(const net::NodeConfigFile& file) {
   ASSIGN_OR_RETURN(config.listen_client, net::ParseSocketAddress(file.listen_client()));
   ASSIGN_OR_RETURN(config.initial_cluster, net::ParseInitialCluster(file.initial_cluster()));
   ASSIGN_OR_RETURN(config.initial_cluster_state, ParseState(file.initial_cluster_state()));
+  if (!file.cluster_id().empty()) {
+    if (!file.cluster_token().empty() && file.cluster_token() != "blixard") {
+      return absl::InvalidArgumentError("set the cluster token or the cluster id, not both");
+    }
+    if (!absl::SimpleHexAtoi(file.cluster_id(), &config.cluster_id) || config.cluster_id == 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "cluster id '", file.cluster_id(), "' is not a non-zero hexadecimal number"));
+    }
+  }
+  if (!file.advertise_client().empty()) {
+    ASSIGN_OR_RETURN(config.advertise_client, net::ParseSocketAddress(file.advertise_client()));
+  }
   if (file.tick_ms() != 0) {
     if (file.tick_ms() > 60'000) {
       return absl::InvalidArgumentError(absl::StrCat("tick_ms ", file.tick_ms(), " above 60000"));
@@ -74,6 +92,8 @@ net::NodeConfigFile FileFromFlags() {
   net::NodeConfigFile file;
   file.set_id(absl::GetFlag(FLAGS_node_id));
   file.set_cluster_token(absl::GetFlag(FLAGS_node_cluster_token));
+  file.set_cluster_id(absl::GetFlag(FLAGS_node_cluster_id));
+  file.set_advertise_client(absl::GetFlag(FLAGS_node_advertise_client));
   file.set_data_dir(absl::GetFlag(FLAGS_node_data_dir));
   file.set_listen_peer(absl::GetFlag(FLAGS_node_listen_peer));
   file.set_listen_client(absl::GetFlag(FLAGS_node_listen_client));
@@ -173,7 +193,15 @@ int RunNode(const std::vector<std::string>& args) {
     return usage ? kExitUsage : kExitFailure;
   }
   (*node)->Run();
+  const bool removed = (*node)->removed();
+  const uint64_t removed_index = (*node)->removed_index().value();
   node->reset();  // the store makes queued writes durable, then closes
+  if (removed) {
+    std::fprintf(stderr,
+                 "blixard node: this node was removed from the cluster (conf change at index "
+                 "%llu): stopped for good\n",
+                 static_cast<unsigned long long>(removed_index));
+  }
   logger.Info("stopped");
   return kExitOk;
 }
@@ -193,6 +221,8 @@ const Command& NodeCommand() {
           BindFlag("initial_cluster", FLAGS_node_initial_cluster),
           BindFlag("initial_cluster_state", FLAGS_node_initial_cluster_state),
           BindFlag("cluster_token", FLAGS_node_cluster_token),
+          BindFlag("cluster_id", FLAGS_node_cluster_id),
+          BindFlag("advertise_client", FLAGS_node_advertise_client),
           BindFlag("tick_ms", FLAGS_node_tick_ms),
           BindFlag("election_ticks", FLAGS_node_election_ticks),
           BindFlag("heartbeat_ticks", FLAGS_node_heartbeat_ticks),

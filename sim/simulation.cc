@@ -15,6 +15,7 @@
 #include "core/base/logger.h"
 #include "core/base/rng.h"
 #include "core/host/host.h"
+#include "core/host/membership.h"
 #include "core/proto/raft.pb.h"
 #include "sim/checker/execution_checker.h"
 #include "sim/checker/log_time_checker.h"
@@ -36,10 +37,6 @@ constexpr int64_t kTickUs = 100'000;
 // Events the liveness phase may run before it is declared stuck: a bound on
 // a livelock, far above what a healthy cluster needs.
 constexpr uint64_t kLivenessEventsMax = 50'000'000;
-// A learner is promoted only when its log is within this many entries of
-// the leader's commit index (etcd refuses to promote a learner that is not
-// "ready"), so promotion does not stall commits while it catches up.
-constexpr uint64_t kPromoteLagMax = 64;
 
 uint64_t EntryHash(const raft::Entry& entry) {
   std::string bytes;
@@ -680,56 +677,31 @@ class Simulation final : public ClusterAccess,
     host::Host* leader = CurrentLeader();
     if (leader == nullptr) return skip("no leader");
     const raft::Status status = leader->raw_node().GetStatus();
-    if (status.conf_change_pending) return skip("a change is pending");
-    const raft::ConfState& config = status.config;
-    if (config.voters_outgoing_size() > 0) return skip("joint configuration");
-    std::set<uint64_t> voters(config.voters().begin(), config.voters().end());
-    const std::set<uint64_t> learners(config.learners().begin(), config.learners().end());
     NodeId target = fault.kind == FaultKind::kRemoveLeader ? leader->id() : fault.nodes.front();
     if (nodes_.count(target) == 0) return skip("no such node");
-    const uint64_t t = target.value();
-    // Voters the leader heard from lately (itself included).
-    auto active = [&](const std::set<uint64_t>& set) {
-      size_t n = 0;
-      for (uint64_t v : set) {
-        auto pr = status.progress.find(NodeId(v));
-        if (NodeId(v) == leader->id() || (pr != status.progress.end() && pr->second.recent_active)) ++n;
-      }
-      return n;
-    };
     raft::ConfChange change;
     raft::ConfChangeSingle* single = change.add_changes();
-    single->set_node_id(t);
+    single->set_node_id(target.value());
+    host::MemberChangeKind change_kind = host::MemberChangeKind::kAddLearner;
     switch (fault.kind) {
       case FaultKind::kAddLearner:
-        if (voters.count(t) > 0 || learners.count(t) > 0) return skip("already a member");
+        change_kind = host::MemberChangeKind::kAddLearner;
         single->set_type(raft::CONF_CHANGE_ADD_LEARNER_NODE);
         break;
-      case FaultKind::kPromote: {
-        if (learners.count(t) == 0) return skip("not a learner");
-        auto pr = status.progress.find(target);
-        if (pr == status.progress.end() ||
-            pr->second.match.value() + kPromoteLagMax < status.commit.value()) {
-          return skip("learner not caught up");
-        }
-        voters.insert(t);
-        if (active(voters) < voters.size() / 2 + 1) return skip("would lose quorum");
+      case FaultKind::kPromote:
+        change_kind = host::MemberChangeKind::kPromote;
         single->set_type(raft::CONF_CHANGE_ADD_NODE);
         break;
-      }
       case FaultKind::kRemove:
       case FaultKind::kRemoveLeader:
-        if (voters.count(t) == 0 && learners.count(t) == 0) return skip("not a member");
-        if (voters.count(t) > 0) {
-          if (voters.size() <= 1) return skip("the last voter");
-          voters.erase(t);
-          if (active(voters) < voters.size() / 2 + 1) return skip("would lose quorum");
-        }
+        change_kind = host::MemberChangeKind::kRemove;
         single->set_type(raft::CONF_CHANGE_REMOVE_NODE);
         break;
       default:
         CHECK(false) << kind;
     }
+    const absl::Status allowed = host::CheckMemberChange(status, change_kind, target);
+    if (!allowed.ok()) return skip(allowed.message());
     if (!leader->ProposeConfChange(change)) return skip("not accepted");
     ++report_.membership_proposed;
     return true;

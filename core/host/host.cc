@@ -308,7 +308,7 @@ void Host::Boot(raft::HardState hard_state, std::optional<raft::Snapshot> snapsh
   commit_ = Index(hard_state.commit());
   term_ = Term(hard_state.term());
   observer_->OnBoot(options_.id, term_, NodeId(hard_state.vote()));
-  CheckMemberRecord();  // the state a snapshot restored may already say
+  MembersChanged();  // the state a snapshot restored may already say
   if (snapshot.has_value()) {
     observer_->OnSnapshotApplied(options_.id, applied, Term(snapshot->metadata().term()),
                                  observer_->WantsDigests() ? sm_->Digest() : 0);
@@ -359,6 +359,7 @@ void Host::OnTick() {
   // would make it vote for itself.
   if (may_vote()) raw_node_->Tick();
   MaybeProposeJoined();
+  MaybePublishAttributes();
   SweepForwards();
   {
     const MonoMicros now = Now();
@@ -385,6 +386,9 @@ void Host::OnTick() {
 }
 
 void Host::OnPacket(Packet&& packet) {
+  // A node the configuration no longer holds may not know it (the leader
+  // stops replicating to it once its removal commits): tell it.
+  if (raw_node_ != nullptr) TellRemoved(packet.from);
   if (packet.kind == Packet::Kind::kBytes) {
     OnHostBytes(packet.from, packet.bytes);
     ProcessReady();
@@ -470,6 +474,9 @@ void Host::OnHostBytes(NodeId from, const std::string& bytes) {
       return;
     case HostMessage::kSnapshotAck:
       OnSnapshotAck(from, message.snapshot_ack());
+      return;
+    case HostMessage::kMemberRemoved:
+      if (from != options_.id) NoteRemoved(Index(message.member_removed().index()), from);
       return;
     case HostMessage::BODY_NOT_SET:
       logger_->Warning("n", options_.id.value(), " dropped an empty host message from n",
@@ -582,7 +589,11 @@ void Host::CheckJoined(const raft::ConfState& conf, Index index) {
 
 void Host::CheckMemberRecord() {
   const cluster::MemberRecord* record = sm_->FindMember(options_.id.value());
-  if (record == nullptr || wiped_member_) return;
+  if (record != nullptr && record->role() == cluster::MEMBER_ROLE_REMOVED) {
+    NoteRemoved(Index(record->changed_index()), options_.id);
+  }
+  // No record, or one from a conf change that no store has claimed yet.
+  if (record == nullptr || record->store_nonce() == 0 || wiped_member_) return;
   if (record->store_nonce() == store_identity_.store_nonce) {
     if (store_identity_.confirmed) return;
     store_identity_.confirmed = true;
@@ -606,8 +617,9 @@ void Host::CheckMemberRecord() {
 }
 
 void Host::MaybeProposeJoined() {
+  const cluster::MemberRecord* record = sm_->FindMember(options_.id.value());
   if (store_identity_.confirmed || wiped_member_ || leader_.is_none() ||
-      sm_->FindMember(options_.id.value()) != nullptr) {
+      (record != nullptr && record->store_nonce() != 0)) {
     return;
   }
   const auto has = [&](const google::protobuf::RepeatedField<uint64_t>& ids) {

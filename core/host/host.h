@@ -140,6 +140,13 @@ struct HostOptions {
   // entries (0: never). Digests serialize the whole state: not free.
   uint64_t digest_interval_entries = 64;
 
+  // Where this node listens for peers and for clients, as the others reach
+  // it ("HOST:PORT"): once a member, the node records them in the cluster
+  // (MemberAttributes) whenever its record says otherwise. Empty (the
+  // simulator): not published.
+  std::string advertise_peer_address;
+  std::string advertise_client_address;
+
   // A forwarded request that gets no reply within this long is answered
   // UNKNOWN (commands) or NOT_LEADER (queries).
   int64_t forward_timeout_us = 3'000'000;
@@ -199,8 +206,9 @@ class Host {
   // in which case the client sees no answer, like a real network.
   void Submit(api::ClientRequest request, Reply reply);
 
-  // Administrative actions (definitely-not-applied NOT_LEADER results are
-  // reported through the return value).
+  // Administrative actions, unchecked (definitely-not-applied NOT_LEADER
+  // results are reported through the return value). Clients change the
+  // membership through Submit (api::MemberChangeRequest), which checks.
   bool ProposeConfChange(const raft::ConfChange& change);
   bool TransferLeader(NodeId to);
 
@@ -230,6 +238,8 @@ class Host {
   // cluster confirmed it as this member's. Only a confirmed store votes.
   const StoreIdentity& store_identity() const { return store_identity_; }
   bool may_vote() const { return store_identity_.confirmed && !wiped_member_; }
+  // The configuration no longer holds this node (HostObserver::OnRemoved).
+  bool removed() const { return removed_; }
   const raft::RawNode& raw_node() const { return *raw_node_; }
 
   // Checks the Host's own invariants, the core's and the state machine's.
@@ -282,11 +292,22 @@ class Host {
   // Client path.
   void SubmitCommand(cluster::Command command, Reply reply);
   void SubmitQuery(const cluster::Query& query, Reply reply);
+  void SubmitMemberChange(const api::MemberChangeRequest& request, Reply reply);
   void Forward(api::ClientRequest request, Reply reply);
   void FailPending(api::ClientResponse::Status status, absl::string_view why);
   void SweepForwards();
   void SendHostMessage(NodeId to, const HostMessage& message);
   api::ClientResponse NotLeader() const;
+
+  // Membership (host_members.cc): a committed conf change applied and
+  // recorded; the member records may have changed; a removed node told
+  // (at most once per election timeout); this node learned it was
+  // removed; this node's addresses published when its record differs.
+  void ApplyConfChangeEntry(const raft::Entry& entry);
+  void MembersChanged();
+  void TellRemoved(NodeId to);
+  void NoteRemoved(Index index, NodeId told_by);
+  void MaybePublishAttributes();
 
   // Joiners: the configuration `conf` now applies on this node (from a
   // conf change or a snapshot).
@@ -334,6 +355,11 @@ class Host {
   bool joined_proposed_ = false;
   bool joining_ = false;
   bool wiped_member_ = false;
+  bool removed_ = false;
+  MonoMicros last_attributes_proposal_ = 0;
+  bool attributes_proposed_ = false;
+  // When each removed node was last told so.
+  std::map<NodeId, MonoMicros> told_removed_;
 
   // Raft view, as last reported.
   NodeRole role_ = NodeRole::kFollower;

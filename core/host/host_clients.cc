@@ -43,6 +43,9 @@ void Host::Submit(api::ClientRequest request, Reply reply) {
     case api::ClientRequest::kQuery:
       SubmitQuery(request.query(), std::move(reply));
       break;
+    case api::ClientRequest::kMemberChange:
+      SubmitMemberChange(request.member_change(), std::move(reply));
+      break;
     case api::ClientRequest::OP_NOT_SET:
       reply(Response(api::ClientResponse::STATUS_REJECTED, "request has no operation"));
       break;

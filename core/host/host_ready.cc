@@ -190,7 +190,7 @@ void Host::FinishPersist(PendingPersist persist) {
     applied_ = Index(snapshot.metadata().index());
     last_snapshot_index_ = applied_;
     CheckJoined(conf_state_, applied_);
-    CheckMemberRecord();
+    MembersChanged();
     std::vector<StreamOut> out;
     snapshot_receiver_.OnDurable(applied_, &out);
     SendStreamOut(std::move(out));
@@ -234,16 +234,7 @@ void Host::ApplyEntry(const raft::Entry& entry) {
   if (agent_ != nullptr) agent_->MarkDirty();
   observer_->OnApply(options_.id, entry);
   if (entry.type() == raft::ENTRY_CONF_CHANGE) {
-    raft::ConfChange change;
-    if (!change.ParseFromString(entry.data())) {
-      // No poison pill: every replica skips the same bytes the same way
-      // (the core already ignores a conf change it cannot apply).
-      logger_->Error("n", options_.id.value(), " skipped committed conf change at ",
-                     index.value(), ": ", entry.data().size(), " bytes do not decode");
-    } else {
-      conf_state_ = raw_node_->ApplyConfChange(change);
-      CheckJoined(conf_state_, index);
-    }
+    ApplyConfChangeEntry(entry);
   } else if (!entry.data().empty()) {
     // An entry that does not decode, or a command the state machine cannot
     // accept, is applied as a deterministic rejection on every replica: a
@@ -258,9 +249,7 @@ void Host::ApplyEntry(const raft::Entry& entry) {
       logger_->Error("n", options_.id.value(), " rejected committed entry at ", index.value(),
                      ": ", result.message());
     }
-    if (command.has_member_joined() && command.member_joined().node_id() == options_.id.value()) {
-      CheckMemberRecord();
-    }
+    if (command.has_member_joined() || command.has_member_attributes()) MembersChanged();
     observer_->OnStateApplied(options_.id, index, command, *sm_);
     const RequestKey key(command.request_id().client_id(),
                          command.request_id().sequence());

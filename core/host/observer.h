@@ -88,9 +88,21 @@ class HostObserver {
   virtual void OnDigest(NodeId node, Index applied, uint64_t digest) = 0;
   // The node acknowledged a client write as applied at (index, term).
   virtual void OnAcknowledge(NodeId node, Index index, Term term) = 0;
+  // The cluster's member records may have changed (a conf change or a
+  // MemberAttributes applied, a snapshot installed, the node booted):
+  // `sm` holds them (ClusterStateMachine::Members). The production runtime
+  // tells its transport where new members listen.
+  virtual void OnMembers(NodeId /*node*/, const ClusterStateMachine& /*sm*/) {}
+  // The configuration no longer holds the node, as of the conf change at
+  // `index` (0: not known): it applied its removal, a peer that applied it
+  // said so, or it booted on a removed member's store. The production
+  // runtime stops for good; the simulator, which may add the node back
+  // under its id, only traces it.
+  virtual void OnRemoved(NodeId /*node*/, Index /*index*/) {}
 };
 
-class NullObserver final : public HostObserver {
+// Ignores everything; observers that want a few reports derive from it.
+class NullObserver : public HostObserver {
  public:
   void OnRole(NodeId, NodeRole, Term, NodeId) override {}
   void OnAppend(NodeId, const std::vector<raft::Entry>&) override {}

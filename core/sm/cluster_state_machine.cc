@@ -293,6 +293,8 @@ ClusterStateMachine::Outcome ClusterStateMachine::Dispatch(
       return Outcome{};
     case cluster::Command::kMemberJoined:
       return DoMemberJoined(index, command.member_joined());
+    case cluster::Command::kMemberAttributes:
+      return DoMemberAttributes(command.member_attributes());
     case cluster::Command::OP_NOT_SET:
       break;
   }
@@ -330,6 +332,9 @@ void ClusterStateMachine::FillPayload(Outcome&& outcome,
           break;
         case Result::kKv:
           *result.mutable_kv() = std::move(*outcome.literal.mutable_kv());
+          break;
+        case Result::kMember:
+          *result.mutable_member() = std::move(*outcome.literal.mutable_member());
           break;
         case Result::VALUE_NOT_SET:
           break;
@@ -1293,13 +1298,13 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMemberJoined(
     return Invalid("member_joined needs a node_id and a store_nonce, both non-zero");
   }
   auto it = members_.find(c.node_id());
-  if (it != members_.end()) {
+  if (it != members_.end() && it->second.store_nonce() != 0) {
     if (it->second.store_nonce() == c.store_nonce()) return Outcome{};  // a retry
     return Precondition(absl::StrCat(
         "member ", c.node_id(), " joined at index ", it->second.joined_index(),
         " with another store: a node id never joins twice (its old store is gone)"));
   }
-  if (members_.size() >= kMembersMax) {
+  if (it == members_.end() && members_.size() >= kMembersMax) {
     return Error(cluster::RESULT_RESOURCE_EXHAUSTED,
                  absl::StrCat("member table is full (", kMembersMax, " members)"));
   }
@@ -1308,6 +1313,109 @@ ClusterStateMachine::Outcome ClusterStateMachine::DoMemberJoined(
   record.set_store_nonce(c.store_nonce());
   record.set_joined_index(index.value());
   return Outcome{};
+}
+
+ClusterStateMachine::Outcome ClusterStateMachine::DoMemberAttributes(
+    const cluster::MemberAttributes& c) {
+  std::string error =
+      ValidateId(c.peer_address(), "member_attributes: peer_address", kAddressBytesMax);
+  if (error.empty()) {
+    error = ValidateId(c.client_address(), "member_attributes: client_address",
+                       kAddressBytesMax);
+  }
+  if (!error.empty()) return Invalid(std::move(error));
+  auto it = members_.find(c.node_id());
+  if (it == members_.end()) {
+    return Error(cluster::RESULT_NOT_FOUND,
+                 absl::StrCat("node ", c.node_id(), " is not a member"));
+  }
+  if (it->second.role() == cluster::MEMBER_ROLE_REMOVED) {
+    return Precondition(absl::StrCat("member ", c.node_id(), " was removed at index ",
+                                     it->second.changed_index()));
+  }
+  it->second.set_peer_address(c.peer_address());
+  it->second.set_client_address(c.client_address());
+  Outcome o;
+  o.subject = Outcome::Subject::kLiteral;
+  *o.literal.mutable_member() = it->second;
+  return o;
+}
+
+cluster::Result ClusterStateMachine::ApplyMembership(Index index,
+                                                     const cluster::MembershipChange& change) {
+  CHECK_GT(index, applied_index_) << "entries must be applied in log order";
+  applied_index_ = index;
+  // The configuration is the Raft core's, already in force: every record
+  // follows it, whatever the request said. Only a full table is refused
+  // (a node then has no record; nothing else depends on it).
+  auto role_of = [&change](uint64_t id) {
+    if (std::binary_search(change.voters().begin(), change.voters().end(), id)) {
+      return cluster::MEMBER_ROLE_VOTER;
+    }
+    if (std::binary_search(change.learners().begin(), change.learners().end(), id)) {
+      return cluster::MEMBER_ROLE_LEARNER;
+    }
+    return cluster::MEMBER_ROLE_REMOVED;
+  };
+  Result result;
+  auto set_role = [&](uint64_t id) {
+    auto it = members_.find(id);
+    if (it == members_.end()) {
+      if (id == 0) return;
+      if (members_.size() >= kMembersMax) {
+        result.set_code(cluster::RESULT_RESOURCE_EXHAUSTED);
+        result.set_message(absl::StrCat("member table is full (", kMembersMax,
+                                        " members): node ", id, " has no record"));
+        return;
+      }
+      it = members_.emplace(id, cluster::MemberRecord()).first;
+      it->second.set_node_id(id);
+    }
+    const cluster::MemberRole role = role_of(id);
+    if (it->second.role() != role) {
+      it->second.set_role(role);
+      it->second.set_changed_index(index.value());
+    }
+  };
+  for (uint64_t id : change.voters()) set_role(id);
+  for (uint64_t id : change.learners()) set_role(id);
+  for (auto& [id, record] : members_) {
+    // Records from before roles were kept (UNSPECIFIED) change only when
+    // the configuration names them.
+    if (record.role() != cluster::MEMBER_ROLE_REMOVED &&
+        record.role() != cluster::MEMBER_ROLE_UNSPECIFIED && record.role() != role_of(id)) {
+      set_role(id);
+    }
+  }
+  const uint64_t subject = change.subject_node_id();
+  if (subject != 0) {
+    set_role(subject);  // a removed subject keeps its record
+    auto it = members_.find(subject);
+    if (it != members_.end()) {
+      const std::string& address = change.subject_peer_address();
+      if (!address.empty() && address.size() <= kAddressBytesMax &&
+          ValidateText(address, "peer address").empty()) {
+        it->second.set_peer_address(address);
+      }
+      if (result.code() == cluster::RESULT_OK) *result.mutable_member() = it->second;
+    }
+  }
+  const uint64_t client_id = change.request_id().client_id();
+  const uint64_t sequence = change.request_id().sequence();
+  if (client_id != 0 && sequence != 0) {
+    auto session = sessions_.find(client_id);
+    if (session == sessions_.end() || session->second.last_sequence() < sequence) {
+      RecordSession(client_id, sequence, index, result);
+    }
+  }
+  return result;
+}
+
+std::vector<cluster::MemberRecord> ClusterStateMachine::Members() const {
+  std::vector<cluster::MemberRecord> out;
+  out.reserve(members_.size());
+  for (const auto& [id, record] : members_) out.push_back(record);
+  return out;
 }
 
 const cluster::MemberRecord* ClusterStateMachine::FindMember(uint64_t node_id) const {

@@ -149,11 +149,30 @@ class ClusterStateMachine {
   cluster::Result ApplyEntry(Index index, absl::string_view data,
                              cluster::Command* decoded = nullptr);
 
+  // Records what a committed Raft conf change did (the Host builds
+  // `change` from the entry and the configuration now in force): every
+  // member record takes its role from that configuration (a node that
+  // left it is REMOVED, and its record stays: ids are never reused), the
+  // subject gets the context's peer address, and a change a client asked
+  // for is recorded in its session, so that a retry is answered without a
+  // second change. Never refused: the change is in force already (a full
+  // member table leaves a node without a record, and says so).
+  // REQUIRES: index > applied_index().
+  cluster::Result ApplyMembership(Index index, const cluster::MembershipChange& change);
+
   // Read path (serve after ReadIndex or under a lease; never logged).
   cluster::QueryResult Query(const cluster::Query& query) const;
   const cluster::WorkerRecord* FindWorker(uint64_t node_id) const;
-  // The store the cluster knows as `node_id`'s (MemberJoined), or null.
+  // The member record of `node_id` (role, addresses, the store the cluster
+  // knows as its), or null.
   const cluster::MemberRecord* FindMember(uint64_t node_id) const;
+  // Every member record, by node id (removed members too).
+  std::vector<cluster::MemberRecord> Members() const;
+  // The session of `client_id`, or null.
+  const cluster::ClientSession* FindSession(uint64_t client_id) const {
+    auto it = sessions_.find(client_id);
+    return it == sessions_.end() ? nullptr : &it->second;
+  }
   const cluster::TaskRecord* FindTask(absl::string_view task_id) const;
   const cluster::VmRecord* FindVm(absl::string_view name) const;
   const cluster::KvEntry* FindKv(absl::string_view key) const;
@@ -278,6 +297,7 @@ class ClusterStateMachine {
   Outcome DoKvDelete(const cluster::KvDelete& c);
   Outcome DoKvCompareAndSwap(Index index, const cluster::KvCompareAndSwap& c);
   Outcome DoMemberJoined(Index index, const cluster::MemberJoined& c);
+  Outcome DoMemberAttributes(const cluster::MemberAttributes& c);
 
   // Status side effects of moving a worker from one status to another.
   void EnterStatus(cluster::WorkerRecord& worker, cluster::WorkerStatus from);

@@ -185,6 +185,9 @@ cluster::QueryResult ClusterStateMachine::Query(const cluster::Query& q) const {
     case cluster::Query::kListVms:
       for (const auto& [name, v] : vms_) *r.add_vms() = v;
       break;
+    case cluster::Query::kListMembers:
+      for (const auto& [id, m] : members_) *r.add_members() = m;
+      break;
     case cluster::Query::kKvGet:
       if (const auto* e = FindKv(q.kv_get())) {
         *r.mutable_kv() = *e;
@@ -544,10 +547,18 @@ absl::Status ClusterStateMachine::RestoreFromProto(
     return bad("too many client sessions");
   }
   for (const cluster::MemberRecord& member : s.members()) {
-    if (member.node_id() == 0 || member.store_nonce() == 0 ||
-        member.joined_index() == 0 || member.joined_index() > s.applied_index()) {
+    // A store is recorded (nonce and index) or not at all; a record with
+    // no store has a role (it came from a conf change).
+    if (member.node_id() == 0 || (member.store_nonce() == 0) != (member.joined_index() == 0) ||
+        member.joined_index() > s.applied_index() ||
+        member.changed_index() > s.applied_index() ||
+        (member.store_nonce() == 0 && member.role() == cluster::MEMBER_ROLE_UNSPECIFIED) ||
+        !cluster::MemberRole_IsValid(member.role()) ||
+        member.peer_address().size() > kAddressBytesMax ||
+        member.client_address().size() > kAddressBytesMax) {
       return bad("member record of node ", member.node_id(),
-                 " without a node id, a nonce or a joined index up to the applied index");
+                 " without a node id, a role or a store, or with an index past the applied "
+                 "index or an address above ", kAddressBytesMax, " bytes");
     }
     if (!fresh.members_.emplace(member.node_id(), member).second) {
       return bad("member ", member.node_id(), " appears twice");
@@ -669,6 +680,15 @@ void ClusterStateMachine::CheckInvariants() const {
   CHECK(dirty_workers_.empty());
   CHECK(!scan_needed_);
   index_.CheckInvariants();
+
+  CHECK_LE(members_.size(), kMembersMax);
+  for (const auto& [id, m] : members_) {
+    CHECK_EQ(id, m.node_id());
+    CHECK_EQ(m.store_nonce() == 0, m.joined_index() == 0) << "member " << id;
+    CHECK(m.store_nonce() != 0 || m.role() != cluster::MEMBER_ROLE_UNSPECIFIED) << "member " << id;
+    CHECK_LE(m.joined_index(), applied_index_.value());
+    CHECK_LE(m.changed_index(), applied_index_.value());
+  }
 
   std::map<uint64_t, Amounts> used;
   auto add_use = [&used](uint64_t id, const Amounts& a) {

@@ -215,27 +215,34 @@ absl::StatusOr<api::ClientResponse> Client::Call(api::ClientRequest request) {
         "NodeStatusAt");
   }
   std::string write_note;
+  cluster::RequestId* id = nullptr;
   switch (request.op_case()) {
-    case api::ClientRequest::kCommand: {
-      if (request.command().has_request_id()) {
-        return absl::InvalidArgumentError(
-            "the command's request_id is set: the client sets it (its "
-            "client id and next sequence)");
-      }
-      cluster::RequestId* id = request.mutable_command()->mutable_request_id();
-      id->set_client_id(client_id_);
-      id->set_sequence(next_sequence_);
-      write_note = absl::StrCat(
-          "; the write (client id ", client_id_, ", sequence ", next_sequence_,
-          ") may or may not have been applied: a retry with the same ids "
-          "applies it at most once");
-      ++next_sequence_;
+    case api::ClientRequest::kCommand:
+      if (!request.command().has_request_id()) id = request.mutable_command()->mutable_request_id();
       break;
-    }
+    case api::ClientRequest::kMemberChange:
+      if (!request.member_change().has_request_id()) {
+        id = request.mutable_member_change()->mutable_request_id();
+      }
+      break;
     case api::ClientRequest::kQuery:
       break;
     case api::ClientRequest::OP_NOT_SET:
       return absl::InvalidArgumentError("the request has no operation");
+  }
+  if (request.has_query()) {
+    // Reads carry no ids.
+  } else if (id == nullptr) {
+    return absl::InvalidArgumentError(
+        "the write's request_id is set: the client sets it (its client id and next sequence)");
+  } else {
+    id->set_client_id(client_id_);
+    id->set_sequence(next_sequence_);
+    write_note = absl::StrCat(
+        "; the write (client id ", client_id_, ", sequence ", next_sequence_,
+        ") may or may not have been applied: a retry with the same ids "
+        "applies it at most once");
+    ++next_sequence_;
   }
   {
     api::ClientCall probe;

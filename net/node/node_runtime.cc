@@ -77,7 +77,7 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   RETURN_IF_ERROR(config.Validate());
   std::unique_ptr<NodeRuntime> node(new NodeRuntime(std::move(config), logger));
   const NodeConfig& c = node->config_;
-  const uint64_t cluster_id = ClusterIdFromToken(c.cluster_token);
+  const uint64_t cluster_id = c.cluster_id != 0 ? c.cluster_id : ClusterIdFromToken(c.cluster_token);
 
   EventLoopOptions loop_options;
   loop_options.handle_stop_signals = c.handle_stop_signals;
@@ -113,6 +113,20 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
     RETURN_IF_ERROR(node->transport_->AddPeer(id, address));
   }
 
+  // Clients are served only once Run() runs the loop, when the Host is up;
+  // bound first so the Host knows the client port it advertises.
+  ApiServerOptions api_options;
+  api_options.listen = c.listen_client;
+  api_options.logger = logger;
+  api_options.name = absl::StrCat("n", c.id.value(), " api");
+  ASSIGN_OR_RETURN(
+      node->api_,
+      ApiServer::Create(node->loop_.get(), std::move(api_options),
+                        ServeWithNodeStatus([self] { return self->Status(); },
+                                            [self](api::ClientRequest request, ClientReplyFn reply) {
+                                              self->host_->Submit(std::move(request),
+                                                                  std::move(reply));
+                                            })));
   host::HostOptions options;
   options.id = c.id;
   options.cluster_id = cluster_id;
@@ -128,6 +142,14 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   options.raft_seed =
       StableHash64(absl::StrCat(c.id.value(), ":", node->loop_->clock().NowMicros(), ":", getpid()));
   options.digest_interval_entries = 0;  // no observer consumes digests yet
+  {
+    const SocketAddress& peer = c.initial_cluster.at(c.id);
+    options.advertise_peer_address = absl::StrCat(
+        peer.host, ":", peer.port != 0 ? peer.port : node->transport_->listen_port());
+    options.advertise_client_address = absl::StrCat(
+        c.advertise_client.host.empty() ? c.listen_client.host : c.advertise_client.host, ":",
+        c.advertise_client.port != 0 ? c.advertise_client.port : node->api_->port());
+  }
   RETURN_IF_ERROR(options.Validate());
   Env env;
   env.clock = &node->loop_->clock();
@@ -135,22 +157,16 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   env.transport = node->transport_.get();
   env.log_store = node->store_.get();
   env.executor = &node->executor_;
-  node->host_ = std::make_unique<host::Host>(std::move(options), env, logger);
+  node->host_ = std::make_unique<host::Host>(std::move(options), env, logger, &node->observer_);
   RETURN_IF_ERROR(node->host_->Start());
+  if (node->removed_) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "node ", c.id.value(), " was removed from the cluster (conf change at index ",
+        node->removed_index_.value(), "); its data dir '", c.data_dir,
+        "' cannot rejoin: add the machine as a new member (new id, empty data dir)"));
+  }
   node->cluster_id_ = cluster_id;
 
-  ApiServerOptions api_options;
-  api_options.listen = c.listen_client;
-  api_options.logger = logger;
-  api_options.name = absl::StrCat("n", c.id.value(), " api");
-  host::Host* host = node->host_.get();
-  ASSIGN_OR_RETURN(
-      node->api_,
-      ApiServer::Create(node->loop_.get(), std::move(api_options),
-                        ServeWithNodeStatus([self] { return self->Status(); },
-                                            [host](api::ClientRequest request, ClientReplyFn reply) {
-                                              host->Submit(std::move(request), std::move(reply));
-                                            })));
   logger->Info("n", c.id.value(), " runs: cluster ", absl::Hex(cluster_id, absl::kZeroPad16),
                ", peers on ", c.listen_peer.host, ":", node->transport_->listen_port(),
                ", clients on ", c.listen_client.host, ":", node->api_->port(),
@@ -202,6 +218,38 @@ void NodeRuntime::Run() { loop_->Run(); }
 
 absl::Status NodeRuntime::AddPeer(NodeId id, SocketAddress address) {
   return transport_->AddPeer(id, std::move(address));
+}
+
+void NodeRuntime::SyncPeers(const ClusterStateMachine& sm) {
+  for (const cluster::MemberRecord& member : sm.Members()) {
+    const NodeId id(member.node_id());
+    // Removed members stay peers the transport knows, if it did: they are
+    // told they were removed when they call.
+    if (id == config_.id || member.peer_address().empty() ||
+        member.role() == cluster::MEMBER_ROLE_REMOVED || transport_->peer_state(id).has_value()) {
+      continue;
+    }
+    absl::StatusOr<SocketAddress> address = ParseSocketAddress(member.peer_address());
+    absl::Status added = address.ok() ? transport_->AddPeer(id, *address) : address.status();
+    if (added.ok()) {
+      logger_->Info("n", config_.id.value(), " learned member ", id.value(), " at ",
+                    member.peer_address());
+    } else {
+      logger_->Error("n", config_.id.value(), " cannot reach member ", id.value(), " at '",
+                     member.peer_address(), "': ", added.ToString());
+    }
+  }
+}
+
+void NodeRuntime::OnRemoved(Index index) {
+  if (removed_) return;
+  removed_ = true;
+  removed_index_ = index;
+  logger_->Error("n", config_.id.value(), " was removed from the cluster (conf change at index ",
+                 index.value(), "): stopping for good");
+  // Not from inside the Host's callback: the stop closes client
+  // connections that the Host may still be answering.
+  loop_->Post([this] { Stop(); });
 }
 
 void NodeRuntime::Stop() {

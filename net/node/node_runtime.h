@@ -18,6 +18,13 @@
 // graceful stop; a crash loses nothing acknowledged either (writes are
 // acknowledged only once durable).
 //
+// Membership: the node records its peer address (its initial_cluster
+// entry) and client address in the cluster (member list); it tells the
+// transport where every member listens as the member records say, so a
+// member added later (`blixard member add`) is reached without a restart;
+// a node the cluster removed stops for good (Run returns, removed() is
+// true) and refuses to start again on that data dir.
+//
 // Thread: the loop thread (the one that called Start) only, except the
 // store's own I/O thread, which it owns. Work: this runtime runs no tasks
 // or VMs yet (no worker; issue 15 brings the process executor).
@@ -60,10 +67,17 @@ struct NodeConfig {
   NodeId id;
   // Distinct per cluster: stores and peers of another cluster are refused.
   std::string cluster_token = "blixard";
+  // The cluster id itself (a joiner told it by `blixard member add`);
+  // 0: ClusterIdFromToken(cluster_token).
+  uint64_t cluster_id = 0;
   // Holds the store (blixard.db and its WAL); created if missing.
   std::string data_dir;
   SocketAddress listen_peer{"127.0.0.1", 0};  // port 0: ephemeral
   SocketAddress listen_client{"127.0.0.1", 0};
+  // Where clients and members reach this node's client port, as recorded
+  // in the cluster (member list); port 0 or empty host: listen_client's,
+  // with the port bound.
+  SocketAddress advertise_client{"", 0};
   // Every member's peer address, this node's included (port 0: learned
   // later through NodeRuntime::AddPeer).
   std::map<NodeId, SocketAddress> initial_cluster;
@@ -124,6 +138,11 @@ class NodeRuntime {
   // transport's (an unknown or repeated peer, a bad address).
   absl::Status AddPeer(NodeId id, SocketAddress address);
 
+  // The cluster removed this node (at removed_index()): Run returned or
+  // will, for good.
+  bool removed() const { return removed_; }
+  Index removed_index() const { return removed_index_; }
+
   uint16_t peer_port() const { return transport_->listen_port(); }
   uint16_t client_port() const { return api_->port(); }
   // This node's own view, as the client protocol's status request answers.
@@ -133,7 +152,25 @@ class NodeRuntime {
   const NodeConfig& config() const { return config_; }
 
  private:
-  NodeRuntime(NodeConfig config, Logger* logger) : config_(std::move(config)), logger_(logger) {}
+  NodeRuntime(NodeConfig config, Logger* logger)
+      : config_(std::move(config)), logger_(logger), observer_(this) {}
+
+  // What the runtime does with what the Host reports: members' addresses
+  // to the transport, and a stop on removal.
+  class Observer final : public host::NullObserver {
+   public:
+    explicit Observer(NodeRuntime* runtime) : runtime_(runtime) {}
+    void OnMembers(NodeId, const ClusterStateMachine& sm) override { runtime_->SyncPeers(sm); }
+    void OnRemoved(NodeId, Index index) override { runtime_->OnRemoved(index); }
+
+   private:
+    NodeRuntime* runtime_;
+  };
+
+  // Adds every member the records name, with an address, that the
+  // transport does not know yet.
+  void SyncPeers(const ClusterStateMachine& sm);
+  void OnRemoved(Index index);
 
   NodeConfig config_;
   Logger* logger_;
@@ -145,6 +182,9 @@ class NodeRuntime {
   std::unique_ptr<storage::SqliteLogStore> store_;
   std::unique_ptr<TcpTransport> transport_;
   NoWorkExecutor executor_;
+  Observer observer_;
+  bool removed_ = false;
+  Index removed_index_;
   std::unique_ptr<host::Host> host_;
   uint64_t cluster_id_ = 0;
   // Goes first: no client call reaches a Host that is going away.

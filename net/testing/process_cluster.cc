@@ -16,11 +16,48 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "core/base/check.h"
+#include "core/base/status_macros.h"
 #include "net/transport/socket.h"
 
 extern char** environ;
 
 namespace blixard::net::testing {
+namespace {
+
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+// Starts `binary` with `argv` (argv[0] included), stdout appended to
+// `out`, stderr to `err` (empty: with stdout).
+absl::StatusOr<pid_t> Spawn(const std::string& binary, std::vector<std::string> argv,
+                            const std::string& out, const std::string& err) {
+  std::vector<char*> raw;
+  for (std::string& arg : argv) raw.push_back(arg.data());
+  raw.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, out.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
+  if (err.empty()) {
+    posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
+  } else {
+    posix_spawn_file_actions_addopen(&files, STDERR_FILENO, err.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0600);
+  }
+  pid_t pid = -1;
+  const int spawned = posix_spawn(&pid, binary.c_str(), &files, nullptr, raw.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  if (spawned != 0) {
+    return absl::InternalError(absl::StrCat("spawn ", binary, ": ", std::strerror(spawned)));
+  }
+  return pid;
+}
+
+}  // namespace
 
 absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Create(
     ProcessClusterOptions options) {
@@ -50,6 +87,7 @@ ProcessCluster::~ProcessCluster() {
 std::string ProcessCluster::initial_cluster() const {
   std::vector<std::string> members;
   for (const auto& [id, node] : nodes_) {
+    if (options_.founders != 0 && id > options_.founders) break;
     members.push_back(absl::StrCat(id, "=127.0.0.1:", node.peer_port));
   }
   return absl::StrJoin(members, ",");
@@ -57,6 +95,10 @@ std::string ProcessCluster::initial_cluster() const {
 
 std::string ProcessCluster::endpoint(int id) const {
   return absl::StrCat("127.0.0.1:", nodes_.at(id).client_port);
+}
+
+std::string ProcessCluster::peer_address(int id) const {
+  return absl::StrCat("127.0.0.1:", nodes_.at(id).peer_port);
 }
 
 std::string ProcessCluster::endpoints() const {
@@ -75,10 +117,8 @@ std::string ProcessCluster::log_path(int id) const {
 
 absl::Status ProcessCluster::Start(int id, const std::vector<std::string>& extra,
                                    const std::string& initial_cluster_state) {
-  Node& node = nodes_.at(id);
-  CHECK_LE(node.pid, 0) << "node " << id << " is running";
+  const Node& node = nodes_.at(id);
   std::vector<std::string> argv = {
-      "blixard",
       "node",
       absl::StrCat("--id=", id),
       absl::StrCat("--data_dir=", data_dir(id)),
@@ -90,29 +130,21 @@ absl::Status ProcessCluster::Start(int id, const std::vector<std::string>& extra
       absl::StrCat("--tick_ms=", options_.tick_ms),
   };
   argv.insert(argv.end(), extra.begin(), extra.end());
-  std::vector<char*> raw;
-  for (std::string& arg : argv) raw.push_back(arg.data());
-  raw.push_back(nullptr);
-  const std::string log = log_path(id);
-  posix_spawn_file_actions_t files;
-  posix_spawn_file_actions_init(&files);
-  posix_spawn_file_actions_addopen(&files, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0600);
-  posix_spawn_file_actions_adddup2(&files, STDOUT_FILENO, STDERR_FILENO);
-  pid_t pid = -1;
-  const int spawned =
-      posix_spawn(&pid, options_.binary.c_str(), &files, nullptr, raw.data(), environ);
-  posix_spawn_file_actions_destroy(&files);
-  if (spawned != 0) {
-    return absl::InternalError(
-        absl::StrCat("spawn ", options_.binary, ": ", std::strerror(spawned)));
-  }
-  node.pid = pid;
+  return StartArgs(id, std::move(argv));
+}
+
+absl::Status ProcessCluster::StartArgs(int id, std::vector<std::string> args) {
+  Node& node = nodes_.at(id);
+  CHECK_LE(node.pid, 0) << "node " << id << " is running";
+  std::vector<std::string> argv = {"blixard"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ASSIGN_OR_RETURN(node.pid, Spawn(options_.binary, std::move(argv), log_path(id), ""));
   return absl::OkStatus();
 }
 
 absl::Status ProcessCluster::StartAll() {
   for (auto& [id, node] : nodes_) {
+    if (options_.founders != 0 && id > options_.founders) break;
     if (absl::Status s = Start(id); !s.ok()) return s;
   }
   return absl::OkStatus();
@@ -144,11 +176,38 @@ absl::StatusOr<int> ProcessCluster::Wait(int id, std::chrono::milliseconds timeo
 
 bool ProcessCluster::running(int id) const { return nodes_.at(id).pid > 0; }
 
-std::string ProcessCluster::Log(int id) const {
-  std::ifstream in(log_path(id));
-  std::stringstream text;
-  text << in.rdbuf();
-  return text.str();
+std::string ProcessCluster::Log(int id) const { return ReadFile(log_path(id)); }
+
+CliResult ProcessCluster::RunCli(std::vector<std::string> args,
+                                 std::chrono::milliseconds timeout) {
+  const std::string out = absl::StrCat(options_.base_dir, "/cli-", ++cli_runs_, ".out");
+  const std::string err = absl::StrCat(options_.base_dir, "/cli-", cli_runs_, ".err");
+  std::vector<std::string> argv = {"blixard"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  CliResult result;
+  absl::StatusOr<pid_t> pid = Spawn(options_.binary, std::move(argv), out, err);
+  if (!pid.ok()) {
+    result.err = pid.status().ToString();
+    return result;
+  }
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    int status = 0;
+    if (waitpid(*pid, &status, WNOHANG) == *pid) {
+      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+      break;
+    }
+    if (std::chrono::steady_clock::now() > deadline) {
+      kill(*pid, SIGKILL);
+      waitpid(*pid, nullptr, 0);
+      result.err = "timed out; ";
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  result.out = ReadFile(out);
+  result.err += ReadFile(err);
+  return result;
 }
 
 bool ProcessCluster::WaitForLog(int id, const std::string& text,

@@ -22,10 +22,21 @@
 
 namespace blixard::net::testing {
 
+// What a run of the CLI printed, and its exit code (-1: killed by a
+// signal, or by RunCli's timeout).
+struct CliResult {
+  int exit_code = -1;
+  std::string out;
+  std::string err;
+};
+
 struct ProcessClusterOptions {
   std::string binary;      // the blixard binary
   std::string base_dir;    // data dirs and logs go under it (created)
   int nodes = 3;
+  // Nodes 1..founders form the cluster (--initial_cluster names them);
+  // the others get ports and dirs, to be added later. 0: all of them.
+  int founders = 0;
   std::string token = "process-cluster";
   int64_t tick_ms = 50;
 };
@@ -44,7 +55,12 @@ class ProcessCluster {
   // (a later flag wins). REQUIRES: it is not running.
   absl::Status Start(int id, const std::vector<std::string>& extra = {},
                      const std::string& initial_cluster_state = "new");
+  // Starts the founders.
   absl::Status StartAll();
+  // Starts node `id` with exactly `args` (after the program name; e.g. the
+  // command `blixard member add` prints), its output to its log.
+  // REQUIRES: it is not running.
+  absl::Status StartArgs(int id, std::vector<std::string> args);
 
   // Sends `signal` to node `id`'s process. REQUIRES: running.
   void Signal(int id, int signal);
@@ -56,9 +72,14 @@ class ProcessCluster {
   // Client endpoints "127.0.0.1:PORT,...", and one node's.
   std::string endpoints() const;
   std::string endpoint(int id) const;
+  std::string peer_address(int id) const;
   std::string initial_cluster() const;
   std::string data_dir(int id) const;
   std::string log_path(int id) const;
+  // Runs the blixard binary with `args` (after the program name) to the
+  // end, killing it (by pid) after `timeout`.
+  CliResult RunCli(std::vector<std::string> args,
+                   std::chrono::milliseconds timeout = std::chrono::seconds(60));
   // The node's log so far.
   std::string Log(int id) const;
   // Waits up to `timeout` for `text` to appear in node `id`'s log.
@@ -74,6 +95,7 @@ class ProcessCluster {
 
   ProcessClusterOptions options_;
   std::map<int, Node> nodes_;
+  int cli_runs_ = 0;
 };
 
 }  // namespace blixard::net::testing

@@ -58,7 +58,9 @@ class RecordingObserver final : public HostObserver {
   }
   void OnDigest(NodeId, Index, uint64_t) override {}
   void OnAcknowledge(NodeId, Index index, Term) override { acknowledged.push_back(index); }
+  void OnRemoved(NodeId, Index index) override { removed.push_back(index); }
 
+  std::vector<Index> removed;  // every OnRemoved
   std::vector<Index> applied;  // every entry index applied, in order
   std::vector<Index> acknowledged;
   std::vector<std::pair<Index, uint64_t>> snapshots_applied;
