@@ -11,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "core/base/logger.h"
 #include "core/base/status_macros.h"
 #include "google/protobuf/text_format.h"
@@ -32,6 +34,13 @@ ABSL_FLAG(std::string, node_cluster_id, "",
 ABSL_FLAG(std::string, node_advertise_client, "",
           "HOST:PORT where clients reach this node, as recorded in the member list "
           "(default: --listen_client with the port bound)");
+ABSL_FLAG(bool, node_worker, true, "run tasks on this node (register it as a worker)");
+ABSL_FLAG(std::string, node_features, "", "this worker's features, comma-separated: gpu,ssd");
+ABSL_FLAG(uint64_t, node_reserve_cpu, 0, "cores kept back from the detected ones");
+ABSL_FLAG(uint64_t, node_reserve_memory_mb, 512, "MiB kept back from the detected memory");
+ABSL_FLAG(uint64_t, node_reserve_disk_gb, 1, "GiB kept back from the data dir's free space");
+ABSL_FLAG(std::string, node_cgroup_root, "",
+          "a delegated cgroup v2 directory for task limits (default: rlimits only)");
 ABSL_FLAG(uint64_t, node_tick_ms, 100, "Raft tick, milliseconds");
 ABSL_FLAG(int, node_election_ticks, 10, "ticks without a leader before an election");
 ABSL_FLAG(int, node_heartbeat_ticks, 1, "ticks between a leader's heartbeats");
@@ -72,6 +81,14 @@ absl::StatusOr<NodeConfig> ConfigFrom(const net::NodeConfigFile& file) {
           "cluster id '", file.cluster_id(), "' is not a non-zero hexadecimal number"));
     }
   }
+  if (file.has_worker()) config.worker = file.worker();
+  for (absl::string_view feature : absl::StrSplit(file.features(), ',', absl::SkipWhitespace())) {
+    config.features.emplace_back(absl::StripAsciiWhitespace(feature));
+  }
+  if (file.has_reserve_cpu()) config.reserve.cpu_cores = file.reserve_cpu();
+  if (file.has_reserve_memory_mb()) config.reserve.memory_mb = file.reserve_memory_mb();
+  if (file.has_reserve_disk_gb()) config.reserve.disk_gb = file.reserve_disk_gb();
+  config.cgroup_root = file.cgroup_root();
   if (!file.advertise_client().empty()) {
     ASSIGN_OR_RETURN(config.advertise_client, net::ParseSocketAddress(file.advertise_client()));
   }
@@ -94,6 +111,12 @@ net::NodeConfigFile FileFromFlags() {
   file.set_cluster_token(absl::GetFlag(FLAGS_node_cluster_token));
   file.set_cluster_id(absl::GetFlag(FLAGS_node_cluster_id));
   file.set_advertise_client(absl::GetFlag(FLAGS_node_advertise_client));
+  file.set_worker(absl::GetFlag(FLAGS_node_worker));
+  file.set_features(absl::GetFlag(FLAGS_node_features));
+  file.set_reserve_cpu(absl::GetFlag(FLAGS_node_reserve_cpu));
+  file.set_reserve_memory_mb(absl::GetFlag(FLAGS_node_reserve_memory_mb));
+  file.set_reserve_disk_gb(absl::GetFlag(FLAGS_node_reserve_disk_gb));
+  file.set_cgroup_root(absl::GetFlag(FLAGS_node_cgroup_root));
   file.set_data_dir(absl::GetFlag(FLAGS_node_data_dir));
   file.set_listen_peer(absl::GetFlag(FLAGS_node_listen_peer));
   file.set_listen_client(absl::GetFlag(FLAGS_node_listen_client));
@@ -223,6 +246,12 @@ const Command& NodeCommand() {
           BindFlag("cluster_token", FLAGS_node_cluster_token),
           BindFlag("cluster_id", FLAGS_node_cluster_id),
           BindFlag("advertise_client", FLAGS_node_advertise_client),
+          BindFlag("worker", FLAGS_node_worker),
+          BindFlag("features", FLAGS_node_features),
+          BindFlag("reserve_cpu", FLAGS_node_reserve_cpu),
+          BindFlag("reserve_memory_mb", FLAGS_node_reserve_memory_mb),
+          BindFlag("reserve_disk_gb", FLAGS_node_reserve_disk_gb),
+          BindFlag("cgroup_root", FLAGS_node_cgroup_root),
           BindFlag("tick_ms", FLAGS_node_tick_ms),
           BindFlag("election_ticks", FLAGS_node_election_ticks),
           BindFlag("heartbeat_ticks", FLAGS_node_heartbeat_ticks),

@@ -242,6 +242,9 @@ void WorkerAgent::ReconcileTasks() {
       continue;
     }
     // RUNNING here in the log, not running in this process.
+    if (reports_.count(absl::StrCat("finished/", task.task_id(), "/", task.attempt())) > 0) {
+      continue;  // it exited here: its result waits for the log
+    }
     auto claim = claims_.find(task.task_id());
     if (claim != claims_.end() && claim->second == task.attempt() && !fenced_) {
       StartClaimed(task);

@@ -261,6 +261,50 @@ TEST(HostAgentTest, WorkerRegistersStartsItsTaskOnceAndReportsTheExit) {
 }
 
 
+// A task that exits between two of the agent's heartbeats: its result
+// waits to be reported while the log still says RUNNING, and the agent's
+// next pass must not take the task for one lost to a restart (it did, and
+// reported exit -1 "worker restarted while the task ran" over the real
+// result). Exits land at every phase of the heartbeat period.
+TEST(HostAgentTest, AResultWaitingForTheNextHeartbeatIsNotReportedAsLost) {
+  TestCluster cluster({kN1}, [](HostOptions& options) {
+    cluster::RegisterWorker worker;
+    worker.set_address("10.0.0.1");
+    worker.mutable_capacity()->set_cpu_cores(8);
+    worker.mutable_capacity()->set_memory_mb(1024);
+    worker.mutable_capacity()->set_disk_gb(10);
+    options.worker = worker;
+  });
+  cluster.StartAll();
+  cluster.ElectLeader();
+  cluster.AdvanceBy(2'000'000);
+  const int kTasks = 6;  // agent_heartbeat_us / tick + 1
+  for (int i = 0; i < kTasks; ++i) {
+    SubmitAndSettle(cluster, kN1,
+                    CommandRequest(SubmitTaskCommand(absl::StrCat("t", i), 0), 3,
+                                   static_cast<uint64_t>(i + 1)));
+  }
+  cluster.AdvanceBy(2'000'000);
+  testing::ScriptedExecutor& executor = cluster.node(kN1).executor();
+  for (int i = 0; i < kTasks; ++i) {
+    ASSERT_EQ(executor.StartsOf(WorkKind::kTask, absl::StrCat("t", i)), 1u);
+    executor.EmitRunning(WorkKind::kTask, absl::StrCat("t", i));
+  }
+  cluster.AdvanceBy(2'000'000);
+  for (int i = 0; i < kTasks; ++i) {
+    executor.EmitExit(WorkKind::kTask, absl::StrCat("t", i), WorkEvent::Reason::kFinished, 0,
+                      "hello\n", 1000);
+    cluster.AdvanceBy(kTestTickUs);
+  }
+  cluster.AdvanceBy(3'000'000);
+  for (int i = 0; i < kTasks; ++i) {
+    const cluster::TaskRecord* task = cluster.host(kN1).state_machine().FindTask(absl::StrCat("t", i));
+    ASSERT_NE(task, nullptr);
+    EXPECT_EQ(task->state(), cluster::TASK_SUCCEEDED) << task->DebugString();
+    EXPECT_EQ(task->result().exit_code(), 0) << task->result().error();
+  }
+}
+
 // A three-node cluster where only `worker` (not the leader) is a worker,
 // with a one-attempt task t1 assigned to it. Returns the leader.
 NodeId AssignTaskToFollowerWorker(TestCluster& cluster, NodeId worker) {

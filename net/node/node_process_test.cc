@@ -35,6 +35,7 @@ using net::ClientOptions;
 using net::PutBenchOptions;
 using net::PutBenchResult;
 using net::SocketAddress;
+using testing::ClientFor;
 using testing::ProcessCluster;
 using testing::ProcessClusterOptions;
 
@@ -120,15 +121,6 @@ TEST(NodeProcessTest, ElectStopGracefullyRestartAndSurviveTheLeadersKill) {
   // The killed node starts again and follows.
   ASSERT_OK(cluster->Start(second.id));
   EXPECT_TRUE(cluster->WaitForLog(second.id, "became follower", seconds(20)));
-}
-
-std::unique_ptr<Client> ClientFor(const std::string& endpoints) {
-  ClientOptions options;
-  options.endpoints = absl::StrSplit(endpoints, ',');
-  options.deadline_us = 30 * kMicrosPerSecond;
-  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(std::move(options));
-  CHECK_OK(client.status());
-  return *std::move(client);
 }
 
 api::ClientRequest PutRequest(const std::string& key, const std::string& value) {

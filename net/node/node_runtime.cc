@@ -14,6 +14,7 @@
 #include "core/base/rng.h"
 #include "core/base/status_macros.h"
 #include "net/api/client_handler.h"
+#include "net/exec/process_executor.h"
 
 namespace blixard::net {
 
@@ -128,6 +129,26 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
                                                                   std::move(reply));
                                             })));
   host::HostOptions options;
+  if (c.worker) {
+    ProcessExecutorOptions exec_options;
+    exec_options.data_dir = c.data_dir + "/exec";
+    exec_options.cgroup_root = c.cgroup_root;
+    exec_options.logger = logger;
+    ASSIGN_OR_RETURN(std::unique_ptr<ProcessExecutor> executor,
+                     ProcessExecutor::Create(node->loop_.get(), std::move(exec_options)));
+    ASSIGN_OR_RETURN(cluster::Resources detected, DetectResources(c.data_dir));
+    cluster::RegisterWorker worker;
+    worker.set_node_id(c.id.value());
+    *worker.mutable_capacity() = LessReserve(detected, c.reserve);
+    for (const std::string& feature : c.features) worker.add_features(feature);
+    logger->Info("n", c.id.value(), " is a worker: ", worker.capacity().cpu_cores(), " cores, ",
+                 worker.capacity().memory_mb(), " MiB, ", worker.capacity().disk_gb(),
+                 " GiB after reserves; tasks isolated by ", executor->isolation().description);
+    options.worker = std::move(worker);
+    node->executor_ = std::move(executor);
+  } else {
+    node->executor_ = std::make_unique<NoWorkExecutor>();
+  }
   options.id = c.id;
   options.cluster_id = cluster_id;
   options.initial_cluster_state = c.initial_cluster_state;
@@ -149,6 +170,7 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
     options.advertise_client_address = absl::StrCat(
         c.advertise_client.host.empty() ? c.listen_client.host : c.advertise_client.host, ":",
         c.advertise_client.port != 0 ? c.advertise_client.port : node->api_->port());
+    if (options.worker.has_value()) options.worker->set_address(options.advertise_client_address);
   }
   RETURN_IF_ERROR(options.Validate());
   Env env;
@@ -156,7 +178,7 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   env.timers = node->timers_.get();
   env.transport = node->transport_.get();
   env.log_store = node->store_.get();
-  env.executor = &node->executor_;
+  env.executor = node->executor_.get();
   node->host_ = std::make_unique<host::Host>(std::move(options), env, logger, &node->observer_);
   RETURN_IF_ERROR(node->host_->Start());
   if (node->removed_) {

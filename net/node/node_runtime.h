@@ -26,8 +26,8 @@
 // true) and refuses to start again on that data dir.
 //
 // Thread: the loop thread (the one that called Start) only, except the
-// store's own I/O thread, which it owns. Work: this runtime runs no tasks
-// or VMs yet (no worker; issue 15 brings the process executor).
+// store's own I/O thread, which it owns. Work: a worker node runs tasks as
+// processes (net/exec); VMs are not run yet.
 #ifndef BLIXARD_NET_NODE_NODE_RUNTIME_H_
 #define BLIXARD_NET_NODE_NODE_RUNTIME_H_
 
@@ -48,6 +48,7 @@
 #include "net/loop/event_loop.h"
 #include "net/loop/loop_timers.h"
 #include "net/loop/notifier.h"
+#include "net/node/worker_capacity.h"
 #include "net/transport/socket.h"
 #include "net/transport/tcp_transport.h"
 #include "storage/sqlite_log_store.h"
@@ -92,6 +93,16 @@ struct NodeConfig {
   // below it for followers that lag a little (HostOptions).
   uint64_t snapshot_interval_entries = 10'000;
   uint64_t log_retain_entries = 1'000;
+  // Whether this node runs tasks (a worker): it registers with the
+  // capacity it detects (worker_capacity.h) less `reserve`, and the
+  // features it is given; its tasks are processes (net/exec) whose folders
+  // and records live in data_dir/exec. Off: it refuses all work.
+  bool worker = true;
+  std::vector<std::string> features;
+  WorkerReserve reserve;
+  // A delegated cgroup v2 subtree for task leaves (ProcessExecutorOptions);
+  // empty: rlimits only.
+  std::string cgroup_root;
   // SIGTERM/SIGINT stop the node gracefully (off in tests that run several
   // nodes in one process).
   bool handle_stop_signals = true;
@@ -181,7 +192,8 @@ class NodeRuntime {
   std::unique_ptr<Notifier> store_notifier_;
   std::unique_ptr<storage::SqliteLogStore> store_;
   std::unique_ptr<TcpTransport> transport_;
-  NoWorkExecutor executor_;
+  // The ProcessExecutor of a worker, else a NoWorkExecutor.
+  std::unique_ptr<Executor> executor_;
   Observer observer_;
   bool removed_ = false;
   Index removed_index_;

@@ -15,6 +15,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "core/base/check.h"
 #include "core/base/status_macros.h"
 #include "net/transport/socket.h"
@@ -58,6 +59,15 @@ absl::StatusOr<pid_t> Spawn(const std::string& binary, std::vector<std::string> 
 }
 
 }  // namespace
+
+std::unique_ptr<Client> ClientFor(const std::string& endpoints) {
+  ClientOptions options;
+  options.endpoints = absl::StrSplit(endpoints, ',');
+  options.deadline_us = 30 * kMicrosPerSecond;
+  absl::StatusOr<std::unique_ptr<Client>> client = Client::Create(std::move(options));
+  CHECK_OK(client.status());
+  return *std::move(client);
+}
 
 absl::StatusOr<std::unique_ptr<ProcessCluster>> ProcessCluster::Create(
     ProcessClusterOptions options) {

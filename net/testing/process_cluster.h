@@ -19,6 +19,7 @@
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "core/base/types.h"
+#include "net/api/client.h"
 
 namespace blixard::net::testing {
 
@@ -29,6 +30,10 @@ struct CliResult {
   std::string out;
   std::string err;
 };
+
+// A client of `endpoints` ("HOST:PORT,..."), with a 30 s deadline per
+// call. CHECK-fails when the client cannot be made.
+std::unique_ptr<Client> ClientFor(const std::string& endpoints);
 
 struct ProcessClusterOptions {
   std::string binary;      // the blixard binary
