@@ -69,7 +69,7 @@ class NodeWorkTest : public ::testing::Test {
   }
 
   void Submit(const std::string& id, const std::string& command, std::vector<std::string> args,
-              uint32_t max_attempts = 1) {
+              uint32_t max_attempts = 1, uint64_t timeout_secs = 60) {
     api::ClientRequest request;
     cluster::SubmitTask* submit = request.mutable_command()->mutable_submit_task();
     submit->set_task_id(id);
@@ -79,7 +79,7 @@ class NodeWorkTest : public ::testing::Test {
     spec->mutable_resources()->set_cpu_cores(1);
     spec->mutable_resources()->set_memory_mb(1024);
     spec->mutable_resources()->set_disk_gb(1);
-    spec->set_timeout_secs(60);
+    spec->set_timeout_secs(timeout_secs);
     spec->set_max_attempts(max_attempts);
     absl::StatusOr<api::ClientResponse> response = client_->Call(request);
     ASSERT_OK(response.status());
@@ -98,7 +98,7 @@ class NodeWorkTest : public ::testing::Test {
     return response->query_result().tasks(0);
   }
 
-  // The task once it is SUCCEEDED, FAILED or CANCELLED (bounded).
+  // The task once it is SUCCEEDED, FAILED, TIMED_OUT or CANCELLED (bounded).
   cluster::TaskRecord WaitFinished(const std::string& id, seconds timeout = seconds(60)) {
     std::optional<cluster::TaskRecord> task;
     const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -106,6 +106,7 @@ class NodeWorkTest : public ::testing::Test {
       task = Get(id);
       if (task && (task->state() == cluster::TASK_SUCCEEDED ||
                    task->state() == cluster::TASK_FAILED ||
+                   task->state() == cluster::TASK_TIMED_OUT ||
                    task->state() == cluster::TASK_CANCELLED)) {
         return *task;
       }
@@ -163,6 +164,32 @@ TEST_F(NodeWorkTest, AFailingTaskIsRetriedAndAMissingProgramFailsWithTheReason) 
   const std::string why = missing.result().error() + missing.result().output_tail();
   EXPECT_NE(why.find("no such program"), std::string::npos) << missing.DebugString();
   for (int id = 1; id <= 3; ++id) EXPECT_TRUE(cluster_->running(id)) << "node " << id;
+}
+
+// A task past its timeout is killed with every process it started: none
+// is left (checked through /proc by the pids the task wrote down).
+TEST_F(NodeWorkTest, ATaskPastItsTimeoutIsKilledWithItsChildren) {
+  ASSERT_EQ(WaitForWorkers(3).size(), 3u);
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  const std::string pids = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/overrun-pids");
+  Submit("overrun", "sh",
+         {"-c", absl::StrCat("sleep 1000 & echo $! >> ", pids, "; sleep 1000 & echo $! >> ", pids,
+                             "; echo $$ >> ", pids, "; wait")},
+         /*max_attempts=*/1, /*timeout_secs=*/2);
+  const cluster::TaskRecord done = WaitFinished("overrun", seconds(90));
+  ASSERT_EQ(done.state(), cluster::TASK_TIMED_OUT) << done.DebugString();
+  EXPECT_TRUE(done.result().timed_out()) << done.DebugString();
+  std::ifstream in(pids);
+  std::string pid;
+  int checked = 0;
+  while (std::getline(in, pid)) {
+    ++checked;
+    // Gone, or a zombie no one reaped yet would still show: only "no such
+    // process" proves the kill reached it.
+    std::ifstream stat(absl::StrCat("/proc/", pid, "/stat"));
+    EXPECT_FALSE(stat.good()) << "process " << pid << " of the timed-out task survived";
+  }
+  EXPECT_EQ(checked, 3);
 }
 
 // A worker SIGKILLed while its task runs and started again at once adopts
