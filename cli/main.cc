@@ -16,6 +16,7 @@
 #include "cli/member_command.h"
 #include "cli/node_command.h"
 #include "cli/sim_command.h"
+#include "cli/task_command.h"
 #include "cli/version_command.h"
 
 namespace blixard::cli {
@@ -25,7 +26,7 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
   const std::vector<Command> commands = {BenchCommand(), ClusterCommand(), DevCommand(),
                                         KvCommand(),    MemberCommand(),  NodeCommand(),
-                                        SimCommand(),   VersionCommand()};
+                                        SimCommand(),   TaskCommand(),    VersionCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }
