@@ -55,4 +55,15 @@ expect "get unreachable" 3 "UNAVAILABLE" -- task get t1 $none --timeout=300ms
 expect "list unreachable" 3 "UNAVAILABLE" -- task list --state=running,failed $none --timeout=300ms
 expect "cancel unreachable" 3 "UNAVAILABLE" -- task cancel t1 $none --timeout=300ms
 expect "logs unreachable" 3 "UNAVAILABLE" -- task logs t1 $none --timeout=300ms --output=json
+expect "help lists worker" 0 "^  worker +list the workers" -- --help
+expect "worker needs an operation" 2 "which operation" -- worker
+expect "worker unknown operation" 2 "unknown operation 'bogus'" -- worker bogus $none
+expect "worker list takes no arguments" 2 "'list' takes no arguments" -- worker list x $none
+expect "drain takes one id" 2 "'drain' takes one worker id" -- worker drain $none
+expect "drain id is a number" 2 "'drain' takes one worker id" -- worker drain x $none
+expect "undrain id is not 0" 2 "'undrain' takes one worker id" -- worker undrain 0 $none
+expect "worker without endpoints" 2 "no endpoints" -- worker list
+expect "worker list unreachable" 3 "UNAVAILABLE" -- worker list $none --timeout=300ms
+expect "drain unreachable" 3 "UNAVAILABLE" -- worker drain 1 $none --timeout=300ms
+expect "undrain unreachable" 3 "UNAVAILABLE" -- worker undrain 1 $none --timeout=300ms --output=json
 exit $fail
