@@ -95,9 +95,11 @@ std::string CommandLine(const cluster::TaskSpec& spec) {
   return absl::StrJoin(words, " ");
 }
 
-void PrintOutputTail(const std::string& tail) {
+// `get` ends the tail with a newline for the terminal; `logs` does not
+// (verbatim: `blixard task logs ID > file` gets the bytes as they were).
+void PrintOutputTail(const std::string& tail, bool end_line) {
   std::fwrite(tail.data(), 1, tail.size(), stdout);
-  if (!tail.empty() && tail.back() != '\n') std::fputc('\n', stdout);
+  if (end_line && !tail.empty() && tail.back() != '\n') std::fputc('\n', stdout);
 }
 
 // `task get`'s table form: one "field value" line each, the tail last.
@@ -120,7 +122,7 @@ void PrintTask(const cluster::TaskRecord& t) {
   line("duration", absl::FormatDuration(absl::Milliseconds(r.execution_time_ms())));
   line("error", r.error().empty() ? "-" : r.error());
   std::printf("output tail (%zu bytes of attempt %u):\n", r.output_tail().size(), r.attempt());
-  PrintOutputTail(r.output_tail());
+  PrintOutputTail(r.output_tail(), /*end_line=*/true);
 }
 
 absl::StatusOr<cluster::TaskRecord> GetTask(net::Client& client, const std::string& id) {
@@ -323,7 +325,7 @@ int RunTask(const std::vector<std::string>& args) {
                    task->task_id().c_str(), TaskStateName(task->state()).c_str());
       return kExitFailure;
     }
-    PrintOutputTail(task->result().output_tail());
+    PrintOutputTail(task->result().output_tail(), /*end_line=*/false);
     return kExitOk;
   }
   if (*output == Output::kJson) {
