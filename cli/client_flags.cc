@@ -8,6 +8,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
+#include "core/base/check.h"
+#include "google/protobuf/util/json_util.h"
 
 ABSL_FLAG(std::string, client_endpoints, "",
           "the nodes' client addresses, HOST:PORT,... (default: $BLIXARD_ENDPOINTS)");
@@ -53,6 +55,40 @@ int ReportCallError(const std::string& command, const absl::Status& status) {
   const bool unavailable = status.code() == absl::StatusCode::kUnavailable ||
                            status.code() == absl::StatusCode::kDeadlineExceeded;
   return unavailable ? kExitUnavailable : kExitFailure;
+}
+
+absl::StatusOr<api::ClientResponse> CallOk(net::Client& client, api::ClientRequest request) {
+  absl::StatusOr<api::ClientResponse> response = client.Call(std::move(request));
+  if (!response.ok()) return response.status();
+  if (response->status() != api::ClientResponse::STATUS_OK) {
+    return absl::FailedPreconditionError(absl::StrCat("refused: ", response->error()));
+  }
+  return response;
+}
+
+absl::Status Refusal(cluster::ResultCode code, absl::string_view message) {
+  return absl::FailedPreconditionError(
+      absl::StrCat(cluster::ResultCode_Name(code), ": ", message));
+}
+
+int ReportFailure(const std::string& command, const absl::Status& status) {
+  if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
+    return ReportCallError(command, status);
+  }
+  std::fprintf(stderr, "blixard %s: %s\n", command.c_str(), std::string(status.message()).c_str());
+  return kExitFailure;
+}
+
+std::string ProtoJson(const google::protobuf::Message& message) {
+  google::protobuf::util::JsonPrintOptions options;
+  options.preserve_proto_field_names = true;
+  options.always_print_primitive_fields = true;
+  std::string json;
+  // Printing fails only for messages that JSON cannot express (Any with
+  // an unknown type, out-of-range well-known values): none of ours.
+  const auto status = google::protobuf::util::MessageToJsonString(message, &json, options);
+  CHECK(status.ok()) << message.GetTypeName() << ": " << status.ToString();
+  return json;
 }
 
 std::string JsonString(absl::string_view text) {

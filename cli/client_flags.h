@@ -1,6 +1,7 @@
-// What every client command (`kv`, `cluster`, `bench`) shares: the
-// endpoints (--endpoints, or BLIXARD_ENDPOINTS), the call timeout, the
-// output format, the exit codes of client commands, and making a Client.
+// What every client command (`kv`, `cluster`, `bench`, `member`, `task`,
+// `worker`) shares: the endpoints (--endpoints, or BLIXARD_ENDPOINTS), the
+// call timeout, the output format, the exit codes of client commands,
+// making a Client, and reporting what a call came to.
 //
 // Exit codes of client commands: 0 ok; 1 the cluster refused or failed the
 // operation (e.g. a CAS mismatch, a missing key); 2 usage; 3 unavailable or
@@ -14,6 +15,9 @@
 
 #include "absl/status/statusor.h"
 #include "cli/command.h"
+#include "core/proto/api.pb.h"
+#include "core/proto/cluster.pb.h"
+#include "google/protobuf/message.h"
 #include "net/api/client.h"
 
 namespace blixard::cli {
@@ -35,6 +39,33 @@ absl::StatusOr<Output> OutputFormat();
 // DEADLINE_EXCEEDED, 1 otherwise), after printing it to stderr as
 // "blixard <command>: <error>".
 int ReportCallError(const std::string& command, const absl::Status& status);
+
+// Calls `request` and returns the response when its status is OK. A
+// response the node REJECTED becomes FAILED_PRECONDITION "refused: <its
+// error>" (ReportCallError then exits 1); the client's own errors pass
+// through (UNAVAILABLE, DEADLINE_EXCEEDED: exit 3). The state machine's
+// answer inside an OK response (Result, QueryResult) is the caller's to
+// check.
+absl::StatusOr<api::ClientResponse> CallOk(net::Client& client, api::ClientRequest request);
+
+// The state machine's refusal of a command or query (a Result or
+// QueryResult whose code is not RESULT_OK) as a FAILED_PRECONDITION whose
+// message is "<CODE>: <message>", CODE as ResultCode names it (e.g.
+// "RESULT_NOT_FOUND: task 'x' does not exist").
+absl::Status Refusal(cluster::ResultCode code, absl::string_view message);
+
+// The exit code for an operation's error, after printing it to stderr:
+// UNAVAILABLE and DEADLINE_EXCEEDED as ReportCallError does (exit 3);
+// anything else, a refusal above or CallOk's, as "blixard <command>:
+// <message>" (exit 1).
+int ReportFailure(const std::string& command, const absl::Status& status);
+
+// `message` as one line of JSON in protobuf's canonical mapping, with the
+// .proto field names (snake_case) and every scalar field present even when
+// zero, so scripts see the same keys whatever the values. As that mapping
+// says: 64-bit integers are strings ("7"), enums their value names
+// ("TASK_RUNNING"), bytes base64. Unset message fields are left out.
+std::string ProtoJson(const google::protobuf::Message& message);
 
 // JSON string literal for `text` (quotes, backslashes, control bytes and
 // non-UTF-8 bytes escaped).

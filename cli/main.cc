@@ -16,16 +16,18 @@
 #include "cli/member_command.h"
 #include "cli/node_command.h"
 #include "cli/sim_command.h"
+#include "cli/task_command.h"
 #include "cli/version_command.h"
+#include "cli/worker_command.h"
 
 namespace blixard::cli {
 namespace {
 
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
-  const std::vector<Command> commands = {BenchCommand(), ClusterCommand(), DevCommand(),
-                                        KvCommand(),    MemberCommand(),  NodeCommand(),
-                                        SimCommand(),   VersionCommand()};
+  const std::vector<Command> commands = {
+      BenchCommand(), ClusterCommand(), DevCommand(),     KvCommand(),    MemberCommand(),
+      NodeCommand(),  SimCommand(),     TaskCommand(),    VersionCommand(), WorkerCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }
