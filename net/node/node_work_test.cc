@@ -148,6 +148,26 @@ TEST_F(NodeWorkTest, EchoHelloSucceedsAndItsResultSurvivesARestartOfEveryNode) {
   EXPECT_EQ(after.attempt(), 1u) << "ran once";
 }
 
+// The seed's usage example, typed as a user would: `blixard task submit
+// --id task-1 --cpu 1 --memory_mb 1024 --disk_gb 10 -- echo hello`.
+TEST_F(NodeWorkTest, TheSeedsExampleThroughTheCli) {
+  ASSERT_EQ(WaitForWorkers(3).size(), 3u);
+  const std::string endpoints = absl::StrCat("--endpoints=", cluster_->endpoints());
+  const testing::CliResult submitted = cluster_->RunCli(
+      {"task", "submit", "--id", "task-1", "--cpu", "1", "--memory_mb", "1024", "--disk_gb", "10",
+       "--wait", endpoints, "--", "echo", "hello"});
+  ASSERT_EQ(submitted.exit_code, 0) << submitted.out << submitted.err;
+  EXPECT_NE(submitted.out.find("succeeded"), std::string::npos) << submitted.out;
+  EXPECT_NE(submitted.out.find("hello"), std::string::npos) << submitted.out;
+  const testing::CliResult logs = cluster_->RunCli({"task", "logs", "task-1", endpoints});
+  EXPECT_EQ(logs.exit_code, 0) << logs.err;
+  EXPECT_EQ(logs.out, "hello\n");
+  const testing::CliResult json =
+      cluster_->RunCli({"task", "get", "task-1", "--output=json", endpoints});
+  EXPECT_NE(json.out.find("\"state\":\"TASK_SUCCEEDED\""), std::string::npos) << json.out;
+  EXPECT_NE(json.out.find("\"exit_code\":0"), std::string::npos) << json.out;
+}
+
 TEST_F(NodeWorkTest, AFailingTaskIsRetriedAndAMissingProgramFailsWithTheReason) {
   ASSERT_EQ(WaitForWorkers(3).size(), 3u);
   Submit("exits-3", "sh", {"-c", "echo trying; exit 3"}, /*max_attempts=*/2);
