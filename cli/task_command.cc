@@ -203,7 +203,46 @@ absl::StatusOr<cluster::TaskSpec> SpecFromFlags(const std::vector<std::string>& 
   return spec;
 }
 
+// OK when some registered worker could ever run `spec` (capacity and
+// features, not what is free now), or when none is registered yet (the
+// task waits for one); FAILED_PRECONDITION naming the largest worker
+// otherwise: such a task would stay PENDING for good.
+absl::Status CheckSomeWorkerFits(net::Client& client, const cluster::TaskSpec& spec) {
+  api::ClientRequest request;
+  request.mutable_query()->mutable_list_workers();
+  absl::StatusOr<api::ClientResponse> response = CallOk(client, std::move(request));
+  if (!response.ok()) return response.status();
+  const cluster::TaskResources& need = spec.resources();
+  std::string largest;
+  uint64_t largest_cores = 0;
+  for (const cluster::WorkerRecord& w : response->query_result().workers()) {
+    const cluster::Resources& have = w.capacity();
+    bool features = true;
+    for (const std::string& f : need.required_features()) {
+      features = features && std::find(w.features().begin(), w.features().end(), f) !=
+                                 w.features().end();
+    }
+    if (features && have.cpu_cores() >= need.cpu_cores() &&
+        have.memory_mb() >= need.memory_mb() && have.disk_gb() >= need.disk_gb()) {
+      return absl::OkStatus();
+    }
+    if (largest.empty() || have.cpu_cores() > largest_cores) {
+      largest_cores = have.cpu_cores();
+      largest = absl::StrCat("worker ", w.node_id(), " has ", have.cpu_cores(), " cores, ",
+                             have.memory_mb(), " MiB, ", have.disk_gb(), " GiB");
+    }
+  }
+  if (largest.empty()) return absl::OkStatus();
+  return absl::FailedPreconditionError(absl::StrCat(
+      "no worker can ever run it (", need.cpu_cores(), " cores, ", need.memory_mb(), " MiB, ",
+      need.disk_gb(), " GiB", need.required_features().empty() ? "" : ", features ",
+      absl::StrJoin(need.required_features(), ","), "); the largest: ", largest));
+}
+
 int Submit(net::Client& client, cluster::SubmitTask submit, Output output) {
+  if (absl::Status fits = CheckSomeWorkerFits(client, submit.spec()); !fits.ok()) {
+    return Fail(fits);
+  }
   cluster::Command command;
   *command.mutable_submit_task() = std::move(submit);
   const std::string id = command.submit_task().task_id();

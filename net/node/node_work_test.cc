@@ -166,6 +166,13 @@ TEST_F(NodeWorkTest, TheSeedsExampleThroughTheCli) {
       cluster_->RunCli({"task", "get", "task-1", "--output=json", endpoints});
   EXPECT_NE(json.out.find("\"state\":\"TASK_SUCCEEDED\""), std::string::npos) << json.out;
   EXPECT_NE(json.out.find("\"exit_code\":0"), std::string::npos) << json.out;
+
+  // More than any worker has: refused with the reason, nothing submitted.
+  const testing::CliResult huge = cluster_->RunCli(
+      {"task", "submit", "--id", "huge", "--cpu", "4096", endpoints, "--", "true"});
+  EXPECT_EQ(huge.exit_code, 1) << huge.out << huge.err;
+  EXPECT_NE(huge.err.find("no worker can ever run it"), std::string::npos) << huge.err;
+  EXPECT_FALSE(Get("huge").has_value());
 }
 
 TEST_F(NodeWorkTest, AFailingTaskIsRetriedAndAMissingProgramFailsWithTheReason) {
