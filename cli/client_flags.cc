@@ -71,6 +71,26 @@ absl::Status Refusal(cluster::ResultCode code, absl::string_view message) {
       absl::StrCat(cluster::ResultCode_Name(code), ": ", message));
 }
 
+absl::StatusOr<cluster::QueryResult> QueryOk(net::Client& client, cluster::Query query) {
+  api::ClientRequest request;
+  *request.mutable_query() = std::move(query);
+  absl::StatusOr<api::ClientResponse> response = CallOk(client, std::move(request));
+  if (!response.ok()) return response.status();
+  cluster::QueryResult& result = *response->mutable_query_result();
+  if (result.code() != cluster::RESULT_OK) return Refusal(result.code(), result.message());
+  return std::move(result);
+}
+
+absl::StatusOr<cluster::Result> WriteOk(net::Client& client, cluster::Command command) {
+  api::ClientRequest request;
+  *request.mutable_command() = std::move(command);
+  absl::StatusOr<api::ClientResponse> response = CallOk(client, std::move(request));
+  if (!response.ok()) return response.status();
+  cluster::Result& result = *response->mutable_result();
+  if (result.code() != cluster::RESULT_OK) return Refusal(result.code(), result.message());
+  return std::move(result);
+}
+
 int ReportFailure(const std::string& command, const absl::Status& status) {
   if (absl::IsUnavailable(status) || absl::IsDeadlineExceeded(status)) {
     return ReportCallError(command, status);

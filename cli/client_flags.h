@@ -54,6 +54,11 @@ absl::StatusOr<api::ClientResponse> CallOk(net::Client& client, api::ClientReque
 // "RESULT_NOT_FOUND: task 'x' does not exist").
 absl::Status Refusal(cluster::ResultCode code, absl::string_view message);
 
+// A query, or a write, whose state-machine answer is RESULT_OK: that
+// answer; else CallOk's errors or the Refusal.
+absl::StatusOr<cluster::QueryResult> QueryOk(net::Client& client, cluster::Query query);
+absl::StatusOr<cluster::Result> WriteOk(net::Client& client, cluster::Command command);
+
 // The exit code for an operation's error, after printing it to stderr:
 // UNAVAILABLE and DEADLINE_EXCEEDED as ReportCallError does (exit 3);
 // anything else, a refusal above or CallOk's, as "blixard <command>:

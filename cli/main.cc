@@ -18,6 +18,7 @@
 #include "cli/sim_command.h"
 #include "cli/task_command.h"
 #include "cli/version_command.h"
+#include "cli/vm_command.h"
 #include "cli/worker_command.h"
 
 namespace blixard::cli {
@@ -27,7 +28,8 @@ int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
   const std::vector<Command> commands = {
       BenchCommand(), ClusterCommand(), DevCommand(),     KvCommand(),    MemberCommand(),
-      NodeCommand(),  SimCommand(),     TaskCommand(),    VersionCommand(), WorkerCommand()};
+      NodeCommand(),  SimCommand(),     TaskCommand(),    VersionCommand(), VmCommand(),
+      WorkerCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }

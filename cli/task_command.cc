@@ -126,27 +126,21 @@ void PrintTask(const cluster::TaskRecord& t) {
 }
 
 absl::StatusOr<cluster::TaskRecord> GetTask(net::Client& client, const std::string& id) {
-  api::ClientRequest request;
-  request.mutable_query()->set_get_task(id);
-  absl::StatusOr<api::ClientResponse> response = CallOk(client, std::move(request));
-  if (!response.ok()) return response.status();
-  const cluster::QueryResult& result = response->query_result();
-  if (result.code() != cluster::RESULT_OK) return Refusal(result.code(), result.message());
-  if (result.tasks_size() != 1) {
-    return absl::InternalError(absl::StrCat("get_task answered ", result.tasks_size(), " tasks"));
+  cluster::Query query;
+  query.set_get_task(id);
+  absl::StatusOr<cluster::QueryResult> result = QueryOk(client, std::move(query));
+  if (!result.ok()) return result.status();
+  if (result->tasks_size() != 1) {
+    return absl::InternalError(absl::StrCat("get_task answered ", result->tasks_size(), " tasks"));
   }
-  return result.tasks(0);
+  return result->tasks(0);
 }
 
 // Sends a write and returns the task record of its OK Result.
 absl::StatusOr<cluster::TaskRecord> WriteTask(net::Client& client, cluster::Command command) {
-  api::ClientRequest request;
-  *request.mutable_command() = std::move(command);
-  absl::StatusOr<api::ClientResponse> response = CallOk(client, std::move(request));
-  if (!response.ok()) return response.status();
-  const cluster::Result& result = response->result();
-  if (result.code() != cluster::RESULT_OK) return Refusal(result.code(), result.message());
-  return result.task();
+  absl::StatusOr<cluster::Result> result = WriteOk(client, std::move(command));
+  if (!result.ok()) return result.status();
+  return result->task();
 }
 
 // Reads the task until it is final or --wait_timeout passes.
@@ -240,7 +234,10 @@ absl::Status CheckSomeWorkerFits(net::Client& client, const cluster::TaskSpec& s
 }
 
 int Submit(net::Client& client, cluster::SubmitTask submit, Output output) {
-  if (absl::Status fits = CheckSomeWorkerFits(client, submit.spec()); !fits.ok()) {
+  // Only a definite "no worker can" stops the submit here; a cluster that
+  // cannot be asked gets the submit itself, which says what it can.
+  if (absl::Status fits = CheckSomeWorkerFits(client, submit.spec());
+      absl::IsFailedPrecondition(fits)) {
     return Fail(fits);
   }
   cluster::Command command;

@@ -30,20 +30,10 @@ std::string Used(uint64_t reserved, uint64_t capacity) {
   return absl::StrCat(reserved, "/", capacity);
 }
 
-absl::StatusOr<cluster::QueryResult> Query(net::Client& client, cluster::Query query) {
-  api::ClientRequest request;
-  *request.mutable_query() = std::move(query);
-  absl::StatusOr<api::ClientResponse> response = CallOk(client, std::move(request));
-  if (!response.ok()) return response.status();
-  const cluster::QueryResult& result = response->query_result();
-  if (result.code() != cluster::RESULT_OK) return Refusal(result.code(), result.message());
-  return result;
-}
-
 int List(net::Client& client, Output output) {
   cluster::Query query;
   query.mutable_list_workers();
-  absl::StatusOr<cluster::QueryResult> result = Query(client, std::move(query));
+  absl::StatusOr<cluster::QueryResult> result = QueryOk(client, std::move(query));
   if (!result.ok()) return Fail(result.status());
   if (output == Output::kJson) {
     std::vector<std::string> json;
@@ -63,7 +53,7 @@ int SetStatus(net::Client& client, uint64_t id, bool drain, Output output) {
   const cluster::WorkerStatus to = drain ? cluster::WORKER_DRAINING : cluster::WORKER_ONLINE;
   cluster::Query query;
   query.set_get_worker(id);
-  absl::StatusOr<cluster::QueryResult> read = Query(client, std::move(query));
+  absl::StatusOr<cluster::QueryResult> read = QueryOk(client, std::move(query));
   if (!read.ok()) return Fail(read.status());
   if (read->workers_size() != 1) {
     return Fail(absl::InternalError(absl::StrCat("get_worker answered ", read->workers_size(),
