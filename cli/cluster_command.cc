@@ -6,12 +6,17 @@
 #include <string>
 #include <vector>
 
+#include "absl/flags/flag.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "cli/client_flags.h"
 #include "core/proto/api.pb.h"
+
+ABSL_FLAG(bool, cluster_digest, false,
+          "also each node's state digest (O(state) on each node): replicas at the same applied "
+          "index must show the same one");
 
 namespace blixard::cli {
 namespace {
@@ -38,7 +43,7 @@ int RunCluster(const std::vector<std::string>& args) {
   std::vector<std::string> errors;
   uint64_t max_applied = 0;
   for (size_t i = 0; i < (*client)->endpoint_count(); ++i) {
-    absl::StatusOr<api::NodeStatus> status = (*client)->NodeStatusAt(i);
+    absl::StatusOr<api::NodeStatus> status = (*client)->NodeStatusAt(i, absl::GetFlag(FLAGS_cluster_digest));
     if (status.ok()) {
       max_applied = std::max(max_applied, status->applied_index());
       statuses.push_back(*status);
@@ -51,8 +56,9 @@ int RunCluster(const std::vector<std::string>& args) {
   size_t answered = 0;
   std::vector<std::string> json;
   if (*output == Output::kTable) {
-    std::printf("%-7s %-22s %-13s %6s %7s %10s %10s %8s\n", "MEMBER", "ENDPOINT", "ROLE", "TERM",
-                "LEADER", "COMMIT", "APPLIED", "LAG");
+    std::printf("%-7s %-22s %-13s %6s %7s %10s %10s %8s%s\n", "MEMBER", "ENDPOINT", "ROLE", "TERM",
+                "LEADER", "COMMIT", "APPLIED", "LAG",
+                absl::GetFlag(FLAGS_cluster_digest) ? "  DIGEST" : "");
   }
   for (size_t i = 0; i < statuses.size(); ++i) {
     const net::SocketAddress& address = (*client)->endpoint(i);
@@ -70,19 +76,26 @@ int RunCluster(const std::vector<std::string>& args) {
     const api::NodeStatus& s = *statuses[i];
     const uint64_t lag = max_applied - std::min(max_applied, s.applied_index());
     if (*output == Output::kTable) {
-      std::printf("%-7llu %-22s %-13s %6llu %7llu %10llu %10llu %8llu\n",
+      std::printf("%-7llu %-22s %-13s %6llu %7llu %10llu %10llu %8llu%s\n",
                   static_cast<unsigned long long>(s.node_id()), endpoint.c_str(),
                   RoleName(s.role()).c_str(), static_cast<unsigned long long>(s.term()),
                   static_cast<unsigned long long>(s.leader_id()),
                   static_cast<unsigned long long>(s.commit_index()),
                   static_cast<unsigned long long>(s.applied_index()),
-                  static_cast<unsigned long long>(lag));
+                  static_cast<unsigned long long>(lag),
+                  absl::GetFlag(FLAGS_cluster_digest)
+                      ? absl::StrCat("  ", absl::Hex(s.state_digest(), absl::kZeroPad16)).c_str()
+                      : "");
     } else {
       json.push_back(absl::StrCat(
           "{\"member\":", s.node_id(), ",\"endpoint\":", JsonString(endpoint),
           ",\"role\":", JsonString(RoleName(s.role())), ",\"term\":", s.term(),
           ",\"leader\":", s.leader_id(), ",\"commit\":", s.commit_index(),
-          ",\"applied\":", s.applied_index(), ",\"lag\":", lag, "}"));
+          ",\"applied\":", s.applied_index(), ",\"lag\":", lag,
+          absl::GetFlag(FLAGS_cluster_digest)
+              ? absl::StrCat(",\"digest\":\"", absl::Hex(s.state_digest(), absl::kZeroPad16), "\"")
+              : "",
+          "}"));
     }
   }
   if (*output == Output::kJson) std::printf("[%s]\n", absl::StrJoin(json, ",").c_str());
@@ -95,7 +108,8 @@ int RunCluster(const std::vector<std::string>& args) {
 const Command& ClusterCommand() {
   static const Command* const command =
       new Command{"cluster", "every member's own view: role, term, leader, indexes", "status",
-                  {EndpointsFlag(), TimeoutFlag(), OutputFlag()}, &RunCluster};
+                  {EndpointsFlag(), TimeoutFlag(), OutputFlag(), BindFlag("digest", FLAGS_cluster_digest)},
+                  &RunCluster};
   return *command;
 }
 

@@ -390,12 +390,12 @@ std::optional<SocketAddress> Client::FindLeader() {
   return std::nullopt;
 }
 
-absl::StatusOr<api::NodeStatus> Client::NodeStatusAt(size_t index) {
+absl::StatusOr<api::NodeStatus> Client::NodeStatusAt(size_t index, bool with_digest) {
   CHECK(loop_->InLoopThread());
   CHECK_LT(index, endpoints_.size());
   loop_->RunOnce(absl::ZeroDuration());
   api::ClientRequest request;
-  request.mutable_status();
+  request.mutable_status()->set_with_digest(with_digest);
   ++counters_.status_probes;
   Outcome outcome = Attempt(
       index, request, loop_->clock().NowMicros() + options_.call_timeout_us);

@@ -171,7 +171,7 @@ class Client {
   // DEADLINE_EXCEEDED (no reply in time), FAILED_PRECONDITION (the node
   // answered, but not with a status: the error it gave). REQUIRES:
   // endpoint < endpoint_count().
-  absl::StatusOr<api::NodeStatus> NodeStatusAt(size_t endpoint);
+  absl::StatusOr<api::NodeStatus> NodeStatusAt(size_t endpoint, bool with_digest = false);
 
   // Asks the endpoints for their status in turn (NodeStatusAt) and returns
   // the address of the first that says it leads; nullopt when none does.

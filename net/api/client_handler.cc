@@ -9,6 +9,14 @@ namespace blixard::net {
 ClientHandler ServeWithNodeStatus(std::function<api::NodeStatus()> status,
                                   ClientHandler submit) {
   CHECK(status != nullptr);
+  return ServeWithNodeStatus(
+      [status = std::move(status)](const api::NodeStatusRequest&) { return status(); },
+      std::move(submit));
+}
+
+ClientHandler ServeWithNodeStatus(
+    std::function<api::NodeStatus(const api::NodeStatusRequest&)> status, ClientHandler submit) {
+  CHECK(status != nullptr);
   CHECK(submit != nullptr);
   return [status = std::move(status), submit = std::move(submit)](
              api::ClientRequest request, ClientReplyFn reply) {
@@ -24,7 +32,7 @@ ClientHandler ServeWithNodeStatus(std::function<api::NodeStatus()> status,
           "a status request must not carry an operation as well");
     } else {
       response.set_status(api::ClientResponse::STATUS_OK);
-      *response.mutable_node_status() = status();
+      *response.mutable_node_status() = status(request.status());
     }
     reply(response);
   };

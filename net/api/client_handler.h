@@ -34,6 +34,9 @@ using ClientHandler =
 // Raft, never forwarded); a request that carries a status request and an
 // operation is REJECTED; everything else goes to `submit` (Host::Submit).
 // REQUIRES: both non-empty.
+ClientHandler ServeWithNodeStatus(
+    std::function<api::NodeStatus(const api::NodeStatusRequest&)> status, ClientHandler submit);
+// The same for a status that ignores what the request asks for.
 ClientHandler ServeWithNodeStatus(std::function<api::NodeStatus()> status,
                                   ClientHandler submit);
 

@@ -123,7 +123,9 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
   ASSIGN_OR_RETURN(
       node->api_,
       ApiServer::Create(node->loop_.get(), std::move(api_options),
-                        ServeWithNodeStatus([self] { return self->Status(); },
+                        ServeWithNodeStatus([self](const api::NodeStatusRequest& request) {
+                                              return self->Status(request);
+                                            },
                                             [self](api::ClientRequest request, ClientReplyFn reply) {
                                               self->host_->Submit(std::move(request),
                                                                   std::move(reply));
@@ -203,7 +205,7 @@ NodeRuntime::~NodeRuntime() {
   host_.reset();
 }
 
-api::NodeStatus NodeRuntime::Status() const {
+api::NodeStatus NodeRuntime::Status(const api::NodeStatusRequest& request) const {
   api::NodeStatus status;
   status.set_node_id(config_.id.value());
   status.set_cluster_id(cluster_id_);
@@ -229,6 +231,7 @@ api::NodeStatus NodeRuntime::Status() const {
     status.set_leader_id(host_->leader().value());
     status.set_commit_index(host_->commit_index().value());
     status.set_applied_index(host_->applied_index().value());
+    if (request.with_digest()) status.set_state_digest(host_->state_machine().Digest());
   }
   if (api_ != nullptr) {
     status.set_client_address(absl::StrCat(config_.listen_client.host, ":", api_->port()));

@@ -157,7 +157,7 @@ class NodeRuntime {
   uint16_t peer_port() const { return transport_->listen_port(); }
   uint16_t client_port() const { return api_->port(); }
   // This node's own view, as the client protocol's status request answers.
-  api::NodeStatus Status() const;
+  api::NodeStatus Status(const api::NodeStatusRequest& request = {}) const;
   EventLoop& loop() { return *loop_; }
   host::Host& host() { return *host_; }
   const NodeConfig& config() const { return config_; }
