@@ -235,9 +235,9 @@ absl::Status ProcessExecutor::Start(const WorkSpec& spec) {
                      " is running (or its exit is not "
                      "delivered yet)"));
   }
-  if (tasks_.size() >= kRunningMax) {
-    return absl::ResourceExhaustedError(
-        absl::StrCat("task ", spec.id, ": ", kRunningMax, " already run"));
+  if (tasks_.size() + vms_->size() >= kRunningMax) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "task ", spec.id, ": ", kRunningMax, " tasks and VMs already run"));
   }
   auto task = std::make_unique<Task>();
   task->id = spec.id;
@@ -324,8 +324,13 @@ absl::Status ProcessExecutor::Start(const WorkSpec& spec) {
 }
 
 absl::Status ProcessExecutor::StartVm(const WorkSpec& spec) {
-  return absl::UnimplementedError(absl::StrCat(
-      "vm ", spec.id, ": VMs need the QEMU driver (issue 15 item 4)"));
+  if (!vms_->Has(spec.id) && tasks_.size() + vms_->size() >= kRunningMax) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "vm ", spec.id, ": ", kRunningMax, " tasks and VMs already run"));
+  }
+  RETURN_IF_ERROR(vms_->Start(spec));
+  ArmMaintenance();  // output rotation
+  return absl::OkStatus();
 }
 
 absl::Status ProcessExecutor::Watch(Task* task) {
@@ -348,7 +353,7 @@ void ProcessExecutor::Unwatch(Task* task) {
 }
 
 bool ProcessExecutor::Stop(WorkKind kind, absl::string_view id) {
-  if (kind != WorkKind::kTask) return false;
+  if (kind == WorkKind::kVm) return vms_->Stop(id);
   Task* task = Find(id);
   if (task == nullptr || task->phase != Task::Phase::kRunning) return false;
   BeginStopping(task, WorkEvent::Reason::kStopped);

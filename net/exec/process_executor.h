@@ -1,8 +1,11 @@
-// ProcessExecutor: the production runtime's blixard::Executor (core/env.h)
-// for tasks: each task is a real process tree in a session of its own,
-// watched from the node's EventLoop through a pidfd. No threads, no
-// SIGCHLD handler. VMs are not run here yet (Start says UNIMPLEMENTED);
-// they come with the QEMU driver (issue 15, item 4), see StartVm below.
+// ProcessExecutor: the production runtime's blixard::Executor (core/env.h):
+// each task is a real process tree in a session of its own, watched from
+// the node's EventLoop through a pidfd. No threads, no SIGCHLD handler.
+// VMs (WorkKind::kVm) are QEMU processes driven through QMP, or
+// placeholder processes where there is no QEMU: every kVm call goes to the
+// executor's VmSupervisor, whose header (vm_supervisor.h) is their
+// contract; vm_driver.h says how the driver is chosen. What follows is
+// about tasks; events of both kinds share one queue and one delivery.
 //
 // How a task runs. Start spawns (posix_spawn, POSIX_SPAWN_SETSID) a small
 // wrapper shell (options.shell, /bin/sh) which sets the rlimits, joins the
@@ -118,6 +121,8 @@
 #include "core/env.h"
 #include "net/exec/isolation.h"
 #include "net/exec/task_record.h"
+#include "net/exec/vm_driver.h"
+#include "net/exec/vm_supervisor.h"
 #include "net/loop/event_loop.h"
 #include "net/loop/unique_fd.h"
 
@@ -149,7 +154,27 @@ struct ProcessExecutorOptions {
   // REQUIRES: not null; outlives the executor.
   Logger* logger = nullptr;
 
+  // VMs (vm_driver.h, vm_supervisor.h). The driver: "qemu", "process" or
+  // "auto" (qemu when both QEMU binaries are in task_path).
+  std::string vm_driver = "auto";
+  // Looked up in task_path unless they hold a '/'.
+  std::string qemu_binary = "qemu-system-x86_64";
+  std::string qemu_img_binary = "qemu-img";
+  // From Start (or adoption) to QMP saying "running"; past it the VM is
+  // killed and fails. In (0, kVmGraceMaxUs].
+  int64_t vm_boot_timeout_us = 120 * kMicrosPerSecond;
+  // Stop: system_powerdown, then quit after this. In (0, kVmGraceMaxUs].
+  int64_t vm_powerdown_grace_us = 30 * kMicrosPerSecond;
+  // Stop: quit (or SIGTERM), then SIGKILL after this. In (0,
+  // kVmGraceMaxUs].
+  int64_t vm_quit_grace_us = 10 * kMicrosPerSecond;
+  // For a spec that leaves them 0. vcpus in [1, kVmVcpusMax], memory in
+  // [16, kVmMemoryMbMax] MiB.
+  uint32_t vm_default_vcpus = 1;
+  uint64_t vm_default_memory_mb = 512;
+
   static constexpr int64_t kKillGraceMaxUs = 600 * kMicrosPerSecond;
+  static constexpr int64_t kVmGraceMaxUs = 3600 * kMicrosPerSecond;
 
   // INVALID_ARGUMENT naming the first bad setting.
   absl::Status Validate() const;
@@ -159,10 +184,12 @@ class ProcessExecutor final : public Executor {
  public:
   // Validates the options, checks the kernel has pidfds (UNIMPLEMENTED
   // below Linux 5.3) and that the shell is executable (NOT_FOUND /
-  // PERMISSION_DENIED), creates data_dir/tasks, probes the isolation mode,
-  // and recovers the records in data_dir (see "Restart safety"): adopted
-  // and exited tasks are in Running() when this returns, their events wait
-  // for SetCallback. Errors: INVALID_ARGUMENT for bad options; the
+  // PERMISSION_DENIED), creates data_dir/tasks and data_dir/vms, probes
+  // the isolation mode and the VM driver (NOT_FOUND for vm_driver=qemu
+  // without QEMU), and recovers the records in data_dir (see "Restart
+  // safety", and vm_supervisor.h's): adopted and exited tasks and VMs are
+  // in Running() when this returns, their events wait for SetCallback.
+  // Errors: INVALID_ARGUMENT for bad options; the
   // ErrnoStatus of mkdir/opendir/pidfd_open/reading boot_id, naming the
   // path. A record that does not parse is dropped with a warning, not an
   // error: it can only be a torn write from before a machine crash.
@@ -170,7 +197,7 @@ class ProcessExecutor final : public Executor {
   static absl::StatusOr<std::unique_ptr<ProcessExecutor>> Create(
       EventLoop* loop, ProcessExecutorOptions options);
 
-  // A crash, for the tasks: they keep running, their records stay, and
+  // A crash, for tasks and VMs: they keep running, their records stay, and
   // queued events are dropped (a new executor on the same data dir
   // delivers them again). Unregisters the pidfds and cancels the timers.
   ~ProcessExecutor() override;
@@ -181,17 +208,18 @@ class ProcessExecutor final : public Executor {
   // env.h. REQUIRES (CHECKed): no callback registered; callback not empty.
   void SetCallback(Callback callback) override;
 
-  // env.h's errors, and: INVALID_ARGUMENT also for an id whose encoded
-  // form is longer than kEncodedIdBytesMax, a NUL byte in the command or
-  // an argument, or timeout_us > Timers::kDelayMaxUs; UNIMPLEMENTED for
-  // WorkKind::kVm; an operating error (the ErrnoStatus of mkdir, open,
+  // env.h's errors (kRunningMax counts tasks and VMs together), and:
+  // INVALID_ARGUMENT also for an id whose encoded form is longer than
+  // kEncodedIdBytesMax, a NUL byte in the command or an argument, or
+  // timeout_us > Timers::kDelayMaxUs; for kVm, vm_supervisor.h's; an
+  // operating error (the ErrnoStatus of mkdir, open,
   // posix_spawn, pidfd_open, the record write, e.g. RESOURCE_EXHAUSTED at
   // the process or fd limit), after which nothing runs (a spawned wrapper
   // is killed and reaped) and no event follows. A program that does not
   // exist is not an error here: see kFailed above.
   absl::Status Start(const WorkSpec& spec) override;
 
-  // env.h. False for kVm (none run).
+  // env.h.
   bool Stop(WorkKind kind, absl::string_view id) override;
 
   std::vector<std::string> Running(WorkKind kind) const override;
@@ -202,6 +230,15 @@ class ProcessExecutor final : public Executor {
   // The task's wrapper pid (= its process group id) while its process is
   // watched; nullopt otherwise. For logs and tests.
   std::optional<pid_t> TaskPid(absl::string_view id) const;
+
+  // The VM driver chosen at Create, with a line for the start-up log.
+  const VmHost& vm_host() const { return vms_->host(); }
+  // QEMU's (or the placeholder's) pid while watched, and the VM's folder.
+  // For logs and tests.
+  std::optional<pid_t> VmPid(absl::string_view name) const {
+    return vms_->VmPid(name);
+  }
+  std::string VmDir(absl::string_view name) const { return vms_->VmDir(name); }
 
   void CheckInvariants() const;
 
@@ -233,7 +270,7 @@ class ProcessExecutor final : public Executor {
   void RecoverOne(const std::string& dir_name);
   void Adopt(std::unique_ptr<Task> task, UniqueFd pidfd, bool exited);
 
-  // VMs' extension point: the QEMU driver (issue 15 item 4) plugs in here.
+  // kVm: capacity, then the VmSupervisor.
   absl::Status StartVm(const WorkSpec& spec);
 
   // Start's steps.
@@ -278,6 +315,8 @@ class ProcessExecutor final : public Executor {
   std::deque<WorkEvent> pending_;
   EventLoop::TimerHandle flush_timer_ = 0;
   EventLoop::TimerHandle maintenance_timer_ = 0;
+  // Every kVm call goes here; its events go through Queue.
+  std::unique_ptr<VmSupervisor> vms_;
   // Leaves whose rmdir failed (a process was still dying), retried by
   // Maintain() a bounded number of times.
   absl::btree_map<std::string, int> cgroups_to_remove_;

@@ -35,7 +35,11 @@ void ProcessExecutor::Flush() {
   for (size_t n = pending_.size(); n > 0 && !pending_.empty(); --n) {
     WorkEvent event = std::move(pending_.front());
     pending_.pop_front();
-    if (event.state == WorkEvent::State::kExited) {
+    if (event.state == WorkEvent::State::kExited &&
+        event.kind == WorkKind::kVm) {
+      // Before the callback, which may Start the same name again.
+      vms_->Forget(event.id);
+    } else if (event.state == WorkEvent::State::kExited) {
       auto it = tasks_.find(event.id);
       CHECK(it != tasks_.end()) << event.id;
       CHECK(it->second->phase == Task::Phase::kExited) << event.id;
@@ -87,12 +91,13 @@ void ProcessExecutor::Maintain() {
       ++it;
     }
   }
+  any_alive = vms_->Maintain() || any_alive;
   if (any_alive || !cgroups_to_remove_.empty()) ArmMaintenance();
 }
 
 std::vector<std::string> ProcessExecutor::Running(WorkKind kind) const {
+  if (kind == WorkKind::kVm) return vms_->Running();
   std::vector<std::string> ids;
-  if (kind != WorkKind::kTask) return ids;
   ids.reserve(tasks_.size());
   for (const auto& [id, task] : tasks_) ids.push_back(id);  // sorted map
   return ids;

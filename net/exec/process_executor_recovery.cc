@@ -78,6 +78,31 @@ absl::Status ProcessExecutorOptions::Validate() const {
                             " is outside [16, 1048576]"));
   }
   if (logger == nullptr) return bad("logger is null");
+  if (vm_driver != "qemu" && vm_driver != "process" && vm_driver != "auto") {
+    return bad(absl::StrCat("vm_driver '", vm_driver,
+                            "' is not one of qemu, process, auto"));
+  }
+  if (qemu_binary.empty() || qemu_img_binary.empty()) {
+    return bad("qemu_binary or qemu_img_binary is empty");
+  }
+  for (const auto& [name, value] :
+       {std::pair<const char*, int64_t>{"vm_boot_timeout_us",
+                                        vm_boot_timeout_us},
+        {"vm_powerdown_grace_us", vm_powerdown_grace_us},
+        {"vm_quit_grace_us", vm_quit_grace_us}}) {
+    if (value <= 0 || value > kVmGraceMaxUs) {
+      return bad(absl::StrCat(name, " ", value, " is outside (0, ",
+                              kVmGraceMaxUs, "]"));
+    }
+  }
+  if (vm_default_vcpus < 1 || vm_default_vcpus > kVmVcpusMax) {
+    return bad(absl::StrCat("vm_default_vcpus ", vm_default_vcpus,
+                            " is outside [1, ", kVmVcpusMax, "]"));
+  }
+  if (vm_default_memory_mb < 16 || vm_default_memory_mb > kVmMemoryMbMax) {
+    return bad(absl::StrCat("vm_default_memory_mb ", vm_default_memory_mb,
+                            " is outside [16, ", kVmMemoryMbMax, "]"));
+  }
   return absl::OkStatus();
 }
 
@@ -93,6 +118,9 @@ absl::StatusOr<std::unique_ptr<ProcessExecutor>> ProcessExecutor::Create(
       new ProcessExecutor(loop, std::move(options)));
   RETURN_IF_ERROR(executor->Init());
   executor->Recover();
+  executor->vms_->Recover(ProcessExecutor::kRunningMax -
+                          executor->tasks_.size());
+  if (executor->vms_->size() > 0) executor->ArmMaintenance();
   executor->CheckInvariants();
   return executor;
 }
@@ -119,12 +147,35 @@ absl::Status ProcessExecutor::Init() {
           ? options_.task_open_files_max
           : std::min<uint64_t>(options_.task_open_files_max, files.rlim_max);
   isolation_ = ProbeIsolation(options_.cgroup_root);
+
+  ASSIGN_OR_RETURN(VmHost host,
+                   ProbeVmHost(options_.vm_driver, options_.task_path,
+                               options_.qemu_binary, options_.qemu_img_binary));
+  VmSupervisorConfig vm_config;
+  vm_config.vms_dir = absl::StrCat(options_.data_dir, "/", kVmsDirName);
+  RETURN_IF_ERROR(MakeDir(vm_config.vms_dir));
+  vm_config.host = std::move(host);
+  vm_config.shell = options_.shell;
+  vm_config.path = options_.task_path;
+  vm_config.boot_id = boot_id_;
+  vm_config.boot_timeout_us = options_.vm_boot_timeout_us;
+  vm_config.powerdown_grace_us = options_.vm_powerdown_grace_us;
+  vm_config.quit_grace_us = options_.vm_quit_grace_us;
+  vm_config.default_vcpus = options_.vm_default_vcpus;
+  vm_config.default_memory_mb = options_.vm_default_memory_mb;
+  vm_config.output_file_bytes_max = options_.output_file_bytes_max;
+  vm_config.logger = logger_;
+  vms_ = std::make_unique<VmSupervisor>(
+      loop_, std::move(vm_config),
+      [this](WorkEvent event) { Queue(std::move(event)); });
   return absl::OkStatus();
 }
 
 ProcessExecutor::~ProcessExecutor() {
-  // A crash as far as tasks go: nothing is signalled; records stay.
+  // A crash as far as tasks and VMs go: nothing is signalled; records
+  // stay.
   for (auto& [id, task] : tasks_) Unwatch(task.get());
+  vms_.reset();
   if (flush_timer_ != 0) loop_->CancelTimer(flush_timer_);
   if (maintenance_timer_ != 0) loop_->CancelTimer(maintenance_timer_);
 }
@@ -277,11 +328,21 @@ void ProcessExecutor::Adopt(std::unique_ptr<Task> owned, UniqueFd pidfd,
 }
 
 void ProcessExecutor::CheckInvariants() const {
-  CHECK_LE(tasks_.size(), kRunningMax);
-  CHECK_LE(pending_.size(), 2 * tasks_.size());
+  CHECK_LE(tasks_.size() + vms_->size(), kRunningMax);
+  CHECK_LE(pending_.size(), 2 * (tasks_.size() + vms_->size()));
   CHECK(flush_timer_ == 0 || loop_->IsTimerPending(flush_timer_));
+  vms_->CheckInvariants();
   size_t exits_pending = 0;
+  size_t vm_exits_pending = 0;
   for (const WorkEvent& e : pending_) {
+    if (e.kind == WorkKind::kVm) {
+      CHECK(vms_->Has(e.id)) << "event for unknown vm " << e.id;
+      if (e.state == WorkEvent::State::kExited) {
+        ++vm_exits_pending;
+        CHECK(vms_->Exited(e.id)) << e.id;
+      }
+      continue;
+    }
     const Task* task = Find(e.id);
     CHECK(task != nullptr) << "event for unknown task " << e.id;
     if (e.state == WorkEvent::State::kExited) {
@@ -304,6 +365,11 @@ void ProcessExecutor::CheckInvariants() const {
   }
   // Every exited task's kExited is queued exactly once until delivered.
   CHECK_EQ(exits_pending, exited);
+  size_t vms_exited = 0;
+  for (const std::string& name : vms_->Running()) {
+    vms_exited += vms_->Exited(name) ? 1 : 0;
+  }
+  CHECK_EQ(vm_exits_pending, vms_exited);
 }
 
 }  // namespace blixard::net

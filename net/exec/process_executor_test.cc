@@ -182,10 +182,12 @@ TEST_F(ProcessExecutorTest, BadSpecsAreRefusedAndStartNothing) {
               StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_THAT(executor_->Start(TaskSpec("x", "echo", {std::string("a\0b", 3)})),
               StatusIs(absl::StatusCode::kInvalidArgument));
-  WorkSpec vm = TaskSpec("vm1", "image.qcow2");
+  // VMs have their own checks (vm_executor_test.cc); a bad one starts
+  // nothing either.
+  WorkSpec vm = TaskSpec("", "/images/base.qcow2");
   vm.kind = WorkKind::kVm;
   EXPECT_THAT(executor_->Start(vm),
-              StatusIs(absl::StatusCode::kUnimplemented, HasSubstr("QEMU")));
+              StatusIs(absl::StatusCode::kInvalidArgument));
   EXPECT_FALSE(executor_->Stop(WorkKind::kTask, "x"));
   EXPECT_FALSE(executor_->Stop(WorkKind::kVm, "vm1"));
   EXPECT_TRUE(executor_->Running(WorkKind::kTask).empty());

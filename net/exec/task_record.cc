@@ -70,7 +70,8 @@ bool operator==(const TaskRecord& a, const TaskRecord& b) {
   return a.pid == b.pid && a.proc_start_ticks == b.proc_start_ticks &&
          a.boot_id == b.boot_id && a.start_mono_us == b.start_mono_us &&
          a.start_real_us == b.start_real_us && a.timeout_us == b.timeout_us &&
-         a.cgroup == b.cgroup && a.exited == b.exited &&
+         a.cgroup == b.cgroup && a.vm_driver == b.vm_driver &&
+         a.exited == b.exited &&
          a.exit_reason == b.exit_reason && a.exit_code == b.exit_code &&
          a.duration_us == b.duration_us && a.exit_note == b.exit_note;
 }
@@ -123,6 +124,10 @@ std::string SerializeTaskRecord(const TaskRecord& r) {
   if (!r.cgroup.empty()) {
     absl::StrAppend(&out, "cgroup ", EncodePathComponent(r.cgroup), "\n");
   }
+  if (!r.vm_driver.empty()) {
+    absl::StrAppend(&out, "vm_driver ", EncodePathComponent(r.vm_driver),
+                    "\n");
+  }
   if (r.exited) {
     absl::StrAppend(&out, "exit_reason ", static_cast<int>(r.exit_reason),
                     "\nexit_code ", r.exit_code, "\nduration_us ",
@@ -174,13 +179,15 @@ absl::StatusOr<TaskRecord> ParseTaskRecord(absl::string_view text) {
       ok = ParseInt(value, &r.exit_code);
     } else if (key == "duration_us") {
       ok = ParseInt(value, &r.duration_us) && r.duration_us >= 0;
-    } else if (key == "boot_id" || key == "cgroup" || key == "exit_note") {
+    } else if (key == "boot_id" || key == "cgroup" || key == "vm_driver" ||
+               key == "exit_note") {
       std::optional<std::string> decoded = DecodePathComponent(value);
       ok = decoded.has_value();
       if (ok) {
-        std::string& field = key == "boot_id"  ? r.boot_id
-                             : key == "cgroup" ? r.cgroup
-                                               : r.exit_note;
+        std::string& field = key == "boot_id"     ? r.boot_id
+                             : key == "cgroup"    ? r.cgroup
+                             : key == "vm_driver" ? r.vm_driver
+                                                  : r.exit_note;
         field = std::move(*decoded);
       }
     } else {

@@ -67,6 +67,10 @@ struct TaskRecord {
   int64_t timeout_us = 0;  // 0 = none
   // The task's cgroup v2 leaf, empty under rlimit isolation.
   std::string cgroup;
+  // VMs only (vm_supervisor.h): the driver that started it, "qemu" or
+  // "process", so a node restarted with another vm_driver setting still
+  // drives it the way it was started. Empty for tasks.
+  std::string vm_driver;
 
   // Set once an executor has seen the task end, so that a later one (after
   // a crash before the kExited was delivered) delivers the same kExited.
@@ -81,7 +85,7 @@ struct TaskRecord {
 };
 
 // One "key value" line per field, versioned by a first line; byte strings
-// (boot id, cgroup path, note) go through EncodePathComponent so a record
+// (boot id, cgroup path, VM driver, note) go through EncodePathComponent so a record
 // is always one line per field.
 std::string SerializeTaskRecord(const TaskRecord& record);
 

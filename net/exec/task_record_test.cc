@@ -36,6 +36,7 @@ TEST(TaskRecordTest, RunningAndExitedRecordsRoundTrip) {
 
   TaskRecord exited = Sample();
   exited.cgroup.clear();
+  exited.vm_driver = "qemu";
   exited.exited = true;
   exited.exit_reason = WorkEvent::Reason::kFailed;
   exited.exit_code = -1;
