@@ -41,6 +41,11 @@ ABSL_FLAG(uint64_t, node_reserve_memory_mb, 512, "MiB kept back from the detecte
 ABSL_FLAG(uint64_t, node_reserve_disk_gb, 1, "GiB kept back from the data dir's free space");
 ABSL_FLAG(std::string, node_cgroup_root, "",
           "a delegated cgroup v2 directory for task limits (default: rlimits only)");
+ABSL_FLAG(std::string, node_vm_driver, "auto",
+          "how VMs run: qemu, process (a placeholder process, no isolation) or auto "
+          "(qemu when installed)");
+ABSL_FLAG(uint64_t, node_vm_powerdown_grace_ms, 30000,
+          "stopping a VM: how long the guest gets to power down before QEMU quits");
 ABSL_FLAG(uint64_t, node_tick_ms, 100, "Raft tick, milliseconds");
 ABSL_FLAG(int, node_election_ticks, 10, "ticks without a leader before an election");
 ABSL_FLAG(int, node_heartbeat_ticks, 1, "ticks between a leader's heartbeats");
@@ -89,6 +94,19 @@ absl::StatusOr<NodeConfig> ConfigFrom(const net::NodeConfigFile& file) {
   if (file.has_reserve_memory_mb()) config.reserve.memory_mb = file.reserve_memory_mb();
   if (file.has_reserve_disk_gb()) config.reserve.disk_gb = file.reserve_disk_gb();
   config.cgroup_root = file.cgroup_root();
+  if (!file.vm_driver().empty()) {
+    if (file.vm_driver() != "qemu" && file.vm_driver() != "process" && file.vm_driver() != "auto") {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "vm driver '", file.vm_driver(), "' is none of qemu, process, auto"));
+    }
+    config.vm_driver = file.vm_driver();
+  }
+  if (file.vm_powerdown_grace_ms() != 0) {
+    if (file.vm_powerdown_grace_ms() > 600'000) {
+      return absl::InvalidArgumentError("vm_powerdown_grace_ms above 600000");
+    }
+    config.vm_powerdown_grace_us = static_cast<int64_t>(file.vm_powerdown_grace_ms()) * 1000;
+  }
   if (!file.advertise_client().empty()) {
     ASSIGN_OR_RETURN(config.advertise_client, net::ParseSocketAddress(file.advertise_client()));
   }
@@ -117,6 +135,8 @@ net::NodeConfigFile FileFromFlags() {
   file.set_reserve_memory_mb(absl::GetFlag(FLAGS_node_reserve_memory_mb));
   file.set_reserve_disk_gb(absl::GetFlag(FLAGS_node_reserve_disk_gb));
   file.set_cgroup_root(absl::GetFlag(FLAGS_node_cgroup_root));
+  file.set_vm_driver(absl::GetFlag(FLAGS_node_vm_driver));
+  file.set_vm_powerdown_grace_ms(absl::GetFlag(FLAGS_node_vm_powerdown_grace_ms));
   file.set_data_dir(absl::GetFlag(FLAGS_node_data_dir));
   file.set_listen_peer(absl::GetFlag(FLAGS_node_listen_peer));
   file.set_listen_client(absl::GetFlag(FLAGS_node_listen_client));
@@ -252,6 +272,8 @@ const Command& NodeCommand() {
           BindFlag("reserve_memory_mb", FLAGS_node_reserve_memory_mb),
           BindFlag("reserve_disk_gb", FLAGS_node_reserve_disk_gb),
           BindFlag("cgroup_root", FLAGS_node_cgroup_root),
+          BindFlag("vm_driver", FLAGS_node_vm_driver),
+          BindFlag("vm_powerdown_grace_ms", FLAGS_node_vm_powerdown_grace_ms),
           BindFlag("tick_ms", FLAGS_node_tick_ms),
           BindFlag("election_ticks", FLAGS_node_election_ticks),
           BindFlag("heartbeat_ticks", FLAGS_node_heartbeat_ticks),

@@ -170,6 +170,7 @@ bool WorkerAgent::ReportSatisfied(const cluster::Command& command) const {
 
 void WorkerAgent::Tick(MonoMicros now, NodeId leader) {
   if (!options_.worker.has_value()) return;
+  now_ = now;
   const uint64_t self = options_.self.value();
   if (sm_->FindWorker(self) == nullptr &&
       now - last_registration_ >= options_.heartbeat_us) {
@@ -336,7 +337,14 @@ void WorkerAgent::ReconcileVms() {
       local_vms_.erase(local);
       local = local_vms_.end();
     }
-    if (want_running &&
+    // A failure is reported before a restart, and the restart waits.
+    const bool failure_pending =
+        local != local_vms_.end() && local->second.phase == VmPhase::kExited &&
+        local->second.failed &&
+        (vm.observed() != cluster::VM_FAILED ||
+         now_ - local->second.exited_at < kAgentVmRestartBackoffUs);
+    if (failure_pending) dirty_ = true;  // looked at again on the next tick
+    if (want_running && !failure_pending &&
         (local == local_vms_.end() || local->second.phase == VmPhase::kExited)) {
       WorkSpec spec;
       spec.kind = WorkKind::kVm;
@@ -467,6 +475,7 @@ void WorkerAgent::OnWorkEvent(const WorkEvent& event, MonoMicros now, NodeId lea
     it->second.phase = VmPhase::kExited;
     it->second.failed = event.reason != WorkEvent::Reason::kStopped;
     it->second.stopping = false;
+    it->second.exited_at = now;
   }
   Tick(now, leader);
 }

@@ -51,6 +51,10 @@ namespace blixard::host {
 // At most this many unacknowledged reports wait for the log; a report past
 // it is dropped (the level-triggered reconciliation makes it again later).
 inline constexpr size_t kAgentReportsMax = 4096;
+// A VM that failed is started again only once the log holds its FAILED
+// and this long has passed: a VM that cannot run (a missing image, a
+// broken host) fails, and says so, instead of restarting on every tick.
+inline constexpr int64_t kAgentVmRestartBackoffUs = 5'000'000;
 
 struct WorkerAgentOptions {
   NodeId self;
@@ -128,6 +132,7 @@ class WorkerAgent {
     VmPhase phase;
     bool stopping;
     bool failed = false;
+    MonoMicros exited_at = 0;  // when its kExited arrived
   };
 
   void Report(cluster::Command command, std::string key);
@@ -163,6 +168,7 @@ class WorkerAgent {
   std::set<std::string> surviving_vms_;
   bool caught_up_ = false;
   MonoMicros last_heartbeat_ = 0;
+  MonoMicros now_ = 0;  // as of the last Tick
   // The newest heartbeat send time a leader acknowledged (or the fence's
   // starting point: see Tick).
   MonoMicros last_acked_ = 0;

@@ -135,6 +135,8 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
     ProcessExecutorOptions exec_options;
     exec_options.data_dir = c.data_dir + "/exec";
     exec_options.cgroup_root = c.cgroup_root;
+    exec_options.vm_driver = c.vm_driver;
+    exec_options.vm_powerdown_grace_us = c.vm_powerdown_grace_us;
     exec_options.logger = logger;
     ASSIGN_OR_RETURN(std::unique_ptr<ProcessExecutor> executor,
                      ProcessExecutor::Create(node->loop_.get(), std::move(exec_options)));

@@ -103,6 +103,11 @@ struct NodeConfig {
   // A delegated cgroup v2 subtree for task leaves (ProcessExecutorOptions);
   // empty: rlimits only.
   std::string cgroup_root;
+  // How VMs run (ProcessExecutorOptions::vm_driver): "qemu", "process" or
+  // "auto"; and how long a guest gets to power down before QEMU is told
+  // to quit.
+  std::string vm_driver = "auto";
+  int64_t vm_powerdown_grace_us = 30'000'000;
   // SIGTERM/SIGINT stop the node gracefully (off in tests that run several
   // nodes in one process).
   bool handle_stop_signals = true;

@@ -41,7 +41,9 @@ class NodeWorkTest : public ::testing::Test {
     const char* binary = std::getenv("BLIXARD_BIN");
     options.binary = binary != nullptr ? binary : "cli/blixard";
     const char* tmp = std::getenv("TEST_TMPDIR");
-    options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/work");
+    // Each test its own cluster: data dirs are never shared between tests.
+    options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
+                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
     options.token = "work";
     ASSERT_OK_AND_ASSIGN(cluster_, ProcessCluster::Create(std::move(options)));
     ASSERT_OK(cluster_->StartAll());

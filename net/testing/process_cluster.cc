@@ -139,6 +139,7 @@ absl::Status ProcessCluster::Start(int id, const std::vector<std::string>& extra
       absl::StrCat("--cluster_token=", options_.token),
       absl::StrCat("--tick_ms=", options_.tick_ms),
   };
+  argv.insert(argv.end(), options_.extra_flags.begin(), options_.extra_flags.end());
   argv.insert(argv.end(), extra.begin(), extra.end());
   return StartArgs(id, std::move(argv));
 }

@@ -44,6 +44,8 @@ struct ProcessClusterOptions {
   int founders = 0;
   std::string token = "process-cluster";
   int64_t tick_ms = 50;
+  // Added to every node's flags by Start (before its own extras).
+  std::vector<std::string> extra_flags;
 };
 
 class ProcessCluster {
