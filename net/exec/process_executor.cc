@@ -20,6 +20,7 @@
 #include "absl/strings/strip.h"
 #include "core/base/check.h"
 #include "core/base/status_macros.h"
+#include "net/exec/spawn.h"
 #include "net/exec/task_output.h"
 
 namespace blixard::net {
@@ -70,18 +71,6 @@ bool IsExecutableFile(const std::string& path) {
 }
 
 // Releases a posix_spawn attribute or file-action object on every path.
-struct SpawnSetup {
-  posix_spawnattr_t attr;
-  posix_spawn_file_actions_t files;
-  SpawnSetup() {
-    CHECK_EQ(posix_spawnattr_init(&attr), 0);
-    CHECK_EQ(posix_spawn_file_actions_init(&files), 0);
-  }
-  ~SpawnSetup() {
-    posix_spawn_file_actions_destroy(&files);
-    posix_spawnattr_destroy(&attr);
-  }
-};
 
 }  // namespace
 
@@ -167,13 +156,6 @@ absl::Status ProcessExecutor::PrepareTaskDir(const std::string& dir) const {
 absl::StatusOr<pid_t> ProcessExecutor::Spawn(const WorkSpec& spec,
                                              const std::string& dir,
                                              const std::string& cgroup) {
-  const std::string output = absl::StrCat(dir, "/", kOutputFileName);
-  UniqueFd out(open(output.c_str(),
-                    O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0640));
-  if (!out.valid()) return ErrnoStatus("open", errno, output);
-  UniqueFd null(open("/dev/null", O_RDONLY | O_CLOEXEC));
-  if (!null.valid()) return ErrnoStatus("open", errno, "/dev/null");
-
   const std::string work_dir = absl::StrCat(dir, "/", kWorkDirName);
   std::vector<std::string> argv = {
       options_.shell,
@@ -188,42 +170,9 @@ absl::StatusOr<pid_t> ProcessExecutor::Spawn(const WorkSpec& spec,
   std::vector<std::string> env = {absl::StrCat("PATH=", options_.task_path),
                                   absl::StrCat("HOME=", work_dir),
                                   absl::StrCat("BLIXARD_TASK_ID=", spec.id)};
-  std::vector<char*> argv_ptrs, env_ptrs;
-  for (std::string& s : argv) argv_ptrs.push_back(s.data());
-  argv_ptrs.push_back(nullptr);
-  for (std::string& s : env) env_ptrs.push_back(s.data());
-  env_ptrs.push_back(nullptr);
-
-  SpawnSetup setup;
-  // A new session: the task is its own process group, away from the
-  // node's terminal and signals. Signal mask and dispositions start clean:
-  // the node blocks SIGTERM/SIGINT for its signalfd and may ignore SIGPIPE,
-  // and both would otherwise be inherited through exec.
-  sigset_t empty, all;
-  sigemptyset(&empty);
-  sigfillset(&all);
-  CHECK_EQ(posix_spawnattr_setflags(&setup.attr, POSIX_SPAWN_SETSID |
-                                                     POSIX_SPAWN_SETSIGMASK |
-                                                     POSIX_SPAWN_SETSIGDEF),
-           0);
-  CHECK_EQ(posix_spawnattr_setsigmask(&setup.attr, &empty), 0);
-  CHECK_EQ(posix_spawnattr_setsigdefault(&setup.attr, &all), 0);
-  CHECK_EQ(posix_spawn_file_actions_adddup2(&setup.files, null.get(), 0), 0);
-  CHECK_EQ(posix_spawn_file_actions_adddup2(&setup.files, out.get(), 1), 0);
-  CHECK_EQ(posix_spawn_file_actions_adddup2(&setup.files, out.get(), 2), 0);
-  // No fd of the node's (sockets, the store, other tasks' pidfds) leaks
-  // into a task, even one opened without O_CLOEXEC.
-  CHECK_EQ(posix_spawn_file_actions_addclosefrom_np(&setup.files, 3), 0);
-  CHECK_EQ(posix_spawn_file_actions_addchdir_np(&setup.files, work_dir.c_str()),
-           0);
-  pid_t pid = 0;
-  const int error = posix_spawn(&pid, options_.shell.c_str(), &setup.files,
-                                &setup.attr, argv_ptrs.data(), env_ptrs.data());
-  if (error != 0) {
-    return ErrnoStatus("posix_spawn", error,
-                       absl::StrCat(options_.shell, " for task ", spec.id));
-  }
-  return pid;
+  return SpawnSession(options_.shell, std::move(argv), std::move(env),
+                      absl::StrCat(dir, "/", kOutputFileName), work_dir,
+                      absl::StrCat("task ", spec.id));
 }
 
 absl::Status ProcessExecutor::Start(const WorkSpec& spec) {

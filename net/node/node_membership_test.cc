@@ -33,12 +33,7 @@ using testing::ProcessClusterOptions;
 class NodeMembershipTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ProcessClusterOptions options;
-    const char* binary = std::getenv("BLIXARD_BIN");
-    options.binary = binary != nullptr ? binary : "cli/blixard";
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/membership");
-    options.token = "membership";
+    ProcessClusterOptions options = testing::TestClusterOptions("membership");
     options.nodes = 5;  // 1..3 found the cluster; 4 is added; 5 is of another cluster
     options.founders = 3;
     ASSERT_OK_AND_ASSIGN(cluster_, ProcessCluster::Create(std::move(options)));

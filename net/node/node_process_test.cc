@@ -39,15 +39,6 @@ using testing::ClientFor;
 using testing::ProcessCluster;
 using testing::ProcessClusterOptions;
 
-ProcessClusterOptions Options(const std::string& name) {
-  ProcessClusterOptions options;
-  const char* binary = std::getenv("BLIXARD_BIN");
-  options.binary = binary != nullptr ? binary : "cli/blixard";
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
-  options.token = name;
-  return options;
-}
 
 struct Leadership {
   int id = 0;
@@ -88,7 +79,7 @@ size_t Count(const std::string& text, const std::string& what) {
 
 TEST(NodeProcessTest, ElectStopGracefullyRestartAndSurviveTheLeadersKill) {
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
-                       ProcessCluster::Create(Options("lifecycle")));
+                       ProcessCluster::Create(testing::TestClusterOptions("lifecycle")));
   ASSERT_OK(cluster->StartAll());
   const Leadership first = WaitForLeader(*cluster, 3);
   ASSERT_NE(first.id, 0) << "no leader within 30 s";
@@ -164,7 +155,7 @@ TEST(NodeProcessTest, AcknowledgedWritesSurviveTheLeadersKillAndAreReadableEvery
   constexpr int kWrites = 1000;
   constexpr int kClients = 4;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
-                       ProcessCluster::Create(Options("writes")));
+                       ProcessCluster::Create(testing::TestClusterOptions("writes")));
   ASSERT_OK(cluster->StartAll());
   // Several clients (each its own session), their writes interleaved.
   std::vector<std::unique_ptr<Client>> clients;
@@ -256,7 +247,7 @@ absl::StatusOr<PutBenchResult> LoadOnLeader(Client& client, PutBenchOptions load
 // goes on serving writes.
 TEST(NodeProcessTest, ALaggingNodeCatchesUpThroughA64MiBSnapshotWhileTheLeaderServesWrites) {
   const std::vector<std::string> flags = {"--snapshot_interval=250", "--log_retain=20"};
-  ProcessClusterOptions options = Options("snapshot");
+  ProcessClusterOptions options = testing::TestClusterOptions("snapshot");
   options.tick_ms = 100;  // elections after 1-2 s: fewer under this load
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
                        ProcessCluster::Create(options));
@@ -298,7 +289,7 @@ TEST(NodeProcessTest, ALaggingNodeCatchesUpThroughA64MiBSnapshotWhileTheLeaderSe
 }
 
 TEST(NodeProcessTest, ADataDirOfAnotherClusterIsRefusedWithExit2) {
-  ProcessClusterOptions options = Options("refusal");
+  ProcessClusterOptions options = testing::TestClusterOptions("refusal");
   options.nodes = 1;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
                        ProcessCluster::Create(options));

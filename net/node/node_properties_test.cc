@@ -161,12 +161,8 @@ api::ClientRequest SubmitRequest(const std::string& id, uint64_t cpu, const std:
 }
 
 TEST(NodePropertiesTest, TheSeedsPropertiesHoldUnderAMixedWorkloadOfRealTasks) {
-  ProcessClusterOptions options;
-  const char* binary = std::getenv("BLIXARD_BIN");
-  options.binary = binary != nullptr ? binary : "cli/blixard";
-  const char* tmp = std::getenv("TEST_TMPDIR");
-  options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/properties");
-  options.token = "properties";
+  ProcessClusterOptions options = testing::TestClusterOptions("properties");
+  const std::string flaky_dir = options.base_dir;
   ASSERT_OK_AND_ASSIGN(std::unique_ptr<ProcessCluster> cluster,
                        ProcessCluster::Create(std::move(options)));
   // Node 1 has a GPU, node 2 an SSD, node 3 neither.
@@ -227,7 +223,6 @@ TEST(NodePropertiesTest, TheSeedsPropertiesHoldUnderAMixedWorkloadOfRealTasks) {
                          seconds(30)));
 
   // Batch 1: GPU tasks, SSD tasks, plain ones; some fail once then pass.
-  const std::string flaky_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/properties");
   int submitted = 0;
   for (int i = 0; i < 12; ++i) {
     const std::string feature = i % 3 == 0 ? "gpu" : i % 3 == 1 ? "ssd" : "";

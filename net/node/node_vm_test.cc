@@ -79,13 +79,8 @@ class NodeVmTest : public ::testing::Test {
       GTEST_SKIP() << "QEMU is not installed (tools/bootstrap installs qemu-system-x86 and "
                       "qemu-utils): no VM can start here";
     }
-    const char* tmp = std::getenv("TEST_TMPDIR");
-    base_dir_ = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/vms");
-    ProcessClusterOptions options;
-    const char* binary = std::getenv("BLIXARD_BIN");
-    options.binary = binary != nullptr ? binary : "cli/blixard";
-    options.base_dir = base_dir_;
-    options.token = "vms";
+    ProcessClusterOptions options = testing::TestClusterOptions("vms");
+    base_dir_ = options.base_dir;
     options.extra_flags = {"--vm_driver=qemu", "--vm_powerdown_grace_ms=500"};
     ASSERT_OK_AND_ASSIGN(cluster_, ProcessCluster::Create(std::move(options)));
     image_ = absl::StrCat(base_dir_, "/base.qcow2");

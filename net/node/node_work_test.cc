@@ -37,14 +37,9 @@ using testing::ProcessClusterOptions;
 class NodeWorkTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    ProcessClusterOptions options;
-    const char* binary = std::getenv("BLIXARD_BIN");
-    options.binary = binary != nullptr ? binary : "cli/blixard";
-    const char* tmp = std::getenv("TEST_TMPDIR");
     // Each test its own cluster: data dirs are never shared between tests.
-    options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/",
-                                    ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    options.token = "work";
+    ProcessClusterOptions options = testing::TestClusterOptions(
+        ::testing::UnitTest::GetInstance()->current_test_info()->name());
     ASSERT_OK_AND_ASSIGN(cluster_, ProcessCluster::Create(std::move(options)));
     ASSERT_OK(cluster_->StartAll());
     client_ = ClientFor(cluster_->endpoints());

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -59,6 +60,16 @@ absl::StatusOr<pid_t> Spawn(const std::string& binary, std::vector<std::string> 
 }
 
 }  // namespace
+
+ProcessClusterOptions TestClusterOptions(const std::string& name) {
+  ProcessClusterOptions options;
+  const char* binary = std::getenv("BLIXARD_BIN");
+  options.binary = binary != nullptr ? binary : "cli/blixard";
+  const char* tmp = std::getenv("TEST_TMPDIR");
+  options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
+  options.token = name;
+  return options;
+}
 
 std::unique_ptr<Client> ClientFor(const std::string& endpoints) {
   ClientOptions options;

@@ -48,6 +48,11 @@ struct ProcessClusterOptions {
   std::vector<std::string> extra_flags;
 };
 
+// A test's cluster options: the binary from $BLIXARD_BIN (else
+// cli/blixard), data dirs and logs under $TEST_TMPDIR/<name> (else
+// /tmp/<name>), cluster token <name>.
+ProcessClusterOptions TestClusterOptions(const std::string& name);
+
 class ProcessCluster {
  public:
   // Chooses every node's ports; starts nothing. Errors: no free ports, a
