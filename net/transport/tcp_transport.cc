@@ -392,13 +392,30 @@ std::string TcpTransport::DebugString() const {
 void TcpTransport::LogClose(CloseReason reason, absl::string_view what,
                             absl::string_view detail) {
   if (reason == CloseReason::kShutdown) return;
+  CloseLogBudget& budget = close_log_budget_[static_cast<size_t>(reason)];
+  const MonoMicros now = loop_->clock().NowMicros();
+  if (budget.logged == 0 || now - budget.window_start >= kMicrosPerSecond) {
+    budget.window_start = now;
+    budget.logged = 0;
+  }
+  if (budget.logged >= kCloseLogsPerSecondMax) {
+    ++budget.left_out;
+    return;
+  }
+  ++budget.logged;
+  const std::string left_out =
+      budget.left_out == 0
+          ? std::string()
+          : absl::StrCat(" [", budget.left_out, " more closes for ", CloseReasonName(reason),
+                         " not logged]");
+  budget.left_out = 0;
   const bool ordinary = reason == CloseReason::kPeerClosed ||
                         reason == CloseReason::kReplaced ||
                         reason == CloseReason::kPeerRemoved;
   const std::string line =
       absl::StrCat("node ", self().value(), " transport: ", what, " closed (",
                    CloseReasonName(reason), ")", detail.empty() ? "" : ": ",
-                   detail);
+                   detail, left_out);
   logger_->Log(ordinary ? LogLevel::kInfo : LogLevel::kWarning, line);
 }
 

@@ -284,6 +284,11 @@ class TcpTransport final : public Transport {
   static constexpr int64_t kAcceptPauseUs = 100 * kMicrosPerMilli;
   // Peers in the address book.
   static constexpr size_t kPeersMax = 1024;
+  // Close lines logged per close reason per second; past it the closes are
+  // only counted (counters()), and the next line logged for that reason
+  // says how many were left out. A peer that redials with a wrong cluster
+  // id every few milliseconds must not flood the log.
+  static constexpr uint32_t kCloseLogsPerSecondMax = 10;
 
   // Validates `options`, binds and listens, and registers the listener
   // with `loop`. Dials nothing yet (AddPeer does). Errors: Validate's
@@ -427,6 +432,14 @@ class TcpTransport final : public Transport {
   // One read buffer for every connection: reads happen one at a time and
   // the decoder copies what it is fed.
   std::unique_ptr<char[]> read_buffer_;
+  // LogClose's budget, per close reason: the second it counts in, lines
+  // logged in it, closes left out since the last line.
+  struct CloseLogBudget {
+    MonoMicros window_start = 0;
+    uint32_t logged = 0;
+    uint64_t left_out = 0;
+  };
+  std::array<CloseLogBudget, kCloseReasonCount> close_log_budget_{};
 };
 
 absl::string_view PeerStateName(TcpTransport::PeerState state);

@@ -8,7 +8,9 @@
 // The bad peers are raw sockets (transport_test_util.h RawPeer) that write
 // bytes by hand. Waits run the loop until a condition holds (kPatience).
 #include <memory>
+#include <chrono>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -112,6 +114,37 @@ TEST_F(TcpTransportRefusalTest, AnotherClustersHelloIsRefused) {
   ExpectRefused(HelloFrame(0xbad, 2, 1) + message_, CloseReason::kWrongCluster,
                 "is for cluster 0000000000000bad, this node is in cluster "
                 "c1c1c1c1c1c1c1c1");
+  ExpectAGoodPeerIsStillHeard();
+}
+
+// A flood of refusals is counted in full but logged within the budget;
+// the next line logged for that reason says how many were left out.
+TEST_F(TcpTransportRefusalTest, AFloodOfRefusalsIsCountedButNotAllLogged) {
+  constexpr int kFlood = 200;
+  const uint64_t before = transport().counters().closed_by(CloseReason::kWrongCluster);
+  logger_.TakeLines();
+  const auto started = std::chrono::steady_clock::now();
+  for (int i = 0; i < kFlood; ++i) {
+    RawPeer peer(port());
+    peer.Write(HelloFrame(0xbad, 2, 1));
+    ASSERT_TRUE(RunUntil(*loop_, [&] { return peer.ClosedByPeer(); }));
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  EXPECT_EQ(transport().counters().closed_by(CloseReason::kWrongCluster), before + kFlood);
+  size_t lines = 0;
+  for (const std::string& line : logger_.TakeLines()) {
+    if (line.find("closed (wrong_cluster)") != std::string::npos) ++lines;
+  }
+  EXPECT_LT(lines, static_cast<size_t>(kFlood));
+  EXPECT_LE(lines, TcpTransport::kCloseLogsPerSecondMax * (static_cast<size_t>(seconds) + 2));
+  // Past the second, the next refusal is logged and tells the count.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1100));
+  RawPeer late(port());
+  late.Write(HelloFrame(0xbad, 2, 1));
+  ASSERT_TRUE(RunUntil(*loop_, [&] { return late.ClosedByPeer(); }));
+  EXPECT_THAT(absl::StrJoin(logger_.lines(), "\n"),
+              HasSubstr("more closes for wrong_cluster not logged]"));
   ExpectAGoodPeerIsStillHeard();
 }
 
