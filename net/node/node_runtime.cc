@@ -53,6 +53,30 @@ absl::Status NodeConfig::Validate() const {
   return absl::OkStatus();
 }
 
+absl::string_view NodeOnlyOperation(const api::ClientRequest& request) {
+  if (!request.has_command()) return "";
+  switch (request.command().op_case()) {
+    case cluster::Command::kRegisterWorker:
+      return "register_worker";
+    case cluster::Command::kTaskStarted:
+      return "task_started";
+    case cluster::Command::kTaskFinished:
+      return "task_finished";
+    case cluster::Command::kVmObserved:
+      return "vm_observed";
+    case cluster::Command::kWorkerLost:
+      return "worker_lost";
+    case cluster::Command::kAdvanceTime:
+      return "advance_time";
+    case cluster::Command::kMemberJoined:
+      return "member_joined";
+    case cluster::Command::kMemberAttributes:
+      return "member_attributes";
+    default:
+      return "";
+  }
+}
+
 absl::Status NoWorkExecutor::Start(const WorkSpec& spec) {
   return absl::FailedPreconditionError(
       absl::StrCat("this node runs no work (it is not a worker): refused ", spec.id));
@@ -127,6 +151,17 @@ absl::StatusOr<std::unique_ptr<NodeRuntime>> NodeRuntime::Start(NodeConfig confi
                                               return self->Status(request);
                                             },
                                             [self](api::ClientRequest request, ClientReplyFn reply) {
+                                              if (absl::string_view op = NodeOnlyOperation(request);
+                                                  !op.empty()) {
+                                                api::ClientResponse refused;
+                                                refused.set_status(
+                                                    api::ClientResponse::STATUS_REJECTED);
+                                                refused.set_error(absl::StrCat(
+                                                    op, " is sent by the cluster's nodes, "
+                                                        "not by clients"));
+                                                reply(refused);
+                                                return;
+                                              }
                                               self->host_->Submit(std::move(request),
                                                                   std::move(reply));
                                             })));

@@ -60,6 +60,15 @@ namespace blixard::net {
 // address, an empty list).
 absl::StatusOr<std::map<NodeId, SocketAddress>> ParseInitialCluster(absl::string_view text);
 
+// The name of the command op in `request` that only the cluster's nodes
+// send (a worker's reports, the leader's controllers, members' own
+// records: register_worker, task_started, task_finished, vm_observed,
+// worker_lost, advance_time, member_joined, member_attributes), or "" for
+// anything a client may ask. The client port refuses those: a client
+// could otherwise forge a task's result or mark a future joiner as wiped.
+// (Nodes send them to each other over the peer transport, never here.)
+absl::string_view NodeOnlyOperation(const api::ClientRequest& request);
+
 // The cluster id every member derives from the same token (etcd's
 // --initial-cluster-token): never 0.
 uint64_t ClusterIdFromToken(absl::string_view token);

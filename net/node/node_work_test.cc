@@ -190,6 +190,40 @@ TEST_F(NodeWorkTest, AFailingTaskIsRetriedAndAMissingProgramFailsWithTheReason) 
   for (int id = 1; id <= 3; ++id) EXPECT_TRUE(cluster_->running(id)) << "node " << id;
 }
 
+// What only nodes send (a worker's reports, members' records) is refused
+// on the client port: a client cannot forge a task's result.
+TEST_F(NodeWorkTest, AClientCannotForgeWhatOnlyNodesSend) {
+  ASSERT_EQ(WaitForWorkers(3).size(), 3u);
+  Submit("sleeper", "sleep", {"30"});
+  std::optional<cluster::TaskRecord> task;
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline) {
+    task = Get("sleeper");
+    if (task && task->state() == cluster::TASK_RUNNING) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(task && task->state() == cluster::TASK_RUNNING);
+  api::ClientRequest forged;
+  cluster::TaskFinished* finished = forged.mutable_command()->mutable_task_finished();
+  finished->set_task_id("sleeper");
+  finished->set_worker_id(task->worker_id());
+  finished->mutable_result()->set_attempt(task->attempt());
+  finished->mutable_result()->set_success(true);
+  absl::StatusOr<api::ClientResponse> response = client_->Call(forged);
+  ASSERT_OK(response.status());
+  EXPECT_EQ(response->status(), api::ClientResponse::STATUS_REJECTED);
+  EXPECT_NE(response->error().find("task_finished is sent by the cluster's nodes"),
+            std::string::npos)
+      << response->error();
+  api::ClientRequest joined;
+  joined.mutable_command()->mutable_member_joined()->set_node_id(9);
+  joined.mutable_command()->mutable_member_joined()->set_store_nonce(5);
+  response = client_->Call(joined);
+  ASSERT_OK(response.status());
+  EXPECT_EQ(response->status(), api::ClientResponse::STATUS_REJECTED);
+  EXPECT_EQ(Get("sleeper")->state(), cluster::TASK_RUNNING) << "the forged result applied";
+}
+
 // A task past its timeout is killed with every process it started: none
 // is left (checked through /proc by the pids the task wrote down).
 TEST_F(NodeWorkTest, ATaskPastItsTimeoutIsKilledWithItsChildren) {
