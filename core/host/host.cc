@@ -360,6 +360,15 @@ void Host::OnTick() {
   if (may_vote()) raw_node_->Tick();
   MaybeProposeJoined();
   MaybePublishAttributes();
+  if (is_leader()) {
+    // A removed node that was down when its removal applied, or a learner
+    // (it never campaigns), may never call us: the leader keeps telling
+    // every removed member (TellRemoved sends at most once per election
+    // timeout per node).
+    for (const auto& [id, member] : sm_->members()) {
+      if (member.role() == cluster::MEMBER_ROLE_REMOVED) TellRemoved(NodeId(id));
+    }
+  }
   SweepForwards();
   {
     const MonoMicros now = Now();

@@ -91,7 +91,7 @@ void Host::SubmitMemberChange(const api::MemberChangeRequest& request, Reply rep
         return;
       }
       uint64_t highest = 0;
-      for (const cluster::MemberRecord& member : sm_->Members()) {
+      for (const auto& [member_id, member] : sm_->members()) {
         highest = std::max(highest, member.node_id());
         if (member.role() != cluster::MEMBER_ROLE_REMOVED &&
             member.peer_address() == request.peer_address()) {

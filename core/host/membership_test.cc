@@ -145,5 +145,38 @@ TEST_F(MembershipTest, ARemovedVoterIsToldAndItsIdIsNeverReused) {
   EXPECT_NE(last.error().find("last voter"), std::string::npos) << last.error();
 }
 
+// A learner removed while it was down never campaigns, so it never calls:
+// the leader keeps telling removed members, and it learns once it is back.
+TEST(MembershipDownTest, ALearnerRemovedWhileDownIsToldOnceBack) {
+  const NodeId kN4(4);
+  TestCluster cluster({kN1, kN2, kN3, kN4}, [&](HostOptions& options) {
+    options.initial_voters = {kN1, kN2, kN3};
+    options.initial_cluster_state =
+        options.id == kN4 ? InitialClusterState::kExisting : InitialClusterState::kNew;
+  });
+  cluster.StartAll();
+  cluster.AdvanceBy(5'000'000);
+  NodeId leader;
+  for (NodeId id : {kN1, kN2, kN3}) {
+    if (cluster.host(id).is_leader()) leader = id;
+  }
+  ASSERT_FALSE(leader.is_none());
+  ASSERT_EQ(SubmitAndSettle(cluster, leader,
+                            Change(api::MemberChangeRequest::TYPE_ADD_LEARNER, 4, 1, "n4:1"))
+                .status(),
+            api::ClientResponse::STATUS_OK);
+  cluster.AdvanceBy(3'000'000);
+  ASSERT_EQ(cluster.host(kN4).role(), NodeRole::kLearner);
+  cluster.node(kN4).Crash();
+  ASSERT_EQ(SubmitAndSettle(cluster, leader, Change(api::MemberChangeRequest::TYPE_REMOVE, 4, 2))
+                .status(),
+            api::ClientResponse::STATUS_OK);
+  cluster.AdvanceBy(3'000'000);
+  ASSERT_TRUE(cluster.node(kN4).Start().ok());
+  cluster.AdvanceBy(5'000'000);
+  EXPECT_TRUE(cluster.host(kN4).removed()) << "the removed learner was never told";
+  EXPECT_FALSE(cluster.node(kN4).observer().removed.empty());
+}
+
 }  // namespace
 }  // namespace blixard::host

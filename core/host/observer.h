@@ -90,7 +90,7 @@ class HostObserver {
   virtual void OnAcknowledge(NodeId node, Index index, Term term) = 0;
   // The cluster's member records may have changed (a conf change or a
   // MemberAttributes applied, a snapshot installed, the node booted):
-  // `sm` holds them (ClusterStateMachine::Members). The production runtime
+  // `sm` holds them (ClusterStateMachine::members). The production runtime
   // tells its transport where new members listen.
   virtual void OnMembers(NodeId /*node*/, const ClusterStateMachine& /*sm*/) {}
   // The configuration no longer holds the node, as of the conf change at

@@ -1411,13 +1411,6 @@ cluster::Result ClusterStateMachine::ApplyMembership(Index index,
   return result;
 }
 
-std::vector<cluster::MemberRecord> ClusterStateMachine::Members() const {
-  std::vector<cluster::MemberRecord> out;
-  out.reserve(members_.size());
-  for (const auto& [id, record] : members_) out.push_back(record);
-  return out;
-}
-
 const cluster::MemberRecord* ClusterStateMachine::FindMember(uint64_t node_id) const {
   auto it = members_.find(node_id);
   return it == members_.end() ? nullptr : &it->second;

@@ -166,8 +166,6 @@ class ClusterStateMachine {
   // The member record of `node_id` (role, addresses, the store the cluster
   // knows as its), or null.
   const cluster::MemberRecord* FindMember(uint64_t node_id) const;
-  // Every member record, by node id (removed members too).
-  std::vector<cluster::MemberRecord> Members() const;
   // The session of `client_id`, or null.
   const cluster::ClientSession* FindSession(uint64_t client_id) const {
     auto it = sessions_.find(client_id);
@@ -216,6 +214,7 @@ class ClusterStateMachine {
   const std::map<uint64_t, cluster::ClientSession>& sessions() const {
     return sessions_;
   }
+  const std::map<uint64_t, cluster::MemberRecord>& members() const { return members_; }
   Index applied_index() const { return applied_index_; }
   uint64_t now_ms() const { return now_ms_; }
   const ClusterStateMachineOptions& options() const { return options_; }

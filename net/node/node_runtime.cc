@@ -279,11 +279,14 @@ api::NodeStatus NodeRuntime::Status(const api::NodeStatusRequest& request) const
 void NodeRuntime::Run() { loop_->Run(); }
 
 absl::Status NodeRuntime::AddPeer(NodeId id, SocketAddress address) {
+  // Replaces what the member records said (the address a peer had in an
+  // earlier run may be stale).
+  transport_->RemovePeer(id);
   return transport_->AddPeer(id, std::move(address));
 }
 
 void NodeRuntime::SyncPeers(const ClusterStateMachine& sm) {
-  for (const cluster::MemberRecord& member : sm.Members()) {
+  for (const auto& [member_id, member] : sm.members()) {
     const NodeId id(member.node_id());
     // Removed members stay peers the transport knows, if it did: they are
     // told they were removed when they call.

@@ -159,8 +159,9 @@ class NodeRuntime {
   // Stops taking client calls and makes Run return. Loop thread only.
   void Stop();
   // Tells the transport where peer `id` listens (initial_cluster may name
-  // port 0 for a peer whose ephemeral port is not known yet). Errors: the
-  // transport's (an unknown or repeated peer, a bad address).
+  // port 0 for a peer whose ephemeral port is not known yet), replacing
+  // any address it had (from the member records, say). Errors: the
+  // transport's (a bad address, this node's own id).
   absl::Status AddPeer(NodeId id, SocketAddress address);
 
   // The cluster removed this node (at removed_index()): Run returned or
