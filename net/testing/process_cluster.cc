@@ -114,6 +114,24 @@ std::string ProcessCluster::initial_cluster() const {
   return absl::StrJoin(members, ",");
 }
 
+void ProcessCluster::SetPeerRoute(int from, int to, const std::string& address) {
+  CHECK_NE(from, to) << "a node's own entry is its listen address";
+  CHECK(nodes_.count(from) == 1 && nodes_.count(to) == 1) << from << " -> " << to;
+  routes_[{from, to}] = address;
+}
+
+std::string ProcessCluster::initial_cluster_for(int id) const {
+  std::vector<std::string> members;
+  for (const auto& [member, node] : nodes_) {
+    if (options_.founders != 0 && member > options_.founders) break;
+    auto route = routes_.find({id, member});
+    members.push_back(route != routes_.end()
+                          ? absl::StrCat(member, "=", route->second)
+                          : absl::StrCat(member, "=127.0.0.1:", node.peer_port));
+  }
+  return absl::StrJoin(members, ",");
+}
+
 std::string ProcessCluster::endpoint(int id) const {
   return absl::StrCat("127.0.0.1:", nodes_.at(id).client_port);
 }
@@ -145,7 +163,7 @@ absl::Status ProcessCluster::Start(int id, const std::vector<std::string>& extra
       absl::StrCat("--data_dir=", data_dir(id)),
       absl::StrCat("--listen_peer=127.0.0.1:", node.peer_port),
       absl::StrCat("--listen_client=", endpoint(id)),
-      absl::StrCat("--initial_cluster=", initial_cluster()),
+      absl::StrCat("--initial_cluster=", initial_cluster_for(id)),
       absl::StrCat("--initial_cluster_state=", initial_cluster_state),
       absl::StrCat("--cluster_token=", options_.token),
       absl::StrCat("--tick_ms=", options_.tick_ms),

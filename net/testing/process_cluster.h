@@ -86,6 +86,14 @@ class ProcessCluster {
   std::string endpoint(int id) const;
   std::string peer_address(int id) const;
   std::string initial_cluster() const;
+  // Routes node `from`'s peer traffic to node `to` through `address` (a
+  // fault proxy) instead of `to`'s peer port: Start gives `from` an
+  // --initial_cluster naming `address` for `to` (its own entry stays its
+  // listen address, which it advertises). Takes effect at the next Start.
+  void SetPeerRoute(int from, int to, const std::string& address);
+  // The --initial_cluster Start gives node `id`: initial_cluster() with
+  // `id`'s routes applied.
+  std::string initial_cluster_for(int id) const;
   std::string data_dir(int id) const;
   std::string log_path(int id) const;
   // Runs the blixard binary with `args` (after the program name) to the
@@ -107,6 +115,7 @@ class ProcessCluster {
 
   ProcessClusterOptions options_;
   std::map<int, Node> nodes_;
+  std::map<std::pair<int, int>, std::string> routes_;  // (from, to) -> address
   int cli_runs_ = 0;
 };
 

@@ -1,0 +1,206 @@
+#include "net/testing/kv_history.h"
+
+#include <fstream>
+#include <map>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "core/base/check.h"
+#include "core/base/rng.h"
+
+// Converting to the simulator's checker: each HistoryOp maps one to one
+// onto sim::KvOperation (kind from `op`, value, expected, invoke_us,
+// complete_us or kNeverCompleted for kUnknown, outcome, read). The
+// conversion is not written here because //sim/checker:linearizability is
+// visible only to //bazel:sim_users; it needs a testonly alias visible to
+// //net/... (like //sim:env_contract) or a `blixard check-trace` command
+// that reads the trace this file writes.
+
+namespace blixard::net::testing {
+namespace {
+
+// sim/TRACE.md's escaping: JSON's, and every byte >= 0x7f as \u00XX.
+std::string Json(const std::string& bytes) {
+  std::string out = "\"";
+  for (const char ch : bytes) {
+    const auto byte = static_cast<unsigned char>(ch);
+    if (byte == '"') {
+      out += "\\\"";
+    } else if (byte == '\\') {
+      out += "\\\\";
+    } else if (byte < 0x20 || byte >= 0x7f) {
+      out += absl::StrFormat("\\u%04x", byte);
+    } else {
+      out += ch;
+    }
+  }
+  return out + "\"";
+}
+
+const char* StatusName(HistoryOp::Status status) {
+  switch (status) {
+    case HistoryOp::Status::kOk: return "ok";
+    case HistoryOp::Status::kFail: return "fail";
+    case HistoryOp::Status::kUnknown: return "unknown";
+    case HistoryOp::Status::kPending: return "pending";
+  }
+  return "?";
+}
+
+std::string Describe(const HistoryOp& op) {
+  return absl::StrCat("op ", op.op_id, " (client ", op.client, " ", op.op, " ", op.key, " ",
+                      op.op == "get" ? (op.read ? *op.read : "<absent>") : op.value,
+                      op.expected ? absl::StrCat(" expecting ", *op.expected) : "", ", ",
+                      StatusName(op.status), ", us ", op.invoke_us, "..", op.complete_us, ")");
+}
+
+}  // namespace
+
+KvHistory::KvHistory(std::string header_fields)
+    : header_fields_(std::move(header_fields)), start_(std::chrono::steady_clock::now()) {}
+
+int64_t KvHistory::NowUs() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
+                                                               start_)
+      .count();
+}
+
+uint64_t KvHistory::Invoke(uint64_t client, const std::string& op, const std::string& key,
+                           const std::string& value, const std::optional<std::string>& expected) {
+  MutexLock lock(&mu_);
+  HistoryOp record;
+  record.op_id = ops_.size() + 1;
+  record.client = client;
+  record.op = op;
+  record.key = key;
+  record.value = value;
+  record.expected = expected;
+  record.invoke_us = NowUs();
+  std::string line = absl::StrCat("{\"t\":", record.invoke_us, ",\"type\":\"invoke\",\"client\":",
+                                  client, ",\"op_id\":", record.op_id,
+                                  // A set add is a put of a fresh key to any
+                                  // reader of the trace.
+                                  ",\"op\":", Json(op == "add" ? "put" : op),
+                                  ",\"key\":", Json(key));
+  if (op != "get") absl::StrAppend(&line, ",\"value\":", Json(value));
+  if (op == "cas") absl::StrAppend(&line, ",\"expected\":", Json(expected.value_or("")));
+  lines_.push_back(line + "}");
+  ops_.push_back(std::move(record));
+  return ops_.back().op_id;
+}
+
+void KvHistory::Complete(uint64_t op_id, HistoryOp::Status status,
+                         const std::optional<std::string>& read) {
+  CHECK(status != HistoryOp::Status::kPending);
+  MutexLock lock(&mu_);
+  CHECK(op_id >= 1 && op_id <= ops_.size()) << op_id;
+  HistoryOp& op = ops_[op_id - 1];
+  CHECK(op.status == HistoryOp::Status::kPending) << Describe(op);
+  op.status = status;
+  op.read = read;
+  const int64_t now = NowUs();
+  if (status != HistoryOp::Status::kUnknown) op.complete_us = now;
+  std::string line = absl::StrCat("{\"t\":", now, ",\"type\":\"complete\",\"client\":", op.client,
+                                  ",\"op_id\":", op_id, ",\"status\":\"", StatusName(status), "\"");
+  if (read) absl::StrAppend(&line, ",\"value\":", Json(*read));
+  lines_.push_back(line + "}");
+}
+
+void KvHistory::Fault(const std::string& fault, const std::vector<int>& nodes,
+                      const std::vector<int>& others, int64_t value) {
+  MutexLock lock(&mu_);
+  std::string line = absl::StrCat("{\"t\":", NowUs(), ",\"type\":\"fault\",\"fault\":", Json(fault),
+                                  ",\"nodes\":[", absl::StrJoin(nodes, ","), "]");
+  if (!others.empty()) absl::StrAppend(&line, ",\"others\":[", absl::StrJoin(others, ","), "]");
+  if (value != 0) absl::StrAppend(&line, ",\"value\":", value);
+  lines_.push_back(line + "}");
+}
+
+std::vector<HistoryOp> KvHistory::ops() const {
+  MutexLock lock(&mu_);
+  return ops_;
+}
+
+std::string KvHistory::ToTrace(const std::string& status) const {
+  MutexLock lock(&mu_);
+  std::string text = absl::StrCat("{\"type\":\"header\",", header_fields_, ",\"real\":true}\n");
+  for (const std::string& line : lines_) absl::StrAppend(&text, line, "\n");
+  absl::StrAppend(&text, "{\"type\":\"result\",\"status\":", Json(status), ",\"trace_hash\":\"",
+                  absl::StrFormat("%016x", StableHash64(text)), "\"}\n");
+  return text;
+}
+
+absl::Status KvHistory::WriteTrace(const std::string& path, const std::string& status) const {
+  std::ofstream out(path, std::ios::trunc);
+  out << ToTrace(status);
+  if (!out) return absl::InternalError(absl::StrCat("cannot write trace ", path));
+  return absl::OkStatus();
+}
+
+absl::Status CheckRegisters(const std::vector<HistoryOp>& ops) {
+  using S = HistoryOp::Status;
+  // Per key: the writes that may have happened, and the observations (a
+  // get's value, or what an OK CAS found).
+  struct Observation {
+    const HistoryOp* op;
+    std::optional<std::string> value;
+  };
+  std::map<std::string, std::vector<const HistoryOp*>> writes;
+  std::map<std::string, std::vector<Observation>> observations;
+  for (const HistoryOp& op : ops) {
+    if (op.op == "put" || op.op == "cas") {
+      if (op.status == S::kOk || op.status == S::kUnknown) writes[op.key].push_back(&op);
+      if (op.op == "cas" && op.status == S::kOk) observations[op.key].push_back({&op, op.expected});
+    } else if (op.op == "get" && op.status == S::kOk) {
+      observations[op.key].push_back({&op, op.read});
+    }
+  }
+  auto done = [](const HistoryOp* w) { return w->status == S::kOk; };
+  for (const auto& [key, seen] : observations) {
+    const std::vector<const HistoryOp*>& key_writes = writes[key];
+    std::map<std::string, const HistoryOp*> by_value;
+    for (const HistoryOp* w : key_writes) by_value[w->value] = w;
+    for (const Observation& o : seen) {
+      if (!o.value) {
+        for (const HistoryOp* w : key_writes) {
+          if (done(w) && w->complete_us < o.op->invoke_us) {
+            return absl::FailedPreconditionError(absl::StrCat(
+                "phantom absence: ", Describe(*o.op), " after ", Describe(*w), " completed"));
+          }
+        }
+        continue;
+      }
+      auto source = by_value.find(*o.value);
+      if (source == by_value.end() || source->second->invoke_us > o.op->complete_us) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("phantom read: ", Describe(*o.op), " saw a value never written before"));
+      }
+      const HistoryOp* a = source->second;
+      for (const HistoryOp* b : key_writes) {
+        if (b != a && done(b) && done(a) && a->complete_us < b->invoke_us &&
+            b->complete_us < o.op->invoke_us) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "stale read: ", Describe(*o.op), " saw ", Describe(*a), " though ", Describe(*b),
+              " came after it and completed before the read began"));
+        }
+      }
+    }
+    // Reads do not go back in time (O(n^2) over one key's observations).
+    for (const Observation& r1 : seen) {
+      if (!r1.value) continue;
+      const HistoryOp* a = by_value.at(*r1.value);
+      for (const Observation& r2 : seen) {
+        if (!r2.value || r1.op->complete_us >= r2.op->invoke_us) continue;
+        const HistoryOp* b = by_value.at(*r2.value);
+        if (b != a && done(b) && b->complete_us < a->invoke_us) {
+          return absl::FailedPreconditionError(absl::StrCat(
+              "read went back: ", Describe(*r1.op), " then ", Describe(*r2.op)));
+        }
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace blixard::net::testing

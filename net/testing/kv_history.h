@@ -1,0 +1,90 @@
+// KvHistory: the client history of a real run (invocations and outcomes of
+// KV operations, and the faults applied), written in the simulator's trace
+// format (sim/TRACE.md: `header`, `invoke`, `complete`, `fault`, `result`
+// lines), so a real run can be read by the same tools as a simulated one.
+//
+// Checks. The simulator's linearizability checker (sim/checker) is not
+// visible to net/ (//bazel:sim_users), so the checks here are the sound
+// consequences of linearizability for registers whose every written value
+// is unique (the workload guarantees it), each naming the operations
+// involved when it fails:
+//   - no phantom read: a read (or a successful CAS's expected value) is a
+//     value some put/CAS wrote that did not definitely fail and was
+//     invoked before the read completed; "absent" only while no write had
+//     completed before the read was invoked;
+//   - no stale read: a read that returns write A's value, while some write
+//     B acknowledged OK began after A completed and completed before the
+//     read began, is stale;
+//   - reads do not go back: two reads in real-time order may not return
+//     A then B when B completed before A began.
+// A full Wing-Gong search would also catch anomalies between concurrent
+// operations; plug the sim checker in once a net test may depend on it
+// (see ToSimOperations' comment in the .cc).
+//
+// Thread-safe: client threads record concurrently (one mutex).
+#ifndef BLIXARD_NET_TESTING_KV_HISTORY_H_
+#define BLIXARD_NET_TESTING_KV_HISTORY_H_
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "storage/mutex.h"
+
+namespace blixard::net::testing {
+
+struct HistoryOp {
+  enum class Status { kPending, kOk, kFail, kUnknown };
+  uint64_t op_id = 0;
+  uint64_t client = 0;
+  std::string op;  // "put", "get", "cas" (register keys), "add" (set elements)
+  std::string key;
+  std::string value;                    // put/cas/add: the value written
+  std::optional<std::string> expected;  // cas: nullopt = the key must be absent
+  int64_t invoke_us = 0;
+  int64_t complete_us = -1;  // -1 while pending or unknown
+  Status status = Status::kPending;
+  std::optional<std::string> read;  // get with kOk: nullopt = absent
+};
+
+class KvHistory {
+ public:
+  explicit KvHistory(std::string header_fields);  // e.g. "\"seed\":7,\"nodes\":3"
+
+  // Microseconds since the history began (steady clock).
+  int64_t NowUs() const;
+  // Records an invocation; returns its op id.
+  uint64_t Invoke(uint64_t client, const std::string& op, const std::string& key,
+                  const std::string& value = "",
+                  const std::optional<std::string>& expected = std::nullopt);
+  // Records the outcome of `op_id`. REQUIRES: pending; status not kPending.
+  void Complete(uint64_t op_id, HistoryOp::Status status,
+                const std::optional<std::string>& read = std::nullopt);
+  // Records a fault line (`fault` name as in sim/TRACE.md).
+  void Fault(const std::string& fault, const std::vector<int>& nodes,
+             const std::vector<int>& others = {}, int64_t value = 0);
+
+  std::vector<HistoryOp> ops() const;
+  // The trace (JSON lines) with a result line saying `status`.
+  std::string ToTrace(const std::string& status) const;
+  absl::Status WriteTrace(const std::string& path, const std::string& status) const;
+
+ private:
+  const std::string header_fields_;
+  const std::chrono::steady_clock::time_point start_;
+  mutable Mutex mu_;
+  std::vector<HistoryOp> ops_ ABSL_GUARDED_BY(mu_);
+  // Lines in the order things happened (invoke, complete, fault).
+  std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
+};
+
+// The register checks of the file comment over every "put"/"get"/"cas"
+// operation; OK, or FAILED_PRECONDITION naming the first violation.
+absl::Status CheckRegisters(const std::vector<HistoryOp>& ops);
+
+}  // namespace blixard::net::testing
+
+#endif  // BLIXARD_NET_TESTING_KV_HISTORY_H_
