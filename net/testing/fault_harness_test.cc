@@ -64,11 +64,12 @@ void RunUnderFaults(Schedule schedule, int nodes, uint64_t seed, int64_t fault_m
 
   const std::vector<HistoryOp> ops = history.ops();
   const absl::Status registers = CheckRegisters(ops);
+  const absl::Status linearizable = CheckLinearizable(ops);
   uint64_t unknown_present = 0;
   const absl::Status set = CheckSetAdds(harness->client(), ops, &unknown_present);
   const absl::Status converged = harness->WaitConvergedAndCompareDigests(seconds(30), &applied);
   const FaultProxyCounters proxies = harness->network().Totals();
-  const bool pass = registers.ok() && set.ok() && converged.ok();
+  const bool pass = registers.ok() && linearizable.ok() && set.ok() && converged.ok();
   const std::string trace = absl::StrCat(OutputDir(), "/", name, ".trace.jsonl");
   EXPECT_OK(history.WriteTrace(trace, pass ? "pass" : "fail"));
 
@@ -78,6 +79,7 @@ void RunUnderFaults(Schedule schedule, int nodes, uint64_t seed, int64_t fault_m
               done.acked_adds, unknown_present, applied, proxies.accepted,
               proxies.bytes_forwarded, proxies.bytes_dropped, proxies.resets, trace.c_str());
   EXPECT_OK(registers);
+  EXPECT_OK(linearizable);
   EXPECT_OK(set);
   EXPECT_OK(converged);
   EXPECT_GE(counts.rounds, 1u);

@@ -8,14 +8,8 @@
 #include "absl/strings/str_join.h"
 #include "core/base/check.h"
 #include "core/base/rng.h"
+#include "sim/checker/linearizability.h"
 
-// Converting to the simulator's checker: each HistoryOp maps one to one
-// onto sim::KvOperation (kind from `op`, value, expected, invoke_us,
-// complete_us or kNeverCompleted for kUnknown, outcome, read). The
-// conversion is not written here because //sim/checker:linearizability is
-// visible only to //bazel:sim_users; it needs a testonly alias visible to
-// //net/... (like //sim:env_contract) or a `blixard check-trace` command
-// that reads the trace this file writes.
 
 namespace blixard::net::testing {
 namespace {
@@ -136,6 +130,51 @@ absl::Status KvHistory::WriteTrace(const std::string& path, const std::string& s
   out << ToTrace(status);
   if (!out) return absl::InternalError(absl::StrCat("cannot write trace ", path));
   return absl::OkStatus();
+}
+
+absl::Status CheckLinearizable(const std::vector<HistoryOp>& ops) {
+  std::vector<sim::KvOperation> history;
+  for (const HistoryOp& op : ops) {
+    sim::KvOperation k;
+    if (op.op == "put") {
+      k.kind = sim::KvOperation::Kind::kPut;
+    } else if (op.op == "get") {
+      k.kind = sim::KvOperation::Kind::kGet;
+    } else if (op.op == "cas") {
+      k.kind = sim::KvOperation::Kind::kCas;
+    } else {
+      continue;  // set adds: CheckSetAdds
+    }
+    if (op.status == HistoryOp::Status::kPending) continue;  // never answered: unknown
+    k.id = op.op_id;
+    k.client = op.client;
+    k.key = op.key;
+    k.value = op.value;
+    k.expected = op.expected;
+    k.invoke_us = op.invoke_us;
+    k.read = op.read;
+    switch (op.status) {
+      case HistoryOp::Status::kOk:
+        k.outcome = sim::KvOperation::Outcome::kOk;
+        k.complete_us = op.complete_us;
+        break;
+      case HistoryOp::Status::kFail:
+        k.outcome = sim::KvOperation::Outcome::kFail;
+        k.complete_us = op.complete_us;
+        break;
+      default:
+        k.outcome = sim::KvOperation::Outcome::kUnknown;
+        k.complete_us = sim::KvOperation::kNeverCompleted;
+        break;
+    }
+    history.push_back(std::move(k));
+  }
+  const sim::LinearizabilityResult result = sim::CheckLinearizable(history);
+  if (result.verdict == sim::LinearizabilityResult::Verdict::kLinearizable) {
+    return absl::OkStatus();
+  }
+  return absl::FailedPreconditionError(absl::StrCat(
+      sim::VerdictName(result.verdict), " on key '", result.key, "': ", result.detail));
 }
 
 absl::Status CheckRegisters(const std::vector<HistoryOp>& ops) {

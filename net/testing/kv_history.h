@@ -85,6 +85,12 @@ class KvHistory {
 // operation; OK, or FAILED_PRECONDITION naming the first violation.
 absl::Status CheckRegisters(const std::vector<HistoryOp>& ops);
 
+// The simulator's linearizability checker (sim/checker/linearizability.h)
+// over every "put"/"get"/"cas" operation, converted one to one (an unknown
+// outcome never completes). OK, or FAILED_PRECONDITION with the checker's
+// verdict and detail (an inconclusive search fails too).
+absl::Status CheckLinearizable(const std::vector<HistoryOp>& ops);
+
 }  // namespace blixard::net::testing
 
 #endif  // BLIXARD_NET_TESTING_KV_HISTORY_H_

@@ -35,6 +35,21 @@ TEST(KvHistoryTest, ARegisterHistoryPasses) {
                   .ok());
 }
 
+// The simulator's checker, fed through the conversion: the same verdicts.
+TEST(KvHistoryTest, TheSimulatorsCheckerJudgesRealHistories) {
+  EXPECT_TRUE(CheckLinearizable({Op(1, "get", "", 0, 5, S::kOk, std::nullopt),
+                                 Op(2, "put", "a", 10, 20, S::kOk),
+                                 Op(3, "get", "", 15, 25, S::kOk, "a"),
+                                 Op(4, "put", "b", 30, 40, S::kUnknown),
+                                 Op(5, "get", "", 50, 60, S::kOk, "b")})
+                  .ok());
+  const absl::Status stale =
+      CheckLinearizable({Op(1, "put", "a", 0, 10, S::kOk), Op(2, "put", "b", 20, 30, S::kOk),
+                         Op(3, "get", "", 40, 50, S::kOk, "a")});
+  EXPECT_FALSE(stale.ok());
+  EXPECT_NE(stale.message().find("not"), absl::string_view::npos) << stale;
+}
+
 TEST(KvHistoryTest, AStaleReadFails) {
   EXPECT_FALSE(CheckRegisters({Op(1, "put", "a", 0, 10, S::kOk), Op(2, "put", "b", 20, 30, S::kOk),
                                Op(3, "get", "", 40, 50, S::kOk, "a")})
