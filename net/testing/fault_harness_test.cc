@@ -94,5 +94,9 @@ TEST(FaultHarnessTest, MajorityMinorityPartitionThreeNodes) {
   RunUnderFaults(Schedule::kMajorityMinority, 3, 12, 30'000);
 }
 
+TEST(FaultHarnessTest, MixedFaultsFiveNodes) {
+  RunUnderFaults(Schedule::kMixed, 5, 13, 40'000);
+}
+
 }  // namespace
 }  // namespace blixard::net::testing
