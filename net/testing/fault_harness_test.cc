@@ -8,6 +8,7 @@
 // Each run writes its history as a sim/TRACE.md trace under the test's
 // undeclared outputs (or its temp dir). Bounded: each case ~30 s of faults.
 #include <chrono>
+#include <cstdio>
 #include <cstdlib>
 #include <memory>
 #include <string>
@@ -32,14 +33,25 @@ std::string OutputDir() {
   return tmp != nullptr ? tmp : "/tmp";
 }
 
-// One run: `nodes` nodes, `schedule` for `fault_ms`, with a fixed seed.
-void RunUnderFaults(Schedule schedule, int nodes, uint64_t seed, int64_t fault_ms) {
+// What one run found: each check's verdict.
+struct RunVerdicts {
+  absl::Status registers, linearizable, set, converged;
+  bool all_ok() const { return registers.ok() && linearizable.ok() && set.ok() && converged.ok(); }
+};
+
+// One run: `nodes` nodes, `schedule` for `fault_ms`, with a fixed seed,
+// on `binary` (empty: $BLIXARD_BIN). Setup failures are test failures;
+// the checks' verdicts are returned.
+void RunUnderFaults(Schedule schedule, int nodes, uint64_t seed, int64_t fault_ms,
+                    RunVerdicts* verdicts, const std::string& binary_override = "") {
   const std::string name = absl::StrCat(ScheduleName(schedule), "_", nodes, "n_seed", seed);
   KvHistory history(absl::StrCat("\"seed\":", seed, ",\"nodes\":", nodes, ",\"faults\":\"",
                                  ScheduleName(schedule), "\",\"workload\":\"kv\""));
   FaultHarnessOptions options;
   const char* binary = std::getenv("BLIXARD_BIN");
-  options.binary = binary != nullptr ? binary : "cli/blixard";
+  options.binary = !binary_override.empty() ? binary_override
+                   : binary != nullptr      ? binary
+                                            : "cli/blixard";
   const char* tmp = std::getenv("TEST_TMPDIR");
   options.base_dir = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/", name);
   options.nodes = nodes;
@@ -78,24 +90,58 @@ void RunUnderFaults(Schedule schedule, int nodes, uint64_t seed, int64_t fault_m
               name.c_str(), counts.ToString().c_str(), done.ok, done.fail, done.unknown,
               done.acked_adds, unknown_present, applied, proxies.accepted,
               proxies.bytes_forwarded, proxies.bytes_dropped, proxies.resets, trace.c_str());
-  EXPECT_OK(registers);
-  EXPECT_OK(linearizable);
-  EXPECT_OK(set);
-  EXPECT_OK(converged);
+  *verdicts = RunVerdicts{registers, linearizable, set, converged};
   EXPECT_GE(counts.rounds, 1u);
   EXPECT_GT(done.ok, 0u) << "no operation succeeded";
 }
 
+// A run whose every check must hold.
+void ExpectCorrectUnderFaults(Schedule schedule, int nodes, uint64_t seed, int64_t fault_ms) {
+  RunVerdicts v;
+  RunUnderFaults(schedule, nodes, seed, fault_ms, &v);
+  EXPECT_OK(v.registers);
+  EXPECT_OK(v.linearizable);
+  EXPECT_OK(v.set);
+  EXPECT_OK(v.converged);
+}
+
+// A run on nodes built with `bug` planted (//cli:blixard_planted): some
+// check must catch it.
+void ExpectCaughtUnderFaults(const std::string& bug, Schedule schedule, uint64_t seed,
+                             int64_t fault_ms) {
+  const char* planted = std::getenv("BLIXARD_PLANTED_BIN");
+  ASSERT_NE(planted, nullptr) << "BLIXARD_PLANTED_BIN is not set";
+  ASSERT_EQ(setenv("BLIXARD_PLANTED_BUG", bug.c_str(), 1), 0);  // the nodes inherit it
+  RunVerdicts v;
+  RunUnderFaults(schedule, 3, seed, fault_ms, &v, planted);
+  unsetenv("BLIXARD_PLANTED_BUG");
+  EXPECT_FALSE(v.all_ok()) << "planted bug " << bug << " went unnoticed";
+  std::printf("planted %s caught: registers %s; linearizable %s; set %s; converged %s\n",
+              bug.c_str(), v.registers.ToString().c_str(), v.linearizable.ToString().c_str(),
+              v.set.ToString().c_str(), v.converged.ToString().c_str());
+}
+
 TEST(FaultHarnessTest, KillTheLeaderThreeNodes) {
-  RunUnderFaults(Schedule::kKillLeader, 3, 11, 30'000);
+  ExpectCorrectUnderFaults(Schedule::kKillLeader, 3, 11, 30'000);
 }
 
 TEST(FaultHarnessTest, MajorityMinorityPartitionThreeNodes) {
-  RunUnderFaults(Schedule::kMajorityMinority, 3, 12, 30'000);
+  ExpectCorrectUnderFaults(Schedule::kMajorityMinority, 3, 12, 30'000);
 }
 
 TEST(FaultHarnessTest, MixedFaultsFiveNodes) {
-  RunUnderFaults(Schedule::kMixed, 5, 13, 40'000);
+  ExpectCorrectUnderFaults(Schedule::kMixed, 5, 13, 40'000);
+}
+
+// The harness catches a simulator's planted bug in real nodes: a leader
+// that acknowledges writes before they are durable on a quorum loses
+// acknowledged writes when it is killed. (The planted stale read,
+// read_without_read_index, is not caught yet: a partitioned leader steps
+// down by check-quorum before the majority elects, and clients follow the
+// highest term, so no read reaches a stale leader after a newer write
+// completed; see the issue notes.)
+TEST(FaultHarnessTest, CatchesAPlantedAckBeforeDurable) {
+  ExpectCaughtUnderFaults("ack_before_durable", Schedule::kKillLeader, 21, 20'000);
 }
 
 }  // namespace
