@@ -37,6 +37,7 @@ const char* ScheduleName(Schedule schedule) {
     case Schedule::kRing: return "ring";
     case Schedule::kBridge: return "bridge";
     case Schedule::kMixed: return "mixed";
+    case Schedule::kKillAndPartition: return "kill_and_partition";
   }
   return "?";
 }
@@ -212,6 +213,11 @@ absl::StatusOr<FaultCounts> FaultHarness::RunSchedule(Schedule schedule,
   while (std::chrono::steady_clock::now() < deadline) {
     Schedule kind = schedule;
     if (kind == Schedule::kMixed) kind = static_cast<Schedule>(rng_.Uniform(7));
+    const bool soak = kind == Schedule::kKillAndPartition;
+    if (soak) {
+      kind = counts_.rounds % 2 == 0 ? Schedule::kKillLeader : Schedule::kMajorityMinority;
+    }
+    const uint64_t fault_min_ms = soak ? 500 : 1000, fault_max_ms = soak ? 1500 : 3000;
     if (kind == Schedule::kRing && n < 4) kind = Schedule::kMajorityMinority;  // 3-ring is whole
     std::vector<int> shuffled = ids;
     for (size_t i = shuffled.size(); i > 1; --i) std::swap(shuffled[i - 1], shuffled[rng_.Uniform(i)]);
@@ -222,7 +228,7 @@ absl::StatusOr<FaultCounts> FaultHarness::RunSchedule(Schedule schedule,
         int victim = kind == Schedule::kKillLeader ? Leader() : random_node;
         if (victim == 0) victim = random_node;
         Kill(victim);
-        SleepMs(rng_.Range(1000, 3000));
+        SleepMs(rng_.Range(fault_min_ms, fault_max_ms));
         RETURN_IF_ERROR(Restart(victim));
         break;
       }
@@ -230,7 +236,7 @@ absl::StatusOr<FaultCounts> FaultHarness::RunSchedule(Schedule schedule,
         int victim = rng_.Chance(1, 2) ? Leader() : random_node;
         if (victim == 0) victim = random_node;
         Pause(victim);
-        SleepMs(rng_.Range(1000, 3000));
+        SleepMs(rng_.Range(fault_min_ms, fault_max_ms));
         Resume(victim);
         break;
       }
@@ -239,7 +245,7 @@ absl::StatusOr<FaultCounts> FaultHarness::RunSchedule(Schedule schedule,
         std::set<int> small(shuffled.begin(), shuffled.begin() + static_cast<long>(minority));
         std::set<int> large(shuffled.begin() + static_cast<long>(minority), shuffled.end());
         Partition({small, large});
-        SleepMs(rng_.Range(1000, 3000));
+        SleepMs(rng_.Range(fault_min_ms, fault_max_ms));
         HealNetwork();
         break;
       }
@@ -249,28 +255,29 @@ absl::StatusOr<FaultCounts> FaultHarness::RunSchedule(Schedule schedule,
         std::set<int> to(ids.begin(), ids.end());
         to.erase(from);
         PartitionOneWay(from, to);
-        SleepMs(rng_.Range(1000, 3000));
+        SleepMs(rng_.Range(fault_min_ms, fault_max_ms));
         HealNetwork();
         break;
       }
       case Schedule::kRing:
         Ring();
-        SleepMs(rng_.Range(1000, 3000));
+        SleepMs(rng_.Range(fault_min_ms, fault_max_ms));
         HealNetwork();
         break;
       case Schedule::kBridge:
-      case Schedule::kMixed: {
+      case Schedule::kMixed:
+      case Schedule::kKillAndPartition: {  // (both resolved above)
         const int bridge = shuffled[0];
         std::set<int> left, right;
         for (size_t i = 1; i < shuffled.size(); ++i) (i % 2 == 1 ? left : right).insert(shuffled[i]);
         Bridge(left, right, bridge);
-        SleepMs(rng_.Range(1000, 3000));
+        SleepMs(rng_.Range(fault_min_ms, fault_max_ms));
         HealNetwork();
         break;
       }
     }
     ++counts_.rounds;
-    SleepMs(rng_.Range(500, 1500));
+    SleepMs(soak ? rng_.Range(200, 600) : rng_.Range(500, 1500));
   }
   return counts_;
 }

@@ -47,6 +47,10 @@ enum class Schedule {
   kRing,               // each node hears only its ring neighbours (5 nodes)
   kBridge,             // two halves that only a bridge node joins
   kMixed,              // any of the above, drawn each round
+  // The soak's: leader kills and majority/minority partitions in turn,
+  // with shorter faults and rests (0.5-1.5 s, 0.2-0.6 s), so a 600 s run
+  // has well over 100 of each.
+  kKillAndPartition,
 };
 const char* ScheduleName(Schedule schedule);
 
