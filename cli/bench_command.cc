@@ -83,12 +83,12 @@ int RunBench(const std::vector<std::string>& args) {
   options.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
   if (options.ops == 0) return Fail(absl::InvalidArgumentError("--ops must be at least 1"));
   if (absl::Status s = options.Validate(); !s.ok()) return Fail(s);
+  const uint64_t keys = absl::GetFlag(FLAGS_bench_keys);
+  if (get && keys == 0) return Fail(absl::InvalidArgumentError("--keys must be at least 1"));
   absl::StatusOr<net::SocketAddress> leader = WaitForLeader(**client, kLeaderWait);
   if (!leader.ok()) return Fail(leader.status());
   options.endpoint = *leader;
   if (get) {
-    const uint64_t keys = absl::GetFlag(FLAGS_bench_keys);
-    if (keys == 0) return Fail(absl::InvalidArgumentError("--keys must be at least 1"));
     if (absl::GetFlag(FLAGS_bench_fill)) {
       net::KvLoadOptions fill = options;
       fill.ops = keys;
