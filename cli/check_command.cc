@@ -62,6 +62,7 @@ int RunCheck(const std::vector<std::string>& args) {
   options.value_bytes = net::kPerfValueBytes;
   options.timeout_us = load->duration_us + kDrainTimeoutUs;
   options.seed = static_cast<uint64_t>(absl::ToUnixNanos(absl::Now()));
+  options.forward = true;  // a leader change mid-run costs failed requests, not the report
   std::fprintf(stderr, "blixard check perf: load %s: %llu writes/s from %d clients for %.1f s to %s\n",
                load->name.c_str(), static_cast<unsigned long long>(load->rate_per_second),
                load->clients, static_cast<double>(load->duration_us) / 1e6,

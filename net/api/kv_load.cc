@@ -161,6 +161,19 @@ class Load {
   }
   const absl::Status& error() const { return error_; }
   KvLoadResult& result() { return result_; }
+
+  // Between Pumps: every connected client is idle or busy, never both; a
+  // queued request means no client was idle; the queue and the answers
+  // stay within their bounds.
+  void CheckInvariants() const {
+    CHECK_LE(connected_, clients_.size());
+    CHECK_EQ(idle_.size() + in_flight_, connected_);
+    CHECK_LE(queued_, clients_.size());
+    if (queued_ > 0 && error_.ok()) CHECK(idle_.empty());
+    CHECK_EQ(result_.ok + result_.failed + in_flight_, result_.sent);
+    CHECK_EQ(result_.latencies_us.size(), result_.ok);
+    CHECK_EQ(result_.sent + queued_, made_);
+  }
   MonoMicros started() const { return started_; }
   MonoMicros last_reply() const { return last_reply_; }
 
@@ -216,6 +229,7 @@ class Load {
     } else {
       call.mutable_request()->mutable_query()->set_kv_get(NextKey());
     }
+    call.mutable_request()->set_allow_forward(options_.forward);
     client.out += EncodeCallFrame(call);
     client.busy = true;
     client.sent_at = now;
@@ -291,7 +305,8 @@ class Load {
     --in_flight_;
     last_reply_ = now;
     idle_.push_back(index);
-    if (response.status() == api::ClientResponse::STATUS_NOT_LEADER) {
+    if (response.status() == api::ClientResponse::STATUS_NOT_LEADER && !options_.forward) {
+      ++result_.failed;
       Fail(absl::UnavailableError(absl::StrCat(Where(), " is not the leader (leader: node ",
                                                response.leader_hint(), ")")));
       return;
@@ -412,6 +427,7 @@ absl::StatusOr<KvLoadResult> RunKvLoad(const KvLoadOptions& options) {
     }
     loop->RunOnce(load.NextWait(now));
     load.Pump(loop->clock().NowMicros());
+    load.CheckInvariants();
   }
   if (!load.error().ok()) return load.error();
   KvLoadResult result = std::move(load.result());

@@ -32,9 +32,10 @@
 // Values are value_bytes zero bytes, as etcd's check perf writes.
 //
 // A reply that is not a success (a put not applied OK, a get that found
-// nothing) counts as failed under its error text (etcd's error table); the
-// run goes on. A broken connection, a NOT_LEADER answer or the run
-// outliving timeout_us ends the run with an error.
+// nothing, with `forward` a NOT_LEADER) counts as failed under its error
+// text (etcd's error table); the run goes on. A broken connection, a
+// NOT_LEADER answer without `forward`, or the run outliving timeout_us ends
+// the run with an error.
 //
 // Thread: the caller's, blocking until the run ends.
 #ifndef BLIXARD_NET_API_KV_LOAD_H_
@@ -76,6 +77,12 @@ struct KvLoadOptions {
   int64_t connect_timeout_us = 30 * kMicrosPerSecond;
   int64_t timeout_us = 3600 * kMicrosPerSecond;  // the run, after connecting
   uint64_t seed = 1;                              // random keys, client ids
+  // Sets allow_forward on every request, so a leader that steps down during
+  // the run forwards to its successor, and a NOT_LEADER answer (no leader
+  // known, mid-election) counts as a failed request instead of ending the
+  // run: what an etcd client sees (its followers forward too, and its
+  // check perf counts failures in its error table).
+  bool forward = false;
   // The loop to run on, or null for one of its own (tests serve fake nodes
   // on the loop they pass). REQUIRES: the calling thread's loop.
   EventLoop* loop = nullptr;

@@ -188,6 +188,19 @@ TEST_F(KvLoadTest, NotLeaderEndsTheRun) {
               StatusIs(absl::StatusCode::kUnavailable, HasSubstr("not the leader (leader: node 2)")));
 }
 
+TEST_F(KvLoadTest, WithForwardNotLeaderIsAFailedRequest) {
+  leader_->answer = [](const api::ClientRequest& request, ClientReplyFn reply) {
+    EXPECT_TRUE(request.allow_forward());
+    reply(Response(api::ClientResponse::STATUS_NOT_LEADER, 0));
+  };
+  KvLoadOptions options = Options();
+  options.ops = 5;
+  options.forward = true;
+  ASSERT_OK_AND_ASSIGN(KvLoadResult result, RunKvLoad(options));
+  EXPECT_EQ(result.failed, 5u);
+  EXPECT_EQ(result.errors.begin()->first, "STATUS_NOT_LEADER");
+}
+
 TEST_F(KvLoadTest, BadOptionsAreRefused) {
   KvLoadOptions options = Options();
   EXPECT_THAT(RunKvLoad(options), StatusIs(absl::StatusCode::kInvalidArgument,
