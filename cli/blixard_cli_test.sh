@@ -73,8 +73,12 @@ expect "node bad state" 2 "neither new nor existing" -- \
   node --id=1 --data_dir=/tmp/x --initial_cluster=1=127.0.0.1:1 --initial_cluster_state=old
 expect "node config excludes flags" 2 "excludes the other settings" -- node --config=/x --id=1
 expect "dev node count" 2 "not in 1..9" -- dev --nodes=0
-expect "bench needs put" 2 "usage: blixard bench put" -- bench get --endpoints=127.0.0.1:1
-expect "bench unreachable" 3 "no endpoint is the leader" -- bench put --endpoints=127.0.0.1:1
+expect "bench needs put or get" 2 "usage: blixard bench put\|get" -- bench del --endpoints=127.0.0.1:1
+expect "bench unreachable" 3 "UNAVAILABLE" -- bench put --endpoints=127.0.0.1:1 --timeout=300ms
+expect "bench get needs keys" 2 "--keys must be at least 1" -- bench get --keys=0 --endpoints=127.0.0.1:1
+expect "check needs perf" 2 "usage: blixard check perf" -- check --endpoints=127.0.0.1:1
+expect "check unknown load" 2 "unknown load 'xxl'" -- check perf --load=xxl --endpoints=127.0.0.1:1
+expect "check unreachable" 3 "UNAVAILABLE" -- check perf --endpoints=127.0.0.1:1 --timeout=300ms
 lines=$("$bin" nosuch 2>&1 | wc -l)
 if [[ "$lines" != 1 ]]; then echo "FAIL: unknown command error is $lines lines, want 1"; fail=1; fi
 exit $fail

@@ -9,6 +9,7 @@
 
 #include "absl/flags/usage.h"
 #include "cli/bench_command.h"
+#include "cli/check_command.h"
 #include "cli/cluster_command.h"
 #include "cli/command.h"
 #include "cli/dev_command.h"
@@ -27,9 +28,9 @@ namespace {
 int Main(int argc, char** argv) {
   absl::SetProgramUsageMessage("blixard <command> [flags]");
   const std::vector<Command> commands = {
-      BenchCommand(), ClusterCommand(), DevCommand(),     KvCommand(),    MemberCommand(),
-      NodeCommand(),  SimCommand(),     TaskCommand(),    VersionCommand(), VmCommand(),
-      WorkerCommand()};
+      BenchCommand(), CheckCommand(), ClusterCommand(), DevCommand(),     KvCommand(),
+      MemberCommand(), NodeCommand(), SimCommand(),     TaskCommand(),    VersionCommand(),
+      VmCommand(),    WorkerCommand()};
   return RunCommandLine(commands, std::vector<std::string>(argv + 1, argv + argc), std::cout,
                         std::cerr);
 }
