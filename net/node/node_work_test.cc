@@ -95,6 +95,17 @@ class NodeWorkTest : public ::testing::Test {
     return response->query_result().tasks(0);
   }
 
+  // The task once it is RUNNING (bounded: 30 s), or nullopt.
+  std::optional<cluster::TaskRecord> WaitRunning(const std::string& id) {
+    const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+    while (std::chrono::steady_clock::now() < deadline) {
+      std::optional<cluster::TaskRecord> task = Get(id);
+      if (task && task->state() == cluster::TASK_RUNNING) return task;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return std::nullopt;
+  }
+
   // The task once it is SUCCEEDED, FAILED, TIMED_OUT or CANCELLED (bounded).
   cluster::TaskRecord WaitFinished(const std::string& id, seconds timeout = seconds(60)) {
     std::optional<cluster::TaskRecord> task;
@@ -195,14 +206,8 @@ TEST_F(NodeWorkTest, AFailingTaskIsRetriedAndAMissingProgramFailsWithTheReason) 
 TEST_F(NodeWorkTest, AClientCannotForgeWhatOnlyNodesSend) {
   ASSERT_EQ(WaitForWorkers(3).size(), 3u);
   Submit("sleeper", "sleep", {"30"});
-  std::optional<cluster::TaskRecord> task;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    task = Get("sleeper");
-    if (task && task->state() == cluster::TASK_RUNNING) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(task && task->state() == cluster::TASK_RUNNING);
+  const std::optional<cluster::TaskRecord> task = WaitRunning("sleeper");
+  ASSERT_TRUE(task.has_value()) << "sleeper never ran";
   api::ClientRequest forged;
   cluster::TaskFinished* finished = forged.mutable_command()->mutable_task_finished();
   finished->set_task_id("sleeper");
@@ -258,14 +263,8 @@ TEST_F(NodeWorkTest, AWorkerKilledWhileItsTaskRunsAdoptsItAndTheTaskRunsOnce) {
   const char* tmp = std::getenv("TEST_TMPDIR");
   const std::string runs = absl::StrCat(tmp != nullptr ? tmp : "/tmp", "/adopted-runs");
   Submit("adopted", "sh", {"-c", absl::StrCat("echo $$ >> ", runs, "; sleep 3; echo done")});
-  std::optional<cluster::TaskRecord> task;
-  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
-  while (std::chrono::steady_clock::now() < deadline) {
-    task = Get("adopted");
-    if (task && task->state() == cluster::TASK_RUNNING) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  ASSERT_TRUE(task && task->state() == cluster::TASK_RUNNING);
+  const std::optional<cluster::TaskRecord> task = WaitRunning("adopted");
+  ASSERT_TRUE(task.has_value()) << "adopted never ran";
   const int worker = static_cast<int>(task->worker_id());
   cluster_->Signal(worker, SIGKILL);
   ASSERT_OK(cluster_->Wait(worker, seconds(10)).status());
