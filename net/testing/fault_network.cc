@@ -43,6 +43,9 @@ absl::StatusOr<std::unique_ptr<FaultNetwork>> FaultNetwork::Create(
     started.set_value(absl::OkStatus());  // `started` is gone after this
     (*loop)->Run();
     raw->proxies_.clear();
+    // The destructor's Stop() may still be writing the loop's wake-up fd:
+    // the loop goes only once that call has returned.
+    raw->stopped_.get_future().wait();
   });
   const absl::Status status = started_future.get();
   if (!status.ok()) {
@@ -54,6 +57,7 @@ absl::StatusOr<std::unique_ptr<FaultNetwork>> FaultNetwork::Create(
 
 FaultNetwork::~FaultNetwork() {
   if (loop_ != nullptr) loop_->Stop();
+  stopped_.set_value();
   if (thread_.joinable()) thread_.join();
 }
 

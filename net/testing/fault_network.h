@@ -28,6 +28,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <future>
 #include <thread>
 #include <utility>
 
@@ -82,6 +83,9 @@ class FaultNetwork {
   std::map<int, SocketAddress> targets_;
   std::map<std::pair<int, int>, uint16_t> ports_;
   std::thread thread_;
+  // Set by the destructor once Stop() has returned; the loop thread
+  // destroys the loop only then.
+  std::promise<void> stopped_;
   EventLoop* loop_ = nullptr;  // owned by the thread
   // Loop thread only.
   std::map<std::pair<int, int>, std::unique_ptr<FaultProxy>> proxies_;
