@@ -48,32 +48,14 @@ std::string MemberJson(const cluster::MemberRecord& m) {
                       ",\"changed_at\":", m.changed_index(), "}");
 }
 
-// Sends `request` and returns its OK response, or the exit code to return
-// after saying what went wrong.
-absl::StatusOr<api::ClientResponse> Send(net::Client& client, api::ClientRequest request) {
-  absl::StatusOr<api::ClientResponse> response = client.Call(std::move(request));
-  if (!response.ok()) return response.status();
-  if (response->status() != api::ClientResponse::STATUS_OK) {
-    return absl::FailedPreconditionError(absl::StrCat("refused: ", response->error()));
-  }
-  return response;
-}
-
-int Failed(const absl::Status& status) {
-  if (absl::IsFailedPrecondition(status)) {
-    std::fprintf(stderr, "blixard member: %s\n", std::string(status.message()).c_str());
-    return kExitFailure;
-  }
-  return ReportCallError("member", status);
-}
+int Failed(const absl::Status& status) { return ReportFailure("member", status); }
 
 absl::StatusOr<std::vector<cluster::MemberRecord>> ListMembers(net::Client& client) {
-  api::ClientRequest request;
-  request.mutable_query()->mutable_list_members();
-  absl::StatusOr<api::ClientResponse> response = Send(client, std::move(request));
-  if (!response.ok()) return response.status();
-  return std::vector<cluster::MemberRecord>(response->query_result().members().begin(),
-                                            response->query_result().members().end());
+  cluster::Query query;
+  query.mutable_list_members();
+  absl::StatusOr<cluster::QueryResult> result = QueryOk(client, std::move(query));
+  if (!result.ok()) return result.status();
+  return std::vector<cluster::MemberRecord>(result->members().begin(), result->members().end());
 }
 
 int List(net::Client& client, Output output) {
@@ -158,14 +140,10 @@ int RunMember(const std::vector<std::string>& args) {
 
   api::ClientRequest request;
   *request.mutable_member_change() = change;
-  absl::StatusOr<api::ClientResponse> response = Send(**client, std::move(request));
+  absl::StatusOr<api::ClientResponse> response = CallOk(**client, std::move(request));
   if (!response.ok()) return Failed(response.status());
   const cluster::Result& result = response->result();
-  if (result.code() != cluster::RESULT_OK) {
-    std::fprintf(stderr, "blixard member: %s: %s\n", cluster::ResultCode_Name(result.code()).c_str(),
-                 result.message().c_str());
-    return kExitFailure;
-  }
+  if (result.code() != cluster::RESULT_OK) return Failed(Refusal(result.code(), result.message()));
   const cluster::MemberRecord& member = result.member();
   std::string join;
   if (op == "add") {
