@@ -1,7 +1,6 @@
 // Fault runs for tests: one seeded schedule on real nodes behind fault
 // proxies with a KV workload recording its history, then heal and check:
-// the register checks and the simulator's linearizability checker on the
-// history, every acknowledged set add in the final read, and every node at
+// the simulator's linearizability checker on the history, every acknowledged set add in the final read, and every node at
 // one applied index with one state digest. Each run prints its counts and
 // writes its history as a sim/TRACE.md trace under the test's undeclared
 // outputs. Test-only (uses gtest assertions for setup failures).
@@ -18,8 +17,8 @@ namespace blixard::net::testing {
 
 // What one run found: each check's verdict.
 struct RunVerdicts {
-  absl::Status registers, linearizable, set, converged;
-  bool all_ok() const { return registers.ok() && linearizable.ok() && set.ok() && converged.ok(); }
+  absl::Status linearizable, set, converged;
+  bool all_ok() const { return linearizable.ok() && set.ok() && converged.ok(); }
 };
 
 // One run: `nodes` nodes, `schedule` for `fault_ms`, with a fixed seed, on

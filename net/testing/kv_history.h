@@ -3,23 +3,9 @@
 // format (sim/TRACE.md: `header`, `invoke`, `complete`, `fault`, `result`
 // lines), so a real run can be read by the same tools as a simulated one.
 //
-// Checks. The simulator's linearizability checker (sim/checker) is not
-// visible to net/ (//bazel:sim_users), so the checks here are the sound
-// consequences of linearizability for registers whose every written value
-// is unique (the workload guarantees it), each naming the operations
-// involved when it fails:
-//   - no phantom read: a read (or a successful CAS's expected value) is a
-//     value some put/CAS wrote that did not definitely fail and was
-//     invoked before the read completed; "absent" only while no write had
-//     completed before the read was invoked;
-//   - no stale read: a read that returns write A's value, while some write
-//     B acknowledged OK began after A completed and completed before the
-//     read began, is stale;
-//   - reads do not go back: two reads in real-time order may not return
-//     A then B when B completed before A began.
-// A full Wing-Gong search would also catch anomalies between concurrent
-// operations; plug the sim checker in once a net test may depend on it
-// (see ToSimOperations' comment in the .cc).
+// Checks: CheckLinearizable below runs the simulator's linearizability
+// checker (sim/checker) on a real history, so real and simulated runs are
+// judged by the same oracle.
 //
 // Thread-safe: client threads record concurrently (one mutex).
 #ifndef BLIXARD_NET_TESTING_KV_HISTORY_H_
@@ -80,10 +66,6 @@ class KvHistory {
   // Lines in the order things happened (invoke, complete, fault).
   std::vector<std::string> lines_ ABSL_GUARDED_BY(mu_);
 };
-
-// The register checks of the file comment over every "put"/"get"/"cas"
-// operation; OK, or FAILED_PRECONDITION naming the first violation.
-absl::Status CheckRegisters(const std::vector<HistoryOp>& ops);
 
 // The simulator's linearizability checker (sim/checker/linearizability.h)
 // over every "put"/"get"/"cas" operation, converted one to one (an unknown

@@ -1,6 +1,6 @@
-// The register checks catch what they claim to (phantom, stale and backward
-// reads) and pass a history a register could produce; the trace follows
-// sim/TRACE.md's line types.
+// Real histories, converted for the simulator's linearizability checker,
+// fail for phantom, stale and backward reads and pass a history a register
+// could produce; the trace follows sim/TRACE.md's line types.
 #include "net/testing/kv_history.h"
 
 #include "gtest/gtest.h"
@@ -26,7 +26,7 @@ HistoryOp Op(uint64_t id, const std::string& op, const std::string& value, int64
 }
 
 TEST(KvHistoryTest, ARegisterHistoryPasses) {
-  EXPECT_TRUE(CheckRegisters({Op(1, "get", "", 0, 5, S::kOk, std::nullopt),
+  EXPECT_TRUE(CheckLinearizable({Op(1, "get", "", 0, 5, S::kOk, std::nullopt),
                               Op(2, "put", "a", 10, 20, S::kOk),
                               Op(3, "get", "", 15, 25, S::kOk, "a"),
                               Op(4, "put", "b", 30, 40, S::kUnknown),
@@ -51,14 +51,14 @@ TEST(KvHistoryTest, TheSimulatorsCheckerJudgesRealHistories) {
 }
 
 TEST(KvHistoryTest, AStaleReadFails) {
-  EXPECT_FALSE(CheckRegisters({Op(1, "put", "a", 0, 10, S::kOk), Op(2, "put", "b", 20, 30, S::kOk),
-                               Op(3, "get", "", 40, 50, S::kOk, "a")})
+  EXPECT_FALSE(CheckLinearizable({Op(1, "put", "a", 0, 10, S::kOk), Op(2, "put", "b", 20, 30, S::kOk),
+                                  Op(3, "get", "", 40, 50, S::kOk, "a")})
                    .ok());
 }
 
 TEST(KvHistoryTest, APhantomReadAndAPhantomAbsenceFail) {
-  EXPECT_FALSE(CheckRegisters({Op(1, "get", "", 0, 10, S::kOk, "never")}).ok());
-  EXPECT_FALSE(CheckRegisters({Op(1, "put", "a", 0, 10, S::kOk),
+  EXPECT_FALSE(CheckLinearizable({Op(1, "get", "", 0, 10, S::kOk, "never")}).ok());
+  EXPECT_FALSE(CheckLinearizable({Op(1, "put", "a", 0, 10, S::kOk),
                                Op(2, "get", "", 20, 30, S::kOk, std::nullopt)})
                    .ok());
 }
@@ -66,13 +66,13 @@ TEST(KvHistoryTest, APhantomReadAndAPhantomAbsenceFail) {
 TEST(KvHistoryTest, ReadsThatGoBackFail) {
   // b (outcome unknown) was written after a completed; once a read saw b,
   // a later read may not see a again.
-  EXPECT_FALSE(CheckRegisters({Op(1, "put", "a", 0, 10, S::kOk),
+  EXPECT_FALSE(CheckLinearizable({Op(1, "put", "a", 0, 10, S::kOk),
                                Op(2, "put", "b", 20, 30, S::kUnknown),
                                Op(3, "get", "", 25, 35, S::kOk, "b"),
                                Op(4, "get", "", 40, 50, S::kOk, "a")})
                    .ok());
   // The same reads the other way round are fine.
-  EXPECT_TRUE(CheckRegisters({Op(1, "put", "a", 0, 10, S::kOk),
+  EXPECT_TRUE(CheckLinearizable({Op(1, "put", "a", 0, 10, S::kOk),
                               Op(2, "put", "b", 20, 30, S::kUnknown),
                               Op(3, "get", "", 25, 35, S::kOk, "a"),
                               Op(4, "get", "", 40, 50, S::kOk, "b")})
